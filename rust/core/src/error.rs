@@ -1,0 +1,80 @@
+//! Error values. File-level problems (`CaptureError`) stop or cut a file short and become Python
+//! exceptions or warnings; packet-level problems (`DecodeError`) are data: a counter and an
+//! `errors` row, never an exception.
+use thiserror::Error;
+
+/// A problem with a whole capture file.
+#[derive(Debug, Error)]
+pub enum CaptureError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}: not a pcap or pcapng capture (byte offset {offset}: {detail})")]
+    NotACapture { path: String, offset: u64, detail: String },
+}
+
+impl CaptureError {
+    pub fn io(path: &str, source: std::io::Error) -> Self {
+        CaptureError::Io { path: path.to_owned(), source }
+    }
+}
+
+/// Why a record (or part of a file) could not be decoded. Each becomes one `errors` row.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("link type {0} is not supported")]
+    UnsupportedLinkType(u32),
+    #[error("{layer} header truncated: {have} of {need} bytes captured")]
+    Truncated { layer: &'static str, need: usize, have: usize },
+    #[error("IP version {0} where IPv4 or IPv6 was expected")]
+    BadIpVersion(u8),
+    #[error("IPv4 header length {0} bytes is below the 20-byte minimum")]
+    BadIhl(usize),
+    #[error("IPv4 total length {total} is shorter than its header length {header}")]
+    BadTotalLength { total: usize, header: usize },
+    #[error("IPv6 extension header chain longer than {0} headers")]
+    ExtChainTooLong(usize),
+    #[error("IPv6 extension header {0} runs past the packet")]
+    BadExtHeader(u8),
+    #[error("record caplen {caplen} exceeds the {limit}-byte limit: corrupt capture")]
+    RecordTooLong { caplen: u64, limit: u64 },
+    #[error("record caplen {caplen} exceeds orig_len {orig_len}")]
+    CaplenOverOrig { caplen: u32, orig_len: u32 },
+    #[error("capture cut short in the middle of a record ({have} of {need} bytes)")]
+    CutShort { need: u64, have: u64 },
+    #[error("pcapng block length {0} is invalid")]
+    BadBlockLength(u64),
+    #[error("pcapng packet refers to interface {0}, which was not described")]
+    UnknownInterface(u32),
+    #[error("pcapng block type {0:#x} skipped")]
+    UnknownBlock(u32),
+    #[error("pcapng section with byte-order magic {0:#010x} is not valid")]
+    BadSection(u32),
+    #[error("decompression failed: {0}")]
+    Decompress(String),
+    #[error("read error: {0}")]
+    Io(String),
+}
+
+impl DecodeError {
+    /// A short stable code for the `errors.kind` column.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DecodeError::UnsupportedLinkType(_) => "unsupported_link_type",
+            DecodeError::Truncated { .. } => "truncated",
+            DecodeError::BadIpVersion(_) => "bad_ip_version",
+            DecodeError::BadIhl(_) => "bad_ip_header_length",
+            DecodeError::BadTotalLength { .. } => "bad_ip_total_length",
+            DecodeError::ExtChainTooLong(_) => "ext_chain_too_long",
+            DecodeError::BadExtHeader(_) => "bad_ext_header",
+            DecodeError::RecordTooLong { .. } => "record_too_long",
+            DecodeError::CaplenOverOrig { .. } => "caplen_over_orig_len",
+            DecodeError::CutShort { .. } => "cut_short",
+            DecodeError::BadBlockLength(_) => "bad_block_length",
+            DecodeError::UnknownInterface(_) => "unknown_interface",
+            DecodeError::UnknownBlock(_) => "unknown_block",
+            DecodeError::BadSection(_) => "bad_section",
+            DecodeError::Decompress(_) => "decompress",
+            DecodeError::Io(_) => "io",
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! IPv4 and IPv6 headers: borrowed views that check lengths once.
+pub mod v4;
+pub mod v6;
+
+use std::net::IpAddr;
+
+use crate::error::DecodeError;
+
+pub const PROTO_ICMP: u8 = 1;
+pub const PROTO_TCP: u8 = 6;
+pub const PROTO_UDP: u8 = 17;
+pub const PROTO_ICMPV6: u8 = 58;
+pub const PROTO_SCTP: u8 = 132;
+pub const PROTO_UDPLITE: u8 = 136;
+
+/// Where a fragment sits in its datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragment {
+    pub id: u32,
+    /// Offset of this fragment's payload in the datagram's payload, in bytes.
+    pub offset: u32,
+    pub more: bool,
+}
+
+/// A decoded IP header and the upper-layer bytes it carries.
+#[derive(Debug, Clone, Copy)]
+pub struct IpPacket<'a> {
+    pub version: u8,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub ttl: u8,
+    /// The upper-layer protocol (after IPv6 extension headers; of the fragment for fragments).
+    pub proto: u8,
+    /// IP header bytes in front of `payload` (IPv6: fixed header plus extension headers).
+    pub header_len: usize,
+    /// Upper-layer bytes captured, trimmed to the declared length.
+    pub payload: &'a [u8],
+    /// Upper-layer length the header declares (may exceed what was captured).
+    pub payload_len: usize,
+    /// Set when this packet is a fragment (IPv6 atomic fragments are not).
+    pub fragment: Option<Fragment>,
+    /// An IPv6 fragment header with offset 0 and M = 0 (RFC 6946) was present.
+    pub atomic_fragment: bool,
+}
+
+impl IpPacket<'_> {
+    /// Length of the whole datagram as the header declares it.
+    pub fn datagram_len(&self) -> usize {
+        self.header_len + self.payload_len
+    }
+}
+
+pub fn decode(ethertype: u16, data: &[u8], max_ext_headers: usize) -> Result<IpPacket<'_>, DecodeError> {
+    match ethertype {
+        crate::link::ETHERTYPE_IPV4 => v4::decode(data),
+        _ => v6::decode(data, max_ext_headers),
+    }
+}
+
+/// What an ICMP error quotes of the datagram that caused it. Every field is best effort: the
+/// quote is often cut short.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quoted {
+    pub src: Option<IpAddr>,
+    pub dst: Option<IpAddr>,
+    pub proto: Option<u8>,
+    pub sport: Option<u16>,
+    pub dport: Option<u16>,
+}
+
+pub fn quoted(data: &[u8]) -> Option<Quoted> {
+    match data.first()? >> 4 {
+        4 => v4::quoted(data),
+        6 => v6::quoted(data),
+        _ => None,
+    }
+}
+
+/// Ports of a quoted transport header, when the protocol has them at its start.
+fn ports(proto: u8, transport: &[u8]) -> (Option<u16>, Option<u16>) {
+    match proto {
+        PROTO_TCP | PROTO_UDP | PROTO_SCTP | PROTO_UDPLITE if transport.len() >= 4 => (
+            Some(u16::from_be_bytes([transport[0], transport[1]])),
+            Some(u16::from_be_bytes([transport[2], transport[3]])),
+        ),
+        _ => (None, None),
+    }
+}
+
+/// The 16-bit one's-complement sum of RFC 1071, unfolded (callers fold and complement).
+pub fn ones_sum(data: &[u8], mut sum: u64) -> u64 {
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        sum += (w >> 48) + ((w >> 32) & 0xffff) + ((w >> 16) & 0xffff) + (w & 0xffff);
+    }
+    let mut rest = chunks.remainder().chunks_exact(2);
+    for c in &mut rest {
+        sum += u64::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    if let [last] = rest.remainder() {
+        sum += u64::from(*last) << 8;
+    }
+    sum
+}
+
+/// True when the data (with its checksum field in place) sums to 0xffff.
+pub fn checksum_valid(sum: u64) -> bool {
+    let mut s = sum;
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s == 0xffff
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc1071_example() {
+        // The worked example of RFC 1071 section 3: sum 0xddf2 before complement.
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        let mut s = ones_sum(&data, 0);
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        assert_eq!(s, 0xddf2);
+        let mut with_checksum = data.to_vec();
+        with_checksum.extend_from_slice(&(!0xddf2u16).to_be_bytes());
+        assert!(checksum_valid(ones_sum(&with_checksum, 0)));
+        assert!(checksum_valid(ones_sum(&[0xff, 0xff, 0x00], 0)));
+    }
+}

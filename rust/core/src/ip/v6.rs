@@ -1,0 +1,141 @@
+//! IPv6 (RFC 8200) and its extension-header chain.
+use std::net::{IpAddr, Ipv6Addr};
+
+use super::{ports, Fragment, IpPacket, Quoted};
+use crate::error::DecodeError;
+
+const HOP_BY_HOP: u8 = 0;
+const ROUTING: u8 = 43;
+const FRAGMENT: u8 = 44;
+const AH: u8 = 51;
+const DEST_OPTS: u8 = 60;
+const MOBILITY: u8 = 135;
+const HIP: u8 = 139;
+const SHIM6: u8 = 140;
+
+fn addr(b: &[u8], at: usize) -> Option<IpAddr> {
+    let w: [u8; 16] = b.get(at..at + 16)?.try_into().ok()?;
+    Some(IpAddr::V6(Ipv6Addr::from(w)))
+}
+
+/// Where an extension-header walk ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chain {
+    /// The upper-layer protocol (or the header after a fragment header).
+    pub proto: u8,
+    /// Bytes of extension headers walked.
+    pub len: usize,
+    pub fragment: Option<Fragment>,
+    pub atomic_fragment: bool,
+}
+
+/// Walks extension headers from `next` over `data`, stopping at an upper-layer protocol or after
+/// a (non-atomic) fragment header: what follows it is only readable once reassembled.
+pub fn walk(mut next: u8, data: &[u8], max_headers: usize) -> Result<Chain, DecodeError> {
+    let mut at = 0usize;
+    let mut seen = 0usize;
+    let mut atomic_fragment = false;
+    loop {
+        let len = match next {
+            HOP_BY_HOP | ROUTING | DEST_OPTS | MOBILITY | HIP | SHIM6 => {
+                let hdr = data.get(at..at + 2).ok_or(DecodeError::BadExtHeader(next))?;
+                (usize::from(hdr[1]) + 1) * 8
+            }
+            AH => {
+                let hdr = data.get(at..at + 2).ok_or(DecodeError::BadExtHeader(next))?;
+                (usize::from(hdr[1]) + 2) * 4
+            }
+            FRAGMENT => 8,
+            _ => return Ok(Chain { proto: next, len: at, fragment: None, atomic_fragment }),
+        };
+        seen += 1;
+        if seen > max_headers {
+            return Err(DecodeError::ExtChainTooLong(max_headers));
+        }
+        let hdr = data.get(at..at + len).ok_or(DecodeError::BadExtHeader(next))?;
+        if next == FRAGMENT {
+            let field = u16::from_be_bytes([hdr[2], hdr[3]]);
+            let fragment = Fragment {
+                id: u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]),
+                offset: u32::from(field & 0xfff8),
+                more: field & 1 != 0,
+            };
+            if fragment.offset != 0 || fragment.more {
+                return Ok(Chain { proto: hdr[0], len: at + len, fragment: Some(fragment), atomic_fragment });
+            }
+            atomic_fragment = true;
+        }
+        next = hdr[0];
+        at += len;
+    }
+}
+
+pub fn decode(data: &[u8], max_ext_headers: usize) -> Result<IpPacket<'_>, DecodeError> {
+    if data.len() < 40 {
+        return Err(DecodeError::Truncated { layer: "IPv6", need: 40, have: data.len() });
+    }
+    let version = data[0] >> 4;
+    if version != 6 {
+        return Err(DecodeError::BadIpVersion(version));
+    }
+    let declared = usize::from(u16::from_be_bytes([data[4], data[5]]));
+    // Payload length 0 means a jumbogram (or offload): the frame's length stands.
+    let payload_total = if declared == 0 { data.len() - 40 } else { declared };
+    let body = &data[40..(40 + payload_total).min(data.len())];
+    let chain = walk(data[6], body, max_ext_headers)?;
+    let (Some(src), Some(dst)) = (addr(data, 8), addr(data, 24)) else {
+        return Err(DecodeError::Truncated { layer: "IPv6", need: 40, have: data.len() });
+    };
+    Ok(IpPacket {
+        version: 6,
+        src,
+        dst,
+        ttl: data[7],
+        proto: chain.proto,
+        header_len: 40 + chain.len,
+        payload: body.get(chain.len..).unwrap_or_default(),
+        payload_len: payload_total.saturating_sub(chain.len),
+        fragment: chain.fragment,
+        atomic_fragment: chain.atomic_fragment,
+    })
+}
+
+pub fn quoted(data: &[u8]) -> Option<Quoted> {
+    let mut q = Quoted { src: addr(data, 8), dst: addr(data, 24), ..Default::default() };
+    let next = *data.get(6)?;
+    let body = data.get(40..).unwrap_or_default();
+    match walk(next, body, 8) {
+        Ok(chain) => {
+            q.proto = Some(chain.proto);
+            if chain.fragment.map_or(true, |f| f.offset == 0) {
+                (q.sport, q.dport) = ports(chain.proto, body.get(chain.len..).unwrap_or_default());
+            }
+        }
+        Err(_) => q.proto = Some(next),
+    }
+    Some(q)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_stops_after_fragment_header() {
+        // hop-by-hop (8 bytes) -> fragment (offset 8, M=1) -> ICMPv6
+        let mut body = vec![FRAGMENT, 0, 0, 0, 0, 0, 0, 0];
+        body.extend_from_slice(&[58, 0, 0, 9, 0, 0, 0, 7]);
+        let c = walk(HOP_BY_HOP, &body, 8).unwrap();
+        assert_eq!(c.proto, 58);
+        assert_eq!(c.len, 16);
+        assert_eq!(c.fragment, Some(Fragment { id: 7, offset: 8, more: true }));
+        assert!(matches!(walk(HOP_BY_HOP, &body, 1), Err(DecodeError::ExtChainTooLong(1))));
+    }
+
+    #[test]
+    fn atomic_fragment_is_walked_through() {
+        let body = [58, 0, 0, 0, 0, 0, 0, 1, 128];
+        let c = walk(FRAGMENT, &body, 8).unwrap();
+        assert_eq!((c.proto, c.len, c.fragment, c.atomic_fragment), (58, 8, None, true));
+    }
+}

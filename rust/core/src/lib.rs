@@ -1,0 +1,26 @@
+//! icmpscope-core: reads pcap/pcapng captures and decodes ICMP into Arrow tables.
+//!
+//! The modules follow the data path: `source` (files, decompression, pcap/pcapng records) →
+//! `link` → `ip` (v4, v6 and extension headers) → `reassembly` → `icmp` → `table` (Arrow
+//! builders), tied together per file by `pipeline`.
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod icmp;
+pub mod ip;
+pub mod link;
+pub mod pipeline;
+pub mod reassembly;
+pub mod source;
+pub mod table;
+
+pub use error::{CaptureError, DecodeError};
+pub use pipeline::{read_file, FileTables, Options, Stats};
+
+use rayon::prelude::*;
+use std::path::PathBuf;
+
+/// Reads several captures, one per core at a time; results keep the order of `paths`.
+pub fn read_files(paths: &[PathBuf], options: Options) -> Vec<Result<FileTables, CaptureError>> {
+    paths.par_iter().map(|p| read_file(p, options)).collect()
+}

@@ -1,0 +1,227 @@
+//! Link layers: from a frame of a given link type to the network-layer bytes it carries.
+use crate::error::DecodeError;
+
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+pub const ETHERTYPE_IPV6: u16 = 0x86DD;
+const ETHERTYPE_VLAN: u16 = 0x8100;
+const ETHERTYPE_QINQ: u16 = 0x88A8;
+const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
+const ETHERTYPE_MACSEC: u16 = 0x88E5;
+
+/// LINKTYPE_* values (pcap-linktype(7)) and the DLT aliases some platforms write.
+pub mod linktype {
+    pub const NULL: u32 = 0;
+    pub const ETHERNET: u32 = 1;
+    pub const PPP: u32 = 9;
+    pub const RAW_BSD_12: u32 = 12;
+    pub const RAW_BSD_14: u32 = 14;
+    pub const PPP_HDLC: u32 = 50;
+    pub const RAW: u32 = 101;
+    pub const C_HDLC: u32 = 104;
+    pub const LOOP: u32 = 108;
+    pub const LINUX_SLL: u32 = 113;
+    pub const ARCNET_LINUX: u32 = 129;
+    pub const IPNET: u32 = 226;
+    pub const IPV4: u32 = 228;
+    pub const IPV6: u32 = 229;
+    pub const IPOIB: u32 = 242;
+    pub const LINUX_SLL2: u32 = 276;
+}
+
+/// The network layer inside a frame, with the link facts the tables keep.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LinkFrame<'a> {
+    /// An ethertype (IPv4 and IPv6 are the ones decoded further).
+    pub ethertype: u16,
+    pub payload: &'a [u8],
+    /// The outermost 802.1Q/802.1ad VLAN id.
+    pub vlan: Option<u16>,
+    /// All VLAN ids folded together: keeps reassembly of different VLANs apart.
+    pub vlan_key: u32,
+    pub src_mac: Option<[u8; 6]>,
+    pub dst_mac: Option<[u8; 6]>,
+}
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+}
+
+fn mac(b: &[u8], at: usize) -> Option<[u8; 6]> {
+    b.get(at..at + 6)?.try_into().ok()
+}
+
+fn truncated(layer: &'static str, need: usize, have: usize) -> DecodeError {
+    DecodeError::Truncated { layer, need, have }
+}
+
+/// Network-layer payload of `data` for a frame of link type `linktype`.
+pub fn decode(linktype: u32, data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
+    use linktype::*;
+    match linktype {
+        ETHERNET => ethernet(data),
+        RAW | RAW_BSD_12 | RAW_BSD_14 | IPV4 | IPV6 => raw_ip(data, 0),
+        NULL | LOOP => null_loopback(data),
+        LINUX_SLL => {
+            let proto = be16(data, 14).ok_or_else(|| truncated("Linux SLL", 16, data.len()))?;
+            let halen = be16(data, 4).unwrap_or(0);
+            let src_mac = if halen == 6 { mac(data, 6) } else { None };
+            Ok(LinkFrame { ethertype: proto, payload: &data[16..], src_mac, ..Default::default() })
+        }
+        LINUX_SLL2 => {
+            if data.len() < 20 {
+                return Err(truncated("Linux SLL2", 20, data.len()));
+            }
+            let proto = be16(data, 0).unwrap_or(0);
+            let src_mac = if data[11] == 6 { mac(data, 12) } else { None };
+            Ok(LinkFrame { ethertype: proto, payload: &data[20..], src_mac, ..Default::default() })
+        }
+        PPP | PPP_HDLC => ppp(data),
+        C_HDLC => {
+            let proto = be16(data, 2).ok_or_else(|| truncated("Cisco HDLC", 4, data.len()))?;
+            Ok(LinkFrame { ethertype: proto, payload: &data[4..], ..Default::default() })
+        }
+        IPNET => {
+            if data.len() < 24 {
+                return Err(truncated("IPNET", 24, data.len()));
+            }
+            // Solaris address families: 2 = AF_INET, 26 = AF_INET6.
+            let ethertype = match data[1] {
+                2 => ETHERTYPE_IPV4,
+                26 => ETHERTYPE_IPV6,
+                _ => 0,
+            };
+            Ok(LinkFrame { ethertype, payload: &data[24..], ..Default::default() })
+        }
+        ARCNET_LINUX => arcnet_linux(data),
+        IPOIB => {
+            // RFC 4391 with a 20-byte destination address (QPN + GID) in front, as Linux writes it.
+            let proto = be16(data, 20).ok_or_else(|| truncated("IP over InfiniBand", 24, data.len()))?;
+            let payload = data.get(24..).ok_or_else(|| truncated("IP over InfiniBand", 24, data.len()))?;
+            Ok(LinkFrame { ethertype: proto, payload, ..Default::default() })
+        }
+        other => Err(DecodeError::UnsupportedLinkType(other)),
+    }
+}
+
+fn ethernet(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
+    if data.len() < 14 {
+        return Err(truncated("Ethernet", 14, data.len()));
+    }
+    let mut frame = LinkFrame { dst_mac: mac(data, 0), src_mac: mac(data, 6), ..Default::default() };
+    let mut at = 12;
+    loop {
+        let ethertype = be16(data, at).ok_or_else(|| truncated("802.1Q tag", at + 2, data.len()))?;
+        match ethertype {
+            ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD => {
+                let tci = be16(data, at + 2).ok_or_else(|| truncated("802.1Q tag", at + 4, data.len()))?;
+                let vid = tci & 0x0fff;
+                frame.vlan.get_or_insert(vid);
+                frame.vlan_key = frame.vlan_key.rotate_left(12) ^ u32::from(vid) ^ 0x1000;
+                at += 4;
+            }
+            ETHERTYPE_MACSEC => {
+                // SecTAG: 8 bytes, 16 with an explicit SCI. Encrypted payloads stay opaque.
+                let tci = *data.get(at + 2).ok_or_else(|| truncated("MACsec", at + 3, data.len()))?;
+                let encrypted = tci & 0x08 != 0;
+                if encrypted {
+                    frame.ethertype = ETHERTYPE_MACSEC;
+                    frame.payload = &data[at + 2..];
+                    return Ok(frame);
+                }
+                at += if tci & 0x20 != 0 { 16 } else { 8 };
+            }
+            _ => {
+                frame.ethertype = ethertype;
+                frame.payload = data.get(at + 2..).ok_or_else(|| truncated("Ethernet", at + 2, data.len()))?;
+                return Ok(frame);
+            }
+        }
+    }
+}
+
+/// Raw IP: the version nibble says which.
+fn raw_ip(data: &[u8], at: usize) -> Result<LinkFrame<'_>, DecodeError> {
+    let payload = data.get(at..).unwrap_or_default();
+    let first = *payload.first().ok_or_else(|| truncated("raw IP", at + 1, data.len()))?;
+    let ethertype = match first >> 4 {
+        4 => ETHERTYPE_IPV4,
+        6 => ETHERTYPE_IPV6,
+        v => return Err(DecodeError::BadIpVersion(v)),
+    };
+    Ok(LinkFrame { ethertype, payload, ..Default::default() })
+}
+
+/// BSD loopback: a 4-byte address family in the writer's byte order (network order for LOOP,
+/// though some writers get it wrong), so both orders are tried.
+fn null_loopback(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
+    let head: [u8; 4] = data.get(..4).and_then(|h| h.try_into().ok()).ok_or_else(|| truncated("BSD loopback", 4, data.len()))?;
+    let le = u32::from_le_bytes(head);
+    let family = if le > 0xffff { le.swap_bytes() } else { le };
+    let ethertype = match family {
+        2 => ETHERTYPE_IPV4,
+        // AF_INET6 on Linux, Windows, NetBSD/OpenBSD, FreeBSD and Darwin.
+        10 | 23 | 24 | 28 | 30 => ETHERTYPE_IPV6,
+        _ => 0,
+    };
+    Ok(LinkFrame { ethertype, payload: &data[4..], ..Default::default() })
+}
+
+/// PPP, with or without the HDLC address/control bytes and with 1- or 2-byte protocol fields.
+fn ppp(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
+    let mut at = if data.starts_with(&[0xff, 0x03]) { 2 } else { 0 };
+    let first = *data.get(at).ok_or_else(|| truncated("PPP", at + 1, data.len()))?;
+    let protocol = if first & 1 == 1 {
+        at += 1;
+        u16::from(first)
+    } else {
+        let p = be16(data, at).ok_or_else(|| truncated("PPP", at + 2, data.len()))?;
+        at += 2;
+        p
+    };
+    let ethertype = match protocol {
+        0x21 => ETHERTYPE_IPV4,
+        0x57 => ETHERTYPE_IPV6,
+        _ => 0,
+    };
+    Ok(LinkFrame { ethertype, payload: &data[at..], ..Default::default() })
+}
+
+/// Linux ARCnet: source, destination, 2 offset bytes, then the protocol id. RFC 1201 frames
+/// add a split flag and sequence number (and 4 more bytes for an exception frame).
+fn arcnet_linux(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
+    let proto = *data.get(4).ok_or_else(|| truncated("ARCnet", 5, data.len()))?;
+    let (ethertype, at) = match proto {
+        0xF0 => (ETHERTYPE_IPV4, 5),                 // RFC 1051 IP
+        0xD4 | 0xC4 => {
+            let split = *data.get(5).ok_or_else(|| truncated("ARCnet", 6, data.len()))?;
+            let at = if split == 0xff { 12 } else { 8 };
+            (if proto == 0xD4 { ETHERTYPE_IPV4 } else { ETHERTYPE_IPV6 }, at)
+        }
+        _ => (0, 5),
+    };
+    let payload = data.get(at..).ok_or_else(|| truncated("ARCnet", at, data.len()))?;
+    Ok(LinkFrame { ethertype, payload, ..Default::default() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qinq_keeps_outer_vlan_and_finds_ip() {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x88, 0xa8, 0x00, 0x0a, 0x81, 0x00, 0x00, 0x14, 0x08, 0x00, 0x45]);
+        let l = decode(linktype::ETHERNET, &f).unwrap();
+        assert_eq!(l.vlan, Some(10));
+        assert_eq!(l.ethertype, ETHERTYPE_IPV4);
+        assert_eq!(l.payload, &[0x45]);
+    }
+
+    #[test]
+    fn null_either_byte_order() {
+        assert_eq!(decode(0, &[2, 0, 0, 0, 0x45]).unwrap().ethertype, ETHERTYPE_IPV4);
+        assert_eq!(decode(0, &[0, 0, 0, 30, 0x60]).unwrap().ethertype, ETHERTYPE_IPV6);
+        assert!(matches!(decode(147, &[0]), Err(DecodeError::UnsupportedLinkType(147))));
+        assert!(matches!(decode(1, &[0; 13]), Err(DecodeError::Truncated { .. })));
+    }
+}

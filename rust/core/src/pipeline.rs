@@ -1,0 +1,359 @@
+//! The data path for one capture: records → link → IP → (reassembly) → ICMP → table rows, with
+//! every record counted in exactly one of icmp / fragment / other / undecodable.
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::builder::{BooleanBuilder, StringBuilder, TimestampNanosecondBuilder, UInt64Builder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Schema, SchemaRef};
+
+use crate::error::{CaptureError, DecodeError};
+use crate::icmp;
+use crate::ip::{self, IpPacket, PROTO_ICMP, PROTO_ICMPV6};
+use crate::link::{self, LinkFrame, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
+use crate::reassembly::{self, Key, Piece, Reassembler};
+use crate::source::{CaptureReader, Next, Packet};
+use crate::table::columns::{dict_type, field, ts_type};
+use crate::table::{file_dictionary, DatagramsTable, ErrorsTable, FragmentsTable, IcmpTable, Origin};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub reassembly: reassembly::Config,
+    pub max_ext_headers: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { reassembly: reassembly::Config::default(), max_ext_headers: 16 }
+    }
+}
+
+/// Per-file accounting: `icmp + fragment + other + undecodable == packets`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub format: &'static str,
+    pub compression: &'static str,
+    pub packets: u64,
+    pub icmp: u64,
+    pub fragment: u64,
+    pub other: u64,
+    pub undecodable: u64,
+    pub bytes: u64,
+    pub skipped_blocks: u64,
+    pub cut_short: bool,
+    pub corrupt: bool,
+    pub reassembled: u64,
+    pub reassembly_evictions: u64,
+    pub reassembly_timeouts: u64,
+    pub first_ts: Option<i64>,
+    pub last_ts: Option<i64>,
+}
+
+/// What one record turned into.
+enum Class {
+    Icmp,
+    Fragment,
+    Other,
+    Undecodable(DecodeError),
+}
+
+pub struct FileDecoder {
+    pub name: String,
+    options: Options,
+    pub stats: Stats,
+    pub icmp: IcmpTable,
+    pub fragments: FragmentsTable,
+    pub datagrams: DatagramsTable,
+    pub errors: ErrorsTable,
+    reassembler: Reassembler,
+    /// A problem that ended reading early (cut short or corrupt), for the warning.
+    pub ended_early: Option<DecodeError>,
+}
+
+impl FileDecoder {
+    pub fn new(name: &str, options: Options) -> Self {
+        FileDecoder {
+            name: name.to_owned(),
+            options,
+            stats: Stats::default(),
+            icmp: IcmpTable::default(),
+            fragments: FragmentsTable::default(),
+            datagrams: DatagramsTable::default(),
+            errors: ErrorsTable::default(),
+            reassembler: Reassembler::new(options.reassembly),
+            ended_early: None,
+        }
+    }
+
+    /// Reads one capture to the end (or to where it breaks).
+    pub fn run(&mut self, reader: &mut CaptureReader) {
+        self.stats.format = reader.format().name();
+        self.stats.compression = reader.compression().name();
+        while self.step(reader) {}
+        self.finish();
+    }
+
+    /// Reads and decodes one record; false once the capture has ended.
+    pub fn step(&mut self, reader: &mut CaptureReader) -> bool {
+        match reader.next() {
+            Next::Packet(p) => self.packet(&p),
+            Next::Skipped(e, offset) => {
+                self.stats.skipped_blocks += 1;
+                self.errors.push(None, offset, &e);
+            }
+            Next::CutShort(e, offset) => {
+                self.stats.cut_short = true;
+                self.errors.push(None, offset, &e);
+                self.ended_early = Some(e);
+                return false;
+            }
+            Next::Corrupt(e, offset) => {
+                self.stats.corrupt = true;
+                self.errors.push(None, offset, &e);
+                self.ended_early = Some(e);
+                return false;
+            }
+            Next::End => return false,
+        }
+        true
+    }
+
+    pub fn finish(&mut self) {
+        self.reassembler.finish();
+        self.flush_datagrams();
+        self.stats.reassembly_evictions = self.reassembler.evictions;
+        self.stats.reassembly_timeouts = self.reassembler.timeouts;
+    }
+
+    fn flush_datagrams(&mut self) {
+        for row in self.reassembler.finished.drain(..) {
+            self.datagrams.push(&row);
+        }
+    }
+
+    pub fn packet(&mut self, p: &Packet) {
+        self.stats.packets += 1;
+        self.stats.bytes += p.data.len() as u64;
+        self.stats.first_ts.get_or_insert(p.ts_ns);
+        self.stats.last_ts = Some(p.ts_ns);
+        let at = Origin { frame: self.stats.packets, ts_ns: p.ts_ns };
+        match self.classify(at, p) {
+            Class::Icmp => self.stats.icmp += 1,
+            Class::Fragment => self.stats.fragment += 1,
+            Class::Other => self.stats.other += 1,
+            Class::Undecodable(e) => {
+                self.stats.undecodable += 1;
+                self.errors.push(Some(at.frame), p.offset, &e);
+            }
+        }
+        if !self.reassembler.finished.is_empty() {
+            self.flush_datagrams();
+        }
+    }
+
+    fn classify(&mut self, at: Origin, p: &Packet) -> Class {
+        let link = match link::decode(p.linktype, p.data) {
+            Ok(l) => l,
+            Err(e) => return Class::Undecodable(e),
+        };
+        if link.ethertype != ETHERTYPE_IPV4 && link.ethertype != ETHERTYPE_IPV6 {
+            return Class::Other;
+        }
+        let ip = match ip::decode(link.ethertype, link.payload, self.options.max_ext_headers) {
+            Ok(ip) => ip,
+            Err(e) => return Class::Undecodable(e),
+        };
+        if let Some(frag) = ip.fragment {
+            return self.fragment(at, &link, &ip, &frag);
+        }
+        if !is_icmp(&ip) {
+            return Class::Other;
+        }
+        match decode_icmp(&ip, ip.payload, ip.payload_len) {
+            Ok(m) => {
+                self.icmp.push(at, &link, &ip, &m, ip.datagram_len(), false);
+                Class::Icmp
+            }
+            Err(e) => Class::Undecodable(e),
+        }
+    }
+
+    fn fragment(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, frag: &ip::Fragment) -> Class {
+        self.fragments.push(at, link, ip, frag);
+        // As Wireshark: only fragments captured whole take part in reassembly.
+        if ip.payload.len() < ip.payload_len {
+            return Class::Fragment;
+        }
+        let key = Key {
+            version: ip.version,
+            src: ip.src,
+            dst: ip.dst,
+            proto: if ip.version == 4 { ip.proto } else { 0 },
+            id: frag.id,
+            vlan_key: link.vlan_key,
+        };
+        let piece = Piece {
+            frame: at.frame,
+            ts_ns: at.ts_ns,
+            offset: frag.offset,
+            more: frag.more,
+            data: ip.payload,
+            proto: ip.proto,
+            header_len: ip.header_len,
+        };
+        let Some(done) = self.reassembler.add(key, piece) else { return Class::Fragment };
+        self.stats.reassembled += 1;
+        self.datagrams.push(&done.row);
+        // IPv6: the fragment header's next header may still be an extension header.
+        let (proto, body) = if ip.version == 6 {
+            match ip::v6::walk(done.row.proto, &done.payload, self.options.max_ext_headers) {
+                Ok(chain) if chain.fragment.is_none() => (chain.proto, done.payload.get(chain.len..).unwrap_or_default()),
+                _ => return Class::Fragment,
+            }
+        } else {
+            (done.row.proto, &done.payload[..])
+        };
+        let whole = IpPacket { proto, payload: body, payload_len: body.len(), fragment: None, ..*ip };
+        if !is_icmp(&whole) {
+            return Class::Fragment;
+        }
+        match decode_icmp(&whole, body, body.len()) {
+            Ok(m) => {
+                let datagram_len = done.row.total_len as usize;
+                self.icmp.push(at, link, &whole, &m, datagram_len, true);
+                Class::Icmp
+            }
+            Err(_) => Class::Fragment,
+        }
+    }
+
+    /// The per-file `stats` row.
+    pub fn stats_batch(&self, file: &ArrayRef) -> RecordBatch {
+        stats_batch(file, &self.stats)
+    }
+}
+
+fn is_icmp(ip: &IpPacket) -> bool {
+    (ip.version == 4 && ip.proto == PROTO_ICMP) || (ip.version == 6 && ip.proto == PROTO_ICMPV6)
+}
+
+fn decode_icmp(ip: &IpPacket, data: &[u8], declared: usize) -> Result<icmp::IcmpMessage, DecodeError> {
+    match (ip.src, ip.dst) {
+        (IpAddr::V6(s), IpAddr::V6(d)) => icmp::decode_v6(data, declared, &s, &d),
+        _ => icmp::decode_v4(data, declared),
+    }
+}
+
+pub fn stats_schema() -> SchemaRef {
+    let u = || DataType::UInt64;
+    Arc::new(Schema::new(vec![
+        field("file", dict_type(), false),
+        field("format", DataType::Utf8, false),
+        field("compression", DataType::Utf8, false),
+        field("packets", u(), false),
+        field("icmp", u(), false),
+        field("fragment", u(), false),
+        field("other", u(), false),
+        field("undecodable", u(), false),
+        field("bytes", u(), false),
+        field("skipped_blocks", u(), false),
+        field("errors", u(), false),
+        field("cut_short", DataType::Boolean, false),
+        field("corrupt", DataType::Boolean, false),
+        field("reassembled", u(), false),
+        field("reassembly_evictions", u(), false),
+        field("reassembly_timeouts", u(), false),
+        field("first_ts", ts_type(), true),
+        field("last_ts", ts_type(), true),
+    ]))
+}
+
+fn stats_batch(file: &ArrayRef, s: &Stats) -> RecordBatch {
+    let text = |v: &str| -> ArrayRef {
+        let mut b = StringBuilder::new();
+        b.append_value(v);
+        Arc::new(b.finish())
+    };
+    let num = |v: u64| -> ArrayRef {
+        let mut b = UInt64Builder::new();
+        b.append_value(v);
+        Arc::new(b.finish())
+    };
+    let flag = |v: bool| -> ArrayRef {
+        let mut b = BooleanBuilder::new();
+        b.append_value(v);
+        Arc::new(b.finish())
+    };
+    let time = |v: Option<i64>| -> ArrayRef {
+        let mut b = TimestampNanosecondBuilder::new();
+        b.append_option(v);
+        Arc::new(b.finish().with_timezone("UTC"))
+    };
+    let keys = arrow_array::UInt32Array::from(vec![0u32]);
+    let file_col: ArrayRef = Arc::new(
+        arrow_array::DictionaryArray::<arrow_array::types::UInt32Type>::try_new(keys, file.clone())
+            .expect("one file value"),
+    );
+    RecordBatch::try_new(
+        stats_schema(),
+        vec![
+            file_col,
+            text(s.format),
+            text(s.compression),
+            num(s.packets),
+            num(s.icmp),
+            num(s.fragment),
+            num(s.other),
+            num(s.undecodable),
+            num(s.bytes),
+            num(s.skipped_blocks),
+            num(s.undecodable + s.skipped_blocks + u64::from(s.cut_short || s.corrupt)),
+            flag(s.cut_short),
+            flag(s.corrupt),
+            num(s.reassembled),
+            num(s.reassembly_evictions),
+            num(s.reassembly_timeouts),
+            time(s.first_ts),
+            time(s.last_ts),
+        ],
+    )
+    .expect("stats columns match their schema")
+}
+
+/// Every table of one capture.
+pub struct FileTables {
+    pub name: String,
+    pub icmp: RecordBatch,
+    pub fragments: RecordBatch,
+    pub datagrams: RecordBatch,
+    pub stats: RecordBatch,
+    pub errors: RecordBatch,
+    pub stats_values: Stats,
+    pub ended_early: Option<DecodeError>,
+}
+
+/// Reads a whole capture into its tables.
+pub fn read_file(path: &Path, options: Options) -> Result<FileTables, CaptureError> {
+    let name = path.display().to_string();
+    let mut reader = CaptureReader::open(path)?;
+    let mut decoder = FileDecoder::new(&name, options);
+    decoder.run(&mut reader);
+    Ok(decoder.into_tables())
+}
+
+impl FileDecoder {
+    pub fn into_tables(mut self) -> FileTables {
+        let file = file_dictionary(&self.name);
+        FileTables {
+            icmp: self.icmp.finish(&file),
+            fragments: self.fragments.finish(&file),
+            datagrams: self.datagrams.finish(&file),
+            stats: self.stats_batch(&file),
+            errors: self.errors.finish(&file),
+            name: self.name,
+            stats_values: self.stats,
+            ended_early: self.ended_early,
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Capture sources: a (possibly compressed) byte stream, and the pcap/pcapng record readers on it.
+pub mod input;
+pub mod pcap;
+pub mod pcapng;
+
+use std::path::Path;
+
+pub use input::{Compression, Input};
+
+use crate::error::{CaptureError, DecodeError};
+
+/// Records longer than this are corruption, as in Wireshark (WTAP_MAX_PACKET_SIZE_STANDARD).
+pub const MAX_RECORD_LEN: u64 = 256 * 1024;
+/// The largest pcapng block we accept (a record plus generous room for options).
+pub const MAX_BLOCK_LEN: u64 = 16 * 1024 * 1024;
+
+/// One captured frame, borrowed from the reader's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Packet<'a> {
+    pub ts_ns: i64,
+    pub orig_len: u32,
+    pub linktype: u32,
+    pub data: &'a [u8],
+    /// Byte offset of the record (or block) in the decompressed stream.
+    pub offset: u64,
+}
+
+#[derive(Debug)]
+pub enum Next<'a> {
+    Packet(Packet<'a>),
+    /// Not a frame, e.g. an unknown pcapng block; reading goes on.
+    Skipped(DecodeError, u64),
+    /// The stream ended inside a record: what came before stands.
+    CutShort(DecodeError, u64),
+    /// The rest of the stream cannot be trusted (e.g. an absurd record length): reading stops.
+    Corrupt(DecodeError, u64),
+    End,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Pcap,
+    Pcapng,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Pcap => "pcap",
+            Format::Pcapng => "pcapng",
+        }
+    }
+}
+
+enum Records {
+    Pcap(pcap::PcapReader),
+    Pcapng(pcapng::PcapngReader),
+}
+
+/// Reads the frames of one capture, whatever its format and compression.
+pub struct CaptureReader {
+    input: Input,
+    records: Records,
+}
+
+impl CaptureReader {
+    pub fn open(path: &Path) -> Result<CaptureReader, CaptureError> {
+        let input = Input::open(path)?;
+        CaptureReader::new(input, &path.display().to_string())
+    }
+
+    /// Detects the format by magic. `name` is used in the error message only.
+    pub fn new(mut input: Input, name: &str) -> Result<CaptureReader, CaptureError> {
+        let not_capture = |offset: u64, detail: String| CaptureError::NotACapture {
+            path: name.to_owned(),
+            offset,
+            detail,
+        };
+        let magic = input.peek(4).map_err(|e| not_capture(0, e.to_string()))?;
+        let magic: [u8; 4] = match magic.try_into() {
+            Ok(m) => m,
+            Err(_) => return Err(not_capture(0, format!("only {} bytes", magic.len()))),
+        };
+        let records = if pcap::PcapHeader::magic(magic).is_some() {
+            Records::Pcap(pcap::PcapReader::open(&mut input).map_err(|d| not_capture(0, d))?)
+        } else if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
+            Records::Pcapng(pcapng::PcapngReader::open(&mut input).map_err(|d| not_capture(8, d))?)
+        } else {
+            return Err(not_capture(0, format!("unknown magic {:02x?}", magic)));
+        };
+        Ok(CaptureReader { input, records })
+    }
+
+    pub fn format(&self) -> Format {
+        match self.records {
+            Records::Pcap(_) => Format::Pcap,
+            Records::Pcapng(_) => Format::Pcapng,
+        }
+    }
+
+    pub fn compression(&self) -> Compression {
+        self.input.compression
+    }
+
+    pub fn next(&mut self) -> Next<'_> {
+        match &mut self.records {
+            Records::Pcap(r) => r.next(&mut self.input),
+            Records::Pcapng(r) => r.next(&mut self.input),
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Classic pcap: a 24-byte file header, then records of a 16-byte header (24 in the modified
+//! "Kuznetzov" variant) and the captured bytes.
+use super::input::{Input, Short};
+use super::{Next, Packet, MAX_RECORD_LEN};
+use crate::error::DecodeError;
+
+#[derive(Debug, Clone, Copy)]
+pub struct PcapHeader {
+    pub big_endian: bool,
+    pub nanosecond: bool,
+    pub modified: bool,
+    pub snaplen: u32,
+    pub linktype: u32,
+}
+
+impl PcapHeader {
+    /// Recognises the magic of a pcap file; `None` if these 4 bytes are not one.
+    pub fn magic(m: [u8; 4]) -> Option<(bool, bool, bool)> {
+        // (big_endian, nanosecond, modified)
+        match u32::from_le_bytes(m) {
+            0xa1b2c3d4 => Some((false, false, false)),
+            0xa1b23c4d => Some((false, true, false)),
+            0xa1b2cd34 => Some((false, false, true)),
+            _ => match u32::from_be_bytes(m) {
+                0xa1b2c3d4 => Some((true, false, false)),
+                0xa1b23c4d => Some((true, true, false)),
+                0xa1b2cd34 => Some((true, false, true)),
+                _ => None,
+            },
+        }
+    }
+
+    fn u32_at(&self, b: &[u8], at: usize) -> u32 {
+        let w = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+        if self.big_endian { u32::from_be_bytes(w) } else { u32::from_le_bytes(w) }
+    }
+}
+
+pub struct PcapReader {
+    pub header: PcapHeader,
+}
+
+impl PcapReader {
+    /// Reads the file header; `Err` carries what is wrong for `CaptureFormatError`.
+    pub fn open(input: &mut Input) -> Result<PcapReader, String> {
+        let raw = input.take(24).map_err(|_| "pcap file header is cut short".to_owned())?;
+        let (big_endian, nanosecond, modified) =
+            PcapHeader::magic([raw[0], raw[1], raw[2], raw[3]]).ok_or("bad pcap magic")?;
+        let mut header = PcapHeader { big_endian, nanosecond, modified, snaplen: 0, linktype: 0 };
+        header.snaplen = header.u32_at(raw, 16);
+        // The upper bits carry FCS information, not the link type.
+        header.linktype = header.u32_at(raw, 20) & 0x03ff_ffff;
+        Ok(PcapReader { header })
+    }
+
+    pub fn next<'a>(&mut self, input: &'a mut Input) -> Next<'a> {
+        let h = self.header;
+        let record_header_len = if h.modified { 24 } else { 16 };
+        let offset = input.offset();
+        let (sec, frac, caplen, orig_len) = match input.take(record_header_len) {
+            Ok(b) => (h.u32_at(b, 0), h.u32_at(b, 4), h.u32_at(b, 8), h.u32_at(b, 12)),
+            Err(Short::Eof { have: 0 }) => return Next::End,
+            Err(Short::Eof { have }) => {
+                return Next::CutShort(
+                    DecodeError::CutShort { need: record_header_len as u64, have: have as u64 },
+                    offset,
+                )
+            }
+            Err(Short::Io(e)) => return Next::CutShort(DecodeError::Io(e.to_string()), offset),
+        };
+        if u64::from(caplen) > MAX_RECORD_LEN {
+            return Next::Corrupt(
+                DecodeError::RecordTooLong { caplen: caplen.into(), limit: MAX_RECORD_LEN },
+                offset,
+            );
+        }
+        let scale = if h.nanosecond { 1 } else { 1_000 };
+        let ts_ns = i64::from(sec) * 1_000_000_000 + i64::from(frac) * scale;
+        match input.take(caplen as usize) {
+            Ok(data) => Next::Packet(Packet { ts_ns, orig_len, linktype: h.linktype, data, offset }),
+            Err(Short::Eof { have }) => Next::CutShort(
+                DecodeError::CutShort {
+                    need: u64::from(caplen) + record_header_len as u64,
+                    have: (have + record_header_len) as u64,
+                },
+                offset,
+            ),
+            Err(Short::Io(e)) => Next::CutShort(DecodeError::Io(e.to_string()), offset),
+        }
+    }
+}

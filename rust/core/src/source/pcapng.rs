@@ -1,0 +1,228 @@
+//! pcapng: a chain of blocks. Sections (SHB) set the byte order and reset the interfaces (IDB),
+//! each with its own link type, snaplen and timestamp resolution/offset. Packets come from
+//! EPB, SPB and the obsolete PB; every other block is skipped (unknown ones are reported).
+use super::input::{Input, Short};
+use super::{Next, Packet, MAX_BLOCK_LEN, MAX_RECORD_LEN};
+use crate::error::DecodeError;
+
+const SHB: u32 = 0x0A0D_0D0A;
+const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
+const IDB: u32 = 1;
+const PB: u32 = 2;
+const SPB: u32 = 3;
+const EPB: u32 = 6;
+/// Blocks we understand and deliberately skip: name resolution, interface statistics,
+/// systemd journal, decryption secrets, custom blocks, Sysdig/process-information blocks.
+const KNOWN_SKIPPED: &[u32] = &[4, 5, 9, 0x0A, 0x0BAD, 0x4000_0BAD, 0x8000_0001];
+
+#[derive(Debug, Clone, Copy)]
+struct Interface {
+    linktype: u32,
+    snaplen: u32,
+    /// if_tsresol: the unit is 10^-n seconds, or 2^-n with the high bit set.
+    tsresol: u8,
+    tsoffset_s: i64,
+}
+
+impl Interface {
+    fn ts_ns(&self, raw: u64) -> i64 {
+        let exp = u32::from(self.tsresol & 0x7f);
+        let ns: i128 = if self.tsresol & 0x80 != 0 {
+            if exp >= 127 { 0 } else { (i128::from(raw) * 1_000_000_000) >> exp }
+        } else if exp <= 9 {
+            i128::from(raw) * 10i128.pow(9 - exp)
+        } else if exp <= 38 {
+            i128::from(raw) / 10i128.pow(exp - 9)
+        } else {
+            0
+        };
+        let total = ns + i128::from(self.tsoffset_s) * 1_000_000_000;
+        total.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+    }
+}
+
+pub struct PcapngReader {
+    big_endian: bool,
+    interfaces: Vec<Interface>,
+    pub sections: u32,
+}
+
+fn u16_at(be: bool, b: &[u8], at: usize) -> Option<u16> {
+    let w: [u8; 2] = b.get(at..at + 2)?.try_into().ok()?;
+    Some(if be { u16::from_be_bytes(w) } else { u16::from_le_bytes(w) })
+}
+
+fn u32_at(be: bool, b: &[u8], at: usize) -> Option<u32> {
+    let w: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
+    Some(if be { u32::from_be_bytes(w) } else { u32::from_le_bytes(w) })
+}
+
+fn u64_at(be: bool, b: &[u8], at: usize) -> Option<u64> {
+    let w: [u8; 8] = b.get(at..at + 8)?.try_into().ok()?;
+    Some(if be { u64::from_be_bytes(w) } else { u64::from_le_bytes(w) })
+}
+
+impl PcapngReader {
+    /// Checks the first Section Header Block without consuming it.
+    pub fn open(input: &mut Input) -> Result<PcapngReader, String> {
+        let head = input.peek(12).map_err(|e| e.to_string())?;
+        if head.len() < 12 {
+            return Err("pcapng section header is cut short".into());
+        }
+        let big_endian = match u32::from_le_bytes([head[8], head[9], head[10], head[11]]) {
+            BYTE_ORDER_MAGIC => false,
+            m if m.swap_bytes() == BYTE_ORDER_MAGIC => true,
+            _ => return Err("bad pcapng byte-order magic".into()),
+        };
+        Ok(PcapngReader { big_endian, interfaces: Vec::new(), sections: 0 })
+    }
+
+    pub fn next<'a>(&mut self, input: &'a mut Input) -> Next<'a> {
+        loop {
+            let offset = input.offset();
+            let head = match input.peek(12) {
+                Ok(h) => h,
+                Err(e) => return Next::CutShort(DecodeError::Io(e.to_string()), offset),
+            };
+            if head.is_empty() {
+                return Next::End;
+            }
+            if head.len() < 8 {
+                let have = head.len() as u64;
+                let _ = input.take(8);
+                return Next::CutShort(DecodeError::CutShort { need: 8, have }, offset);
+            }
+            let block_type = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+            if block_type == SHB {
+                if head.len() < 12 {
+                    let have = head.len() as u64;
+                    let _ = input.take(12);
+                    return Next::CutShort(DecodeError::CutShort { need: 12, have }, offset);
+                }
+                let magic = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
+                self.big_endian = match magic {
+                    BYTE_ORDER_MAGIC => false,
+                    m if m.swap_bytes() == BYTE_ORDER_MAGIC => true,
+                    m => return Next::Corrupt(DecodeError::BadSection(m), offset),
+                };
+                self.interfaces.clear();
+                self.sections += 1;
+            }
+            let be = self.big_endian;
+            let block_type = if block_type == SHB { SHB } else { u32_at(be, head, 0).unwrap_or(0) };
+            let total = u64::from(u32_at(be, head, 4).unwrap_or(0));
+            if total < 12 || total % 4 != 0 || total > MAX_BLOCK_LEN {
+                return Next::Corrupt(DecodeError::BadBlockLength(total), offset);
+            }
+            if matches!(block_type, EPB | PB | SPB) {
+                return match input.take(total as usize) {
+                    Ok(block) => self.packet(block_type, &block[8..block.len() - 4], offset),
+                    Err(short) => cut_short(short, total, offset),
+                };
+            }
+            let block = match input.take(total as usize) {
+                Ok(b) => b,
+                Err(short) => return cut_short(short, total, offset),
+            };
+            let body = &block[8..block.len() - 4];
+            match block_type {
+                SHB => {}
+                IDB => self.interfaces.push(parse_idb(be, body)),
+                t if KNOWN_SKIPPED.contains(&t) => {}
+                t => return Next::Skipped(DecodeError::UnknownBlock(t), offset),
+            }
+        }
+    }
+
+    fn packet<'a>(&self, block_type: u32, body: &'a [u8], offset: u64) -> Next<'a> {
+        let be = self.big_endian;
+        let short = |need: usize| {
+            Next::Corrupt(DecodeError::Truncated { layer: "pcapng packet block", need, have: body.len() }, offset)
+        };
+        let (if_id, ts_raw, caplen, orig_len, data_at) = match block_type {
+            EPB | PB => {
+                let (Some(ts_hi), Some(ts_lo), Some(caplen), Some(orig_len)) =
+                    (u32_at(be, body, 4), u32_at(be, body, 8), u32_at(be, body, 12), u32_at(be, body, 16))
+                else {
+                    return short(20);
+                };
+                let if_id = if block_type == EPB {
+                    u32_at(be, body, 0)
+                } else {
+                    u16_at(be, body, 0).map(u32::from)
+                };
+                let ts = (u64::from(ts_hi) << 32) | u64::from(ts_lo);
+                (if_id.unwrap_or(0), Some(ts), caplen as usize, orig_len, 20)
+            }
+            _ => {
+                let Some(orig_len) = u32_at(be, body, 0) else { return short(4) };
+                let mut caplen = (orig_len as usize).min(body.len() - 4);
+                if let Some(iface) = self.interfaces.first() {
+                    if iface.snaplen != 0 {
+                        caplen = caplen.min(iface.snaplen as usize);
+                    }
+                }
+                (0, None, caplen, orig_len, 4)
+            }
+        };
+        let Some(iface) = self.interfaces.get(if_id as usize) else {
+            return Next::Corrupt(DecodeError::UnknownInterface(if_id), offset);
+        };
+        if caplen as u64 > MAX_RECORD_LEN {
+            return Next::Corrupt(DecodeError::RecordTooLong { caplen: caplen as u64, limit: MAX_RECORD_LEN }, offset);
+        }
+        let Some(data) = body.get(data_at..data_at + caplen) else {
+            return short(data_at + caplen);
+        };
+        // A Simple Packet Block has no timestamp: it reads as the epoch, as in Wireshark.
+        let ts_ns = ts_raw.map_or(0, |raw| iface.ts_ns(raw));
+        Next::Packet(Packet { ts_ns, orig_len, linktype: iface.linktype, data, offset })
+    }
+}
+
+fn cut_short<'a>(short: Short, need: u64, offset: u64) -> Next<'a> {
+    match short {
+        Short::Eof { have } => Next::CutShort(DecodeError::CutShort { need, have: have as u64 }, offset),
+        Short::Io(e) => Next::CutShort(DecodeError::Io(e.to_string()), offset),
+    }
+}
+
+fn parse_idb(be: bool, body: &[u8]) -> Interface {
+    let mut iface = Interface {
+        linktype: u32::from(u16_at(be, body, 0).unwrap_or(u16::MAX)),
+        snaplen: u32_at(be, body, 4).unwrap_or(0),
+        tsresol: 6,
+        tsoffset_s: 0,
+    };
+    let mut at = 8;
+    while let (Some(code), Some(len)) = (u16_at(be, body, at), u16_at(be, body, at + 2)) {
+        let len = usize::from(len);
+        let Some(value) = body.get(at + 4..at + 4 + len) else { break };
+        match (code, len) {
+            (0, _) => break,
+            (9, 1) => iface.tsresol = value[0],
+            (14, 8) => iface.tsoffset_s = u64_at(be, value, 0).unwrap_or(0) as i64,
+            _ => {}
+        }
+        at += 4 + len.div_ceil(4) * 4;
+    }
+    iface
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_resolutions() {
+        let mut i = Interface { linktype: 1, snaplen: 0, tsresol: 6, tsoffset_s: 0 };
+        assert_eq!(i.ts_ns(1_500_000), 1_500_000_000);
+        i.tsresol = 9;
+        assert_eq!(i.ts_ns(7), 7);
+        i.tsresol = 0x80 | 10; // 1/1024 s
+        assert_eq!(i.ts_ns(512), 500_000_000);
+        i.tsresol = 3;
+        i.tsoffset_s = 100;
+        assert_eq!(i.ts_ns(1), 100_001_000_000);
+    }
+}

@@ -160,7 +160,9 @@ impl FileDecoder {
         if link.ethertype != ETHERTYPE_IPV4 && link.ethertype != ETHERTYPE_IPV6 {
             return Class::Other;
         }
-        let ip = match ip::decode(link.ethertype, link.payload, self.options.max_ext_headers) {
+        let link_header = p.data.len() - link.payload.len();
+        let wire_len = (p.orig_len as usize).saturating_sub(link_header);
+        let ip = match ip::decode(link.ethertype, link.payload, wire_len, self.options.max_ext_headers) {
             Ok(ip) => ip,
             Err(e) => return Class::Undecodable(e),
         };

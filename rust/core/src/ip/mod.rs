@@ -50,10 +50,14 @@ impl IpPacket<'_> {
     }
 }
 
-pub fn decode(ethertype: u16, data: &[u8], max_ext_headers: usize) -> Result<IpPacket<'_>, DecodeError> {
+/// Decodes the IP packet in `data`. `wire_len` is its length on the wire (from the record's
+/// original length): a header claiming more than the wire carried is believed only up to it, as
+/// Wireshark does.
+pub fn decode(ethertype: u16, data: &[u8], wire_len: usize, max_ext_headers: usize) -> Result<IpPacket<'_>, DecodeError> {
+    let wire_len = wire_len.max(data.len());
     match ethertype {
-        crate::link::ETHERTYPE_IPV4 => v4::decode(data),
-        _ => v6::decode(data, max_ext_headers),
+        crate::link::ETHERTYPE_IPV4 => v4::decode(data, wire_len),
+        _ => v6::decode(data, wire_len, max_ext_headers),
     }
 }
 

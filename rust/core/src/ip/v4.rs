@@ -9,7 +9,7 @@ fn addr(b: &[u8], at: usize) -> Option<IpAddr> {
     Some(IpAddr::V4(Ipv4Addr::from(w)))
 }
 
-pub fn decode(data: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
+pub fn decode(data: &[u8], wire_len: usize) -> Result<IpPacket<'_>, DecodeError> {
     if data.len() < 20 {
         return Err(DecodeError::Truncated { layer: "IPv4", need: 20, have: data.len() });
     }
@@ -26,10 +26,11 @@ pub fn decode(data: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
     }
     let declared = usize::from(u16::from_be_bytes([data[2], data[3]]));
     // A zero total length comes from TCP segmentation offload: the frame's length stands.
-    let total = if declared == 0 { data.len() } else { declared };
+    let total = if declared == 0 { wire_len } else { declared };
     if total < header_len {
         return Err(DecodeError::BadTotalLength { total, header: header_len });
     }
+    let total = total.min(wire_len.max(header_len));
     let flags_offset = u16::from_be_bytes([data[6], data[7]]);
     let more = flags_offset & 0x2000 != 0;
     let offset = u32::from(flags_offset & 0x1fff) * 8;

@@ -70,7 +70,7 @@ pub fn walk(mut next: u8, data: &[u8], max_headers: usize) -> Result<Chain, Deco
     }
 }
 
-pub fn decode(data: &[u8], max_ext_headers: usize) -> Result<IpPacket<'_>, DecodeError> {
+pub fn decode(data: &[u8], wire_len: usize, max_ext_headers: usize) -> Result<IpPacket<'_>, DecodeError> {
     if data.len() < 40 {
         return Err(DecodeError::Truncated { layer: "IPv6", need: 40, have: data.len() });
     }
@@ -80,7 +80,8 @@ pub fn decode(data: &[u8], max_ext_headers: usize) -> Result<IpPacket<'_>, Decod
     }
     let declared = usize::from(u16::from_be_bytes([data[4], data[5]]));
     // Payload length 0 means a jumbogram (or offload): the frame's length stands.
-    let payload_total = if declared == 0 { data.len() - 40 } else { declared };
+    let on_wire = wire_len.saturating_sub(40);
+    let payload_total = if declared == 0 { on_wire } else { declared.min(on_wire) };
     let body = &data[40..(40 + payload_total).min(data.len())];
     let chain = walk(data[6], body, max_ext_headers)?;
     let (Some(src), Some(dst)) = (addr(data, 8), addr(data, 24)) else {

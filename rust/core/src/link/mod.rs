@@ -93,12 +93,8 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> 
             Ok(LinkFrame { ethertype, payload: &data[24..], ..Default::default() })
         }
         ARCNET_LINUX => arcnet_linux(data),
-        IPOIB => {
-            // RFC 4391 with a 20-byte destination address (QPN + GID) in front, as Linux writes it.
-            let proto = be16(data, 20).ok_or_else(|| truncated("IP over InfiniBand", 24, data.len()))?;
-            let payload = data.get(24..).ok_or_else(|| truncated("IP over InfiniBand", 24, data.len()))?;
-            Ok(LinkFrame { ethertype: proto, payload, ..Default::default() })
-        }
+        IPOIB => ip_over_infiniband(data),
+        crate::source::pcapng::NON_PACKET => Ok(LinkFrame::default()),
         other => Err(DecodeError::UnsupportedLinkType(other)),
     }
 }
@@ -184,6 +180,18 @@ fn ppp(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
         _ => 0,
     };
     Ok(LinkFrame { ethertype, payload: &data[at..], ..Default::default() })
+}
+
+/// IP over InfiniBand: RFC 4391's 4-byte header (type, reserved), or as Linux captures it, behind
+/// 20-byte source and destination hardware addresses (44 bytes in all).
+fn ip_over_infiniband(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
+    let at = match be16(data, 40) {
+        Some(ETHERTYPE_IPV4 | ETHERTYPE_IPV6 | 0x0806) => 40,
+        _ => 0,
+    };
+    let proto = be16(data, at).ok_or_else(|| truncated("IP over InfiniBand", at + 4, data.len()))?;
+    let payload = data.get(at + 4..).ok_or_else(|| truncated("IP over InfiniBand", at + 4, data.len()))?;
+    Ok(LinkFrame { ethertype: proto, payload, ..Default::default() })
 }
 
 /// Linux ARCnet: source, destination, 2 offset bytes, then the protocol id. RFC 1201 frames

@@ -11,9 +11,14 @@ const IDB: u32 = 1;
 const PB: u32 = 2;
 const SPB: u32 = 3;
 const EPB: u32 = 6;
+/// Blocks Wireshark shows as frames although they carry no packet: systemd journal entries and
+/// custom blocks. They are counted as records (of link type `NON_PACKET`, decoded as "other").
+const RECORD_BLOCKS: &[u32] = &[9, 0x0BAD, 0x4000_0BAD];
+/// The link type given to those records: outside the LINKTYPE_* range.
+pub const NON_PACKET: u32 = 0xFFFF_0000;
 /// Blocks we understand and deliberately skip: name resolution, interface statistics,
-/// systemd journal, decryption secrets, custom blocks, Sysdig/process-information blocks.
-const KNOWN_SKIPPED: &[u32] = &[4, 5, 9, 0x0A, 0x0BAD, 0x4000_0BAD, 0x8000_0001];
+/// decryption secrets, Sysdig/process-information blocks.
+const KNOWN_SKIPPED: &[u32] = &[4, 5, 0x0A, 0x8000_0001];
 
 #[derive(Debug, Clone, Copy)]
 struct Interface {
@@ -129,6 +134,9 @@ impl PcapngReader {
                 SHB => {}
                 IDB => self.interfaces.push(parse_idb(be, body)),
                 t if KNOWN_SKIPPED.contains(&t) => {}
+                t if RECORD_BLOCKS.contains(&t) => {
+                    return Next::Packet(Packet { ts_ns: 0, orig_len: 0, linktype: NON_PACKET, data: &[], offset })
+                }
                 t => return Next::Skipped(DecodeError::UnknownBlock(t), offset),
             }
         }

@@ -1,0 +1,100 @@
+"""Against reality: our counts and fields equal tshark's on the shared corpus of real captures."""
+from __future__ import annotations
+
+import json
+import subprocess
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import icmpscope as ic
+
+DIFFERENCES = json.loads((Path(__file__).parent / "data" / "tshark_differences.json").read_text())["files"]
+MANIFEST = Path(__file__).resolve().parents[1].parent / "shared" / "captures" / "manifest.json"
+ENTRIES = json.loads(MANIFEST.read_text())["files"] if MANIFEST.exists() else []
+ID_SEQ_TYPES = {4: {0, 8, 13, 14, 15, 16, 17, 18, 37, 38}, 6: {128, 129}}
+
+
+def _read(path: Path) -> ic.Capture:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ic.io.CaptureTruncatedWarning)
+        return ic.read_pcap(path)
+
+
+def _params():
+    for entry in ENTRIES:
+        marks = []
+        if entry["file"] in DIFFERENCES:
+            marks.append(pytest.mark.xfail(reason=DIFFERENCES[entry["file"]], strict=True))
+        yield pytest.param(entry, id=entry["file"], marks=marks)
+
+
+@pytest.mark.parametrize("entry", list(_params()))
+def test_counts_equal_tshark(entry: dict, captures: Path) -> None:
+    cap = _read(captures / entry["file"])
+    stats = cap.stats.row(0, named=True)
+    assert stats["packets"] == stats["icmp"] + stats["fragment"] + stats["other"] + stats["undecodable"]
+    assert stats["undecodable"] + stats["skipped_blocks"] <= cap.errors.height
+    counts = {4: Counter(), 6: Counter()}
+    for version, icmp_type, code in cap.icmp.select("ip_version", "icmp_type", "icmp_code").iter_rows():
+        counts[version][f"{icmp_type}/{code}"] += 1
+    assert (stats["packets"], dict(counts[4]), dict(counts[6])) == (
+        entry["packets"],
+        entry["icmpv4_by_type_code"],
+        entry["icmpv6_by_type_code"],
+    )
+
+
+FIELDS = [
+    "frame.number", "ip.src", "ip.dst", "ip.ttl", "icmp.type", "icmp.code", "icmp.ident", "icmp.seq",
+    "icmp.checksum.status", "ipv6.src", "ipv6.dst", "ipv6.hlim", "icmpv6.type", "icmpv6.code",
+    "icmpv6.echo.identifier", "icmpv6.echo.sequence_number", "icmpv6.checksum.status",
+]
+
+
+def _tshark_rows(tshark: str, path: Path) -> dict[int, tuple]:
+    out = subprocess.run(
+        [tshark, "-n", "-r", str(path), "-Y", "icmp or icmpv6", "-T", "fields", "-E", "occurrence=f",
+         *[a for f in FIELDS for a in ("-e", f)]],
+        capture_output=True, text=True, check=False,
+    ).stdout
+    rows = {}
+    for line in out.splitlines():
+        v = dict(zip(FIELDS, line.split("\t")))
+        version = 4 if v["icmp.type"] else 6
+        p = "icmp" if version == 4 else "icmpv6"
+        src, dst, ttl = (v["ip.src"], v["ip.dst"], v["ip.ttl"]) if version == 4 else (v["ipv6.src"], v["ipv6.dst"], v["ipv6.hlim"])
+        ident = v["icmp.ident"] if version == 4 else v["icmpv6.echo.identifier"]
+        seq = v["icmp.seq"] if version == 4 else v["icmpv6.echo.sequence_number"]
+        to_int = lambda s: int(s, 0) if s else None  # noqa: E731
+        rows[int(v["frame.number"])] = (
+            version, src, dst, to_int(ttl), to_int(v[f"{p}.type"]), to_int(v[f"{p}.code"]),
+            to_int(ident), to_int(seq), v[f"{p}.checksum.status"] == "1",
+        )
+    return rows
+
+
+def _field_params():
+    for entry in ENTRIES:
+        has_icmp = entry["icmpv4_by_type_code"] or entry["icmpv6_by_type_code"]
+        if has_icmp and entry["file"] not in DIFFERENCES:
+            yield pytest.param(entry, id=entry["file"])
+
+
+@pytest.mark.parametrize("entry", list(_field_params()))
+def test_fields_equal_tshark(entry: dict, captures: Path, tshark: str) -> None:
+    path = captures / entry["file"]
+    theirs = _tshark_rows(tshark, path)
+    ours = {}
+    for r in _read(path).icmp.with_columns(pl.col("src", "dst").cast(pl.String)).iter_rows(named=True):
+        with_id = r["icmp_type"] in ID_SEQ_TYPES[r["ip_version"]]
+        ours[r["frame"]] = (
+            r["ip_version"], r["src"], r["dst"], r["ttl"], r["icmp_type"], r["icmp_code"],
+            r["icmp_id"], r["icmp_seq"], r["checksum_ok"],
+        )
+        if not with_id:  # tshark's first icmp.ident may come from a quoted echo: compare ours only
+            theirs[r["frame"]] = (*theirs.get(r["frame"], (None,) * 9)[:6], None, None, theirs.get(r["frame"], (None,) * 9)[8])
+    assert ours == theirs

@@ -1,0 +1,315 @@
+"""The reader on crafted captures: exact values for every container, link type and ICMP field."""
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import warnings
+import struct
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pytest
+
+import icmpscope as ic
+from icmpscope import synth as s
+
+T0 = 1_700_000_000_123_456_789  # ns
+
+
+def _read(path: Path, **kw) -> ic.Capture:
+    cap = ic.read_pcap(path, **kw)
+    st = cap.stats.row(0, named=True)
+    assert st["packets"] == st["icmp"] + st["fragment"] + st["other"] + st["undecodable"]
+    return cap
+
+
+def _one(cap: ic.Capture) -> dict:
+    assert cap.icmp.height == 1
+    return cap.icmp.with_columns(pl.col(pl.Categorical).cast(pl.String)).row(0, named=True)
+
+
+def _ts(ns: int) -> dt.datetime:
+    return pl.Series([ns], dtype=pl.Int64).cast(pl.Datetime("ns", "UTC")).item()
+
+
+@pytest.mark.parametrize("nanosecond", [False, True])
+@pytest.mark.parametrize("big_endian", [False, True])
+def test_pcap_variants_timestamps(tmp_path: Path, nanosecond: bool, big_endian: bool) -> None:
+    path = s.write_pcap(tmp_path / "a.pcap", [s.Frame(T0, s.ethernet(s.ping("10.0.0.1", "10.0.0.2")))],
+                        nanosecond=nanosecond, big_endian=big_endian)
+    row = _one(_read(path))
+    expected = T0 if nanosecond else T0 // 1000 * 1000
+    assert row["ts"] == _ts(expected)
+    assert (row["frame"], row["src"], row["dst"], row["icmp_type"]) == (1, "10.0.0.1", "10.0.0.2", 8)
+
+
+def test_modified_pcap(tmp_path: Path) -> None:
+    path = s.write_modified_pcap(tmp_path / "m.pcap", [s.Frame(T0, s.ethernet(s.ping("10.0.0.1", "10.0.0.2")))])
+    assert _one(_read(path))["icmp_type"] == 8
+    assert ic.read_pcap(path).stats["format"].item() == "pcap"
+
+
+def test_pcapng_sections_interfaces_resolutions(tmp_path: Path) -> None:
+    frames = [
+        s.Frame(T0, s.ethernet(s.ping("10.0.0.1", "10.0.0.2", seq=1)), linktype=1, interface=0),
+        s.Frame(T0 + 1, s.ping("10.0.0.3", "10.0.0.4", seq=2), linktype=101, interface=1),
+        s.Frame(T0 + 2, s.sll(s.ping("10.0.0.5", "10.0.0.6", seq=3)), linktype=113, interface=2),
+        s.Frame(T0 + 3, s.ethernet(s.ping("10.0.0.7", "10.0.0.8", seq=4)), linktype=1, interface=0),
+    ]
+    interfaces = [s.Interface(linktype=1, tsresol=9), s.Interface(linktype=101, tsresol=6),
+                  s.Interface(linktype=113, tsresol=9, tsoffset=100)]
+    path = s.write_pcapng(tmp_path / "a.pcapng", frames, interfaces=interfaces, sections=2)
+    cap = _read(path)
+    icmp = cap.icmp.with_columns(pl.col(pl.Categorical).cast(pl.String))
+    assert icmp["icmp_seq"].to_list() == [1, 2, 3, 4]
+    assert icmp["src"].to_list() == ["10.0.0.1", "10.0.0.3", "10.0.0.5", "10.0.0.7"]
+    assert icmp["ts"].to_list() == [_ts(T0), _ts((T0 + 1) // 1000 * 1000), _ts(T0 + 2), _ts(T0 + 3)]
+    assert cap.stats["format"].item() == "pcapng"
+
+
+@pytest.mark.parametrize("block", ["epb", "pb", "spb"])
+def test_pcapng_packet_blocks(tmp_path: Path, block: str) -> None:
+    path = s.write_pcapng(tmp_path / "b.pcapng", [s.Frame(T0, s.ethernet(s.ping("10.0.0.1", "10.0.0.2")))], block=block)
+    row = _one(_read(path))
+    assert row["icmp_type"] == 8
+    if block == "spb":  # no timestamp in a Simple Packet Block
+        assert row["ts"] == _ts(0)
+
+
+def test_pcapng_unknown_block_skipped_and_reported(tmp_path: Path) -> None:
+    frames = [s.Frame(T0, s.ethernet(s.ping("10.0.0.1", "10.0.0.2"))), s.RawBlock(0x1234, b"\0" * 8),
+              s.Frame(T0 + 1, s.ethernet(s.ping("10.0.0.1", "10.0.0.2", seq=2)))]
+    cap = _read(s.write_pcapng(tmp_path / "u.pcapng", frames))
+    assert cap.icmp.height == 2
+    assert cap.stats.select("packets", "skipped_blocks").row(0) == (2, 1)
+    err = cap.errors.row(0, named=True)
+    assert (err["frame"], err["kind"], err["reason"]) == (None, "unknown_block", "pcapng block type 0x1234 skipped")
+
+
+@pytest.mark.parametrize("compress", ["gzip", "zstd"])
+@pytest.mark.parametrize("writer", ["pcap", "pcapng"])
+def test_compressed(tmp_path: Path, compress: str, writer: str) -> None:
+    frames = [s.Frame(T0 + i, s.ethernet(s.ping("10.0.0.1", "10.0.0.2", seq=i))) for i in range(100)]
+    write = s.write_pcap if writer == "pcap" else s.write_pcapng
+    cap = _read(write(tmp_path / "c", frames, compress=compress))
+    assert cap.icmp["icmp_seq"].to_list() == list(range(100))
+    assert cap.stats.select("format", "compression").row(0) == (writer, compress)
+
+
+PING = s.ping("192.0.2.1", "192.0.2.2", id=5, seq=6)
+PING6 = s.ipv6("2001:db8::1", "2001:db8::2", s.echo_request6(5, 6, b"x", src="2001:db8::1", dst="2001:db8::2"))
+
+
+@pytest.mark.parametrize(
+    "linktype,data,version",
+    [
+        (1, s.ethernet(PING, vlans=(100, 200), vlan_tpid_outer=0x88A8), 4),
+        (113, s.sll(PING6), 6),
+        (276, s.sll2(PING), 4),
+        (101, PING, 4),
+        (228, PING, 4),
+        (229, PING6, 6),
+        (12, PING6, 6),
+        (14, PING, 4),
+        (0, s.null_loopback(PING), 4),
+        (0, s.null_loopback(PING6, big_endian=True), 6),
+        (108, s.null_loopback(PING, big_endian=True), 4),
+        (9, b"\xff\x03\x00\x21" + PING, 4),
+        (9, b"\x57" + PING6, 6),
+        (104, b"\x0f\x00\x86\xdd" + PING6, 6),
+    ],
+)
+def test_link_types(tmp_path: Path, linktype: int, data: bytes, version: int) -> None:
+    row = _one(_read(s.write_pcap(tmp_path / "l.pcap", [s.Frame(T0, data, linktype=linktype)])))
+    assert (row["ip_version"], row["icmp_id"], row["icmp_seq"], row["checksum_ok"]) == (version, 5, 6, True)
+    if linktype == 1:
+        assert (row["vlan"], row["src_mac"], row["dst_mac"]) == (100, "02:00:00:00:00:01", "02:00:00:00:00:02")
+
+
+def test_unsupported_link_type_is_counted_and_named(tmp_path: Path) -> None:
+    cap = _read(s.write_pcap(tmp_path / "x.pcap", [s.Frame(T0, b"\0" * 20, linktype=147)]))
+    assert cap.stats.select("packets", "undecodable").row(0) == (1, 1)
+    err = cap.errors.row(0, named=True)
+    assert (err["frame"], err["offset"], err["kind"], err["reason"]) == (
+        1, 24, "unsupported_link_type", "link type 147 is not supported")
+
+
+UDP = s.ipv4("10.1.1.1", "10.2.2.2", s.udp(5353, 53, b"q", src="10.1.1.1", dst="10.2.2.2"), proto=17, ttl=9)
+UDP6 = s.ipv6("2001:db8::5", "2001:db8::6", s.udp(4000, 33434, b"", src="2001:db8::5", dst="2001:db8::6"), next_header=17)
+
+
+@pytest.mark.parametrize(
+    "message,expected",
+    [
+        (s.echo_reply(1, 2, b"abc"), dict(icmp_type=0, icmp_id=1, icmp_seq=2, payload_len=3)),
+        (s.dest_unreachable(3, UDP), dict(icmp_type=3, icmp_code=3, inner_src="10.1.1.1", inner_dst="10.2.2.2",
+                                          inner_proto=17, inner_sport=5353, inner_dport=53, mtu=None)),
+        (s.dest_unreachable(4, UDP, mtu=1400), dict(icmp_code=4, mtu=1400)),
+        (s.redirect(1, "192.0.2.254", UDP), dict(icmp_type=5, gateway="192.0.2.254", inner_dst="10.2.2.2")),
+        (s.time_exceeded(0, UDP), dict(icmp_type=11, inner_proto=17, icmp_id=None)),
+        (s.router_advert([("192.0.2.1", 0)], lifetime=900), dict(icmp_type=9, router_lifetime=900)),
+        (s.mask_reply(3, 4, "255.255.255.0"), dict(icmp_type=18, mask="255.255.255.0", icmp_id=3, icmp_seq=4)),
+        (s.timestamp_request(7, 8), dict(icmp_type=13, icmp_id=7, icmp_seq=8, payload_len=12)),
+        (s.info_request(9, 10), dict(icmp_type=15, icmp_id=9, icmp_seq=10)),
+        (s.echo_request(1, 1, b"zz", checksum=0x1234), dict(checksum_ok=False)),
+    ],
+)
+def test_icmpv4_fields(tmp_path: Path, message: bytes, expected: dict) -> None:
+    packet = s.ipv4("192.0.2.9", "192.0.2.10", message, ttl=33)
+    row = _one(_read(s.write_pcap(tmp_path / "v4.pcap", [s.Frame(T0, s.ethernet(packet))])))
+    assert row["ttl"] == 33 and row["datagram_len"] == len(packet) and row["reassembled"] is False
+    assert {k: row[k] for k in expected} == expected
+    assert row["checksum_ok"] is expected.get("checksum_ok", True)
+
+
+A, B = "2001:db8::a", "2001:db8::b"
+
+
+@pytest.mark.parametrize(
+    "message,expected",
+    [
+        (s.packet_too_big(1280, UDP6, src=A, dst=B), dict(icmp_type=2, mtu=1280, inner_src="2001:db8::5",
+                                                          inner_proto=17, inner_sport=4000, inner_dport=33434)),
+        (s.dest_unreachable6(4, UDP6, src=A, dst=B), dict(icmp_type=1, icmp_code=4, inner_dport=33434)),
+        (s.router_advert6(lifetime=600, prefixes=[("2001:db8:1::", 64)], src=A, dst="ff02::1"),
+         dict(icmp_type=134, router_lifetime=600)),
+        (s.redirect6("fe80::1", "2001:db8::99", quoted=UDP6, src=A, dst=B),
+         dict(icmp_type=137, gateway="fe80::1", inner_dst="2001:db8::6")),
+        (s.echo_request6(4, 5, b"12345", src=A, dst=B), dict(icmp_type=128, icmp_id=4, icmp_seq=5, payload_len=5)),
+        (s.echo_request6(4, 5, b"12345", src=A, dst=B, checksum=1), dict(checksum_ok=False)),
+    ],
+)
+def test_icmpv6_fields(tmp_path: Path, message: bytes, expected: dict) -> None:
+    dst = "ff02::1" if expected.get("icmp_type") == 134 else B
+    packet = s.ipv6(A, dst, message, hop_limit=255, ext_headers=[s.hop_by_hop(), s.dest_options()])
+    row = _one(_read(s.write_pcap(tmp_path / "v6.pcap", [s.Frame(T0, s.ethernet(packet))])))
+    assert (row["ip_version"], row["ttl"], row["src"], row["datagram_len"]) == (6, 255, A, len(packet))
+    assert {k: row[k] for k in expected} == expected
+    assert row["checksum_ok"] is expected.get("checksum_ok", True)
+
+
+def test_snaplen_cut_message_is_a_row_with_unverified_checksum(tmp_path: Path) -> None:
+    packet = s.ethernet(s.ping("10.0.0.1", "10.0.0.2", payload=b"x" * 100))
+    cap = _read(s.write_pcap(tmp_path / "snap.pcap", [s.Frame(T0, packet)], snaplen=60))
+    row = _one(cap)
+    assert (row["payload_len"], row["checksum_ok"], row["datagram_len"]) == (100, False, 128)
+
+
+def test_not_a_capture(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello, this is text")
+    with pytest.raises(ic.CaptureFormatError, match=r"notes.txt: not a pcap or pcapng capture \(byte offset 0"):
+        ic.read_pcap(path)
+    assert issubclass(ic.CaptureFormatError, ValueError)
+    (tmp_path / "empty.pcap").write_bytes(b"")
+    with pytest.raises(ic.CaptureFormatError):
+        ic.read_pcap(tmp_path / "empty.pcap")
+    (tmp_path / "g.gz").write_bytes(gzip.compress(b"not a capture at all"))
+    with pytest.raises(ic.CaptureFormatError):
+        ic.read_pcap(tmp_path / "g.gz")
+
+
+def test_missing_file() -> None:
+    with pytest.raises(FileNotFoundError):
+        ic.read_pcap("/nonexistent/x.pcap")
+    with pytest.raises(FileNotFoundError):
+        ic.read_pcap("/nonexistent/*.pcap")
+
+
+def _capture_bytes(n: int) -> bytes:
+    return s.pcap_bytes([s.Frame(T0 + i, s.ethernet(s.ping("10.0.0.1", "10.0.0.2", seq=i))) for i in range(n)])
+
+
+def test_truncation_at_every_byte_keeps_whole_records(tmp_path: Path) -> None:
+    data = _capture_bytes(3)
+    record = (len(data) - 24) // 3
+    path = tmp_path / "t.pcap"
+    for cut in range(len(data) + 1):
+        path.write_bytes(data[:cut])
+        if cut < 24:
+            with pytest.raises(ic.CaptureFormatError):
+                ic.read_pcap(path)
+            continue
+        whole = (cut - 24) // record
+        partial = (cut - 24) % record != 0
+        if partial:
+            with pytest.warns(ic.io.CaptureTruncatedWarning, match="cut short"):
+                cap = _read(path)
+            with pytest.raises(ic.CaptureFormatError, match="cut short"):
+                ic.read_pcap(path, strict=True)
+        else:
+            cap = _read(path)
+        assert cap.icmp["icmp_seq"].to_list() == list(range(whole))
+        assert cap.stats["cut_short"].item() is partial
+        assert cap.errors.height == int(partial)
+
+
+def test_truncation_of_pcapng_at_every_byte(tmp_path: Path) -> None:
+    data = s.pcapng_bytes([s.Frame(T0 + i, s.ethernet(s.ping("10.0.0.1", "10.0.0.2", seq=i))) for i in range(2)])
+    path = tmp_path / "t.pcapng"
+    boundaries, at = {0}, 0
+    while at < len(data):
+        at += struct.unpack_from("<I", data, at + 4)[0]
+        boundaries.add(at)
+    kept = set()
+    for cut in range(len(data) + 1):
+        path.write_bytes(data[:cut])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ic.io.CaptureTruncatedWarning)
+                cap = _read(path)
+        except ic.CaptureFormatError:
+            assert cut < 12
+            continue
+        kept.add(cap.icmp.height)
+        assert cap.stats["cut_short"].item() is (cut not in boundaries)
+        assert cap.errors.height == int(cut not in boundaries)
+    assert kept == {0, 1, 2}
+
+
+def test_oversized_record_is_corruption(tmp_path: Path) -> None:
+    data = bytearray(_capture_bytes(2))
+    struct.pack_into("<I", data, 24 + 8, 300_000)  # caplen of record 1
+    path = tmp_path / "big.pcap"
+    path.write_bytes(bytes(data))
+    with pytest.warns(ic.io.CaptureTruncatedWarning, match="exceeds the 262144-byte limit"):
+        cap = _read(path)
+    assert cap.stats.select("packets", "corrupt").row(0) == (0, True)
+    assert cap.errors.select("offset", "kind").row(0) == (24, "record_too_long")
+
+
+def test_garbage_at_each_layer_is_undecodable_not_fatal(tmp_path: Path) -> None:
+    frames = [
+        s.Frame(T0, b"\x00" * 10),                                    # short Ethernet
+        s.Frame(T0, s.ethernet(b"\x45\x00")),                        # short IPv4
+        s.Frame(T0, s.ethernet(b"\x4f" + b"\x00" * 19)),             # IHL 60 > captured
+        s.Frame(T0, s.ethernet(b"\x60" + b"\x00" * 10, ethertype=0x86DD)),   # short IPv6
+        s.Frame(T0, s.ethernet(s.ipv4("10.0.0.1", "10.0.0.2", b"\x08"))),  # 1-byte ICMP
+        s.Frame(T0, s.ethernet(s.ping("10.0.0.1", "10.0.0.2"))),
+    ]
+    cap = _read(s.write_pcap(tmp_path / "g.pcap", frames))
+    assert cap.stats.select("packets", "icmp", "undecodable").row(0) == (6, 1, 5)
+    assert cap.errors["frame"].to_list() == [1, 2, 3, 4, 5]
+    assert cap.errors["kind"].to_list() == ["truncated", "truncated", "truncated", "truncated", "truncated"]
+
+
+def test_many_files_glob_and_list(tmp_path: Path) -> None:
+    for i in range(4):
+        s.write_pcap(tmp_path / f"part{i}.pcap", [s.Frame(T0 + i, s.ethernet(s.ping("10.0.0.1", "10.0.0.2", seq=i)))])
+    cap = ic.read_pcap(str(tmp_path / "part*.pcap"))
+    assert cap.icmp["icmp_seq"].to_list() == [0, 1, 2, 3]
+    assert cap.stats.height == 4 and cap.stats["packets"].sum() == 4
+    assert cap.icmp["file"].cast(pl.String).to_list() == [str(tmp_path / f"part{i}.pcap") for i in range(4)]
+    same = ic.read_pcap([tmp_path / "part3.pcap", tmp_path / "part0.pcap"])
+    assert same.icmp["icmp_seq"].to_list() == [3, 0]
+
+
+def test_arrow_pycapsule_export(tmp_path: Path) -> None:
+    path = s.write_pcap(tmp_path / "a.pcap", [s.Frame(T0, s.ethernet(s.ping("10.0.0.1", "10.0.0.2")))])
+    [result] = ic._core.read_files([str(path)])
+    table = pa.table(result["icmp"])
+    assert table.num_rows == 1
+    assert table.schema.field("src").type == pa.dictionary(pa.uint32(), pa.string())
+    assert table.schema.field("ts").type == pa.timestamp("ns", tz="UTC")
+    assert pl.DataFrame(result["icmp"]).schema["src"] == pl.Categorical

@@ -5,6 +5,6 @@
 >>> cap.icmp.group_by("icmp_type").len()              # doctest: +SKIP
 """
 from icmpscope import synth
-from icmpscope.io import Capture, CaptureFormatError, read_pcap
+from icmpscope.io import Capture, CaptureFormatError, read_pcap, scan_pcap
 
-__all__ = ["Capture", "CaptureFormatError", "read_pcap", "synth"]
+__all__ = ["Capture", "CaptureFormatError", "read_pcap", "scan_pcap", "synth"]

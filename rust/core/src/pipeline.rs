@@ -72,11 +72,16 @@ pub struct FileDecoder {
 }
 
 impl FileDecoder {
-    pub fn new(name: &str, options: Options) -> Self {
+    /// A decoder for the capture `reader` reads.
+    pub fn new(name: &str, options: Options, reader: &CaptureReader) -> Self {
         FileDecoder {
             name: name.to_owned(),
             options,
-            stats: Stats::default(),
+            stats: Stats {
+                format: reader.format().name(),
+                compression: reader.compression().name(),
+                ..Stats::default()
+            },
             icmp: IcmpTable::default(),
             fragments: FragmentsTable::default(),
             datagrams: DatagramsTable::default(),
@@ -88,8 +93,6 @@ impl FileDecoder {
 
     /// Reads one capture to the end (or to where it breaks).
     pub fn run(&mut self, reader: &mut CaptureReader) {
-        self.stats.format = reader.format().name();
-        self.stats.compression = reader.compression().name();
         while self.step(reader) {}
         self.finish();
     }
@@ -339,7 +342,7 @@ pub struct FileTables {
 pub fn read_file(path: &Path, options: Options) -> Result<FileTables, CaptureError> {
     let name = path.display().to_string();
     let mut reader = CaptureReader::open(path)?;
-    let mut decoder = FileDecoder::new(&name, options);
+    let mut decoder = FileDecoder::new(&name, options, &reader);
     decoder.run(&mut reader);
     Ok(decoder.into_tables())
 }

@@ -85,6 +85,8 @@ pub struct Origin {
 
 #[derive(Default)]
 pub struct IcmpTable {
+    /// Set by a scan of another table: rows are counted nowhere and built not at all.
+    pub skip: bool,
     rows: usize,
     addrs: Interner<IpAddr>,
     macs: Interner<Mac>,
@@ -130,6 +132,9 @@ impl IcmpTable {
     }
 
     pub fn push(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, m: &IcmpMessage, datagram_len: usize, reassembled: bool) {
+        if self.skip {
+            return;
+        }
         self.rows += 1;
         self.frame.append_value(at.frame);
         self.ts.append_value(at.ts_ns);
@@ -241,6 +246,7 @@ pub fn fragments_schema() -> SchemaRef {
 
 #[derive(Default)]
 pub struct FragmentsTable {
+    pub skip: bool,
     rows: usize,
     addrs: Interner<IpAddr>,
     frame: UInt64Builder,
@@ -257,7 +263,18 @@ pub struct FragmentsTable {
 }
 
 impl FragmentsTable {
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
     pub fn push(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, frag: &crate::ip::Fragment) {
+        if self.skip {
+            return;
+        }
         self.rows += 1;
         self.frame.append_value(at.frame);
         self.ts.append_value(at.ts_ns);
@@ -320,6 +337,7 @@ pub fn datagrams_schema() -> SchemaRef {
 
 #[derive(Default)]
 pub struct DatagramsTable {
+    pub skip: bool,
     rows: usize,
     addrs: Interner<IpAddr>,
     ip_version: UInt8Builder,
@@ -341,7 +359,18 @@ pub struct DatagramsTable {
 }
 
 impl DatagramsTable {
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
     pub fn push(&mut self, d: &DatagramRow) {
+        if self.skip {
+            return;
+        }
         self.rows += 1;
         self.ip_version.append_value(d.key.version);
         self.src.push(&mut self.addrs, Some(d.key.src));
@@ -401,6 +430,7 @@ pub fn errors_schema() -> SchemaRef {
 
 #[derive(Default)]
 pub struct ErrorsTable {
+    pub skip: bool,
     rows: usize,
     frame: UInt64Builder,
     offset: UInt64Builder,
@@ -410,6 +440,9 @@ pub struct ErrorsTable {
 
 impl ErrorsTable {
     pub fn push(&mut self, frame: Option<u64>, offset: u64, error: &crate::error::DecodeError) {
+        if self.skip {
+            return;
+        }
         self.rows += 1;
         self.frame.append_option(frame);
         self.offset.append_value(offset);

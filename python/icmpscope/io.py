@@ -63,12 +63,13 @@ def expand_sources(source: Source) -> list[Path]:
 
 
 def _options(
-    reassembly_timeout_v4: float,
-    reassembly_timeout_v6: float,
-    max_reassembly_bytes: int,
-    max_datagrams: int,
-    max_ext_headers: int,
+    reassembly_timeout_v4: float = 30.0,
+    reassembly_timeout_v6: float = 60.0,
+    max_reassembly_bytes: int = 32 << 20,
+    max_datagrams: int = 65536,
+    max_ext_headers: int = 16,
 ) -> dict[str, float | int]:
+    """The decoder options `_core` takes (defaults as `read_pcap`'s)."""
     return {
         "timeout_v4": reassembly_timeout_v4,
         "timeout_v6": reassembly_timeout_v6,

@@ -1,6 +1,5 @@
 //! Column helpers shared by the table builders: interned (dictionary-encoded) text columns and
 //! UTC nanosecond timestamps.
-use std::collections::HashMap;
 use std::fmt::Display;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -9,18 +8,21 @@ use arrow_array::builder::{StringBuilder, UInt32Builder};
 use arrow_array::types::UInt32Type;
 use arrow_array::{ArrayRef, DictionaryArray, StringArray};
 use arrow_schema::{DataType, Field, TimeUnit};
+// FxHash: addresses are short keys from one capture; SipHash's DoS resistance costs ~10% of a
+// read here and buys nothing (a hostile capture can only slow its own file).
+use rustc_hash::FxHashMap;
 
 /// Text made once per distinct value: captures have few distinct addresses and many rows.
 /// Every column interned here shares one dictionary.
 pub struct Interner<K> {
-    index: HashMap<K, u32>,
+    index: FxHashMap<K, u32>,
     values: StringBuilder,
     scratch: String,
 }
 
 impl<K: Hash + Eq + Copy + Display> Default for Interner<K> {
     fn default() -> Self {
-        Interner { index: HashMap::new(), values: StringBuilder::new(), scratch: String::new() }
+        Interner { index: FxHashMap::default(), values: StringBuilder::new(), scratch: String::new() }
     }
 }
 
@@ -43,17 +45,37 @@ impl<K: Hash + Eq + Copy + Display> Interner<K> {
     }
 }
 
-/// Keys of one interned column.
-#[derive(Default)]
-pub struct KeyColumn(UInt32Builder);
+/// Keys of one interned column, remembering the last value: consecutive rows mostly repeat it.
+pub struct KeyColumn<K> {
+    keys: UInt32Builder,
+    last: Option<(K, u32)>,
+}
 
-impl KeyColumn {
-    pub fn push<K: Hash + Eq + Copy + Display>(&mut self, dict: &mut Interner<K>, value: Option<K>) {
-        self.0.append_option(value.map(|v| dict.key(v)));
+impl<K> Default for KeyColumn<K> {
+    fn default() -> Self {
+        KeyColumn { keys: UInt32Builder::new(), last: None }
+    }
+}
+
+impl<K: Hash + Eq + Copy + Display> KeyColumn<K> {
+    pub fn push(&mut self, dict: &mut Interner<K>, value: Option<K>) {
+        let Some(v) = value else {
+            self.keys.append_null();
+            return;
+        };
+        let key = match self.last {
+            Some((last, key)) if last == v => key,
+            _ => {
+                let key = dict.key(v);
+                self.last = Some((v, key));
+                key
+            }
+        };
+        self.keys.append_value(key);
     }
 
     pub fn finish(&mut self, values: &Arc<StringArray>) -> ArrayRef {
-        let keys = self.0.finish();
+        let keys = self.keys.finish();
         let values: ArrayRef = values.clone();
         // Keys come from the interner, so they are always in range.
         Arc::new(DictionaryArray::<UInt32Type>::try_new(keys, values).expect("interned keys in range"))

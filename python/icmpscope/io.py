@@ -85,6 +85,16 @@ def _ended_early(message: str, *, strict: bool) -> None:
     warnings.warn(message, CaptureTruncatedWarning, stacklevel=3)
 
 
+def _check_reassembly_options(timeout_v4: float, timeout_v6: float, max_bytes: int, max_datagrams: int) -> None:
+    for name, value in (("reassembly_timeout_v4", timeout_v4), ("reassembly_timeout_v6", timeout_v6)):
+        if not (0 < value < float("inf")):
+            raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+    if max_bytes < 0:
+        raise ValueError(f"max_reassembly_bytes must be at least 0, not {max_bytes!r}")
+    if max_datagrams < 1:
+        raise ValueError(f"max_datagrams must be at least 1, not {max_datagrams!r}")
+
+
 def read_pcap(
     source: Source,
     *,
@@ -102,6 +112,12 @@ def read_pcap(
     A capture cut short keeps every whole record before the cut and warns
     (``strict=True`` raises :class:`CaptureFormatError` instead).
 
+    Reassembly: an incomplete datagram times out ``reassembly_timeout_v4``/``_v6`` seconds of
+    capture time after its first fragment (the Linux defaults); at most ``max_datagrams`` are in
+    flight and ``max_reassembly_bytes`` are held per file (fragment bytes plus 768 bytes per
+    datagram and 32 per run of bytes), the datagram with the oldest first fragment making room.
+    Datagrams that time out or are evicted keep their ``datagrams`` row (``complete = false``).
+
     >>> import icmpscope as ic, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "ping.pcap")
     >>> _ = ic.synth.write_pcap(path, [(0, ic.synth.ethernet(ic.synth.ping("10.0.0.1", "10.0.0.2")))])
@@ -110,6 +126,7 @@ def read_pcap(
     [('10.0.0.1', '10.0.0.2', 8)]
     """
     del progress  # the progress bar arrives with the batch work (SPEC "Batch and scale")
+    _check_reassembly_options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams)
     paths = expand_sources(source)
     options = _options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams, max_ext_headers)
     results = _core.read_files([str(p) for p in paths], options)

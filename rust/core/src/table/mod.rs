@@ -241,6 +241,8 @@ pub fn fragments_schema() -> SchemaRef {
         field("length", DataType::UInt32, false),
         field("more_fragments", DataType::Boolean, false),
         field("vlan", DataType::UInt16, true),
+        field("tiny_first", DataType::Boolean, false),
+        field("atomic", DataType::Boolean, false),
     ]))
 }
 
@@ -260,6 +262,23 @@ pub struct FragmentsTable {
     length: UInt32Builder,
     more: BooleanBuilder,
     vlan: UInt16Builder,
+    tiny_first: BooleanBuilder,
+    atomic: BooleanBuilder,
+}
+
+/// What a fragment row says beyond its header fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FragmentRow {
+    pub proto: u8,
+    pub id: u32,
+    pub offset: u32,
+    /// Payload bytes after the fragment header.
+    pub length: usize,
+    pub more: bool,
+    /// A first fragment too short for the header of the protocol it carries.
+    pub tiny_first: bool,
+    /// An IPv6 atomic fragment (offset 0, M = 0).
+    pub atomic: bool,
 }
 
 impl FragmentsTable {
@@ -271,7 +290,7 @@ impl FragmentsTable {
         self.rows == 0
     }
 
-    pub fn push(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, frag: &crate::ip::Fragment) {
+    pub fn push(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, frag: &FragmentRow) {
         if self.skip {
             return;
         }
@@ -281,12 +300,15 @@ impl FragmentsTable {
         self.ip_version.append_value(ip.version);
         self.src.push(&mut self.addrs, Some(ip.src));
         self.dst.push(&mut self.addrs, Some(ip.dst));
-        self.proto.append_value(ip.proto);
+        self.proto.append_value(frag.proto);
         self.frag_id.append_value(frag.id);
         self.offset.append_value(frag.offset);
-        self.length.append_value(u32::try_from(ip.payload_len).unwrap_or(u32::MAX));
+        // Bounded by the record size (256 KiB).
+        self.length.append_value(u32::try_from(frag.length).unwrap_or(u32::MAX));
         self.more.append_value(frag.more);
         self.vlan.append_option(link.vlan);
+        self.tiny_first.append_value(frag.tiny_first);
+        self.atomic.append_value(frag.atomic);
     }
 
     pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
@@ -307,6 +329,8 @@ impl FragmentsTable {
                 Arc::new(self.length.finish()),
                 Arc::new(self.more.finish()),
                 Arc::new(self.vlan.finish()),
+                Arc::new(self.tiny_first.finish()),
+                Arc::new(self.atomic.finish()),
             ],
         )
     }
@@ -332,6 +356,8 @@ pub fn datagrams_schema() -> SchemaRef {
         field("conflicting_overlap", DataType::Boolean, false),
         field("oversize", DataType::Boolean, false),
         field("evicted", DataType::Boolean, false),
+        field("header_len", DataType::UInt32, false),
+        field("timed_out", DataType::Boolean, false),
     ]))
 }
 
@@ -356,6 +382,8 @@ pub struct DatagramsTable {
     conflicting: BooleanBuilder,
     oversize: BooleanBuilder,
     evicted: BooleanBuilder,
+    header_len: UInt32Builder,
+    timed_out: BooleanBuilder,
 }
 
 impl DatagramsTable {
@@ -382,12 +410,14 @@ impl DatagramsTable {
         self.first_ts.append_value(d.first_ts);
         self.last_ts.append_value(d.last_ts);
         self.fragments.append_value(d.fragments);
-        self.total_len.append_value(u32::try_from(d.total_len).unwrap_or(u32::MAX));
+        self.total_len.append_value(d.total_len);
         self.complete.append_value(d.complete);
         self.overlap_bytes.append_value(d.overlap_bytes);
         self.conflicting.append_value(d.conflicting_overlap);
-        self.oversize.append_value(d.total_len > 65535);
+        self.oversize.append_value(d.oversize());
         self.evicted.append_value(d.evicted);
+        self.header_len.append_value(d.header_len);
+        self.timed_out.append_value(d.timed_out);
     }
 
     pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
@@ -413,6 +443,8 @@ impl DatagramsTable {
                 Arc::new(self.conflicting.finish()),
                 Arc::new(self.oversize.finish()),
                 Arc::new(self.evicted.finish()),
+                Arc::new(self.header_len.finish()),
+                Arc::new(self.timed_out.finish()),
             ],
         )
     }

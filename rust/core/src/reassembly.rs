@@ -8,15 +8,15 @@
 //!
 //! Which bytes win an overlap: the fragment with the lowest offset, and of fragments at the same
 //! offset the first to arrive. That is the "BSD" policy of target-based reassembly (FreeBSD's
-//! `ip_reass`: a fragment keeps what a preceding one already holds and trims the ones after it),
+//! `ip_reass`: an arriving fragment gives way to the one before it and trims the ones after it),
 //! and also what Wireshark's reassembly produces, so the reassembled bytes equal tshark's.
 //! Overlap facts (bytes, conflicting bytes) are recorded whatever the policy.
 //!
 //! Memory is bounded: a byte budget (fragment bytes plus a fixed cost per datagram and per run of
 //! bytes held) and a cap on datagrams in flight; the datagram whose first fragment is oldest is
 //! evicted (and reported) to make room. Timeouts run on capture time, from a datagram's first
-//! fragment, as the kernels' `ipfrag_time`. Each fragment costs O(log runs + its length): held
-//! bytes live in an ordered map of runs over a per-datagram arena, never rescanned whole.
+//! fragment, as the kernels' `ipfrag_time`. Each fragment costs O(log runs + its length), amortised:
+//! held bytes live in an ordered map of runs over a per-datagram arena, never rescanned whole.
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
 
@@ -434,8 +434,11 @@ impl Reassembler {
         }
         let stop = piece.offset.saturating_add(piece.len);
         p.reach = p.reach.max(stop);
-        // A piece whose end would not fit u32 cannot come from a header; it stays evidence only.
-        let data = piece.data.filter(|d| u32::try_from(d.len()).is_ok_and(|n| piece.offset.checked_add(n).is_some()));
+        // Empty pieces, and pieces whose end would not fit u32 (no header declares one), are
+        // evidence only.
+        let data = piece.data.filter(|d| {
+            !d.is_empty() && u32::try_from(d.len()).is_ok_and(|n| piece.offset.checked_add(n).is_some())
+        });
         if let Some(data) = data {
             if !piece.more && p.end.is_none() {
                 p.end = Some(stop);

@@ -344,6 +344,9 @@ def test_ipv4_timeout_in_capture_time(tmp_path):
         (A, 1, 42, 1, 2, 2, 20, 820, False, 0, False, False, True, False),  # 31 s old when frame 3 came
         (A, 1, 42, 3, 3, 1, 20, 1052, False, 0, False, False, False, False),
     ]
+    assert cap.datagrams.select(pl.col("first_ts", "last_ts").dt.epoch("ns")).rows() == [
+        (T0, T0 + 10 * S), (T0 + 31 * S, T0 + 31 * S),
+    ]
     assert rows(cap, "stats", STATS) == [(3, 0, 3, 0, 0, 0, 1)]
     longer = read(path, reassembly_timeout_v4=40.0)
     assert rows(longer, "icmp", ICMP) == [(3, A, 8, 0x1234, 7, True, 1024, 1052, True)]

@@ -8,15 +8,15 @@
 //!
 //! Which bytes win an overlap: the fragment with the lowest offset, and of fragments at the same
 //! offset the first to arrive. That is the "BSD" policy of target-based reassembly (FreeBSD's
-//! `ip_reass`: a fragment keeps what a preceding one already holds and trims the ones after it),
+//! `ip_reass`: an arriving fragment gives way to the one before it and trims the ones after it),
 //! and also what Wireshark's reassembly produces, so the reassembled bytes equal tshark's.
 //! Overlap facts (bytes, conflicting bytes) are recorded whatever the policy.
 //!
 //! Memory is bounded: a byte budget (fragment bytes plus a fixed cost per datagram and per run of
 //! bytes held) and a cap on datagrams in flight; the datagram whose first fragment is oldest is
 //! evicted (and reported) to make room. Timeouts run on capture time, from a datagram's first
-//! fragment, as the kernels' `ipfrag_time`. Each fragment costs O(log runs + its length): held
-//! bytes live in an ordered map of runs over a per-datagram arena, never rescanned whole.
+//! fragment, as the kernels' `ipfrag_time`. Each fragment costs O(log runs + its length), amortised:
+//! held bytes live in an ordered map of runs over a per-datagram arena, never rescanned whole.
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
 
@@ -35,8 +35,8 @@ impl Default for Config {
     }
 }
 
-/// Budget charged per datagram in flight besides its bytes: table entry, row, queue entry and the
-/// first node of its run map (measured at about 700 bytes, rounded up).
+/// Budget charged per datagram in flight besides its bytes: index entry, slot, queue entry and the
+/// first node of its run map (about 600 bytes by bench/test_bench_reassembly.py, rounded up).
 pub const DATAGRAM_COST: usize = 768;
 /// Budget charged per run of held bytes (one map entry).
 pub const RUN_COST: usize = 32;
@@ -280,11 +280,15 @@ enum Ending {
 #[derive(Default)]
 pub struct Reassembler {
     config: Config,
-    pending: HashMap<Key, Pending>,
-    /// Datagrams by arrival of their first fragment, one queue per IP version (their timeouts
-    /// differ). Entries of datagrams that already ended are skipped, and swept once they
-    /// outnumber the live ones.
-    queues: [VecDeque<(i64, u64, Key)>; 2],
+    /// Datagrams in flight: their slot in `slots`.
+    index: HashMap<Key, usize>,
+    /// The datagrams themselves, in reused slots, so that the queues refer to them without hashing.
+    slots: Vec<Option<Pending>>,
+    free: Vec<usize>,
+    /// (first fragment's time, serial, slot) by arrival of the first fragment, one queue per IP
+    /// version (their timeouts differ). Entries of datagrams that already ended are skipped, and
+    /// swept once they outnumber the live ones.
+    queues: [VecDeque<(i64, u64, usize)>; 2],
     serial: u64,
     bytes: usize,
     scratch: Vec<(u32, Run)>,
@@ -304,7 +308,7 @@ impl Reassembler {
     }
 
     pub fn in_flight(&self) -> usize {
-        self.pending.len()
+        self.index.len()
     }
 
     /// Bytes charged to the budget: fragment bytes held plus the fixed costs.
@@ -312,15 +316,15 @@ impl Reassembler {
         self.bytes
     }
 
-    fn live(&self, serial: u64, key: &Key) -> bool {
-        self.pending.get(key).is_some_and(|p| p.serial == serial)
+    fn live(&self, serial: u64, slot: usize) -> bool {
+        self.slots.get(slot).and_then(Option::as_ref).is_some_and(|p| p.serial == serial)
     }
 
     /// The oldest live entry of queue `q`, dropping ended ones on the way.
-    fn front(&mut self, q: usize) -> Option<(i64, u64, Key)> {
-        while let Some(&(ts, serial, key)) = self.queues[q].front() {
-            if self.live(serial, &key) {
-                return Some((ts, serial, key));
+    fn front(&mut self, q: usize) -> Option<(i64, usize)> {
+        while let Some(&(ts, serial, slot)) = self.queues[q].front() {
+            if self.live(serial, slot) {
+                return Some((ts, slot));
             }
             self.queues[q].pop_front();
         }
@@ -330,20 +334,28 @@ impl Reassembler {
     /// Ends datagrams whose first fragment is older than the timeout at capture time `now`.
     pub fn expire(&mut self, now: i64) {
         for (q, timeout) in [self.config.timeout_v4_ns, self.config.timeout_v6_ns].into_iter().enumerate() {
-            while let Some((first_ts, _, key)) = self.front(q) {
+            while let Some((first_ts, slot)) = self.front(q) {
                 if now.saturating_sub(first_ts) <= timeout {
                     break;
                 }
                 self.queues[q].pop_front();
                 self.timeouts += 1;
-                self.end(&key, Ending::TimedOut);
+                self.end(slot, Ending::TimedOut);
             }
         }
     }
 
-    fn end(&mut self, key: &Key, how: Ending) {
-        if let Some(p) = self.pending.remove(key) {
-            self.bytes -= p.cost;
+    /// Takes the datagram out of its slot and the index.
+    fn take(&mut self, slot: usize) -> Option<Pending> {
+        let p = self.slots.get_mut(slot)?.take()?;
+        self.index.remove(&p.row.key);
+        self.free.push(slot);
+        self.bytes -= p.cost;
+        Some(p)
+    }
+
+    fn end(&mut self, slot: usize, how: Ending) {
+        if let Some(p) = self.take(slot) {
             let mut row = p.row;
             row.timed_out = matches!(how, Ending::TimedOut);
             row.evicted = matches!(how, Ending::Evicted);
@@ -360,35 +372,53 @@ impl Reassembler {
             [None, Some(_)] => 1,
             [None, None] => return false,
         };
-        if let Some((_, _, key)) = self.queues[oldest].pop_front() {
+        if let Some((_, _, slot)) = self.queues[oldest].pop_front() {
             self.evictions += 1;
-            self.end(&key, Ending::Evicted);
+            self.end(slot, Ending::Evicted);
         }
         true
     }
 
     /// Sweeps ended entries out of queue `q` once they outnumber the datagrams in flight.
     fn sweep(&mut self, q: usize) {
-        if self.queues[q].len() > 2 * self.pending.len() + 1024 {
+        if self.queues[q].len() > 2 * self.index.len() + 1024 {
             let mut queue = std::mem::take(&mut self.queues[q]);
-            queue.retain(|(_, serial, key)| self.live(*serial, key));
+            queue.retain(|&(_, serial, slot)| self.live(serial, slot));
             self.queues[q] = queue;
         }
     }
 
+    /// The slot of the datagram `key`, a new one if it is not in flight.
+    fn slot_for(&mut self, key: Key, piece: &Piece) -> usize {
+        if let Some(&slot) = self.index.get(&key) {
+            return slot;
+        }
+        while self.index.len() >= self.config.max_datagrams && self.evict_oldest() {}
+        self.serial += 1;
+        let pending = Some(Pending::new(key, self.serial, piece));
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = pending;
+                slot
+            }
+            None => {
+                self.slots.push(pending);
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(key, slot);
+        let q = queue_of(&key);
+        self.queues[q].push_back((piece.ts_ns, self.serial, slot));
+        self.bytes += DATAGRAM_COST;
+        self.sweep(q);
+        slot
+    }
+
     pub fn add(&mut self, key: Key, piece: Piece) -> Option<Complete> {
         self.expire(piece.ts_ns);
-        if !self.pending.contains_key(&key) {
-            while self.pending.len() >= self.config.max_datagrams && self.evict_oldest() {}
-            self.serial += 1;
-            let q = queue_of(&key);
-            self.queues[q].push_back((piece.ts_ns, self.serial, key));
-            self.pending.insert(key, Pending::new(key, self.serial, &piece));
-            self.bytes += DATAGRAM_COST;
-            self.sweep(q);
-        }
+        let slot = self.slot_for(key, &piece);
         let scratch = &mut self.scratch;
-        let p = self.pending.get_mut(&key)?;
+        let p = self.slots.get_mut(slot)?.as_mut()?;
         p.row.fragments = p.row.fragments.saturating_add(1);
         p.row.last_frame = piece.frame;
         p.row.last_ts = piece.ts_ns;
@@ -404,8 +434,11 @@ impl Reassembler {
         }
         let stop = piece.offset.saturating_add(piece.len);
         p.reach = p.reach.max(stop);
-        // A piece whose end would not fit u32 cannot come from a header; it stays evidence only.
-        let data = piece.data.filter(|d| u32::try_from(d.len()).is_ok_and(|n| piece.offset.checked_add(n).is_some()));
+        // Empty pieces, and pieces whose end would not fit u32 (no header declares one), are
+        // evidence only.
+        let data = piece.data.filter(|d| {
+            !d.is_empty() && u32::try_from(d.len()).is_ok_and(|n| piece.offset.checked_add(n).is_some())
+        });
         if let Some(data) = data {
             if !piece.more && p.end.is_none() {
                 p.end = Some(stop);
@@ -419,8 +452,7 @@ impl Reassembler {
         let payload_len = if p.complete() { p.end.unwrap_or(0) } else { p.reach };
         p.row.total_len = p.row.header_len.saturating_add(payload_len);
         if p.complete() {
-            let done = self.pending.remove(&key)?;
-            self.bytes -= done.cost;
+            let done = self.take(slot)?;
             let payload = done.assemble(done.end.unwrap_or(0));
             let mut row = done.row;
             row.complete = true;
@@ -436,12 +468,15 @@ impl Reassembler {
         if let Some(now) = now {
             self.expire(now);
         }
-        let mut left: Vec<(u64, Key)> = self.pending.iter().map(|(k, p)| (p.serial, *k)).collect();
-        left.sort_unstable_by_key(|(serial, _)| *serial);
-        for (_, key) in left {
-            self.end(&key, Ending::EndOfCapture);
+        let mut left: Vec<(u64, usize)> =
+            self.slots.iter().enumerate().filter_map(|(i, p)| p.as_ref().map(|p| (p.serial, i))).collect();
+        left.sort_unstable();
+        for (_, slot) in left {
+            self.end(slot, Ending::EndOfCapture);
         }
         self.queues = Default::default();
+        self.slots = Vec::new();
+        self.free = Vec::new();
     }
 }
 
@@ -571,7 +606,7 @@ mod tests {
         for (i, off) in (0..8000u32).rev().enumerate() {
             r.add(key(), piece(2 + i as u64, off * 8, true, &[1; 16]));
         }
-        let p = &r.pending[&key()];
+        let p = r.slots[r.index[&key()]].as_ref().unwrap();
         assert!(p.arena.len() <= 2 * p.live + 4096);
         assert_eq!(p.live, 8000 * 8 + 60_000);
         let done = r.add(key(), piece(9000, 8000 * 8 + 60_000, false, &[2; 8])).expect("complete");

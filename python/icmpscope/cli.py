@@ -8,7 +8,7 @@ import tempfile
 from typing import Sequence
 
 EXAMPLES = """examples:
-  icmpscope demo                     write the built-in labelled sample and summarise it
+  icmpscope demo                     write the built-in labelled sample, summarise it, list its alerts
 """
 
 
@@ -28,6 +28,20 @@ def _summary(cap: "object") -> str:
         return f"{stats}\n{by_type}"
 
 
+def _alerts(alerts: "object") -> str:
+    import polars as pl
+
+    assert isinstance(alerts, pl.DataFrame)
+    if alerts.is_empty():
+        return "no alerts"
+    lines = [f"{alerts.height} alert(s):"]
+    for a in alerts.iter_rows(named=True):
+        lines.append(f"  {a['start']:%H:%M:%S} {a['kind']} {a['src'] or '*'} -> {a['dst'] or '*'} "
+                     f"[{a['technique']}] {a['packets']} packets, frames {a['frames'][:5]}...")
+        lines.append(f"    {a['detail']}")
+    return "\n".join(lines)
+
+
 def _demo(_: argparse.Namespace) -> int:
     import icmpscope as ic
 
@@ -36,6 +50,7 @@ def _demo(_: argparse.Namespace) -> int:
         cap = ic.read_pcap(path)
         print(f"icmpscope demo: {path.rsplit(os.sep, 1)[-1]}, {cap.stats['packets'].sum()} packets")
         print(_summary(cap))
+        print(_alerts(ic.detect.all(cap)))
     return 0
 
 

@@ -261,6 +261,12 @@ def test_docstring_examples(module):
     assert result.failed == 0
 
 
+def test_readme_example():
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    result = doctest.testfile(str(readme), module_relative=False)
+    assert result.attempted >= 6 and result.failed == 0
+
+
 def test_cli_demo_prints_the_alerts(capsys):
     from icmpscope.cli import main
 

@@ -127,6 +127,13 @@ def by_frequency(column: str) -> pl.Expr:
 
 # --------------------------------------------------------------------------- episodes
 
+def runs(by: Sequence[str], gap: pl.Expr) -> pl.Expr:
+    """Over rows sorted by ``by`` then ``ts``: a number for each run of rows of one group with no
+    pause longer than ``gap`` (a global count, cheaper than windows over many groups)."""
+    new_group = pl.any_horizontal(*(pl.col(c).ne_missing(pl.col(c).shift()) for c in by))
+    return (new_group | (pl.col("ts").diff() > gap)).fill_null(True).cum_sum()
+
+
 def rate_hot(rows: pl.LazyFrame, *, by: Sequence[str], window: float, hot: pl.Expr,
              aggs: Sequence[pl.Expr] = (pl.len().alias("count"),)) -> pl.LazyFrame:
     """Times at which ``aggs`` over the trailing window of each ``by`` group satisfy ``hot``.
@@ -152,8 +159,7 @@ def distinct_hot(rows: pl.LazyFrame, *, by: Sequence[str], target: str | Sequenc
     targets = [target] if isinstance(target, str) else list(target)
     key = [*by, *targets]
     spans = (rows.select(*key, "ts").drop_nulls(key).sort(*key, "ts")
-             .with_columns((pl.col("ts").diff().over(key) > w).fill_null(True).cum_sum().over(key)
-                           .alias("_span"))
+             .with_columns(runs(key, w).alias("_span"))
              .group_by(*key, "_span").agg(pl.col("ts").min().alias("on"),
                                           (pl.col("ts").max() + w).alias("off")))
     events = pl.concat([
@@ -162,7 +168,8 @@ def distinct_hot(rows: pl.LazyFrame, *, by: Sequence[str], target: str | Sequenc
     ])
     return (events.group_by(*by, "ts").agg(pl.col("delta").sum(), (pl.col("delta") > 0).any().alias("up"))
             .sort(*by, "ts")
-            .with_columns(pl.col("delta").cum_sum().over(by).alias("active"))
+            # Each group's deltas add up to zero, so the running total restarts at each group.
+            .with_columns(pl.col("delta").cum_sum().alias("active"))
             .filter(pl.col("up") & (pl.col("active") >= minimum))
             .select(*by, "ts"))
 
@@ -172,8 +179,7 @@ def episodes(rows: pl.LazyFrame, hot: pl.LazyFrame, *, by: Sequence[str],
     """``rows`` that belong to an episode of their ``by`` group, with an ``episode`` number."""
     w = seconds(window)
     spans = (hot.unique().sort(*by, "ts")
-             .with_columns((pl.col("ts").diff().over(by) > w).fill_null(True).cum_sum().over(by)
-                           .alias("episode"))
+             .with_columns(runs(by, w).alias("episode"))
              .group_by(*by, "episode").agg((pl.col("ts").min() - w).alias("_lo"),
                                            pl.col("ts").max().alias("_hi"))
              .sort("_lo"))

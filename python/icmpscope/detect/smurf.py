@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from icmpscope.detect.base import (ECHO_REQUEST, Data, by_frequency, episodes, evidence, finish,
+from icmpscope.detect.base import (ECHO_REPLY, ECHO_REQUEST, Data, by_frequency, episodes, evidence, finish,
                                    icmp_of, is_broadcast, listing, rate_hot, seconds_between,
                                    several_files)
 from icmpscope.echo import pairs
@@ -49,10 +49,17 @@ def smurf(data: Data, *, smurf_window: float = 1.0, smurf_rate: float = 5.0,
                                pl.format("{} echo requests to broadcast {} in {} s claiming source {}",
                                          "packets", "targets", seconds_between(), "src").alias("detail")))
 
-    orphans = (pairs(icmp).filter(pl.col("request_frame").is_null())
+    # Victims receiving replies that fast at all, before pairing (a pair of addresses pairs on
+    # its own, so the victims' traffic alone gives their orphan replies).
+    replies = icmp.filter(pl.col("icmp_type").is_in(ECHO_REPLY))
+    victims = (rate_hot(replies, by=["dst"], window=window, hot=pl.col("count") >= smurf_reply_rate * window)
+               .select("dst").unique().collect().to_series().to_list())
+    around = icmp.filter(pl.col("src").is_in(victims) | pl.col("dst").is_in(victims))
+    orphans = (pairs(around).filter(pl.col("request_frame").is_null())
                .select(pl.col("src").alias("dst"), pl.col("dst").alias("reflector"),
                        pl.col("reply_ts").alias("ts"), pl.col("reply_frame").alias("frame"),
-                       pl.col("reply_file").alias("file")))
+                       pl.col("reply_file").alias("file"))
+               .collect().lazy())  # used twice below
     storm_hot = rate_hot(orphans, by=["dst"], window=window, hot=pl.col("count") >= smurf_reply_rate * window)
     storms = (episodes(orphans, storm_hot, by=["dst"], window=window)
               .group_by("dst", "episode")

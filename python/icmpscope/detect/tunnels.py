@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from icmpscope.detect.base import (ECHO_REPLY, ECHO_REQUEST, Data, evidence, finish, has_column,
-                                   icmp_of, listing, seconds, seconds_between, several_files)
+from icmpscope.detect.base import (ECHO_REPLY, ECHO_REQUEST, Data, empty, evidence, finish, has_column,
+                                   icmp_of, listing, runs, seconds, seconds_between,
+                                   several_files)
 from icmpscope.echo import pairs
 
 __all__ = ["tunnels"]
@@ -37,32 +38,39 @@ def tunnels(data: Data, *, tunnel_min_packets: int = 10, tunnel_min_duration: fl
     icmp = icmp_of(data)
     request = pl.col("icmp_type").is_in(ECHO_REQUEST)
     entropy = pl.col("payload_entropy") if has_column(icmp, "payload_entropy") else pl.lit(None, pl.Float32)
-    most = pl.min_horizontal(pl.col("payload_len"), pl.lit(256)).cast(pl.Float64).log(2)
-    orphans = (pairs(icmp).filter(pl.col("request_frame").is_null())
-               .select(pl.col("reply_file").alias("file"), pl.col("reply_frame").alias("frame"),
-                       pl.lit(True).alias("orphan")))
     session = ["client", "server", "ip_version"]
     echo = (icmp.filter(pl.col("icmp_type").is_in(ECHO_REQUEST + ECHO_REPLY))
             .with_columns(pl.when(request).then("src").otherwise("dst").alias("client"),
                           pl.when(request).then("dst").otherwise("src").alias("server"),
-                          pl.when(pl.col("payload_len") > 1).then(entropy / most).alias("entropy_ratio"))
-            .join(orphans, on=["file", "frame"], how="left")
+                          entropy.alias("entropy"))
             .sort(*session, "ts")
-            .with_columns((pl.col("ts").diff().over(session) > seconds(tunnel_idle)).fill_null(True)
-                          .cum_sum().over(session).alias("episode")))
-    sessions = (echo.sort("ts", "file", "frame").group_by(*session, "episode")
+            .with_columns(runs(session, seconds(tunnel_idle)).alias("episode")))
+    # Sessions long enough first: the costly measures are taken on those alone.
+    long = (echo.group_by(*session, "episode")
+            .agg(pl.len().alias("n"), (pl.col("ts").max() - pl.col("ts").min()).alias("span"))
+            .filter((pl.col("n") >= tunnel_min_packets) & (pl.col("span") >= seconds(tunnel_min_duration)))
+            .select(*session, "episode").collect())
+    if long.is_empty():
+        return empty(several=several_files(data))
+    echo = echo.join(long.lazy(), on=[*session, "episode"], how="semi")
+    # A pair of addresses pairs on its own: the sessions' addresses give their orphan replies.
+    ends = pl.concat([long["client"], long["server"]]).unique().to_list()
+    orphans = (pairs(icmp.filter(pl.col("src").is_in(ends) & pl.col("dst").is_in(ends)))
+               .filter(pl.col("request_frame").is_null())
+               .select(pl.col("reply_file").alias("file"), pl.col("reply_frame").alias("frame"),
+                       pl.lit(True).alias("orphan")))
+    most = pl.min_horizontal(pl.col("payload_len"), pl.lit(256)).cast(pl.Float64).log(2)
+    sessions = (echo.join(orphans, on=["file", "frame"], how="left")
+                .sort("ts", "file", "frame").group_by(*session, "episode")
                 .agg(*evidence(),
                      pl.col("payload_len").sum().alias("bytes"),
                      pl.col("payload_len").mean().alias("mean_size"),
                      pl.col("payload_len").n_unique().alias("sizes"),
                      listing(pl.col("payload_len").sort()).alias("size_list"),
-                     pl.col("entropy_ratio").mean().alias("entropy_ratio"),
-                     pl.col("payload_entropy").mean().alias("entropy") if has_column(icmp, "payload_entropy")
-                     else pl.lit(None, pl.Float64).alias("entropy"),
+                     pl.when(pl.col("payload_len") > 1).then(pl.col("entropy") / most).mean().alias("entropy_ratio"),
+                     pl.col("entropy").mean(),
                      (~request).sum().alias("replies"),
-                     pl.col("orphan").fill_null(False).sum().alias("orphans"))
-                .filter((pl.col("packets") >= tunnel_min_packets)
-                        & ((pl.col("end") - pl.col("start")) >= seconds(tunnel_min_duration))))
+                     pl.col("orphan").fill_null(False).sum().alias("orphans")))
     variety = pl.col("sizes") >= tunnel_min_sizes
     data_like = (pl.col("mean_size") >= tunnel_min_payload) & (pl.col("entropy_ratio") >= tunnel_entropy).fill_null(False)
     mismatch = (pl.col("replies") > 0) & (pl.col("orphans") >= tunnel_mismatch * pl.col("replies"))

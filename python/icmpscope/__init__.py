@@ -14,7 +14,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from icmpscope import io, synth
+    from icmpscope import detect, io, synth
+    from icmpscope.echo import echo_pairs
     from icmpscope.batch import analyze
     from icmpscope.io import Capture, CaptureFormatError, CaptureTruncatedWarning, read_pcap, scan_pcap
     from icmpscope.report import Report
@@ -30,6 +31,8 @@ _HOME = {
     "analyze": "icmpscope.batch",
     "Report": "icmpscope.report",
     "synth": "icmpscope.synth",
+    "detect": "icmpscope.detect",
+    "echo_pairs": "icmpscope.echo",
 }
 
 __all__ = sorted(_HOME)

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BooleanBuilder, StringBuilder, TimestampNanosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
+    BooleanBuilder, Float32Builder, StringBuilder, TimestampNanosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
     UInt8Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
@@ -55,9 +55,11 @@ pub fn icmp_schema() -> SchemaRef {
         field("icmp_type", DataType::UInt8, false),
         field("icmp_code", DataType::UInt8, false),
         field("checksum_ok", DataType::Boolean, false),
+        field("checksum", DataType::UInt16, true),
         field("icmp_id", DataType::UInt16, true),
         field("icmp_seq", DataType::UInt16, true),
         field("payload_len", DataType::UInt32, false),
+        field("payload_entropy", DataType::Float32, true),
         field("datagram_len", DataType::UInt32, false),
         field("reassembled", DataType::Boolean, false),
         field("gateway", d(), true),
@@ -102,9 +104,11 @@ pub struct IcmpTable {
     icmp_type: UInt8Builder,
     icmp_code: UInt8Builder,
     checksum_ok: BooleanBuilder,
+    checksum: UInt16Builder,
     icmp_id: UInt16Builder,
     icmp_seq: UInt16Builder,
     payload_len: UInt32Builder,
+    payload_entropy: Float32Builder,
     datagram_len: UInt32Builder,
     reassembled: BooleanBuilder,
     gateway: KeyColumn<IpAddr>,
@@ -148,9 +152,11 @@ impl IcmpTable {
         self.icmp_type.append_value(m.icmp_type);
         self.icmp_code.append_value(m.code);
         self.checksum_ok.append_value(m.checksum_ok);
+        self.checksum.append_option(m.checksum);
         self.icmp_id.append_option(m.id);
         self.icmp_seq.append_option(m.seq);
         self.payload_len.append_value(m.payload_len);
+        self.payload_entropy.append_option(m.payload_entropy);
         self.datagram_len.append_value(u32::try_from(datagram_len).unwrap_or(u32::MAX));
         self.reassembled.append_value(reassembled);
         self.gateway.push(&mut self.addrs, m.gateway);
@@ -190,9 +196,11 @@ impl IcmpTable {
                 Arc::new(self.icmp_type.finish()),
                 Arc::new(self.icmp_code.finish()),
                 Arc::new(self.checksum_ok.finish()),
+                Arc::new(self.checksum.finish()),
                 Arc::new(self.icmp_id.finish()),
                 Arc::new(self.icmp_seq.finish()),
                 Arc::new(self.payload_len.finish()),
+                Arc::new(self.payload_entropy.finish()),
                 Arc::new(self.datagram_len.finish()),
                 Arc::new(self.reassembled.finish()),
                 self.gateway.finish(&a),

@@ -14,7 +14,7 @@ import pytest
 
 import icmpscope as ic
 from icmpscope.detect import ALERT_SCHEMA
-from icmpscope.synth import Frame, ipv4, ping, write_pcap
+from icmpscope.synth import Frame, ethernet, ipv4, ping, write_pcap
 from icmpscope.synth import scenarios as sc
 
 CORPUS_ALERTS = Path(__file__).parent / "data" / "corpus_alerts.json"
@@ -54,6 +54,47 @@ def test_every_alert_kind_has_an_attack_scenario():
 def test_sweep_variants(version, probe):
     built = sc.sweep(version=version, probe=probe)
     assert alerts(ic.detect.sweeps(built.read())) == [tuple(e) for e in built.expected]
+
+
+def test_spoofed_sources_flood_as_one():
+    """A flood from random spoofed sources, one request each: a distributed flood."""
+    built = sc.ddos_echo_flood(sources=500, count=1)
+    found = ic.detect.all(built.read())
+    assert alerts(found) == [tuple(e) for e in built.expected]
+    assert found["detail"][0].startswith("500 echo requests from 500 sources in 0.5 s")
+
+
+def test_sweep_with_two_probes_and_retries(tmp_path):
+    """nmap -sn: echo and timestamp requests to each address, echo again a second later to the
+    silent ones: one sweep of every probe, retries included."""
+    prober = "192.168.1.77"
+    frames = []
+    for host in range(1, 31):
+        target = f"192.168.1.{host}"
+        frames.append(Frame(host * 2_000_000, ethernet(ping(prober, target, id=1234, seq=0))))
+        timestamp = ipv4(prober, target, ic.synth.timestamp_request(1234, 0))
+        frames.append(Frame(host * 2_000_000 + 1000, ethernet(timestamp)))
+        frames.append(Frame(10**9 + host * 2_000_000, ethernet(ping(prober, target, id=1234, seq=1))))
+    cap = ic.read_pcap(write_pcap(tmp_path / "nmap.pcap", sorted(frames, key=lambda f: f.ts)))
+    found = ic.detect.all(cap).row(0, named=True)
+    assert (found["kind"], found["src"], found["packets"]) == ("sweep", prober, 90)
+    assert found["frames"] == list(range(1, 40, 2)) and "echo, timestamp" in found["detail"]
+
+
+def test_rogue_advert_after_the_first_advertiser(tmp_path):
+    """With no traffic through a router, the first advertiser is the router: a second one ten
+    seconds later is rogue, the first one's later advertisements are not."""
+    rs = ic.synth
+
+    def advert(at: float, src: str, mac: str) -> Frame:
+        ra = rs.router_advert6(prefixes=[("2001:db8:1::", 64)], src=src)
+        return Frame(round(at * 10**9), ethernet(rs.ipv6(src, "ff02::1", ra, hop_limit=255), src_mac=mac))
+
+    frames = [advert(0, "fe80::1", "02:00:00:00:00:01"), advert(4, "fe80::1", "02:00:00:00:00:01"),
+              advert(10, "fe80::66", "02:00:00:00:00:66"), advert(14, "fe80::1", "02:00:00:00:00:01")]
+    found = ic.detect.all(ic.read_pcap(write_pcap(tmp_path / "ra.pcap", frames)))
+    assert alerts(found) == [("rogue_router_advert", "fe80::66", "ff02::1", "T1557", (3,))]
+    assert "02:00:00:00:00:01 [fe80::1] (advertises)" in found["detail"][0]
 
 
 def test_detail_tells_the_evidence():

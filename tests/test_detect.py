@@ -14,7 +14,7 @@ import pytest
 
 import icmpscope as ic
 from icmpscope.detect import ALERT_SCHEMA
-from icmpscope.synth import Frame, ipv4, ping, write_pcap
+from icmpscope.synth import Frame, ethernet, ipv4, ping, write_pcap
 from icmpscope.synth import scenarios as sc
 
 CORPUS_ALERTS = Path(__file__).parent / "data" / "corpus_alerts.json"
@@ -56,6 +56,47 @@ def test_sweep_variants(version, probe):
     assert alerts(ic.detect.sweeps(built.read())) == [tuple(e) for e in built.expected]
 
 
+def test_spoofed_sources_flood_as_one():
+    """A flood from random spoofed sources, one request each: a distributed flood."""
+    built = sc.ddos_echo_flood(sources=500, count=1)
+    found = ic.detect.all(built.read())
+    assert alerts(found) == [tuple(e) for e in built.expected]
+    assert found["detail"][0].startswith("500 echo requests from 500 sources in 0.5 s")
+
+
+def test_sweep_with_two_probes_and_retries(tmp_path):
+    """nmap -sn: echo and timestamp requests to each address, echo again a second later to the
+    silent ones: one sweep of every probe, retries included."""
+    prober = "192.168.1.77"
+    frames = []
+    for host in range(1, 31):
+        target = f"192.168.1.{host}"
+        frames.append(Frame(host * 2_000_000, ethernet(ping(prober, target, id=1234, seq=0))))
+        timestamp = ipv4(prober, target, ic.synth.timestamp_request(1234, 0))
+        frames.append(Frame(host * 2_000_000 + 1000, ethernet(timestamp)))
+        frames.append(Frame(10**9 + host * 2_000_000, ethernet(ping(prober, target, id=1234, seq=1))))
+    cap = ic.read_pcap(write_pcap(tmp_path / "nmap.pcap", sorted(frames, key=lambda f: f.ts)))
+    found = ic.detect.all(cap).row(0, named=True)
+    assert (found["kind"], found["src"], found["packets"]) == ("sweep", prober, 90)
+    assert found["frames"] == list(range(1, 40, 2)) and "echo, timestamp" in found["detail"]
+
+
+def test_rogue_advert_after_the_first_advertiser(tmp_path):
+    """With no traffic through a router, the first advertiser is the router: a second one ten
+    seconds later is rogue, the first one's later advertisements are not."""
+    rs = ic.synth
+
+    def advert(at: float, src: str, mac: str) -> Frame:
+        ra = rs.router_advert6(prefixes=[("2001:db8:1::", 64)], src=src)
+        return Frame(round(at * 10**9), ethernet(rs.ipv6(src, "ff02::1", ra, hop_limit=255), src_mac=mac))
+
+    frames = [advert(0, "fe80::1", "02:00:00:00:00:01"), advert(4, "fe80::1", "02:00:00:00:00:01"),
+              advert(10, "fe80::66", "02:00:00:00:00:66"), advert(14, "fe80::1", "02:00:00:00:00:01")]
+    found = ic.detect.all(ic.read_pcap(write_pcap(tmp_path / "ra.pcap", frames)))
+    assert alerts(found) == [("rogue_router_advert", "fe80::66", "ff02::1", "T1557", (3,))]
+    assert "02:00:00:00:00:01 [fe80::1] (advertises)" in found["detail"][0]
+
+
 def test_detail_tells_the_evidence():
     found = ic.detect.all(sc.sweep().read()).row(0, named=True)
     assert found["detail"] == ("echo request(s) to 40 addresses in 0.4 s (192.0.2.101, 192.0.2.102, "
@@ -83,7 +124,8 @@ def test_capture_dataframe_and_lazyframe_agree(detector):
     from_capture = detector(cap)
     assert from_capture.schema == pl.Schema(ALERT_SCHEMA)
     if detector is ic.detect.fragment_attacks:  # the icmp table shows the reassembled message only
-        assert kinds(detector(cap.icmp)) == kinds(from_capture) == [("ping_of_death", "198.51.100.9", "192.0.2.50")]
+        pod = [("ping_of_death", "198.51.100.9", "192.0.2.50")]
+        assert kinds(detector(cap.icmp)) == kinds(from_capture) == pod
         return
     assert detector(cap.icmp).equals(from_capture)
     assert detector(cap.icmp.lazy()).equals(from_capture)
@@ -145,7 +187,7 @@ def test_flood_byte_rate_edge():
 
 
 def test_ddos_sources_edge():
-    # 20 requests a second from each source: 200/s from 10 sources, 180/s from 9.
+    # 20 requests a second from each source: 200/s from 10 sources, 180/s from 9 (over 100/s).
     edge(sc.ddos_echo_flood, ic.detect.echo_floods, under={"sources": 9}, over={"sources": 10},
          count=20, interval=0.05)
     edge(sc.ddos_echo_flood, ic.detect.echo_floods, "ddos_min_sources", under=11, over=10,
@@ -193,6 +235,7 @@ def test_monitoring_revisit_edge():
 def test_declared_routers_silence_and_reveal():
     rogue = sc.rogue_router_advert().read()
     assert ic.detect.router_adverts(rogue, known_routers=["fe80::1", "02:00:00:00:0b:ad"]).is_empty()
+    assert ic.detect.router_adverts(rogue, known_routers=["FE80::0001", "02-00-00-00-0B-AD"]).is_empty()
     declared = ic.detect.router_adverts(rogue, known_routers=["fe80::bad"])
     assert kinds(declared) == [("rogue_router_advert", "fe80::1", "ff02::1")]
     assert "declared routers: fe80::bad" in declared["detail"][0]
@@ -208,7 +251,8 @@ def test_router_inference_without_macs(tmp_path):
         ipv4("192.0.2.66", "192.0.2.10", ic.synth.redirect(1, "192.0.2.66", probe[:28])),
         ipv4("192.0.2.1", "192.0.2.10", ic.synth.redirect(1, "192.0.2.2", probe[:28])),
     ]
-    path = write_pcap(tmp_path / "raw.pcap", [Frame(i * 10**9, p, linktype=101) for i, p in enumerate(packets)])
+    raw = [Frame(i * 10**9, p, linktype=101) for i, p in enumerate(packets)]  # LINKTYPE_RAW
+    path = write_pcap(tmp_path / "raw.pcap", raw)
     cap = ic.read_pcap(path)
     assert ic.detect.infer_routers(cap).rows() == [(4, None, ["192.0.2.1"], "forwards")]
     assert alerts(ic.detect.redirects(cap)) == [("icmp_redirect", "192.0.2.66", "192.0.2.10", "T1557", (2,))]
@@ -222,8 +266,8 @@ def test_offlink_gateway_and_hop_limit(tmp_path):
     rs = ic.synth
     extra = [
         ipv4("192.0.2.1", "192.0.2.10", rs.redirect(1, "10.9.9.9", quoted)),
-        rs.ipv6("fe80::1", "fe80::10", rs.redirect6("fe80::2", "2001:db8:ff::1", src="fe80::1", dst="fe80::10"),
-                hop_limit=254),
+        rs.ipv6("fe80::1", "fe80::10", hop_limit=254,
+                payload=rs.redirect6("fe80::2", "2001:db8:ff::1", src="fe80::1", dst="fe80::10")),
     ]
     last = built.frames[-1].ts
     frames = [*built.frames, *(Frame(last + (i + 1) * 10**9, sc._frame(p)) for i, p in enumerate(extra))]
@@ -242,7 +286,8 @@ def test_router_lifetime_change(tmp_path):
     built = sc.rogue_router_advert()
     rs = ic.synth
     ra = rs.router_advert6(lifetime=0, prefixes=[("2001:db8:1::", 64)], src="fe80::1")
-    frames = [*built.frames[:8], Frame(built.frames[7].ts + 10**9, sc._frame(rs.ipv6("fe80::1", "ff02::1", ra, hop_limit=255)))]
+    forged = sc._frame(rs.ipv6("fe80::1", "ff02::1", ra, hop_limit=255))  # from the router's MAC
+    frames = [*built.frames[:8], Frame(built.frames[7].ts + 10**9, forged)]
     cap = ic.read_pcap(write_pcap(tmp_path / "ra.pcap", frames, nanosecond=True))
     found = ic.detect.router_adverts(cap)
     assert alerts(found) == [("rogue_router_advert", "fe80::1", "ff02::1", "T1557", (9,))]

@@ -11,7 +11,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
-import pytest
 
 import icmpscope as ic
 import icmpscope.echo
@@ -23,7 +22,8 @@ S = 10**9
 
 
 def capture(tmp_path: Path, packets: list[tuple[float, bytes]], name: str = "echo.pcap") -> Path:
-    return write_pcap(tmp_path / name, [Frame(round(t * S), ethernet(p)) for t, p in packets], nanosecond=True)
+    frames = [Frame(round(t * S), ethernet(p)) for t, p in packets]
+    return write_pcap(tmp_path / name, frames, nanosecond=True)
 
 
 def pairs(path, **options) -> list[tuple]:
@@ -90,7 +90,8 @@ def test_timeout_edges(tmp_path):
 
 
 def test_ipv6(tmp_path):
-    path = capture(tmp_path, [(0.0, ping(A6, B6, id=7, seq=3)), (0.001, ping(B6, A6, id=7, seq=3, reply=True)),
+    path = capture(tmp_path, [(0.0, ping(A6, B6, id=7, seq=3)),
+                              (0.001, ping(B6, A6, id=7, seq=3, reply=True)),
                               (0.002, ping(B6, A6, id=7, seq=4, reply=True))])
     assert pairs(path) == [(A6, B6, 3, 1, 2), (A6, B6, 4, None, 3)]
 
@@ -107,9 +108,9 @@ def test_across_files(tmp_path):
 
 def tshark_matches(tshark: str, path: Path) -> dict[int, int | None]:
     """Request frame -> tshark's resp_in (two passes, as Wireshark shows it)."""
-    out = subprocess.run([tshark, "-2", "-r", str(path), "-T", "fields", "-e", "frame.number",
-                          "-e", "icmp.resp_in", "-e", "icmpv6.resp_in", "-e", "icmp.type", "-e", "icmpv6.type"],
-                         capture_output=True, text=True).stdout
+    fields = ["frame.number", "icmp.resp_in", "icmpv6.resp_in", "icmp.type", "icmpv6.type"]
+    args = [tshark, "-2", "-r", str(path), "-T", "fields", *(a for f in fields for a in ("-e", f))]
+    out = subprocess.run(args, capture_output=True, text=True).stdout
     found = {}
     for line in out.splitlines():
         frame, v4, v6, t4, t6 = (line.split("\t") + [""] * 5)[:5]
@@ -123,7 +124,8 @@ def ours(path: Path) -> dict[int, int | None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         found = ic.echo_pairs(ic.read_pcap(path), timeout=None)
-    return dict(found.filter(pl.col("request_frame").is_not_null()).select("request_frame", "reply_frame").rows())
+    requests = found.filter(pl.col("request_frame").is_not_null())
+    return dict(requests.select("request_frame", "reply_frame").rows())
 
 
 def test_crafted_edges_equal_tshark(tmp_path, tshark):

@@ -100,8 +100,8 @@ def _match_key(icmp: pl.LazyFrame, request: pl.Expr) -> pl.Expr:
     if not has_column(icmp, "checksum"):
         return pl.col("payload_len").cast(pl.Int64)
     checksum = pl.col("checksum").cast(pl.Int64)
-    type_bits = pl.when(pl.col("ip_version") == 4).then(0x0800).otherwise(0x0100)
-    # ~(~request + reply word - request word): for ICMPv4 the reply word is smaller.
-    total = (0xFFFF - checksum) + pl.when(pl.col("ip_version") == 4).then(0xFFFF - type_bits).otherwise(type_bits)
+    # The reply's type word less the request's: -0x0800 (8 -> 0), or +0x0100 (128 -> 129).
+    step = pl.when(pl.col("ip_version") == 4).then(0xFFFF - 0x0800).otherwise(0x0100)
+    total = (0xFFFF - checksum) + step  # ~checksum is the sum of the message
     folded = total % 0x10000 + total // 0x10000
     return pl.when(request).then(0xFFFF - folded).otherwise(checksum)

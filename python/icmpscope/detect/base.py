@@ -148,8 +148,8 @@ def rate_hot(rows: pl.LazyFrame, *, by: Sequence[str], window: float, hot: pl.Ex
 
 def distinct_hot(rows: pl.LazyFrame, *, by: Sequence[str], target: str | Sequence[str],
                  window: float, minimum: int) -> pl.LazyFrame:
-    """Times at which a ``by`` group has reached at least ``minimum`` distinct ``target`` values
-    within the trailing window.
+    """The times of the rows whose ``by`` group has at least ``minimum`` distinct ``target``
+    values within the trailing window.
 
     A sweep line: each target is active from a probe until one window after it, so the number
     of distinct targets within ``(t - window, t]`` is the number active at ``t``. Linear in the
@@ -166,11 +166,14 @@ def distinct_hot(rows: pl.LazyFrame, *, by: Sequence[str], target: str | Sequenc
         spans.select(*by, pl.col("on").alias("ts"), pl.lit(1, pl.Int64).alias("delta")),
         spans.select(*by, pl.col("off").alias("ts"), pl.lit(-1, pl.Int64).alias("delta")),
     ])
-    return (events.group_by(*by, "ts").agg(pl.col("delta").sum(), (pl.col("delta") > 0).any().alias("up"))
-            .sort(*by, "ts")
-            # Each group's deltas add up to zero, so the running total restarts at each group.
-            .with_columns(pl.col("delta").cum_sum().alias("active"))
-            .filter(pl.col("up") & (pl.col("active") >= minimum))
+    active = (events.group_by(*by, "ts").agg(pl.col("delta").sum())
+              .sort(*by, "ts")
+              # Each group's deltas add up to zero, so the running total restarts at each group.
+              .select(*by, "ts", pl.col("delta").cum_sum().alias("active"))
+              .sort("ts"))
+    return (rows.select(*by, "ts").drop_nulls(by).sort("ts")
+            .join_asof(active, on="ts", by=list(by), strategy="backward", check_sortedness=False)
+            .filter(pl.col("active") >= minimum)
             .select(*by, "ts"))
 
 

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 import polars as pl
 
 from icmpscope.detect.base import (ECHO_REQUEST, Data, episodes, evidence, finish, icmp_of,
-                                   by_frequency, is_broadcast, listing, rate_hot, seconds_between, several_files)
+                                   by_frequency, is_broadcast, listing, rate_hot, seconds_between,
+                                   several_files)
 
 __all__ = ["echo_floods"]
 
@@ -14,7 +15,7 @@ DIRECT_FLOOD = "T1498.001"
 
 
 def echo_floods(data: Data, *, flood_window: float = 1.0, flood_rate: float = 50.0,
-                flood_byte_rate: float = 1_000_000.0, ddos_rate: float = 200.0,
+                flood_byte_rate: float = 1_000_000.0, ddos_rate: float = 100.0,
                 ddos_min_sources: int = 10, networks: Sequence[str] = ()) -> pl.DataFrame:
     """``echo_flood``: one source sends one target at least ``flood_rate`` echo requests per second,
     or ``flood_byte_rate`` IP bytes per second, over a ``flood_window``-second window.
@@ -43,7 +44,8 @@ def echo_floods(data: Data, *, flood_window: float = 1.0, flood_rate: float = 50
               .group_by(*pair, "episode")
               .agg(*evidence(), pl.col("datagram_len").sum().alias("bytes"))
               .with_columns(pl.lit("echo_flood").alias("kind"),
-                            pl.format("{} echo requests in {} s ({} bytes); threshold {}/s or {} bytes/s over {} s",
+                            pl.format("{} echo requests in {} s ({} bytes); "
+                                      "threshold {}/s or {} bytes/s over {} s",
                                       "packets", seconds_between(), "bytes", pl.lit(flood_rate),
                                       pl.lit(flood_byte_rate), pl.lit(window)).alias("detail")))
 
@@ -55,11 +57,13 @@ def echo_floods(data: Data, *, flood_window: float = 1.0, flood_rate: float = 50
                  listing(by_frequency("src")).alias("top"))
             .filter(pl.col("sources") >= ddos_min_sources)
             .with_columns(pl.lit("ddos_echo_flood").alias("kind"), pl.lit(None, pl.String).alias("src"),
-                          pl.format("{} echo requests from {} sources in {} s (e.g. {}); threshold {}/s over {} s",
+                          pl.format("{} echo requests from {} sources in {} s (e.g. {}); "
+                                    "threshold {}/s over {} s",
                                     "packets", "sources", seconds_between(), "top",
                                     pl.lit(ddos_rate), pl.lit(window)).alias("detail")))
     # A source flooding as part of a distributed flood is told in the distributed alert.
-    folded = (floods.join(ddos.select("dst", pl.col("start").alias("_s"), pl.col("end").alias("_e")), on="dst")
+    spans = ddos.select("dst", pl.col("start").alias("_s"), pl.col("end").alias("_e"))
+    folded = (floods.join(spans, on="dst")
               .filter((pl.col("start") <= pl.col("_e")) & (pl.col("end") >= pl.col("_s")))
               .select(*pair, "episode"))
     floods = floods.join(folded, on=[*pair, "episode"], how="anti")

@@ -38,8 +38,10 @@ def fragment_attacks(data: Data, *, datagrams: pl.DataFrame | pl.LazyFrame | Non
     if datagrams is None:
         rows = (icmp_of(data).filter(pl.col("reassembled") & (pl.col("datagram_len") > max_datagram))
                 .with_row_index("datagram")
-                .with_columns(pl.lit("ping_of_death").alias("kind"), pl.col("datagram_len").alias("total_len"),
-                              pl.lit(None, pl.UInt32).alias("frag_id"), pl.lit(0, pl.UInt32).alias("overlap_bytes")))
+                .with_columns(pl.lit("ping_of_death").alias("kind"),
+                              pl.col("datagram_len").alias("total_len"),
+                              pl.lit(None, pl.UInt32).alias("frag_id"),
+                              pl.lit(0, pl.UInt32).alias("overlap_bytes")))
         return finish(_alerts(rows, max_datagram), several=several)
 
     attacks = lazy(datagrams).with_row_index("datagram").with_columns(

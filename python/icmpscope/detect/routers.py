@@ -79,14 +79,16 @@ def infer_routers(data: Data, *, router_learning: float = 60.0,
     forwarding_macs = pl.concat([errors.filter(pl.col("mac").is_not_null()).select("ip_version", "mac"),
                                  behind("src_mac", "src"), behind("dst_mac", "dst")]).unique()
     # A router's own addresses are those it sends control messages from, not the forwarded ones.
-    speakers = early.filter(~pl.col("icmp_type").is_in(_HOST_TRAFFIC)).select("ip_version", mac.alias("mac"), "src")
+    speakers = (early.filter(~pl.col("icmp_type").is_in(_HOST_TRAFFIC))
+                .select("ip_version", mac.alias("mac"), "src"))
     forwarders = pl.concat([
         forwarding_macs.join(speakers, on=["ip_version", "mac"], how="left"),
         errors.filter(pl.col("mac").is_null()),
     ]).with_columns(pl.lit("forwards").alias("reason"))
     first_advert = (icmp.filter(pl.col("icmp_type").is_in(ADVERTS))
                     .filter(pl.col("ts") == pl.col("ts").min().over("ip_version")))
-    advertisers = (first_advert.select("ip_version", mac.alias("mac"), "src", pl.lit("advertises").alias("reason"))
+    advertisers = (first_advert
+                   .select("ip_version", mac.alias("mac"), "src", pl.lit("advertises").alias("reason"))
                    .join(forwarders.select("ip_version").unique(), on="ip_version", how="anti"))
     return (pl.concat([forwarders, advertisers])
             .group_by("ip_version", "mac", "reason")
@@ -109,9 +111,9 @@ class _Routers:
     def of(cls, data: Data, known_routers: Iterable[str] | None, learning: float,
            min_addresses: int) -> _Routers:
         if known_routers is not None:
-            names = [str(r).lower().replace("-", ":") for r in known_routers]
+            names = [str(r).strip().lower().replace("-", ":") for r in known_routers]
             macs = frozenset(n for n in names if _MAC.match(n))
-            addresses = frozenset(n for n in names if n not in macs)
+            addresses = frozenset(str(ipaddress.ip_address(n)) for n in names if n not in macs)
             text = "declared routers: " + (", ".join(sorted(names)) or "none")
             return cls({4: macs, 6: macs}, {4: addresses, 6: addresses}, True, text)
         found = infer_routers(data, router_learning=learning, router_min_addresses=min_addresses)
@@ -152,8 +154,9 @@ def _alerts(rows: pl.LazyFrame, *, kind: str, window: float, describe: pl.Expr,
     by = ["src", "dst"]
     return (episodes(flagged, flagged.select(*by, "ts"), by=by, window=window)
             .group_by(*by, "episode")
-            .agg(*evidence(), pl.col("reasons").list.explode(keep_nulls=False, empty_as_null=False).unique(maintain_order=True).str.join("; ").alias("why"),
-                 listing("src_mac").alias("macs"), describe.alias("what"))
+            .agg(*evidence(), describe.alias("what"), listing("src_mac").alias("macs"),
+                 pl.col("reasons").explode().drop_nulls().unique(maintain_order=True).str.join("; ")
+                 .alias("why"))
             .with_columns(pl.lit(kind).alias("kind"), pl.lit(ADVERSARY_IN_THE_MIDDLE).alias("technique"),
                           pl.format("{} from {} (MAC {}): {}; {}", "what", "src", "macs", "why",
                                     pl.lit(routers.text)).alias("detail")))
@@ -187,11 +190,14 @@ def redirects(data: Data, *, known_routers: Iterable[str] | None = None, router_
         (~routers.known(), "sender is not a known router"),
         (v4 & ~_same_network(gateway, pl.col("dst"), onlink_prefix, networks).fill_null(True),
          "gateway off the receiver's link"),
-        (v6 & ~is_link_local(gateway) & (gateway != pl.col("inner_dst")), "target neither link-local nor the destination"),
+        (v6 & ~is_link_local(gateway) & (gateway != pl.col("inner_dst")),
+         "target neither link-local nor the destination"),
         (v6 & (pl.col("ttl") != 255), "hop limit below 255 (sent from off-link)"),
-        (pl.col("_burst").fill_null(False), f"{redirect_burst}+ destinations redirected within {redirect_window:g} s"),
+        (pl.col("_burst").fill_null(False),
+         f"{redirect_burst}+ destinations redirected within {redirect_window:g} s"),
     ).alias("reasons"))
-    describe = pl.format("{} redirect(s) to gateway {} for {}", pl.len(), listing("gateway"), listing("inner_dst"))
+    describe = pl.format("{} redirect(s) to gateway {} for {}", pl.len(), listing("gateway"),
+                         listing("inner_dst"))
     alerts = _alerts(rows, kind="icmp_redirect", window=redirect_window, describe=describe, routers=routers)
     return finish(alerts, several=several_files(data))
 
@@ -222,7 +228,8 @@ def router_adverts(data: Data, *, known_routers: Iterable[str] | None = None,
         (changed, "router lifetime changed from its first advertisement"),
     ).alias("reasons"))
     describe = pl.format("{} advertisement(s), router lifetime {} s", pl.len(), listing("router_lifetime"))
-    alerts = _alerts(rows, kind="rogue_router_advert", window=advert_window, describe=describe, routers=routers)
+    alerts = _alerts(rows, kind="rogue_router_advert", window=advert_window, describe=describe,
+                     routers=routers)
     return finish(alerts, several=several_files(data))
 
 

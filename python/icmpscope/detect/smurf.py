@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from icmpscope.detect.base import (ECHO_REPLY, ECHO_REQUEST, Data, by_frequency, episodes, evidence, finish,
-                                   icmp_of, is_broadcast, listing, rate_hot, seconds_between,
+                                   icmp_of, is_broadcast, listing, rate_hot, seconds, seconds_between,
                                    several_files)
 from icmpscope.echo import pairs
 
@@ -70,15 +70,17 @@ def smurf(data: Data, *, smurf_window: float = 1.0, smurf_rate: float = 5.0,
                             pl.format("{} unsolicited echo replies from {} hosts in {} s (e.g. {})",
                                       "packets", "reflectors", seconds_between(), "top").alias("detail")))
     # Requests seen and the replies they drew: one attack, told once.
-    drawn = (storms.join(amplified.select(pl.col("src").alias("dst"), pl.col("start").alias("_s"),
-                                          pl.col("end").alias("_e"), pl.col("episode").alias("_ep")), on="dst")
-             .filter((pl.col("start") <= pl.col("_e") + pl.duration(seconds=window)) & (pl.col("end") >= pl.col("_s"))))
+    requested = amplified.select(pl.col("src").alias("dst"), pl.col("start").alias("_s"),
+                                 pl.col("end").alias("_e"), pl.col("episode").alias("_ep"))
+    drawn = (storms.join(requested, on="dst")
+             .filter((pl.col("start") <= pl.col("_e") + seconds(window)) & (pl.col("end") >= pl.col("_s"))))
     amplified = amplified.join(
         drawn.group_by(pl.col("dst").alias("src"), pl.col("_ep").alias("episode"))
         .agg(pl.col("packets").sum().alias("_replies"), pl.col("reflectors").max().alias("_hosts")),
         on=["src", "episode"], how="left",
     ).with_columns(pl.when(pl.col("_replies").is_not_null())
-                   .then(pl.format("{}; {} unsolicited replies from {} hosts reached it", "detail", "_replies", "_hosts"))
+                   .then(pl.format("{}; {} unsolicited replies from {} hosts reached it",
+                                   "detail", "_replies", "_hosts"))
                    .otherwise("detail").alias("detail"))
     storms = storms.join(drawn.select("dst", "episode"), on=["dst", "episode"], how="anti")
     alerts = pl.concat([amplified, storms], how="diagonal_relaxed").with_columns(

@@ -19,7 +19,8 @@ TIME_EXCEEDED = {4: 11, 6: 3}
 def _lookup(table: dict[tuple[int, int], object]) -> pl.Expr:
     expr = pl.lit(None)
     for (version, kind), value in table.items():
-        expr = pl.when((pl.col("ip_version") == version) & (pl.col("icmp_type") == kind)).then(pl.lit(value)).otherwise(expr)
+        match = (pl.col("ip_version") == version) & (pl.col("icmp_type") == kind)
+        expr = pl.when(match).then(pl.lit(value)).otherwise(expr)
     return expr
 
 
@@ -98,7 +99,8 @@ def mask_replies(data: Data, *, mask_window: float = 60.0) -> pl.DataFrame:
     alerts = (episodes(rows, rows.select(*by, "ts"), by=by, window=mask_window)
               .group_by(*by, "episode")
               .agg(*evidence(), listing("mask").alias("masks"))
-              .with_columns(pl.lit("mask_reply").alias("kind"), pl.lit(GATHER_NETWORK_INFO).alias("technique"),
+              .with_columns(pl.lit("mask_reply").alias("kind"),
+                            pl.lit(GATHER_NETWORK_INFO).alias("technique"),
                             pl.format("{} address mask repl(ies) revealing mask {}", "packets", "masks")
                             .alias("detail")))
     return finish(alerts, several=several_files(data))

@@ -67,20 +67,22 @@ def tunnels(data: Data, *, tunnel_min_packets: int = 10, tunnel_min_duration: fl
                      pl.col("payload_len").mean().alias("mean_size"),
                      pl.col("payload_len").n_unique().alias("sizes"),
                      listing(pl.col("payload_len").sort()).alias("size_list"),
-                     pl.when(pl.col("payload_len") > 1).then(pl.col("entropy") / most).mean().alias("entropy_ratio"),
+                     pl.when(pl.col("payload_len") > 1).then(pl.col("entropy") / most).mean()
+                     .alias("entropy_ratio"),
                      pl.col("entropy").mean(),
                      (~request).sum().alias("replies"),
                      pl.col("orphan").fill_null(False).sum().alias("orphans")))
     variety = pl.col("sizes") >= tunnel_min_sizes
-    data_like = (pl.col("mean_size") >= tunnel_min_payload) & (pl.col("entropy_ratio") >= tunnel_entropy).fill_null(False)
+    data_like = ((pl.col("mean_size") >= tunnel_min_payload)
+                 & (pl.col("entropy_ratio") >= tunnel_entropy).fill_null(False))
     mismatch = (pl.col("replies") > 0) & (pl.col("orphans") >= tunnel_mismatch * pl.col("replies"))
     signals = variety.cast(pl.Int32) + data_like.cast(pl.Int32) + mismatch.cast(pl.Int32)
     alerts = (sessions.filter(signals >= tunnel_min_signals)
               .with_columns(
                   pl.lit("icmp_tunnel").alias("kind"), pl.col("client").alias("src"),
                   pl.col("server").alias("dst"), pl.lit(NON_APPLICATION_LAYER).alias("technique"),
-                  pl.format("{} echo messages in {} s carry {} bytes: {} data sizes ({}), mean entropy {} bits/byte, "
-                            "{} of {} replies echo no request",
+                  pl.format("{} echo messages in {} s carry {} bytes: {} data sizes ({}), "
+                            "mean entropy {} bits/byte, {} of {} replies echo no request",
                             "packets", seconds_between(), "bytes", "sizes", "size_list",
                             pl.col("entropy").round(2).cast(pl.String).fill_null("unknown"),
                             "orphans", "replies").alias("detail")))

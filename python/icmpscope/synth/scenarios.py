@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .packets import (dest_unreachable, echo_request, ethernet, fragment_ipv4_payload, ipv4, ipv6, mask_reply as mask_reply_msg, mask_request, packet_too_big, ping,
-                      redirect, router_advert6, time_exceeded, time_exceeded6, timestamp_request,
-                      udp)
+from .packets import (dest_unreachable, echo_request, ethernet, fragment_ipv4_payload, ipv4, ipv6,
+                      mask_reply as mask_reply_msg, mask_request, packet_too_big, ping, redirect,
+                      router_advert6, time_exceeded, time_exceeded6, timestamp_request, udp)
 from .writer import Frame, write_pcap
 
 if TYPE_CHECKING:
@@ -228,11 +228,16 @@ def ping_of_death() -> Scenario:
     reassembled, a 65,628-byte IPv4 datagram."""
     t = _Timeline()
     _pings(t, "192.0.2.10", "192.0.2.1", at=0, count=3, interval=1.0)
-    big = echo_request(1, 1, bytes(65600))
-    for i, fragment in enumerate(fragment_ipv4_payload("198.51.100.9", "192.0.2.50", big, ident=666, size=1480)):
-        t.add(2 + i * 0.0001, fragment, "fragment")
+    _fragments(t, "198.51.100.9", "192.0.2.50", echo_request(1, 1, bytes(65600)), at=2, tag="fragment")
     return t.scenario("ping_of_death", ping_of_death.__doc__ or "",
                       ("ping_of_death", "198.51.100.9", "192.0.2.50", "T1499", "fragment"))
+
+
+def _fragments(t: _Timeline, src: str, dst: str, message: bytes, *, at: float, ident: int = 666,
+               tag: str | None = None) -> None:
+    """``message`` in 1480-byte IPv4 fragments, 100 µs apart."""
+    for i, fragment in enumerate(fragment_ipv4_payload(src, dst, message, ident=ident, size=1480)):
+        t.add(at + i * 0.0001, fragment, tag)
 
 
 def teardrop() -> Scenario:
@@ -252,8 +257,8 @@ def teardrop() -> Scenario:
 
 def _off_link_traffic(t: _Timeline, host: str = "192.0.2.10", *, at: float = 0) -> None:
     """A host pinging three off-link servers: the router's MAC forwards their replies."""
-    for i, server in enumerate(("198.51.100.1", "198.51.100.2", "198.51.100.3")
-                               if ":" not in host else ("2001:db8:ff::1", "2001:db8:ff::2", "2001:db8:ff::3")):
+    servers = [f"2001:db8:ff::{i}" if ":" in host else f"198.51.100.{i}" for i in (1, 2, 3)]
+    for i, server in enumerate(servers):
         _pings(t, host, server, at=at + i * 0.1, count=1, interval=1.0)
 
 
@@ -319,10 +324,15 @@ def kill_router() -> Scenario:
 def mask_reply() -> Scenario:
     """203.0.113.5 asks 192.0.2.1 for the address mask; it answers 255.255.255.0."""
     t = _Timeline()
-    t.add(0, ipv4("203.0.113.5", "192.0.2.1", mask_request(3, 1)))
-    t.add(0.001, ipv4("192.0.2.1", "203.0.113.5", mask_reply_msg(3, 1, "255.255.255.0")), "reply")
+    _mask_exchange(t, "203.0.113.5", at=0)
     return t.scenario("mask_reply", mask_reply.__doc__ or "",
                       ("mask_reply", "192.0.2.1", "203.0.113.5", "T1590", "reply"))
+
+
+def _mask_exchange(t: _Timeline, requester: str, *, at: float) -> None:
+    """``requester`` asks the router for the address mask; the reply is tagged "reply"."""
+    t.add(at, ipv4(requester, "192.0.2.1", mask_request(3, 1)))
+    t.add(at + 0.001, ipv4("192.0.2.1", requester, mask_reply_msg(3, 1, "255.255.255.0")), "reply")
 
 
 def unreachable_scan(*, ports: int = 12) -> Scenario:
@@ -356,15 +366,20 @@ def icmp_tunnel(*, exchanges: int = 30, seed: int = 7) -> Scenario:
     """192.0.2.10 and 203.0.113.200 exchange data in echo payloads for a minute: random bytes of
     100 to 1000, the replies carrying other data than the requests (ptunnel, icmpsh)."""
     t = _Timeline()
+    _tunnel(t, at=0, exchanges=exchanges, seed=seed)
+    return t.scenario("icmp_tunnel", icmp_tunnel.__doc__ or "",
+                      ("icmp_tunnel", "192.0.2.10", "203.0.113.200", "T1095", "tunnel"))
+
+
+def _tunnel(t: _Timeline, *, at: float, exchanges: int, seed: int) -> None:
+    """Random data of 100 to 1000 bytes each way between 192.0.2.10 and 203.0.113.200, 2 s apart."""
     rnd = random.Random(seed)
     client, server = "192.0.2.10", "203.0.113.200"
     for seq in range(exchanges):
-        up = rnd.randbytes(rnd.randrange(100, 1000))
-        down = rnd.randbytes(rnd.randrange(100, 1000))
-        t.add(seq * 2.0, ping(client, server, id=4242, seq=seq, payload=up), "tunnel")
-        t.add(seq * 2.0 + 0.02, ping(server, client, id=4242, seq=seq, payload=down, reply=True), "tunnel")
-    return t.scenario("icmp_tunnel", icmp_tunnel.__doc__ or "",
-                      ("icmp_tunnel", client, server, "T1095", "tunnel"))
+        up, down = rnd.randbytes(rnd.randrange(100, 1000)), rnd.randbytes(rnd.randrange(100, 1000))
+        t.add(at + seq * 2.0, ping(client, server, id=4242, seq=seq, payload=up), "tunnel")
+        t.add(at + seq * 2.0 + 0.02, ping(server, client, id=4242, seq=seq, payload=down, reply=True),
+              "tunnel")
 
 
 # --------------------------------------------------------------------------- benign look-alikes
@@ -429,8 +444,8 @@ def path_mtu(*, count: int = 40) -> Scenario:
         sent6 = ipv6("2001:db8:1::10", f"2001:db8:ff::{i + 1:x}",
                      udp(40000, 443, bytes(1452), src="2001:db8:1::10", dst=f"2001:db8:ff::{i + 1:x}"),
                      next_header=17)
-        t.add(i * 0.05 + 0.01, ipv6("2001:db8:1::1", "2001:db8:1::10",
-                                    packet_too_big(1280, sent6[:1232], src="2001:db8:1::1", dst="2001:db8:1::10")))
+        too_big = packet_too_big(1280, sent6[:1232], src="2001:db8:1::1", dst="2001:db8:1::10")
+        t.add(i * 0.05 + 0.01, ipv6("2001:db8:1::1", "2001:db8:1::10", too_big))
     return t.scenario("path_mtu", path_mtu.__doc__ or "")
 
 
@@ -476,7 +491,8 @@ def broadcast_ping(*, count: int = 10, hosts: int = 5) -> Scenario:
     for seq in range(count):
         t.add(seq, ping("192.0.2.10", "192.0.2.255", id=8, seq=seq))
         for host in range(hosts):
-            t.add(seq + 0.001 * (host + 1), ping(f"192.0.2.{20 + host}", "192.0.2.10", id=8, seq=seq, reply=True))
+            answer = ping(f"192.0.2.{20 + host}", "192.0.2.10", id=8, seq=seq, reply=True)
+            t.add(seq + 0.001 * (host + 1), answer)
     return t.scenario("broadcast_ping", broadcast_ping.__doc__ or "")
 
 
@@ -496,23 +512,13 @@ def demo(*, start: int = DEMO_START_NS) -> Scenario:
     _pings(t, "192.0.2.10", "192.0.2.1", at=0, count=5, interval=1.0, id=7)
     for host in range(1, 41):
         t.add(6 + host * 0.01, ping("203.0.113.66", f"198.51.100.{host}", id=99, seq=host), "sweep")
-    t.add(7, ipv4("203.0.113.66", "192.0.2.1", mask_request(3, 1)))
-    t.add(7.001, ipv4("192.0.2.1", "203.0.113.66", mask_reply_msg(3, 1, "255.255.255.0")), "mask")
-    big = echo_request(1, 1, bytes(range(256)) * 12)
-    for i, fragment in enumerate(fragment_ipv4_payload("192.0.2.20", "192.0.2.30", big, ident=4242, size=1480)):
-        t.add(8 + i * 0.000001, fragment)
-    pod = echo_request(1, 1, bytes(65600))
-    for i, fragment in enumerate(fragment_ipv4_payload("198.51.100.9", "192.0.2.50", pod, ident=666, size=1480)):
-        t.add(9 + i * 0.0001, fragment, "pod")
-    rnd = random.Random(7)
-    for seq in range(15):
-        up, down = rnd.randbytes(rnd.randrange(100, 1000)), rnd.randbytes(rnd.randrange(100, 1000))
-        t.add(10 + seq * 2.0, ping("192.0.2.10", "203.0.113.200", id=4242, seq=seq, payload=up), "tunnel")
-        t.add(10.02 + seq * 2.0, ping("203.0.113.200", "192.0.2.10", id=4242, seq=seq, payload=down, reply=True),
-              "tunnel")
+    _mask_exchange(t, "203.0.113.66", at=7)
+    _fragments(t, "192.0.2.20", "192.0.2.30", echo_request(1, 1, bytes(range(256)) * 12), at=8, ident=4242)
+    _fragments(t, "198.51.100.9", "192.0.2.50", echo_request(1, 1, bytes(65600)), at=9, tag="pod")
+    _tunnel(t, at=10, exchanges=15, seed=7)
     return t.scenario("demo", demo.__doc__ or "",
                       ("sweep", "203.0.113.66", None, "T1018", "sweep"),
-                      ("mask_reply", "192.0.2.1", "203.0.113.66", "T1590", "mask"),
+                      ("mask_reply", "192.0.2.1", "203.0.113.66", "T1590", "reply"),
                       ("ping_of_death", "198.51.100.9", "192.0.2.50", "T1499", "pod"),
                       ("icmp_tunnel", "192.0.2.10", "203.0.113.200", "T1095", "tunnel"))
 

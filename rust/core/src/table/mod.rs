@@ -178,8 +178,8 @@ impl IcmpTable {
     /// The rows so far as a batch; the builder starts again empty (the dictionaries stay).
     pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
         let rows = std::mem::take(&mut self.rows);
-        let a = self.addrs.values();
-        let m = self.macs.values();
+        let a = self.addrs.take_values();
+        let m = self.macs.take_values();
         batch(
             &icmp_schema(),
             vec![
@@ -321,7 +321,7 @@ impl FragmentsTable {
 
     pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
         let rows = std::mem::take(&mut self.rows);
-        let a = self.addrs.values();
+        let a = self.addrs.take_values();
         batch(
             &fragments_schema(),
             vec![
@@ -430,7 +430,7 @@ impl DatagramsTable {
 
     pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
         let rows = std::mem::take(&mut self.rows);
-        let a = self.addrs.values();
+        let a = self.addrs.take_values();
         batch(
             &datagrams_schema(),
             vec![

@@ -20,4 +20,5 @@ def read_files(
     max_reassembly_bytes: int = ...,
     max_datagrams: int = 65536,
     max_ext_headers: int = 16,
+    max_tunnel_depth: int = 8,
 ) -> list[dict[str, Any] | BaseException]: ...

@@ -75,6 +75,7 @@ def read_pcap(
     max_reassembly_bytes: int = 32 << 20,
     max_datagrams: int = 65536,
     max_ext_headers: int = 16,
+    max_tunnel_depth: int = 8,
 ) -> Capture:
     """Read pcap/pcapng captures (plain, gzip or zstd) into a :class:`Capture`.
 
@@ -98,6 +99,7 @@ def read_pcap(
         max_reassembly_bytes=max_reassembly_bytes,
         max_datagrams=max_datagrams,
         max_ext_headers=max_ext_headers,
+        max_tunnel_depth=max_tunnel_depth,
     )
     parts: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLES}
     for result in results:

@@ -6,8 +6,9 @@
 156
 """
 
-from . import packets, writer
+from . import packets, tunnels, writer
 from .packets import *  # noqa: F403
+from .tunnels import *  # noqa: F403
 from .writer import *  # noqa: F403
 
 try:
@@ -20,4 +21,4 @@ except ModuleNotFoundError as exc:  # the scenarios module is optional while it 
 else:
     _scenarios_all = list(scenarios.__all__)
 
-__all__ = [*packets.__all__, *writer.__all__, *_scenarios_all]
+__all__ = [*packets.__all__, *tunnels.__all__, *writer.__all__, *_scenarios_all]

@@ -10,22 +10,26 @@ use arrow_schema::{DataType, Schema, SchemaRef};
 
 use crate::error::{CaptureError, DecodeError};
 use crate::icmp;
-use crate::ip::{self, IpPacket, PROTO_ICMP, PROTO_ICMPV6};
+use crate::ip::{self, IpPacket, PROTO_AH, PROTO_ICMP, PROTO_ICMPV6};
 use crate::link::{self, LinkFrame, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use crate::reassembly::{self, Key, Piece, Reassembler};
 use crate::source::{CaptureReader, Next, Packet};
 use crate::table::columns::{dict_type, field, ts_type};
 use crate::table::{file_dictionary, DatagramsTable, ErrorsTable, FragmentsTable, IcmpTable, Origin};
+use crate::tunnel::{self, Bytes, Inner, Tunnel};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub reassembly: reassembly::Config,
     pub max_ext_headers: usize,
+    /// Tunnels opened around one message at most (up to `tunnel::Path::CAPACITY`); a deeper one
+    /// makes the record undecodable.
+    pub max_tunnel_depth: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { reassembly: reassembly::Config::default(), max_ext_headers: 16 }
+        Options { reassembly: reassembly::Config::default(), max_ext_headers: 16, max_tunnel_depth: tunnel::DEFAULT_MAX_DEPTH }
     }
 }
 
@@ -157,32 +161,61 @@ impl FileDecoder {
             Ok(l) => l,
             Err(e) => return Class::Undecodable(e),
         };
-        if link.ethertype != ETHERTYPE_IPV4 && link.ethertype != ETHERTYPE_IPV6 {
-            return Class::Other;
-        }
         let link_header = p.data.len() - link.payload.len();
         let wire_len = (p.orig_len as usize).saturating_sub(link_header);
-        let ip = match ip::decode(link.ethertype, link.payload, wire_len, self.options.max_ext_headers) {
-            Ok(ip) => ip,
-            Err(e) => return Class::Undecodable(e),
-        };
-        if let Some(frag) = ip.fragment {
-            return self.fragment(at, &link, &ip, &frag);
-        }
-        if !is_icmp(&ip) {
-            return Class::Other;
-        }
-        match decode_icmp(&ip, ip.payload, ip.payload_len) {
-            Ok(m) => {
-                self.icmp.push(at, &link, &ip, &m, ip.datagram_len(), false);
-                Class::Icmp
+        let next = Inner { ethertype: link.ethertype, bytes: Bytes::new(link.payload, wire_len) };
+        self.network(at, link, next, Tunnel::default(), false)
+    }
+
+    /// Decodes the network layer `next` and what it carries, opening tunnels on the way.
+    fn network<'a>(&mut self, at: Origin, mut link: LinkFrame<'a>, mut next: Inner<'a>, mut tunnel: Tunnel, reassembled: bool) -> Class {
+        loop {
+            if next.ethertype == ETHERTYPE_IPV4 || next.ethertype == ETHERTYPE_IPV6 {
+                let ip = match ip::decode(next.ethertype, next.bytes.data, next.bytes.wire_len(), self.options.max_ext_headers) {
+                    Ok(ip) => ip,
+                    Err(e) => return Class::Undecodable(e),
+                };
+                if let Some(frag) = ip.fragment {
+                    return self.fragment(at, &link, &ip, &frag, &tunnel);
+                }
+                return self.transport(at, &link, &ip, tunnel, reassembled);
             }
+            next = match tunnel.open_link(next, &mut link, self.options.max_tunnel_depth) {
+                Ok(Some(inner)) => inner,
+                Ok(None) => return Class::Other,
+                Err(e) => return Class::Undecodable(e),
+            };
+        }
+    }
+
+    /// What a whole (unfragmented or reassembled) IP packet carries: an ICMP message becomes a
+    /// row, a tunnel is opened, anything else is other.
+    fn transport(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, mut tunnel: Tunnel, reassembled: bool) -> Class {
+        if is_icmp(ip) {
+            return match decode_icmp(ip, ip.payload, ip.payload_len) {
+                Ok(m) => {
+                    self.icmp.push(at, link, ip, &m, reassembled, &tunnel);
+                    Class::Icmp
+                }
+                Err(e) => Class::Undecodable(e),
+            };
+        }
+        if ip.version == 4 && ip.proto == PROTO_AH {
+            return match ip::skip_ah(ip) {
+                Ok(inner) => self.transport(at, link, &inner, tunnel, reassembled),
+                Err(e) => Class::Undecodable(e),
+            };
+        }
+        let mut link = *link;
+        match tunnel.open_ip(ip, &mut link, self.options.max_tunnel_depth) {
+            Ok(Some(inner)) => self.network(at, link, inner, tunnel, reassembled),
+            Ok(None) => Class::Other,
             Err(e) => Class::Undecodable(e),
         }
     }
 
-    fn fragment(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, frag: &ip::Fragment) -> Class {
-        self.fragments.push(at, link, ip, frag);
+    fn fragment(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, frag: &ip::Fragment, tunnel: &Tunnel) -> Class {
+        self.fragments.push(at, link, ip, frag, tunnel);
         // As Wireshark: only fragments captured whole take part in reassembly.
         if ip.payload.len() < ip.payload_len {
             return Class::Fragment;
@@ -194,6 +227,7 @@ impl FileDecoder {
             proto: if ip.version == 4 { ip.proto } else { 0 },
             id: frag.id,
             vlan_key: link.vlan_key,
+            tunnel: tunnel.scope,
         };
         let piece = Piece {
             frame: at.frame,
@@ -216,17 +250,12 @@ impl FileDecoder {
         } else {
             (done.row.proto, &done.payload[..])
         };
-        let whole = IpPacket { proto, payload: body, payload_len: body.len(), fragment: None, ..*ip };
-        if !is_icmp(&whole) {
-            return Class::Fragment;
-        }
-        match decode_icmp(&whole, body, body.len()) {
-            Ok(m) => {
-                let datagram_len = done.row.total_len as usize;
-                self.icmp.push(at, link, &whole, &m, datagram_len, true);
-                Class::Icmp
-            }
-            Err(_) => Class::Fragment,
+        // Lengths of the whole datagram: its header is what the reassembled payload is not.
+        let header_len = usize::try_from(done.row.total_len).unwrap_or(usize::MAX).saturating_sub(body.len());
+        let whole = IpPacket { proto, header_len, payload: body, payload_len: body.len(), fragment: None, ..*ip };
+        match self.transport(at, link, &whole, *tunnel, true) {
+            Class::Icmp => Class::Icmp,
+            _ => Class::Fragment,
         }
     }
 

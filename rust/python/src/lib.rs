@@ -82,7 +82,8 @@ fn file_result<'py>(py: Python<'py>, t: FileTables) -> PyResult<Bound<'py, PyDic
 /// Reads captures in parallel (one per core). Returns, in order, one dict of tables per file, or
 /// the exception that file raised (the caller decides whether to raise it).
 #[pyfunction]
-#[pyo3(signature = (paths, *, timeout_v4=30.0, timeout_v6=60.0, max_reassembly_bytes=32 << 20, max_datagrams=65536, max_ext_headers=16))]
+#[pyo3(signature = (paths, *, timeout_v4=30.0, timeout_v6=60.0, max_reassembly_bytes=32 << 20, max_datagrams=65536, max_ext_headers=16, max_tunnel_depth=8))]
+#[allow(clippy::too_many_arguments)]
 fn read_files<'py>(
     py: Python<'py>,
     paths: Vec<PathBuf>,
@@ -91,6 +92,7 @@ fn read_files<'py>(
     max_reassembly_bytes: usize,
     max_datagrams: usize,
     max_ext_headers: usize,
+    max_tunnel_depth: usize,
 ) -> PyResult<Vec<Bound<'py, PyAny>>> {
     let options = Options {
         reassembly: reassembly::Config {
@@ -100,6 +102,7 @@ fn read_files<'py>(
             max_datagrams,
         },
         max_ext_headers,
+        max_tunnel_depth,
     };
     let results = py.detach(|| icmpscope_core::read_files(&paths, options));
     results

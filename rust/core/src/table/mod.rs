@@ -18,6 +18,7 @@ use crate::icmp::IcmpMessage;
 use crate::ip::IpPacket;
 use crate::link::LinkFrame;
 use crate::reassembly::DatagramRow;
+use crate::tunnel::{Path, Tunnel};
 
 /// A MAC address printed as `aa:bb:cc:dd:ee:ff`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,6 +33,30 @@ impl std::fmt::Display for Mac {
 
 fn ts(builder: &mut TimestampNanosecondBuilder) -> ArrayRef {
     Arc::new(builder.finish().with_timezone("UTC"))
+}
+
+/// The `tunnel` column: the path as text (`gre>gre`), null outside tunnels.
+#[derive(Default)]
+struct PathColumn {
+    values: StringBuilder,
+    scratch: String,
+}
+
+impl PathColumn {
+    fn push(&mut self, path: Path) {
+        if path.is_empty() {
+            self.values.append_null();
+            return;
+        }
+        use std::fmt::Write;
+        self.scratch.clear();
+        let _ = write!(self.scratch, "{path}");
+        self.values.append_value(&self.scratch);
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        Arc::new(self.values.finish())
+    }
 }
 
 fn batch(schema: &SchemaRef, columns: Vec<ArrayRef>) -> RecordBatch {
@@ -114,7 +139,7 @@ pub struct IcmpTable {
     inner_proto: UInt8Builder,
     inner_sport: UInt16Builder,
     inner_dport: UInt16Builder,
-    tunnel: StringBuilder,
+    tunnel: PathColumn,
     outer_src: KeyColumn,
     outer_dst: KeyColumn,
     tunnel_id: UInt32Builder,
@@ -129,7 +154,9 @@ impl IcmpTable {
         self.rows == 0
     }
 
-    pub fn push(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, m: &IcmpMessage, datagram_len: usize, reassembled: bool) {
+    /// One message; `ip` is the header that carries it (for a reassembled datagram, one whose
+    /// lengths are the whole datagram's).
+    pub fn push(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, m: &IcmpMessage, reassembled: bool, tunnel: &Tunnel) {
         self.rows += 1;
         self.frame.append_value(at.frame);
         self.ts.append_value(at.ts_ns);
@@ -146,7 +173,7 @@ impl IcmpTable {
         self.icmp_id.append_option(m.id);
         self.icmp_seq.append_option(m.seq);
         self.payload_len.append_value(m.payload_len);
-        self.datagram_len.append_value(u32::try_from(datagram_len).unwrap_or(u32::MAX));
+        self.datagram_len.append_value(u32::try_from(ip.datagram_len()).unwrap_or(u32::MAX));
         self.reassembled.append_value(reassembled);
         self.gateway.push(&mut self.addrs, m.gateway);
         self.mtu.append_option(m.mtu);
@@ -158,10 +185,12 @@ impl IcmpTable {
         self.inner_proto.append_option(q.proto);
         self.inner_sport.append_option(q.sport);
         self.inner_dport.append_option(q.dport);
-        self.tunnel.append_null();
-        self.outer_src.push(&mut self.addrs, None);
-        self.outer_dst.push(&mut self.addrs, None);
-        self.tunnel_id.append_null();
+        self.tunnel.push(tunnel.scope.path);
+        // A message tunnelled at the link level only (MPLS, PPPoE) has its own header outermost.
+        let outer = if tunnel.is_tunnelled() { Some(tunnel.outer.unwrap_or((ip.src, ip.dst))) } else { None };
+        self.outer_src.push(&mut self.addrs, outer.map(|o| o.0));
+        self.outer_dst.push(&mut self.addrs, outer.map(|o| o.1));
+        self.tunnel_id.append_option(tunnel.id);
     }
 
     /// The rows so far as a batch; the builder starts again empty (the dictionaries stay).
@@ -199,7 +228,7 @@ impl IcmpTable {
                 Arc::new(self.inner_proto.finish()),
                 Arc::new(self.inner_sport.finish()),
                 Arc::new(self.inner_dport.finish()),
-                Arc::new(self.tunnel.finish()),
+                self.tunnel.finish(),
                 self.outer_src.finish(&a),
                 self.outer_dst.finish(&a),
                 Arc::new(self.tunnel_id.finish()),
@@ -236,6 +265,7 @@ pub fn fragments_schema() -> SchemaRef {
         field("length", DataType::UInt32, false),
         field("more_fragments", DataType::Boolean, false),
         field("vlan", DataType::UInt16, true),
+        field("tunnel", DataType::Utf8, true),
     ]))
 }
 
@@ -254,10 +284,11 @@ pub struct FragmentsTable {
     length: UInt32Builder,
     more: BooleanBuilder,
     vlan: UInt16Builder,
+    tunnel: PathColumn,
 }
 
 impl FragmentsTable {
-    pub fn push(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, frag: &crate::ip::Fragment) {
+    pub fn push(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, frag: &crate::ip::Fragment, tunnel: &Tunnel) {
         self.rows += 1;
         self.frame.append_value(at.frame);
         self.ts.append_value(at.ts_ns);
@@ -270,6 +301,7 @@ impl FragmentsTable {
         self.length.append_value(u32::try_from(ip.payload_len).unwrap_or(u32::MAX));
         self.more.append_value(frag.more);
         self.vlan.append_option(link.vlan);
+        self.tunnel.push(tunnel.scope.path);
     }
 
     pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
@@ -290,6 +322,7 @@ impl FragmentsTable {
                 Arc::new(self.length.finish()),
                 Arc::new(self.more.finish()),
                 Arc::new(self.vlan.finish()),
+                self.tunnel.finish(),
             ],
         )
     }
@@ -315,6 +348,7 @@ pub fn datagrams_schema() -> SchemaRef {
         field("conflicting_overlap", DataType::Boolean, false),
         field("oversize", DataType::Boolean, false),
         field("evicted", DataType::Boolean, false),
+        field("tunnel", DataType::Utf8, true),
     ]))
 }
 
@@ -338,6 +372,7 @@ pub struct DatagramsTable {
     conflicting: BooleanBuilder,
     oversize: BooleanBuilder,
     evicted: BooleanBuilder,
+    tunnel: PathColumn,
 }
 
 impl DatagramsTable {
@@ -359,6 +394,7 @@ impl DatagramsTable {
         self.conflicting.append_value(d.conflicting_overlap);
         self.oversize.append_value(d.total_len > 65535);
         self.evicted.append_value(d.evicted);
+        self.tunnel.push(d.key.tunnel.path);
     }
 
     pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
@@ -384,6 +420,7 @@ impl DatagramsTable {
                 Arc::new(self.conflicting.finish()),
                 Arc::new(self.oversize.finish()),
                 Arc::new(self.evicted.finish()),
+                self.tunnel.finish(),
             ],
         )
     }

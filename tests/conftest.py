@@ -32,14 +32,15 @@ def tshark_icmp(tshark: str):
     """tshark's view of the ICMP frames of a capture: ``run(path, fields)`` maps each frame number
     to a dict with ``layers`` (frame.protocols up to the first ICMP layer), ``carrier`` and
     ``outer`` ((version, src, dst, ttl) of the IP header that carries the ICMP message, and of
-    the frame's first IP header) and the first occurrence of each of ``fields``.
+    the frame's first IP header), the first occurrence of each of ``fields``, and under ``all``
+    every occurrence of each.
     """
     def run(path: Path, fields: Sequence[str] = ()) -> dict[int, dict]:
         names = ["frame.number", "frame.protocols", *IP_FIELDS["ip"], *IP_FIELDS["ipv6"], *fields]
         out = subprocess.run(
             [tshark, "-n", "-r", str(path), "-Y", "icmp or icmpv6", "-T", "fields", "-E", "occurrence=a",
              "-E", "aggregator=;", *[a for f in names for a in ("-e", f)]],
-            capture_output=True, text=True, check=False,
+            capture_output=True, text=True, check=True,
         ).stdout
         frames = {}
         for line in out.splitlines():
@@ -56,7 +57,7 @@ def tshark_icmp(tshark: str):
                 return (4 if name == "ip" else 6, src, dst, int(ttl))
 
             record = {f: (values[f] or [""])[0] for f in fields}
-            record.update(layers=layers, carrier=header(ips[-1]) if ips else None,
+            record.update(all={f: values[f] for f in fields}, layers=layers, carrier=header(ips[-1]) if ips else None,
                           outer=header(ips[0]) if ips else None)
             frames[int(values["frame.number"][0])] = record
         return frames

@@ -318,12 +318,17 @@ impl Tunnel {
     }
 }
 
-/// A UDP datagram on a tunnel's port: the lower port is tried first, then the higher.
+/// A UDP datagram on a tunnel's port. As Wireshark, the lower port is tried first, then the
+/// higher: a tunnel port talking to a lower service port is that service's (DNS from 53 to 4789
+/// is DNS).
 fn udp(b: Bytes) -> Step {
     let (Some(sport), Some(dport)) = (b.data.get(0..2), b.data.get(2..4)) else { return Ok(None) };
     let (sport, dport) = (u16::from_be_bytes([sport[0], sport[1]]), u16::from_be_bytes([dport[0], dport[1]]));
     let (low, high) = (sport.min(dport), sport.max(dport));
     let Some(first) = udp_port(low).or_else(|| udp_port(high)) else { return Ok(None) };
+    if udp_port(low).is_none() && is_service_port(low) {
+        return Ok(None);
+    }
     let Some(header) = b.header(first.1, 8)? else { return Ok(None) };
     // A length field that disagrees with IP is ignored, as Wireshark flags it and goes on.
     let length = usize::from(be16(header, 4));
@@ -335,6 +340,11 @@ fn udp(b: Bytes) -> Step {
         Some(second) if low != high && udp_port(low).is_some() => (second.0)(payload),
         _ => Ok(None),
     }
+}
+
+/// Common UDP services Wireshark dissects on their own port, below some tunnel's port.
+fn is_service_port(port: u16) -> bool {
+    matches!(port, 53 | 67 | 68 | 69 | 123 | 137 | 138 | 161 | 162 | 500 | 514 | 520 | 1812 | 1813 | 1900 | 4500 | 5353)
 }
 
 type Parser = for<'a> fn(Bytes<'a>) -> Step<'a>;
@@ -416,6 +426,9 @@ mod tests {
         assert_eq!(decap.kind, Kind::Vxlan);
         // Neither port is a tunnel's.
         d[0..4].copy_from_slice(&[0, 53, 0x30, 0x39]);
+        assert!(udp(Bytes::new(&d, d.len())).unwrap().is_none());
+        // DNS's port is lower than GTP's: DNS it is.
+        d[0..4].copy_from_slice(&[0, 53, 0x08, 0x68]);
         assert!(udp(Bytes::new(&d, d.len())).unwrap().is_none());
     }
 }

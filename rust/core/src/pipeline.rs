@@ -164,51 +164,70 @@ impl FileDecoder {
         let link_header = p.data.len() - link.payload.len();
         let wire_len = (p.orig_len as usize).saturating_sub(link_header);
         let next = Inner { ethertype: link.ethertype, bytes: Bytes::new(link.payload, wire_len) };
-        self.network(at, link, next, Tunnel::default(), false)
+        self.network(at, &link, next, &Tunnel::NONE, false)
     }
 
-    /// Decodes the network layer `next` and what it carries, opening tunnels on the way.
-    fn network<'a>(&mut self, at: Origin, mut link: LinkFrame<'a>, mut next: Inner<'a>, mut tunnel: Tunnel, reassembled: bool) -> Class {
-        loop {
-            if next.ethertype == ETHERTYPE_IPV4 || next.ethertype == ETHERTYPE_IPV6 {
-                let ip = match ip::decode(next.ethertype, next.bytes.data, next.bytes.wire_len(), self.options.max_ext_headers) {
-                    Ok(ip) => ip,
-                    Err(e) => return Class::Undecodable(e),
-                };
-                if let Some(frag) = ip.fragment {
-                    return self.fragment(at, &link, &ip, &frag, &tunnel);
-                }
-                return self.transport(at, &link, &ip, tunnel, reassembled);
-            }
-            next = match tunnel.open_link(next, &mut link, self.options.max_tunnel_depth) {
-                Ok(Some(inner)) => inner,
-                Ok(None) => return Class::Other,
-                Err(e) => return Class::Undecodable(e),
+    /// Decodes the network layer `next` and what it carries.
+    // Inlined so that plain traffic runs through one function, as before tunnels (measured:
+    // the calls alone cost 3% on a capture of pings); tunnels recurse through `open`.
+    #[inline(always)]
+    fn network<'a>(&mut self, at: Origin, link: &LinkFrame<'a>, next: Inner<'a>, tunnel: &Tunnel, reassembled: bool) -> Class {
+        if next.ethertype != ETHERTYPE_IPV4 && next.ethertype != ETHERTYPE_IPV6 {
+            return match tunnel::decap_link(next) {
+                Ok(Some(decap)) => self.open(at, link, tunnel, None, decap, reassembled),
+                Ok(None) => Class::Other,
+                Err(e) => Class::Undecodable(e),
             };
         }
+        let ip = match ip::decode(next.ethertype, next.bytes.data, next.bytes.wire_len(), self.options.max_ext_headers) {
+            Ok(ip) => ip,
+            Err(e) => return Class::Undecodable(e),
+        };
+        if let Some(frag) = ip.fragment {
+            return self.fragment(at, link, &ip, &frag, tunnel);
+        }
+        self.transport(at, link, &ip, tunnel, reassembled)
     }
 
     /// What a whole (unfragmented or reassembled) IP packet carries: an ICMP message becomes a
     /// row, a tunnel is opened, anything else is other.
-    fn transport(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, mut tunnel: Tunnel, reassembled: bool) -> Class {
+    #[inline(always)]
+    fn transport<'a>(&mut self, at: Origin, link: &LinkFrame<'a>, ip: &IpPacket<'a>, tunnel: &Tunnel, reassembled: bool) -> Class {
         if is_icmp(ip) {
             return match decode_icmp(ip, ip.payload, ip.payload_len) {
                 Ok(m) => {
-                    self.icmp.push(at, link, ip, &m, reassembled, &tunnel);
+                    self.icmp.push(at, link, ip, &m, reassembled, tunnel);
                     Class::Icmp
                 }
                 Err(e) => Class::Undecodable(e),
             };
         }
         if ip.version == 4 && ip.proto == PROTO_AH {
-            return match ip::skip_ah(ip) {
-                Ok(inner) => self.transport(at, link, &inner, tunnel, reassembled),
-                Err(e) => Class::Undecodable(e),
-            };
+            return self.authenticated(at, link, ip, tunnel, reassembled);
         }
-        let mut link = *link;
-        match tunnel.open_ip(ip, &mut link, self.options.max_tunnel_depth) {
-            Ok(Some(inner)) => self.network(at, link, inner, tunnel, reassembled),
+        match tunnel::decap_ip(ip) {
+            Ok(Some(decap)) => self.open(at, link, tunnel, Some(ip), decap, reassembled),
+            Ok(None) => Class::Other,
+            Err(e) => Class::Undecodable(e),
+        }
+    }
+
+    /// An IPv4 packet whose payload the IPsec authentication header protects: what it protects.
+    #[inline(never)]
+    fn authenticated<'a>(&mut self, at: Origin, link: &LinkFrame<'a>, ip: &IpPacket<'a>, tunnel: &Tunnel, reassembled: bool) -> Class {
+        match ip::skip_ah(ip) {
+            Ok(inner) => self.transport(at, link, &inner, tunnel, reassembled),
+            Err(e) => Class::Undecodable(e),
+        }
+    }
+
+    /// Steps inside the tunnel `decap` found (in the IP packet `carrier`, or at the link level)
+    /// and decodes what it carries. Out of line: plain traffic never gets here.
+    #[inline(never)]
+    fn open<'a>(&mut self, at: Origin, link: &LinkFrame<'a>, tunnel: &Tunnel, carrier: Option<&IpPacket>, decap: tunnel::Decap<'a>, reassembled: bool) -> Class {
+        let (mut link, mut tunnel) = (*link, *tunnel);
+        match tunnel.enter(carrier, decap, &mut link, self.options.max_tunnel_depth) {
+            Ok(Some(inner)) => self.network(at, &link, inner, &tunnel, reassembled),
             Ok(None) => Class::Other,
             Err(e) => Class::Undecodable(e),
         }
@@ -253,7 +272,7 @@ impl FileDecoder {
         // Lengths of the whole datagram: its header is what the reassembled payload is not.
         let header_len = usize::try_from(done.row.total_len).unwrap_or(usize::MAX).saturating_sub(body.len());
         let whole = IpPacket { proto, header_len, payload: body, payload_len: body.len(), fragment: None, ..*ip };
-        match self.transport(at, link, &whole, *tunnel, true) {
+        match self.transport(at, link, &whole, tunnel, true) {
             Class::Icmp => Class::Icmp,
             _ => Class::Fragment,
         }

@@ -100,6 +100,7 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> 
 }
 
 /// An Ethernet II frame (no FCS), through any 802.1Q/802.1ad tags and unencrypted MACsec.
+#[inline]
 pub fn ethernet(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
     if data.len() < 14 {
         return Err(truncated("Ethernet", 14, data.len()));

@@ -35,27 +35,41 @@ fn ts(builder: &mut TimestampNanosecondBuilder) -> ArrayRef {
     Arc::new(builder.finish().with_timezone("UTC"))
 }
 
-/// The `tunnel` column: the path as text (`gre>gre`), null outside tunnels.
+/// The `tunnel` column: the path as text (`gre>gre`), null outside tunnels. Only tunnelled rows
+/// are kept until `finish`, so plain traffic costs nothing here.
 #[derive(Default)]
 struct PathColumn {
-    values: StringBuilder,
-    scratch: String,
+    /// (row, path) of the tunnelled rows, in row order.
+    tunnelled: Vec<(usize, Path)>,
 }
 
 impl PathColumn {
-    fn push(&mut self, path: Path) {
-        if path.is_empty() {
-            self.values.append_null();
-            return;
+    fn push(&mut self, row: usize, path: Path) {
+        if !path.is_empty() {
+            self.tunnelled.push((row, path));
         }
-        use std::fmt::Write;
-        self.scratch.clear();
-        let _ = write!(self.scratch, "{path}");
-        self.values.append_value(&self.scratch);
     }
 
-    fn finish(&mut self) -> ArrayRef {
-        Arc::new(self.values.finish())
+    fn finish(&mut self, rows: usize) -> ArrayRef {
+        let tunnelled = std::mem::take(&mut self.tunnelled);
+        if tunnelled.is_empty() {
+            return Arc::new(arrow_array::StringArray::new_null(rows));
+        }
+        let mut values = StringBuilder::with_capacity(rows, tunnelled.len() * 8);
+        let mut text = String::new();
+        let mut next = tunnelled.iter().peekable();
+        for row in 0..rows {
+            match next.next_if(|(r, _)| *r == row) {
+                Some((_, path)) => {
+                    use std::fmt::Write;
+                    text.clear();
+                    let _ = write!(text, "{path}");
+                    values.append_value(&text);
+                }
+                None => values.append_null(),
+            }
+        }
+        Arc::new(values.finish())
     }
 }
 
@@ -185,9 +199,9 @@ impl IcmpTable {
         self.inner_proto.append_option(q.proto);
         self.inner_sport.append_option(q.sport);
         self.inner_dport.append_option(q.dport);
-        self.tunnel.push(tunnel.scope.path);
         // A message tunnelled at the link level only (MPLS, PPPoE) has its own header outermost.
-        let outer = if tunnel.is_tunnelled() { Some(tunnel.outer.unwrap_or((ip.src, ip.dst))) } else { None };
+        let outer = tunnel.is_tunnelled().then(|| tunnel.outer.unwrap_or((ip.src, ip.dst)));
+        self.tunnel.push(self.rows - 1, tunnel.scope.path);
         self.outer_src.push(&mut self.addrs, outer.map(|o| o.0));
         self.outer_dst.push(&mut self.addrs, outer.map(|o| o.1));
         self.tunnel_id.append_option(tunnel.id);
@@ -198,6 +212,7 @@ impl IcmpTable {
         let rows = std::mem::take(&mut self.rows);
         let a = self.addrs.values();
         let m = self.macs.values();
+        let tunnel = self.tunnel.finish(rows);
         batch(
             &icmp_schema(),
             vec![
@@ -228,7 +243,7 @@ impl IcmpTable {
                 Arc::new(self.inner_proto.finish()),
                 Arc::new(self.inner_sport.finish()),
                 Arc::new(self.inner_dport.finish()),
-                self.tunnel.finish(),
+                tunnel,
                 self.outer_src.finish(&a),
                 self.outer_dst.finish(&a),
                 Arc::new(self.tunnel_id.finish()),
@@ -301,7 +316,7 @@ impl FragmentsTable {
         self.length.append_value(u32::try_from(ip.payload_len).unwrap_or(u32::MAX));
         self.more.append_value(frag.more);
         self.vlan.append_option(link.vlan);
-        self.tunnel.push(tunnel.scope.path);
+        self.tunnel.push(self.rows - 1, tunnel.scope.path);
     }
 
     pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
@@ -322,7 +337,7 @@ impl FragmentsTable {
                 Arc::new(self.length.finish()),
                 Arc::new(self.more.finish()),
                 Arc::new(self.vlan.finish()),
-                self.tunnel.finish(),
+                self.tunnel.finish(rows),
             ],
         )
     }
@@ -394,7 +409,7 @@ impl DatagramsTable {
         self.conflicting.append_value(d.conflicting_overlap);
         self.oversize.append_value(d.total_len > 65535);
         self.evicted.append_value(d.evicted);
-        self.tunnel.push(d.key.tunnel.path);
+        self.tunnel.push(self.rows - 1, d.key.tunnel.path);
     }
 
     pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
@@ -420,7 +435,7 @@ impl DatagramsTable {
                 Arc::new(self.conflicting.finish()),
                 Arc::new(self.oversize.finish()),
                 Arc::new(self.evicted.finish()),
-                self.tunnel.finish(),
+                self.tunnel.finish(rows),
             ],
         )
     }

@@ -254,47 +254,52 @@ fn ip_by_version(b: Bytes) -> Option<u16> {
     }
 }
 
+/// The tunnel an IP packet's payload opens, if any.
+#[inline(always)]
+pub fn decap_ip<'a>(ip: &IpPacket<'a>) -> Step<'a> {
+    let bytes = Bytes { data: ip.payload, missing: ip.payload_len.saturating_sub(ip.payload.len()) };
+    let ipip = |ethertype| Ok(Some(Decap { kind: Kind::IpIp, id: None, inner: Inner { ethertype, bytes }, vlan: None }));
+    match ip.proto {
+        // Ports first, inline: most UDP is not tunnelled.
+        PROTO_UDP if ip.payload.len() >= 4 && (is_tunnel_port(be16(ip.payload, 0)) || is_tunnel_port(be16(ip.payload, 2))) => udp(bytes),
+        PROTO_UDP => Ok(None),
+        PROTO_GRE => gre::decode(bytes),
+        PROTO_IPIP => ipip(ETHERTYPE_IPV4),
+        PROTO_IPV6 => ipip(ETHERTYPE_IPV6),
+        PROTO_MPLS_IN_IP => mpls::decode(bytes),
+        _ => Ok(None),
+    }
+}
+
+/// The tunnel a link-level ethertype opens (MPLS, PPPoE), if any.
+#[inline]
+pub fn decap_link(next: Inner) -> Step {
+    match next.ethertype {
+        ETHERTYPE_MPLS | ETHERTYPE_MPLS_MULTICAST => mpls::decode(next.bytes),
+        ETHERTYPE_PPPOE_SESSION => pppoe::decode(next.bytes),
+        _ => Ok(None),
+    }
+}
+
 impl Tunnel {
+    /// Outside any tunnel.
+    pub const NONE: Tunnel = Tunnel { scope: Scope { path: Path(0), hash: 0 }, outer: None, id: None };
+
     pub fn is_tunnelled(&self) -> bool {
         !self.scope.path.is_empty()
     }
 
-    /// The tunnel an IP packet's payload opens, if any.
-    pub fn open_ip<'a>(&mut self, ip: &IpPacket<'a>, link: &mut LinkFrame<'a>, max_depth: usize) -> Result<Option<Inner<'a>>, DecodeError> {
-        let bytes = Bytes { data: ip.payload, missing: ip.payload_len.saturating_sub(ip.payload.len()) };
-        let decap = match ip.proto {
-            PROTO_GRE => gre::decode(bytes)?,
-            PROTO_UDP => udp(bytes)?,
-            PROTO_IPIP => Some(Decap { kind: Kind::IpIp, id: None, inner: Inner { ethertype: ETHERTYPE_IPV4, bytes }, vlan: None }),
-            PROTO_IPV6 => Some(Decap { kind: Kind::IpIp, id: None, inner: Inner { ethertype: ETHERTYPE_IPV6, bytes }, vlan: None }),
-            PROTO_MPLS_IN_IP => mpls::decode(bytes)?,
-            _ => None,
-        };
-        let Some(decap) = decap else { return Ok(None) };
-        self.outer.get_or_insert((ip.src, ip.dst));
-        self.scope.fold_addr(ip.src);
-        self.scope.fold_addr(ip.dst);
-        self.enter(decap, link, max_depth)
-    }
-
-    /// The tunnel a link-level ethertype opens (MPLS, PPPoE), if any.
-    pub fn open_link<'a>(&mut self, next: Inner<'a>, link: &mut LinkFrame<'a>, max_depth: usize) -> Result<Option<Inner<'a>>, DecodeError> {
-        let decap = match next.ethertype {
-            ETHERTYPE_MPLS | ETHERTYPE_MPLS_MULTICAST => mpls::decode(next.bytes)?,
-            ETHERTYPE_PPPOE_SESSION => pppoe::decode(next.bytes)?,
-            _ => None,
-        };
-        match decap {
-            Some(decap) => self.enter(decap, link, max_depth),
-            None => Ok(None),
-        }
-    }
-
-    /// Records `decap` on the path and steps inside it; a frame it carries becomes the link.
-    fn enter<'a>(&mut self, decap: Decap<'a>, link: &mut LinkFrame<'a>, max_depth: usize) -> Result<Option<Inner<'a>>, DecodeError> {
+    /// Records `decap`, found in the IP packet `carrier` (or at the link level), on the path and
+    /// steps inside it; a frame it carries becomes the link. Past `max_depth` it is an error.
+    pub fn enter<'a>(&mut self, carrier: Option<&IpPacket>, decap: Decap<'a>, link: &mut LinkFrame<'a>, max_depth: usize) -> Result<Option<Inner<'a>>, DecodeError> {
         let limit = max_depth.min(Path::CAPACITY);
         if self.scope.path.len() >= limit {
             return Err(DecodeError::TunnelTooDeep(limit));
+        }
+        if let Some(ip) = carrier {
+            self.outer.get_or_insert((ip.src, ip.dst));
+            self.scope.fold_addr(ip.src);
+            self.scope.fold_addr(ip.dst);
         }
         self.scope.path.push(decap.kind);
         self.scope.fold(&[decap.kind as u8]);
@@ -342,6 +347,11 @@ fn udp(b: Bytes) -> Step {
     }
 }
 
+#[inline(always)]
+fn is_tunnel_port(port: u16) -> bool {
+    udp_port(port).is_some()
+}
+
 /// Common UDP services Wireshark dissects on their own port, below some tunnel's port.
 fn is_service_port(port: u16) -> bool {
     matches!(port, 53 | 67 | 68 | 69 | 123 | 137 | 138 | 161 | 162 | 500 | 514 | 520 | 1812 | 1813 | 1900 | 4500 | 5353)
@@ -350,6 +360,7 @@ fn is_service_port(port: u16) -> bool {
 type Parser = for<'a> fn(Bytes<'a>) -> Step<'a>;
 
 /// The tunnel registered on a UDP port, and its name for errors.
+#[inline(always)]
 fn udp_port(port: u16) -> Option<(Parser, &'static str)> {
     Some(match port {
         4789 => (vxlan::vxlan, "VXLAN"),
@@ -406,9 +417,9 @@ mod tests {
         let mut link = LinkFrame::default();
         let data = [0x45u8];
         let decap = Decap { kind: Kind::IpIp, id: None, inner: Inner { ethertype: ETHERTYPE_IPV4, bytes: Bytes::new(&data, 1) }, vlan: None };
-        assert!(t.enter(decap, &mut link, 2).unwrap().is_some());
-        assert!(t.enter(decap, &mut link, 2).unwrap().is_some());
-        assert_eq!(t.enter(decap, &mut link, 2).unwrap_err(), DecodeError::TunnelTooDeep(2));
+        assert!(t.enter(None, decap, &mut link, 2).unwrap().is_some());
+        assert!(t.enter(None, decap, &mut link, 2).unwrap().is_some());
+        assert_eq!(t.enter(None, decap, &mut link, 2).unwrap_err(), DecodeError::TunnelTooDeep(2));
         assert_eq!(t.scope.path.to_string(), "ipip>ipip");
     }
 

@@ -37,11 +37,13 @@ def tshark_icmp(tshark: str):
     """
     def run(path: Path, fields: Sequence[str] = ()) -> dict[int, dict]:
         names = ["frame.number", "frame.protocols", *IP_FIELDS["ip"], *IP_FIELDS["ipv6"], *fields]
-        out = subprocess.run(
+        done = subprocess.run(
             [tshark, "-n", "-r", str(path), "-Y", "icmp or icmpv6", "-T", "fields", "-E", "occurrence=a",
              "-E", "aggregator=;", *[a for f in names for a in ("-e", f)]],
-            capture_output=True, text=True, check=True,
-        ).stdout
+            capture_output=True, text=True, check=False,
+        )
+        assert done.returncode != 1, done.stderr  # 1: bad arguments; 2 only says the file was cut short
+        out = done.stdout
         frames = {}
         for line in out.splitlines():
             values = {n: v.split(";") if v else [] for n, v in zip(names, line.split("\t"))}

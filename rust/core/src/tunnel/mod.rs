@@ -164,7 +164,7 @@ impl Scope {
 }
 
 /// What the tunnels opened so far say about the message inside them.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Tunnel {
     pub scope: Scope,
     /// The first IP header's source and destination, once a tunnel was opened from an IP packet.
@@ -260,9 +260,11 @@ pub fn decap_ip<'a>(ip: &IpPacket<'a>) -> Step<'a> {
     let bytes = Bytes { data: ip.payload, missing: ip.payload_len.saturating_sub(ip.payload.len()) };
     let ipip = |ethertype| Ok(Some(Decap { kind: Kind::IpIp, id: None, inner: Inner { ethertype, bytes }, vlan: None }));
     match ip.proto {
-        // Ports first, inline: most UDP is not tunnelled.
-        PROTO_UDP if ip.payload.len() >= 4 && (is_tunnel_port(be16(ip.payload, 0)) || is_tunnel_port(be16(ip.payload, 2))) => udp(bytes),
-        PROTO_UDP => Ok(None),
+        PROTO_UDP => {
+            // Ports first, inline: most UDP is not tunnelled. (A cut header reads as port 0.)
+            let (sport, dport) = (be16(ip.payload, 0), be16(ip.payload, 2));
+            if is_tunnel_port(sport) || is_tunnel_port(dport) { udp(bytes, sport, dport) } else { Ok(None) }
+        }
         PROTO_GRE => gre::decode(bytes),
         PROTO_IPIP => ipip(ETHERTYPE_IPV4),
         PROTO_IPV6 => ipip(ETHERTYPE_IPV6),
@@ -323,28 +325,27 @@ impl Tunnel {
     }
 }
 
-/// A UDP datagram on a tunnel's port. As Wireshark, the lower port is tried first, then the
-/// higher: a tunnel port talking to a lower service port is that service's (DNS from 53 to 4789
-/// is DNS).
-fn udp(b: Bytes) -> Step {
-    let (Some(sport), Some(dport)) = (b.data.get(0..2), b.data.get(2..4)) else { return Ok(None) };
-    let (sport, dport) = (u16::from_be_bytes([sport[0], sport[1]]), u16::from_be_bytes([dport[0], dport[1]]));
+/// A UDP datagram from `sport` to `dport`, one of them a tunnel's. As Wireshark, the lower port
+/// is tried first, then the higher: a lower service port wins (DNS from 53 to 4789 is DNS).
+fn udp(b: Bytes, sport: u16, dport: u16) -> Step {
     let (low, high) = (sport.min(dport), sport.max(dport));
-    let Some(first) = udp_port(low).or_else(|| udp_port(high)) else { return Ok(None) };
-    if udp_port(low).is_none() && is_service_port(low) {
-        return Ok(None);
-    }
-    let Some(header) = b.header(first.1, 8)? else { return Ok(None) };
+    let tries = match (udp_port(low), udp_port(high)) {
+        (Some(first), Some(second)) if low != high => [Some(first), Some(second)],
+        (Some(first), _) => [Some(first), None],
+        (None, _) if is_service_port(low) => return Ok(None),
+        (None, second) => [second, None],
+    };
+    let Some((_, name)) = tries[0] else { return Ok(None) };
+    let Some(header) = b.header(name, 8)? else { return Ok(None) };
     // A length field that disagrees with IP is ignored, as Wireshark flags it and goes on.
     let length = usize::from(be16(header, 4));
     let payload = if (8..=b.wire_len()).contains(&length) { b.limit(length).skip(8) } else { b.skip(8) };
-    if let Some(decap) = (first.0)(payload)? {
-        return Ok(Some(decap));
+    for (parse, _) in tries.into_iter().flatten() {
+        if let Some(decap) = parse(payload)? {
+            return Ok(Some(decap));
+        }
     }
-    match udp_port(high) {
-        Some(second) if low != high && udp_port(low).is_some() => (second.0)(payload),
-        _ => Ok(None),
-    }
+    Ok(None)
 }
 
 #[inline(always)]
@@ -413,7 +414,7 @@ mod tests {
 
     #[test]
     fn depth_limit_is_an_error_not_a_loop() {
-        let mut t = Tunnel::default();
+        let mut t = Tunnel::NONE;
         let mut link = LinkFrame::default();
         let data = [0x45u8];
         let decap = Decap { kind: Kind::IpIp, id: None, inner: Inner { ethertype: ETHERTYPE_IPV4, bytes: Bytes::new(&data, 1) }, vlan: None };
@@ -429,17 +430,16 @@ mod tests {
         let mut d = vec![0x12, 0xb5, 0x08, 0x68, 0, 0, 0, 0, 0x30, 0xff, 0, 1, 0, 0, 0, 9, 0x45];
         let len = d.len() as u16;
         d[4..6].copy_from_slice(&len.to_be_bytes());
-        let decap = udp(Bytes::new(&d, d.len())).unwrap().unwrap();
+        fn open(d: &[u8]) -> Option<Decap<'_>> {
+            udp(Bytes::new(d, d.len()), be16(d, 0), be16(d, 2)).unwrap()
+        }
+        let decap = open(&d).unwrap();
         assert_eq!((decap.kind, decap.id, decap.inner.ethertype), (Kind::GtpU, Some(9), ETHERTYPE_IPV4));
         // Not GTP after all (version 2): the higher port's VXLAN gets its turn.
         d[8] = 0x48;
-        let decap = udp(Bytes::new(&d, d.len())).unwrap().unwrap();
-        assert_eq!(decap.kind, Kind::Vxlan);
-        // Neither port is a tunnel's.
-        d[0..4].copy_from_slice(&[0, 53, 0x30, 0x39]);
-        assert!(udp(Bytes::new(&d, d.len())).unwrap().is_none());
+        assert_eq!(open(&d).unwrap().kind, Kind::Vxlan);
         // DNS's port is lower than GTP's: DNS it is.
         d[0..4].copy_from_slice(&[0, 53, 0x08, 0x68]);
-        assert!(udp(Bytes::new(&d, d.len())).unwrap().is_none());
+        assert!(open(&d).is_none());
     }
 }

@@ -70,6 +70,7 @@ def _options(
     max_reassembly_bytes: int = 32 << 20,
     max_datagrams: int = 65536,
     max_ext_headers: int = 16,
+    max_tunnel_depth: int = 8,
 ) -> dict[str, float | int]:
     """The decoder options `_core` takes (defaults as `read_pcap`'s)."""
     return {
@@ -78,6 +79,7 @@ def _options(
         "max_reassembly_bytes": max_reassembly_bytes,
         "max_datagrams": max_datagrams,
         "max_ext_headers": max_ext_headers,
+        "max_tunnel_depth": max_tunnel_depth,
     }
 
 
@@ -134,6 +136,7 @@ def read_pcap(
     max_reassembly_bytes: int = 32 << 20,
     max_datagrams: int = 65536,
     max_ext_headers: int = 16,
+    max_tunnel_depth: int = 8,
 ) -> Capture:
     """Read pcap/pcapng captures (plain, gzip or zstd) into a :class:`Capture`.
 
@@ -157,7 +160,8 @@ def read_pcap(
     """
     _check_reassembly_options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams)
     paths = expand_sources(source)
-    options = _options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams, max_ext_headers)
+    options = _options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams, max_ext_headers,
+                       max_tunnel_depth=max_tunnel_depth)
     results = _read_files([str(p) for p in paths], options, progress)
     parts: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLES}
     for result in results:
@@ -182,6 +186,7 @@ def scan_pcap(
     max_reassembly_bytes: int = 32 << 20,
     max_datagrams: int = 65536,
     max_ext_headers: int = 16,
+    max_tunnel_depth: int = 8,
 ) -> pl.LazyFrame:
     """One table of one or more captures as a polars LazyFrame that streams from the Rust reader.
 
@@ -195,7 +200,8 @@ def scan_pcap(
     [('10.0.0.2',)]
     """
     paths = [str(p) for p in expand_sources(source)]
-    options = _options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams, max_ext_headers)
+    options = _options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams, max_ext_headers,
+                       max_tunnel_depth=max_tunnel_depth)
     schema = pl.DataFrame(_core.empty_table(table)).schema
 
     def batches(

@@ -6,8 +6,9 @@
 156
 """
 
-from . import packets, writer
+from . import packets, tunnels, writer
 from .packets import *  # noqa: F403
+from .tunnels import *  # noqa: F403
 from .writer import *  # noqa: F403
 
 # Scenarios stay under `synth.scenarios` (their names, e.g. `mask_reply`, would shadow packet
@@ -15,4 +16,4 @@ from .writer import *  # noqa: F403
 from . import scenarios
 from .scenarios import DEMO_START_NS, demo_frames, write_demo
 
-__all__ = [*packets.__all__, *writer.__all__, "scenarios", "DEMO_START_NS", "demo_frames", "write_demo"]
+__all__ = [*packets.__all__, *tunnels.__all__, *writer.__all__, "scenarios", "DEMO_START_NS", "demo_frames", "write_demo"]

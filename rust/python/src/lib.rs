@@ -93,6 +93,7 @@ struct PyOptions {
     max_reassembly_bytes: usize,
     max_datagrams: usize,
     max_ext_headers: usize,
+    max_tunnel_depth: usize,
 }
 
 impl From<PyOptions> for Options {
@@ -105,6 +106,7 @@ impl From<PyOptions> for Options {
                 max_datagrams: o.max_datagrams,
             },
             max_ext_headers: o.max_ext_headers,
+            max_tunnel_depth: o.max_tunnel_depth,
         }
     }
 }

@@ -20,4 +20,7 @@ def read_files(
     max_reassembly_bytes: int = ...,
     max_datagrams: int = 65536,
     max_ext_headers: int = 16,
+    max_record_len: int | None = None,
+    max_block_len: int | None = None,
+    max_decompression_ratio: int | None = None,
 ) -> list[dict[str, Any] | BaseException]: ...

@@ -75,12 +75,24 @@ def read_pcap(
     max_reassembly_bytes: int = 32 << 20,
     max_datagrams: int = 65536,
     max_ext_headers: int = 16,
+    max_record_len: int = 256 * 1024,
+    max_block_len: int = 16 << 20,
+    max_decompression_ratio: int = 1000,
 ) -> Capture:
     """Read pcap/pcapng captures (plain, gzip or zstd) into a :class:`Capture`.
 
     Several files (a list or a glob) are read in parallel, one per core.
     A capture cut short keeps every whole record before the cut and warns
     (``strict=True`` raises :class:`CaptureFormatError` instead).
+
+    Resource limits against hostile input; each hit is counted in ``stats``
+    (column ``<keyword>_hits``) and named in ``errors``: ``max_record_len``
+    and ``max_block_len`` (a longer pcap record or pcapng block is corruption:
+    reading stops), ``max_ext_headers`` (longer IPv6 extension-header chains
+    are undecodable), ``max_reassembly_bytes`` and ``max_datagrams`` (the
+    oldest datagram in reassembly is evicted), ``max_decompression_ratio``
+    (a gzip/zstd stream inflating past this many bytes per compressed byte,
+    after its first 4 MiB, is a bomb: reading stops).
 
     >>> import icmpscope as ic, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "ping.pcap")
@@ -98,6 +110,9 @@ def read_pcap(
         max_reassembly_bytes=max_reassembly_bytes,
         max_datagrams=max_datagrams,
         max_ext_headers=max_ext_headers,
+        max_record_len=max_record_len,
+        max_block_len=max_block_len,
+        max_decompression_ratio=max_decompression_ratio,
     )
     parts: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLES}
     for result in results:

@@ -141,6 +141,13 @@ pub struct Complete {
     pub payload: Vec<u8>,
 }
 
+/// The bound that made room by evicting the oldest datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Bytes,
+    Datagrams,
+}
+
 #[derive(Default)]
 pub struct Reassembler {
     config: Config,
@@ -152,6 +159,8 @@ pub struct Reassembler {
     pub finished: Vec<DatagramRow>,
     pub evictions: u64,
     pub timeouts: u64,
+    /// Each eviction not yet drained by the caller: the bound hit and the evicted datagram's first frame.
+    pub limit_hits: Vec<(Limit, u64)>,
 }
 
 impl Reassembler {
@@ -195,10 +204,11 @@ impl Reassembler {
         }
     }
 
-    fn evict_oldest(&mut self) -> bool {
+    fn evict_oldest(&mut self, limit: Limit) -> bool {
         while let Some((_, first_frame, key)) = self.order.pop_front() {
             if self.pending.get(&key).is_some_and(|p| p.row.first_frame == first_frame) {
                 self.evictions += 1;
+                self.limit_hits.push((limit, first_frame));
                 self.end(&key, true);
                 return true;
             }
@@ -209,7 +219,7 @@ impl Reassembler {
     pub fn add(&mut self, key: Key, piece: Piece) -> Option<Complete> {
         self.expire(piece.ts_ns);
         if !self.pending.contains_key(&key) {
-            while self.pending.len() >= self.config.max_datagrams && self.evict_oldest() {}
+            while self.pending.len() >= self.config.max_datagrams && self.evict_oldest(Limit::Datagrams) {}
             self.order.push_back((piece.ts_ns, piece.frame, key));
             self.pending.insert(
                 key,
@@ -236,7 +246,7 @@ impl Reassembler {
             );
         }
         let p = self.pending.get_mut(&key)?;
-        p.row.fragments += 1;
+        p.row.fragments = p.row.fragments.saturating_add(1);
         p.row.last_frame = piece.frame;
         p.row.last_ts = piece.ts_ns;
         let stop = u64::from(piece.offset) + piece.data.len() as u64;
@@ -262,7 +272,7 @@ impl Reassembler {
             done.row.total_len = (done.header_len + payload_len) as u64;
             return Some(Complete { row: done.row, header_len: done.header_len, payload });
         }
-        while self.bytes > self.config.max_bytes && self.evict_oldest() {}
+        while self.bytes > self.config.max_bytes && self.evict_oldest(Limit::Bytes) {}
         None
     }
 

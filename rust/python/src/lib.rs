@@ -6,6 +6,7 @@ use arrow_array::ffi_stream::FFI_ArrowArrayStream;
 use arrow_array::{RecordBatch, RecordBatchIterator};
 use arrow_schema::ffi::FFI_ArrowSchema;
 use arrow_schema::SchemaRef;
+use icmpscope_core::source::Limits;
 use icmpscope_core::{reassembly, CaptureError, FileTables, Options};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyFileNotFoundError, PyIsADirectoryError, PyOSError, PyPermissionError, PyValueError};
@@ -82,7 +83,8 @@ fn file_result<'py>(py: Python<'py>, t: FileTables) -> PyResult<Bound<'py, PyDic
 /// Reads captures in parallel (one per core). Returns, in order, one dict of tables per file, or
 /// the exception that file raised (the caller decides whether to raise it).
 #[pyfunction]
-#[pyo3(signature = (paths, *, timeout_v4=30.0, timeout_v6=60.0, max_reassembly_bytes=32 << 20, max_datagrams=65536, max_ext_headers=16))]
+#[pyo3(signature = (paths, *, timeout_v4=30.0, timeout_v6=60.0, max_reassembly_bytes=32 << 20, max_datagrams=65536, max_ext_headers=16, max_record_len=None, max_block_len=None, max_decompression_ratio=None))]
+#[allow(clippy::too_many_arguments)]
 fn read_files<'py>(
     py: Python<'py>,
     paths: Vec<PathBuf>,
@@ -91,7 +93,16 @@ fn read_files<'py>(
     max_reassembly_bytes: usize,
     max_datagrams: usize,
     max_ext_headers: usize,
+    max_record_len: Option<u64>,
+    max_block_len: Option<u64>,
+    max_decompression_ratio: Option<u64>,
 ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let defaults = Limits::default();
+    let limits = Limits {
+        max_record_len: max_record_len.unwrap_or(defaults.max_record_len),
+        max_block_len: max_block_len.unwrap_or(defaults.max_block_len),
+        max_decompression_ratio: max_decompression_ratio.unwrap_or(defaults.max_decompression_ratio),
+    };
     let options = Options {
         reassembly: reassembly::Config {
             timeout_v4_ns: (timeout_v4 * 1e9) as i64,
@@ -100,6 +111,7 @@ fn read_files<'py>(
             max_datagrams,
         },
         max_ext_headers,
+        limits,
     };
     let results = py.detach(|| icmpscope_core::read_files(&paths, options));
     results

@@ -3,6 +3,7 @@ pub mod input;
 pub mod pcap;
 pub mod pcapng;
 
+use std::io;
 use std::path::Path;
 
 pub use input::{Compression, Input};
@@ -13,6 +14,29 @@ use crate::error::{CaptureError, DecodeError};
 pub const MAX_RECORD_LEN: u64 = 256 * 1024;
 /// The largest pcapng block we accept (a record plus generous room for options).
 pub const MAX_BLOCK_LEN: u64 = 16 * 1024 * 1024;
+/// Decompressed bytes per compressed byte. Real captures stay far below (gzip cannot exceed
+/// 1032:1 at all); a bomb of zeros in zstd runs at tens of thousands to one.
+pub const MAX_DECOMPRESSION_RATIO: u64 = 1000;
+
+/// What a capture may ask of the reader. A record or block over its limit makes the rest of the
+/// file untrusted (reading stops, as Wireshark does); so does a compressed stream that inflates
+/// past the ratio, checked once the first few MiB are out (`input::RATIO_GRACE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_record_len: u64,
+    pub max_block_len: u64,
+    pub max_decompression_ratio: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_record_len: MAX_RECORD_LEN,
+            max_block_len: MAX_BLOCK_LEN,
+            max_decompression_ratio: MAX_DECOMPRESSION_RATIO,
+        }
+    }
+}
 
 /// One captured frame, borrowed from the reader's buffer.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +59,15 @@ pub enum Next<'a> {
     /// The rest of the stream cannot be trusted (e.g. an absurd record length): reading stops.
     Corrupt(DecodeError, u64),
     End,
+}
+
+/// The stream failed under a reader at `offset`: a tripped limit means the rest is untrusted,
+/// anything else (a read error, a broken compressed stream) cuts the capture short.
+fn stream_failed<'a>(e: io::Error, offset: u64) -> Next<'a> {
+    match input::decode_error(e) {
+        e @ DecodeError::DecompressionRatio { .. } => Next::Corrupt(e, offset),
+        e => Next::CutShort(e, offset),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,13 +97,22 @@ pub struct CaptureReader {
 }
 
 impl CaptureReader {
+    /// Opens with the default limits.
     pub fn open(path: &Path) -> Result<CaptureReader, CaptureError> {
-        let input = Input::open(path)?;
-        CaptureReader::new(input, &path.display().to_string())
+        CaptureReader::open_with(path, Limits::default())
     }
 
-    /// Detects the format by magic. `name` is used in the error message only.
-    pub fn new(mut input: Input, name: &str) -> Result<CaptureReader, CaptureError> {
+    pub fn open_with(path: &Path, limits: Limits) -> Result<CaptureReader, CaptureError> {
+        let input = Input::open_with(path, limits.max_decompression_ratio)?;
+        CaptureReader::new_with(input, &path.display().to_string(), limits)
+    }
+
+    /// Detects the format by magic, with the default limits. `name` is used in errors only.
+    pub fn new(input: Input, name: &str) -> Result<CaptureReader, CaptureError> {
+        CaptureReader::new_with(input, name, Limits::default())
+    }
+
+    pub fn new_with(mut input: Input, name: &str, limits: Limits) -> Result<CaptureReader, CaptureError> {
         let not_capture = |offset: u64, detail: String| CaptureError::NotACapture {
             path: name.to_owned(),
             offset,
@@ -82,9 +124,9 @@ impl CaptureReader {
             Err(_) => return Err(not_capture(0, format!("only {} bytes", magic.len()))),
         };
         let records = if pcap::PcapHeader::magic(magic).is_some() {
-            Records::Pcap(pcap::PcapReader::open(&mut input).map_err(|d| not_capture(0, d))?)
+            Records::Pcap(pcap::PcapReader::open(&mut input, limits).map_err(|d| not_capture(0, d))?)
         } else if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
-            Records::Pcapng(pcapng::PcapngReader::open(&mut input).map_err(|d| not_capture(8, d))?)
+            Records::Pcapng(pcapng::PcapngReader::open(&mut input, limits).map_err(|d| not_capture(8, d))?)
         } else {
             return Err(not_capture(0, format!("unknown magic {:02x?}", magic)));
         };

@@ -6,6 +6,8 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+#[cfg(any(test, fuzzing))]
+pub mod fuzzing;
 pub mod icmp;
 pub mod ip;
 pub mod link;

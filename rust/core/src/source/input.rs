@@ -106,11 +106,13 @@ impl Input {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
-            if n > self.buf.len() {
-                self.buf.resize(n.checked_next_power_of_two().unwrap_or(n), 0);
-            }
         }
         while self.end - self.start < n {
+            if self.end == self.buf.len() {
+                // Only reachable with start == 0 and end < n. Grow as bytes arrive, not as a
+                // header claims: a short file that announces a huge block costs only its size.
+                self.buf.resize(self.buf.len().saturating_mul(2).min(n), 0);
+            }
             // Reads land in the free tail: a file that shrinks or grows under us only changes what
             // read() returns (no memory map, so no SIGBUS).
             match self.inner.read(&mut self.buf[self.end..]) {
@@ -277,5 +279,64 @@ mod tests {
             _ => panic!("expected a short read"),
         }
         assert!(input.at_end().unwrap());
+    }
+
+    #[test]
+    fn buffer_grows_with_the_data_not_with_the_claim() {
+        let mut input = Input::from_reader(Box::new(io::Cursor::new(vec![7u8; 100])));
+        assert!(matches!(input.take(16 << 20), Err(Short::Eof { have: 100 })));
+        assert_eq!(input.buf.len(), CHUNK);
+        let data: Vec<u8> = (0..3 * CHUNK + 5).map(|i| (i % 251) as u8).collect();
+        let mut input = Input::from_reader(Box::new(io::Cursor::new(data.clone())));
+        assert_eq!(input.take(5).unwrap(), &data[..5]);
+        assert_eq!(input.take(3 * CHUNK).unwrap(), &data[5..]);
+        assert_eq!(input.buf.len(), 3 * CHUNK);
+    }
+
+    /// Reads `data` from a file through `open_with` until the stream ends or fails.
+    fn drain(name: &str, data: &[u8], max_ratio: u64) -> (u64, Option<DecodeError>) {
+        let path = std::env::temp_dir().join(format!("icmpscope-input-{}-{name}", std::process::id()));
+        std::fs::write(&path, data).unwrap();
+        let mut input = Input::open_with(&path, max_ratio).unwrap();
+        let end = loop {
+            match input.take(CHUNK) {
+                Ok(_) => continue,
+                Err(Short::Eof { .. }) => break None,
+                Err(Short::Io(e)) => break Some(decode_error(e)),
+            }
+        };
+        std::fs::remove_file(&path).unwrap();
+        (input.offset(), end)
+    }
+
+    #[test]
+    fn gzip_and_zstd_bombs_are_stopped() {
+        use std::io::Write;
+        let zeros = vec![0u8; 64 << 20];
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&zeros).unwrap();
+        let gz = gz.finish().unwrap();
+        let zst = zstd::bulk::compress(&zeros, 3).unwrap();
+        for (name, data) in [("gz", &gz), ("zst", &zst)] {
+            let (read, end) = drain(name, data, 1000);
+            let Some(DecodeError::DecompressionRatio { compressed, decompressed, limit: 1000 }) = end else {
+                panic!("{name}: {end:?}");
+            };
+            assert!(decompressed > RATIO_GRACE && decompressed > compressed * 1000, "{name}");
+            assert!(read < 16 << 20, "{name}: stopped early, after {read} bytes");
+            // With room for its ratio the same stream reads to the end.
+            assert_eq!(drain(name, data, 1_000_000), (64 << 20, None), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_broken_compressed_stream_is_a_decompression_error() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        io::Write::write_all(&mut gz, &[1u8; 1000]).unwrap();
+        let mut gz = gz.finish().unwrap();
+        let n = gz.len();
+        gz[n / 2] ^= 0xff;
+        let (_, end) = drain("broken.gz", &gz, 1000);
+        assert!(matches!(end, Some(DecodeError::Decompress(_))), "{end:?}");
     }
 }

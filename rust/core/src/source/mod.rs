@@ -2,6 +2,8 @@
 pub mod input;
 pub mod pcap;
 pub mod pcapng;
+#[cfg(test)]
+mod properties;
 
 use std::io;
 use std::path::Path;
@@ -149,5 +151,48 @@ impl CaptureReader {
             Records::Pcap(r) => r.next(&mut self.input),
             Records::Pcapng(r) => r.next(&mut self.input),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A capture truncated on disk while it is being read: the reader sees a shorter stream (it
+    /// reads, it does not map the file) and reports the cut.
+    #[test]
+    fn file_truncated_between_reads() {
+        let record = 1000usize;
+        let mut bytes = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0, 0];
+        for i in 0..4000u32 {
+            bytes.extend_from_slice(&i.to_le_bytes());
+            bytes.extend_from_slice(&[0; 4]);
+            bytes.extend_from_slice(&(record as u32).to_le_bytes());
+            bytes.extend_from_slice(&(record as u32).to_le_bytes());
+            bytes.resize(bytes.len() + record, 0xee);
+        }
+        let path = std::env::temp_dir().join(format!("icmpscope-truncated-{}.pcap", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+        let mut reader = CaptureReader::open(&path).unwrap();
+        let mut packets = 0;
+        while packets < 10 {
+            assert!(matches!(reader.next(), Next::Packet(_)));
+            packets += 1;
+        }
+        // Cut the file well past what is buffered (one read of 1 MiB), in the middle of a record.
+        let cut = 24 + 1500 * (16 + record) + 77;
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(cut as u64).unwrap();
+        let end = loop {
+            match reader.next() {
+                Next::Packet(p) => {
+                    assert_eq!(p.data.len(), record);
+                    packets += 1;
+                }
+                other => break format!("{other:?}"),
+            }
+        };
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(packets, 1500);
+        assert!(end.starts_with("CutShort(CutShort { need: 1016, have: 77 }"), "{end}");
     }
 }

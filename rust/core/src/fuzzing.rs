@@ -120,7 +120,8 @@ mod tests {
     #[test]
     fn fuzz_regressions() {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fuzz_regressions");
-        let harnesses: [(&str, fn(&[u8])); 4] = [
+        type Harness = fn(&[u8]);
+        let harnesses: [(&str, Harness); 4] = [
             ("pcap", super::capture),
             ("pcapng", super::capture),
             ("decode", super::packet),

@@ -9,7 +9,11 @@ use std::sync::Arc;
 
 use crate::error::{CaptureError, DecodeError};
 
+/// Reads from files go 1 MiB at a time.
 const CHUNK: usize = 1 << 20;
+/// In-memory streams start small: the fuzzers allocate one per input, and a small buffer
+/// exercises the refill and growth paths with small inputs.
+const SMALL_CHUNK: usize = 4096;
 
 /// The decompression ratio is checked only past this many output bytes: a small capture of a few
 /// zero-filled frames inflates beyond any ratio without being a bomb.
@@ -78,16 +82,16 @@ impl Input {
                 Box::new(Inflating::new(decoder, consumed.clone(), max_ratio))
             }
         };
-        Ok(Input::with_compression(inner, compression))
+        Ok(Input::with_buffer(inner, compression, CHUNK))
     }
 
     /// An uncompressed in-memory or custom stream (tests, fuzzing).
     pub fn from_reader(inner: Box<dyn Read + Send>) -> Input {
-        Input::with_compression(inner, Compression::None)
+        Input::with_buffer(inner, Compression::None, SMALL_CHUNK)
     }
 
-    fn with_compression(inner: Box<dyn Read + Send>, compression: Compression) -> Input {
-        Input { inner, buf: vec![0; CHUNK], start: 0, end: 0, eof: false, offset: 0, compression }
+    fn with_buffer(inner: Box<dyn Read + Send>, compression: Compression, capacity: usize) -> Input {
+        Input { inner, buf: vec![0; capacity], start: 0, end: 0, eof: false, offset: 0, compression }
     }
 
     pub fn offset(&self) -> u64 {
@@ -285,7 +289,7 @@ mod tests {
     fn buffer_grows_with_the_data_not_with_the_claim() {
         let mut input = Input::from_reader(Box::new(io::Cursor::new(vec![7u8; 100])));
         assert!(matches!(input.take(16 << 20), Err(Short::Eof { have: 100 })));
-        assert_eq!(input.buf.len(), CHUNK);
+        assert_eq!(input.buf.len(), SMALL_CHUNK);
         let data: Vec<u8> = (0..3 * CHUNK + 5).map(|i| (i % 251) as u8).collect();
         let mut input = Input::from_reader(Box::new(io::Cursor::new(data.clone())));
         assert_eq!(input.take(5).unwrap(), &data[..5]);

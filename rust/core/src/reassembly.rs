@@ -216,6 +216,17 @@ impl Reassembler {
         false
     }
 
+    /// A completed datagram leaves its entry in `order` until it reaches the front, which an
+    /// older datagram that never completes can hold off indefinitely (up to the timeout, and
+    /// forever when capture time stands still). Dropping them once they outnumber the live
+    /// entries keeps `order` within twice the datagrams in flight, at amortized constant cost.
+    fn drop_stale_order(&mut self) {
+        if self.order.len() > 2 * self.pending.len() + 64 {
+            let pending = &self.pending;
+            self.order.retain(|(_, first_frame, key)| pending.get(key).is_some_and(|p| p.row.first_frame == *first_frame));
+        }
+    }
+
     pub fn add(&mut self, key: Key, piece: Piece) -> Option<Complete> {
         self.expire(piece.ts_ns);
         if !self.pending.contains_key(&key) {
@@ -270,6 +281,7 @@ impl Reassembler {
             payload.truncate(payload_len);
             done.row.complete = true;
             done.row.total_len = (done.header_len + payload_len) as u64;
+            self.drop_stale_order();
             return Some(Complete { row: done.row, header_len: done.header_len, payload });
         }
         while self.bytes > self.config.max_bytes && self.evict_oldest(Limit::Bytes) {}
@@ -310,6 +322,25 @@ mod tests {
         assert_eq!(done.row.total_len, 44);
         assert_eq!(r.in_flight(), 0);
         assert_eq!(r.bytes_held(), 0);
+    }
+
+    #[test]
+    fn completed_datagrams_leave_no_trace_behind_a_stuck_one() {
+        // One datagram that never completes, then many that do, all at the same capture time:
+        // the arrival order must not keep an entry per completed datagram.
+        let mut r = Reassembler::default();
+        r.add(key(), piece(1, 0, true, &[0; 8]));
+        for id in 0..10_000u32 {
+            let k = Key { id: id + 100, ..key() };
+            let mut first = piece(2, 0, true, &[0; 8]);
+            first.ts_ns = 1;
+            let mut last = piece(3, 8, false, &[0; 8]);
+            last.ts_ns = 1;
+            assert!(r.add(k, first).is_none());
+            assert!(r.add(k, last).is_some());
+        }
+        assert_eq!(r.in_flight(), 1);
+        assert!(r.order.len() <= 2 * r.in_flight() + 64, "{} entries", r.order.len());
     }
 
     #[test]

@@ -160,7 +160,8 @@ def _first_fragments(n: int, size: int) -> list[s.Frame]:
 def test_max_reassembly_bytes(tmp_path: Path) -> None:
     path = s.write_pcap(tmp_path / "m.pcap", _first_fragments(3, 1000))
     assert _hits(_read(path)) == {}
-    cap = _read(path, max_reassembly_bytes=2500)
+    # Each datagram costs its bytes, 768 per datagram and 32 per run: room for two of them.
+    cap = _read(path, max_reassembly_bytes=2 * (1000 + 768 + 32) + 100)
     assert _hits(cap) == {"max_reassembly_bytes_hits": 1}
     assert cap.stats["reassembly_evictions"].item() == 1
     assert _errors(cap) == [(3, "reassembly_memory_limit")]

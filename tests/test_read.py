@@ -307,7 +307,7 @@ def test_many_files_glob_and_list(tmp_path: Path) -> None:
 
 def test_arrow_pycapsule_export(tmp_path: Path) -> None:
     path = s.write_pcap(tmp_path / "a.pcap", [s.Frame(T0, s.ethernet(s.ping("10.0.0.1", "10.0.0.2")))])
-    [result] = ic._core.read_files([str(path)])
+    [result] = ic._core.read_files([str(path)], ic.io._options())
     table = pa.table(result["icmp"])
     assert table.num_rows == 1
     assert table.schema.field("src").type == pa.dictionary(pa.uint32(), pa.string())

@@ -12,15 +12,16 @@ class ArrowTable:
     def __arrow_c_schema__(self) -> object: ...
     def __len__(self) -> int: ...
 
-def read_files(
-    paths: list[str],
-    *,
-    timeout_v4: float = 30.0,
-    timeout_v6: float = 60.0,
-    max_reassembly_bytes: int = ...,
-    max_datagrams: int = 65536,
-    max_ext_headers: int = 16,
-    max_record_len: int | None = None,
-    max_block_len: int | None = None,
-    max_decompression_ratio: int | None = None,
-) -> list[dict[str, Any] | BaseException]: ...
+# timeout_v4, timeout_v6, max_reassembly_bytes, max_datagrams, max_ext_headers, max_record_len,
+# max_block_len, max_decompression_ratio
+Options = dict[str, float | int]
+
+def read_files(paths: list[str], options: Options) -> list[dict[str, Any] | BaseException]: ...
+def empty_table(table: str) -> ArrowTable: ...
+
+class Scanner:
+    def __init__(
+        self, paths: list[str], table: str, options: Options, *, batch_rows: int = 65536, columns: list[str] | None = None
+    ) -> None: ...
+    def next_batch(self) -> ArrowTable | None: ...
+    def take_warnings(self) -> list[str]: ...

@@ -1,31 +1,118 @@
-"""The `icmpscope` command line."""
+"""The `icmpscope` command line: analyze, convert, demo."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Sequence
 
 EXAMPLES = """examples:
-  icmpscope demo                     write the built-in labelled sample and summarise it
+  icmpscope demo                                  write the built-in labelled sample and analyse it
+  icmpscope analyze capture.pcapng                summary and alerts as tables
+  icmpscope analyze 'archive/*.pcap.gz' --workers 2 --format json --out results/
+  icmpscope analyze archive/ --scheduler tcp://scheduler:8786 --format parquet --out results/
+  icmpscope convert capture.pcap --out tables/    every table to Parquet, one folder per capture
 """
 
 
-def _summary(cap: "object") -> str:
+class BadInput(Exception):
+    """Input the command cannot work on: one line on stderr, exit status 2."""
+
+
+def _captures(paths: Sequence[str]) -> list[str]:
+    """Files named by paths, globs and folders (searched recursively)."""
+    from icmpscope.io import expand_sources
+
+    found: list[str] = []
+    for text in paths:
+        if os.path.isdir(text):
+            inside = sorted(str(p) for p in Path(text).rglob("*") if p.is_file())
+            if not inside:
+                raise BadInput(f"{text}: folder holds no file")
+            found.extend(inside)
+            continue
+        try:
+            found.extend(str(p) for p in expand_sources(text))
+        except FileNotFoundError as exc:
+            raise BadInput(str(exc).strip("'\"")) from None
+    return found
+
+
+def _executor(args: argparse.Namespace) -> Any:
+    if args.scheduler:
+        from distributed import Client
+
+        return Client(args.scheduler).get_executor()
+    if args.workers:
+        from concurrent.futures import ThreadPoolExecutor
+
+        return ThreadPoolExecutor(max_workers=args.workers)
+    return None
+
+
+def _print_tables(report: Any) -> None:
     import polars as pl
 
-    from icmpscope.io import Capture
+    with pl.Config(tbl_rows=40, tbl_cols=12, fmt_str_lengths=60, tbl_hide_dataframe_shape=True):
+        totals = report.stats.select("packets", "icmp", "fragment", "other", "undecodable").sum()
+        print(totals)
+        print(report.summary.group_by("ip_version", "icmp_type", "icmp_code").agg(pl.col("packets").sum()).sort("ip_version", "icmp_type", "icmp_code"))
+        print(f"{report.alerts.height} alert(s)")
+        if report.alerts.height:
+            print(report.alerts.select("kind", "technique", "start", "src", "dst", "packets", "detail"))
+        if report.errors.height:
+            print(f"{report.errors.height} error row(s); first: {report.errors.row(0, named=True)['reason']}")
 
-    assert isinstance(cap, Capture)
-    by_type = (
-        cap.icmp.group_by("ip_version", "icmp_type", "icmp_code")
-        .agg(pl.len().alias("messages"), pl.col("payload_len").sum().alias("payload_bytes"))
-        .sort("ip_version", "icmp_type", "icmp_code")
-    )
-    stats = cap.stats.select("packets", "icmp", "fragment", "other", "undecodable").sum()
-    with pl.Config(tbl_rows=50, tbl_hide_dataframe_shape=True):
-        return f"{stats}\n{by_type}"
+
+def _analyze(args: argparse.Namespace) -> int:
+    import icmpscope as ic
+
+    if args.format == "parquet" and not args.out:
+        raise BadInput("--format parquet needs --out DIR")
+    paths = _captures(args.paths)
+    report = ic.analyze(paths, executor=_executor(args), progress=None if args.progress else False)
+    read = report.stats.height
+    if read == 0:
+        raise BadInput(report.errors.row(0, named=True)["reason"] if report.errors.height else "no capture was read")
+    if args.format == "table":
+        _print_tables(report)
+        if args.out:
+            report.write(args.out, format="parquet")
+    elif args.out:
+        report.write(args.out, format=args.format)
+    else:
+        print(json.dumps({name: _json_rows(getattr(report, name)) for name in ("alerts", "summary", "stats", "errors")}, default=str, indent=1))
+    return 0
+
+
+def _json_rows(frame: Any) -> list[dict[str, Any]]:
+    import polars as pl
+
+    return frame.with_columns(pl.col(pl.Categorical).cast(pl.String)).to_dicts()
+
+
+def _convert(args: argparse.Namespace) -> int:
+    import warnings
+
+    import icmpscope as ic
+    from icmpscope.io import TABLES
+
+    out = Path(args.out)
+    for path in _captures(args.paths):
+        folder = out / Path(path).name
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ic.io.CaptureTruncatedWarning)
+                for table in TABLES:
+                    ic.scan_pcap(path, table).sink_parquet(folder / f"{table}.parquet")
+        except (ValueError, OSError) as exc:
+            raise BadInput(str(exc)) from None
+        print(folder)
+    return 0
 
 
 def _demo(_: argparse.Namespace) -> int:
@@ -33,24 +120,45 @@ def _demo(_: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = ic.synth.write_demo(os.path.join(tmp, "demo.pcap"))
-        cap = ic.read_pcap(path)
-        print(f"icmpscope demo: {path.rsplit(os.sep, 1)[-1]}, {cap.stats['packets'].sum()} packets")
-        print(_summary(cap))
+        report = ic.analyze([path], progress=False)
+        print(f"icmpscope demo: the built-in labelled sample, {report.stats['packets'].sum()} packets")
+        _print_tables(report)
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
         prog="icmpscope",
-        description="ICMP security analytics over pcap/pcapng captures.",
+        description="ICMP security analytics over pcap/pcapng captures (plain, gzip or zstd).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = top.add_subparsers(dest="command", required=True)
+    analyze = commands.add_parser("analyze", help="summary and alerts over captures", epilog=EXAMPLES,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    analyze.add_argument("paths", nargs="+", metavar="PATH", help="capture files, globs or folders")
+    analyze.add_argument("--out", metavar="DIR", help="write the report's tables into DIR")
+    analyze.add_argument("--format", choices=["table", "json", "parquet"], default="table")
+    analyze.add_argument("--workers", type=int, metavar="N", help="read N files at a time (threads)")
+    analyze.add_argument("--scheduler", metavar="ADDRESS", help="run per-file work on this Dask scheduler")
+    analyze.add_argument("--progress", action="store_true", help="show a progress bar even when not on a terminal")
+    analyze.set_defaults(run=_analyze)
+    convert = commands.add_parser("convert", help="every table of each capture to Parquet")
+    convert.add_argument("paths", nargs="+", metavar="PATH")
+    convert.add_argument("--out", metavar="DIR", required=True)
+    convert.set_defaults(run=_convert)
     demo = commands.add_parser("demo", help="write the built-in labelled sample and analyse it")
     demo.set_defaults(run=_demo)
-    args = parser.parse_args(argv)
-    return int(args.run(args))
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except BadInput as exc:
+        print(f"icmpscope: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

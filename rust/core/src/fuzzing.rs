@@ -27,11 +27,14 @@ pub fn check_tables(t: &FileTables) {
 
 /// A whole capture file (pcap or pcapng, detected by magic) through the reader and the pipeline.
 pub fn capture(data: &[u8]) {
-    let input = Input::from_reader(Box::new(Cursor::new(data.to_vec())));
-    let Ok(mut reader) = CaptureReader::new(input, "fuzz") else { return };
-    let mut decoder = FileDecoder::new("fuzz", options());
+    let Some(mut reader) = reader(data.to_vec()) else { return };
+    let mut decoder = FileDecoder::new("fuzz", options(), &reader);
     decoder.run(&mut reader);
     check_tables(&decoder.into_tables());
+}
+
+fn reader(data: Vec<u8>) -> Option<CaptureReader> {
+    CaptureReader::new(Input::from_reader(Box::new(Cursor::new(data))), "fuzz").ok()
 }
 
 /// The link types the decoder knows, selected by the first byte of a `packet` input.
@@ -46,22 +49,27 @@ pub fn packet(data: &[u8]) {
     let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
     let slack = u32::from(slack & 0x7f);
     let orig_len = if data[1] & 0x80 == 0 { len.saturating_add(slack) } else { len.saturating_sub(slack) };
-    let mut decoder = FileDecoder::new("fuzz", options());
+    // An empty pcap of that link type, for the decoder's format and compression facts.
+    let mut header = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0];
+    header.extend_from_slice(&linktype.to_le_bytes());
+    let Some(reader) = reader(header) else { return };
+    let mut decoder = FileDecoder::new("fuzz", options(), &reader);
     decoder.packet(&Packet { ts_ns: 0, orig_len, linktype, data: frame, offset: 24 });
     decoder.finish();
     check_tables(&decoder.into_tables());
 }
 
 /// A sequence of fragments into the reassembler. Input: a config byte (datagrams in flight
-/// 1..=8, byte budget 64 << 0..=7), then pieces of a 7-byte header — flags (bit 0 more fragments,
-/// bit 1 IPv6, bits 2-4 which source), id, offset in 8-byte units (u16 LE), timestamp step in µs,
-/// length (u16 LE) — and that many bytes (fewer at the end of the input).
+/// 1..=8, byte budget 512 << 0..=7), then pieces of a 7-byte header — flags (bit 0 more
+/// fragments, bit 1 IPv6, bits 2-4 which source, bit 5 not captured whole), id, offset in 8-byte
+/// units (u16 LE), timestamp step in µs, length (u16 LE) — and that many bytes (fewer at the end
+/// of the input).
 pub fn reassembly(data: &[u8]) {
     let Some((&config, mut rest)) = data.split_first() else { return };
     let config = Config {
         timeout_v4_ns: 30_000_000,
         timeout_v6_ns: 60_000_000,
-        max_bytes: 64 << ((config >> 3) & 7),
+        max_bytes: 512 << ((config >> 3) & 7),
         max_datagrams: 1 + usize::from(config & 7),
     };
     let mut r = Reassembler::new(config);
@@ -87,21 +95,22 @@ pub fn reassembly(data: &[u8]) {
             frame,
             ts_ns,
             offset: u32::from(units) * 8,
+            len: bytes.len() as u32,
             more: flags & 1 != 0,
-            data: bytes,
+            data: (flags & 0x20 == 0).then_some(bytes),
             proto: 1,
-            header_len: if v6 { 48 } else { 20 },
+            header_len: if v6 { 40 } else { 20 },
         };
         pieces += 1;
         if let Some(done) = r.add(key, piece) {
             assert!(done.row.complete);
-            assert_eq!(done.row.total_len, (done.header_len + done.payload.len()) as u64);
+            assert_eq!(u64::from(done.row.total_len), u64::from(done.row.header_len) + done.payload.len() as u64);
             rows.push(done.row);
         }
         assert!(r.in_flight() <= config.max_datagrams, "datagrams in flight stay bounded");
         assert!(r.bytes_held() <= config.max_bytes, "bytes held stay within the budget");
     }
-    r.finish();
+    r.finish(Some(ts_ns));
     assert_eq!((r.in_flight(), r.bytes_held()), (0, 0));
     assert_eq!(r.limit_hits.len() as u64, r.evictions);
     rows.append(&mut r.finished);

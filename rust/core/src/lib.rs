@@ -19,6 +19,7 @@ pub mod ip;
 pub mod link;
 pub mod pipeline;
 pub mod reassembly;
+pub mod scan;
 pub mod source;
 pub mod table;
 

@@ -10,12 +10,12 @@ use arrow_schema::{DataType, Schema, SchemaRef};
 
 use crate::error::{CaptureError, DecodeError};
 use crate::icmp;
-use crate::ip::{self, IpPacket, PROTO_ICMP, PROTO_ICMPV6};
+use crate::ip::{self, IpPacket, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, PROTO_UDPLITE};
 use crate::link::{self, LinkFrame, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use crate::reassembly::{self, Key, Limit, Piece, Reassembler};
 use crate::source::{CaptureReader, Limits, Next, Packet};
 use crate::table::columns::{dict_type, field, ts_type};
-use crate::table::{file_dictionary, DatagramsTable, ErrorsTable, FragmentsTable, IcmpTable, Origin};
+use crate::table::{file_dictionary, DatagramsTable, ErrorsTable, FragmentRow, FragmentsTable, IcmpTable, Origin};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -82,11 +82,16 @@ pub struct FileDecoder {
 }
 
 impl FileDecoder {
-    pub fn new(name: &str, options: Options) -> Self {
+    /// A decoder for the capture `reader` reads.
+    pub fn new(name: &str, options: Options, reader: &CaptureReader) -> Self {
         FileDecoder {
             name: name.to_owned(),
             options,
-            stats: Stats::default(),
+            stats: Stats {
+                format: reader.format().name(),
+                compression: reader.compression().name(),
+                ..Stats::default()
+            },
             icmp: IcmpTable::default(),
             fragments: FragmentsTable::default(),
             datagrams: DatagramsTable::default(),
@@ -98,8 +103,6 @@ impl FileDecoder {
 
     /// Reads one capture to the end (or to where it breaks).
     pub fn run(&mut self, reader: &mut CaptureReader) {
-        self.stats.format = reader.format().name();
-        self.stats.compression = reader.compression().name();
         while self.step(reader) {}
         self.finish();
     }
@@ -158,7 +161,7 @@ impl FileDecoder {
     }
 
     pub fn finish(&mut self) {
-        self.reassembler.finish();
+        self.reassembler.finish(self.stats.last_ts);
         self.flush_datagrams();
         self.stats.reassembly_evictions = self.reassembler.evictions;
         self.stats.reassembly_timeouts = self.reassembler.timeouts;
@@ -207,6 +210,9 @@ impl FileDecoder {
             Ok(ip) => ip,
             Err(e) => return Class::Undecodable(e),
         };
+        if let Some(atomic) = ip.atomic_fragment {
+            self.atomic_fragment(at, &link, &ip, &atomic);
+        }
         if let Some(frag) = ip.fragment {
             return self.fragment(at, &link, &ip, &frag);
         }
@@ -223,32 +229,22 @@ impl FileDecoder {
     }
 
     fn fragment(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, frag: &ip::Fragment) -> Class {
-        self.fragments.push(at, link, ip, frag);
-        // As Wireshark: only fragments captured whole take part in reassembly.
-        if ip.payload.len() < ip.payload_len {
-            return Class::Fragment;
-        }
-        let key = Key {
-            version: ip.version,
-            src: ip.src,
-            dst: ip.dst,
-            proto: if ip.version == 4 { ip.proto } else { 0 },
-            id: frag.id,
-            vlan_key: link.vlan_key,
-        };
-        let piece = Piece {
-            frame: at.frame,
-            ts_ns: at.ts_ns,
-            offset: frag.offset,
-            more: frag.more,
-            data: ip.payload,
+        let row = FragmentRow {
             proto: ip.proto,
-            header_len: ip.header_len,
+            id: frag.id,
+            offset: frag.offset,
+            length: ip.payload_len,
+            more: frag.more,
+            tiny_first: tiny_first(ip, frag, self.options.max_ext_headers),
+            atomic: false,
         };
-        let Some(done) = self.reassembler.add(key, piece) else { return Class::Fragment };
+        self.fragments.push(at, link, ip, &row);
+        let Some(done) = self.reassembler.add(reassembly_key(link, ip, frag), piece(at, ip, frag)) else {
+            return Class::Fragment;
+        };
         self.stats.reassembled += 1;
         self.datagrams.push(&done.row);
-        // IPv6: the fragment header's next header may still be an extension header.
+        // IPv6: the payload starts with the first fragment's next header, maybe an extension header.
         let (proto, body) = if ip.version == 6 {
             match ip::v6::walk(done.row.proto, &done.payload, self.options.max_ext_headers) {
                 Ok(chain) if chain.fragment.is_none() => (chain.proto, done.payload.get(chain.len..).unwrap_or_default()),
@@ -257,24 +253,99 @@ impl FileDecoder {
         } else {
             (done.row.proto, &done.payload[..])
         };
-        let whole = IpPacket { proto, payload: body, payload_len: body.len(), fragment: None, ..*ip };
+        let whole = IpPacket { proto, payload: body, payload_len: body.len(), fragment: None, atomic_fragment: None, ..*ip };
         if !is_icmp(&whole) {
             return Class::Fragment;
         }
         match decode_icmp(&whole, body, body.len()) {
             Ok(m) => {
-                let datagram_len = done.row.total_len as usize;
-                self.icmp.push(at, link, &whole, &m, datagram_len, true);
+                self.icmp.push(at, link, &whole, &m, done.row.total_len as usize, true);
                 Class::Icmp
             }
             Err(_) => Class::Fragment,
         }
     }
 
+    /// The `fragments` row of an IPv6 atomic fragment; the packet itself is decoded whole.
+    fn atomic_fragment(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, atomic: &ip::AtomicFragment) {
+        let row = FragmentRow {
+            proto: atomic.next,
+            id: atomic.id,
+            offset: 0,
+            length: ip.datagram_len().saturating_sub(atomic.end),
+            more: false,
+            tiny_first: false,
+            atomic: true,
+        };
+        self.fragments.push(at, link, ip, &row);
+    }
+
     /// The per-file `stats` row.
     pub fn stats_batch(&self, file: &ArrayRef) -> RecordBatch {
         stats_batch(file, &self.stats)
     }
+}
+
+/// IPv4 keys on (src, dst, protocol, id), IPv6 on (src, dst, id); both on the VLAN tags.
+fn reassembly_key(link: &LinkFrame, ip: &IpPacket, frag: &ip::Fragment) -> Key {
+    Key {
+        version: ip.version,
+        src: ip.src,
+        dst: ip.dst,
+        proto: if ip.version == 4 { ip.proto } else { 0 },
+        id: frag.id,
+        vlan_key: link.vlan_key,
+    }
+}
+
+/// The reassembler's view of a fragment. As in Wireshark, only a fragment captured whole and not
+/// empty carries bytes. An IPv6 datagram's header is its unfragmentable part: reassembly drops the
+/// fragment header.
+fn piece<'a>(at: Origin, ip: &IpPacket<'a>, frag: &ip::Fragment) -> Piece<'a> {
+    const FRAGMENT_HEADER_LEN: usize = 8;
+    let whole = ip.payload_len > 0 && ip.payload.len() == ip.payload_len;
+    let header_len = if ip.version == 6 { ip.header_len.saturating_sub(FRAGMENT_HEADER_LEN) } else { ip.header_len };
+    // Both lengths are bounded by the record size (256 KiB).
+    Piece {
+        frame: at.frame,
+        ts_ns: at.ts_ns,
+        offset: frag.offset,
+        len: u32::try_from(ip.payload_len).unwrap_or(u32::MAX),
+        more: frag.more,
+        data: whole.then_some(ip.payload),
+        proto: ip.proto,
+        header_len: u32::try_from(header_len).unwrap_or(u32::MAX),
+    }
+}
+
+/// Smallest header of an upper-layer protocol that a first fragment should carry whole (RFC 1858
+/// tiny fragments); 0 for protocols we do not know.
+fn min_transport_header(proto: u8) -> usize {
+    match proto {
+        PROTO_TCP => 20,
+        PROTO_SCTP => 12,
+        PROTO_ICMP | PROTO_ICMPV6 | PROTO_UDP | PROTO_UDPLITE => 8,
+        _ => 0,
+    }
+}
+
+/// A first fragment (offset 0, more to come) shorter than the headers it should carry: for IPv6,
+/// the rest of the extension-header chain and the upper-layer header (RFC 7112).
+fn tiny_first(ip: &IpPacket, frag: &ip::Fragment, max_ext_headers: usize) -> bool {
+    if frag.offset != 0 || !frag.more {
+        return false;
+    }
+    let need = if ip.version == 6 {
+        match ip::v6::walk(ip.proto, ip.payload, max_ext_headers) {
+            Ok(chain) if chain.fragment.is_none() => chain.len + min_transport_header(chain.proto),
+            // The chain runs past the fragment's end (known only when it was captured whole).
+            Err(DecodeError::BadExtHeader(_)) => return ip.payload.len() == ip.payload_len,
+            _ => return false,
+        }
+    } else {
+        min_transport_header(ip.proto)
+    };
+    ip.payload_len < need
 }
 
 fn is_icmp(ip: &IpPacket) -> bool {
@@ -392,7 +463,7 @@ pub struct FileTables {
 pub fn read_file(path: &Path, options: Options) -> Result<FileTables, CaptureError> {
     let name = path.display().to_string();
     let mut reader = CaptureReader::open_with(path, options.limits)?;
-    let mut decoder = FileDecoder::new(&name, options);
+    let mut decoder = FileDecoder::new(&name, options, &reader);
     decoder.run(&mut reader);
     Ok(decoder.into_tables())
 }

@@ -6,6 +6,9 @@ use arrow_array::ffi_stream::FFI_ArrowArrayStream;
 use arrow_array::{RecordBatch, RecordBatchIterator};
 use arrow_schema::ffi::FFI_ArrowSchema;
 use arrow_schema::SchemaRef;
+use std::sync::Mutex;
+
+use icmpscope_core::scan::{Scan, TableKind};
 use icmpscope_core::source::Limits;
 use icmpscope_core::{reassembly, CaptureError, FileTables, Options};
 use pyo3::create_exception;
@@ -64,55 +67,61 @@ impl ArrowTable {
     }
 }
 
-fn table(batch: RecordBatch) -> ArrowTable {
+fn arrow_table(batch: RecordBatch) -> ArrowTable {
     ArrowTable { schema: batch.schema(), batches: vec![batch] }
 }
 
 fn file_result<'py>(py: Python<'py>, t: FileTables) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("file", &t.name)?;
-    d.set_item("icmp", table(t.icmp))?;
-    d.set_item("fragments", table(t.fragments))?;
-    d.set_item("datagrams", table(t.datagrams))?;
-    d.set_item("stats", table(t.stats))?;
-    d.set_item("errors", table(t.errors))?;
+    d.set_item("icmp", arrow_table(t.icmp))?;
+    d.set_item("fragments", arrow_table(t.fragments))?;
+    d.set_item("datagrams", arrow_table(t.datagrams))?;
+    d.set_item("stats", arrow_table(t.stats))?;
+    d.set_item("errors", arrow_table(t.errors))?;
     d.set_item("warning", t.ended_early.map(|e| format!("{}: {}", t.name, e)))?;
     Ok(d)
 }
 
 /// Reads captures in parallel (one per core). Returns, in order, one dict of tables per file, or
 /// the exception that file raised (the caller decides whether to raise it).
-#[pyfunction]
-#[pyo3(signature = (paths, *, timeout_v4=30.0, timeout_v6=60.0, max_reassembly_bytes=32 << 20, max_datagrams=65536, max_ext_headers=16, max_record_len=None, max_block_len=None, max_decompression_ratio=None))]
-#[allow(clippy::too_many_arguments)]
-fn read_files<'py>(
-    py: Python<'py>,
-    paths: Vec<PathBuf>,
+/// Decoder options, as keywords shared by `read_files` and `Scanner`.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct PyOptions {
     timeout_v4: f64,
     timeout_v6: f64,
     max_reassembly_bytes: usize,
     max_datagrams: usize,
     max_ext_headers: usize,
-    max_record_len: Option<u64>,
-    max_block_len: Option<u64>,
-    max_decompression_ratio: Option<u64>,
-) -> PyResult<Vec<Bound<'py, PyAny>>> {
-    let defaults = Limits::default();
-    let limits = Limits {
-        max_record_len: max_record_len.unwrap_or(defaults.max_record_len),
-        max_block_len: max_block_len.unwrap_or(defaults.max_block_len),
-        max_decompression_ratio: max_decompression_ratio.unwrap_or(defaults.max_decompression_ratio),
-    };
-    let options = Options {
-        reassembly: reassembly::Config {
-            timeout_v4_ns: (timeout_v4 * 1e9) as i64,
-            timeout_v6_ns: (timeout_v6 * 1e9) as i64,
-            max_bytes: max_reassembly_bytes,
-            max_datagrams,
-        },
-        max_ext_headers,
-        limits,
-    };
+    max_record_len: u64,
+    max_block_len: u64,
+    max_decompression_ratio: u64,
+}
+
+impl From<PyOptions> for Options {
+    fn from(o: PyOptions) -> Options {
+        Options {
+            reassembly: reassembly::Config {
+                timeout_v4_ns: (o.timeout_v4 * 1e9) as i64,
+                timeout_v6_ns: (o.timeout_v6 * 1e9) as i64,
+                max_bytes: o.max_reassembly_bytes,
+                max_datagrams: o.max_datagrams,
+            },
+            max_ext_headers: o.max_ext_headers,
+            limits: Limits {
+                max_record_len: o.max_record_len,
+                max_block_len: o.max_block_len,
+                max_decompression_ratio: o.max_decompression_ratio,
+            },
+        }
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (paths, options))]
+fn read_files<'py>(py: Python<'py>, paths: Vec<PathBuf>, options: PyOptions) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let options = Options::from(options);
     let results = py.detach(|| icmpscope_core::read_files(&paths, options));
     results
         .into_iter()
@@ -123,10 +132,70 @@ fn read_files<'py>(
         .collect()
 }
 
+/// One table of several captures, a record batch at a time (the GIL released while decoding).
+#[pyclass(module = "icmpscope._core", frozen)]
+struct Scanner {
+    scan: Mutex<Scan>,
+    columns: Option<Vec<usize>>,
+}
+
+#[pymethods]
+impl Scanner {
+    #[new]
+    #[pyo3(signature = (paths, table, options, *, batch_rows=65536, columns=None))]
+    fn new(paths: Vec<PathBuf>, table: &str, options: PyOptions, batch_rows: usize, columns: Option<Vec<String>>) -> PyResult<Self> {
+        let kind: TableKind = table.parse().map_err(PyValueError::new_err)?;
+        let schema = kind.schema();
+        let columns = columns
+            .map(|names| {
+                names
+                    .iter()
+                    .map(|n| schema.index_of(n).map_err(|_| PyValueError::new_err(format!("table {table} has no column {n:?}"))))
+                    .collect::<PyResult<Vec<usize>>>()
+            })
+            .transpose()?;
+        Ok(Scanner { scan: Mutex::new(Scan::new(paths, kind, batch_rows, options.into())), columns })
+    }
+
+    /// The next batch, or None at the end.
+    fn next_batch(&self, py: Python<'_>) -> PyResult<Option<ArrowTable>> {
+        let next = py.detach(|| {
+            let mut scan = self.scan.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            scan.next()
+        });
+        match next {
+            None => Ok(None),
+            Some(Err(e)) => Err(to_pyerr(e)),
+            Some(Ok(batch)) => {
+                let batch = match &self.columns {
+                    Some(indices) => batch.project(indices).map_err(|e| PyValueError::new_err(e.to_string()))?,
+                    None => batch,
+                };
+                Ok(Some(arrow_table(batch)))
+            }
+        }
+    }
+
+    /// Warnings of files that ended early, taken once.
+    fn take_warnings(&self) -> Vec<String> {
+        let mut scan = self.scan.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        std::mem::take(&mut scan.warnings)
+    }
+}
+
+/// An empty table with the schema of `table` (for `scan_pcap`'s schema).
+#[pyfunction]
+fn empty_table(table: &str) -> PyResult<ArrowTable> {
+    let kind: TableKind = table.parse().map_err(PyValueError::new_err)?;
+    Ok(arrow_table(RecordBatch::new_empty(kind.schema())))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_files, m)?)?;
     m.add_class::<ArrowTable>()?;
+    m.add_class::<Scanner>()?;
+    m.add_function(wrap_pyfunction!(empty_table, m)?)?;
     m.add("CaptureFormatError", m.py().get_type::<CaptureFormatError>())?;
     Ok(())
 }

@@ -39,8 +39,20 @@ pub struct IpPacket<'a> {
     pub payload_len: usize,
     /// Set when this packet is a fragment (IPv6 atomic fragments are not).
     pub fragment: Option<Fragment>,
-    /// An IPv6 fragment header with offset 0 and M = 0 (RFC 6946) was present.
-    pub atomic_fragment: bool,
+    /// An IPv6 fragment header with offset 0 and M = 0 (RFC 6946) was walked through.
+    pub atomic_fragment: Option<AtomicFragment>,
+}
+
+/// An IPv6 atomic fragment header (RFC 6946): offset 0 and M = 0, so the packet is whole and is
+/// decoded through it; it is still a fragment header worth a `fragments` row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AtomicFragment {
+    pub id: u32,
+    /// The fragment header's next header.
+    pub next: u8,
+    /// Where the fragment header ends, in bytes from the start of the data walked (of the IPv6
+    /// header, in an `IpPacket`).
+    pub end: usize,
 }
 
 impl IpPacket<'_> {

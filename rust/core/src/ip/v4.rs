@@ -52,7 +52,7 @@ pub fn decode(data: &[u8], wire_len: usize) -> Result<IpPacket<'_>, DecodeError>
         payload: data.get(header_len..total.min(data.len())).unwrap_or_default(),
         payload_len: total - header_len,
         fragment,
-        atomic_fragment: false,
+        atomic_fragment: None,
     })
 }
 

@@ -1,7 +1,7 @@
 //! IPv6 (RFC 8200) and its extension-header chain.
 use std::net::{IpAddr, Ipv6Addr};
 
-use super::{ports, Fragment, IpPacket, Quoted};
+use super::{ports, AtomicFragment, Fragment, IpPacket, Quoted};
 use crate::error::DecodeError;
 
 const HOP_BY_HOP: u8 = 0;
@@ -26,7 +26,8 @@ pub struct Chain {
     /// Bytes of extension headers walked.
     pub len: usize,
     pub fragment: Option<Fragment>,
-    pub atomic_fragment: bool,
+    /// The first atomic fragment header walked through.
+    pub atomic_fragment: Option<AtomicFragment>,
 }
 
 /// Walks extension headers from `next` over `data`, stopping at an upper-layer protocol or after
@@ -34,7 +35,7 @@ pub struct Chain {
 pub fn walk(mut next: u8, data: &[u8], max_headers: usize) -> Result<Chain, DecodeError> {
     let mut at = 0usize;
     let mut seen = 0usize;
-    let mut atomic_fragment = false;
+    let mut atomic_fragment = None;
     loop {
         let len = match next {
             HOP_BY_HOP | ROUTING | DEST_OPTS | MOBILITY | HIP | SHIM6 => {
@@ -63,7 +64,8 @@ pub fn walk(mut next: u8, data: &[u8], max_headers: usize) -> Result<Chain, Deco
             if fragment.offset != 0 || fragment.more {
                 return Ok(Chain { proto: hdr[0], len: at + len, fragment: Some(fragment), atomic_fragment });
             }
-            atomic_fragment = true;
+            let id = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+            atomic_fragment.get_or_insert(AtomicFragment { id, next: hdr[0], end: at + len });
         }
         next = hdr[0];
         at += len;
@@ -98,7 +100,7 @@ pub fn decode(data: &[u8], wire_len: usize, max_ext_headers: usize) -> Result<Ip
         payload: body.get(chain.len..).unwrap_or_default(),
         payload_len: payload_total.saturating_sub(chain.len),
         fragment: chain.fragment,
-        atomic_fragment: chain.atomic_fragment,
+        atomic_fragment: chain.atomic_fragment.map(|a| AtomicFragment { end: 40 + a.end, ..a }),
     })
 }
 
@@ -138,6 +140,7 @@ mod tests {
     fn atomic_fragment_is_walked_through() {
         let body = [58, 0, 0, 0, 0, 0, 0, 1, 128];
         let c = walk(FRAGMENT, &body, 8).unwrap();
-        assert_eq!((c.proto, c.len, c.fragment, c.atomic_fragment), (58, 8, None, true));
+        assert_eq!((c.proto, c.len, c.fragment), (58, 8, None));
+        assert_eq!(c.atomic_fragment, Some(AtomicFragment { id: 1, next: 58, end: 8 }));
     }
 }

@@ -179,7 +179,7 @@ fn read_all(mut reader: CaptureReader) -> (Vec<Record>, Option<&'static str>) {
 
 fn decode_all(bytes: &[u8]) {
     let Some(mut reader) = reader(bytes) else { return };
-    let mut decoder = FileDecoder::new("prop", Options::default());
+    let mut decoder = FileDecoder::new("prop", Options::default(), &reader);
     decoder.run(&mut reader);
     check_tables(&decoder.into_tables());
 }

@@ -1,26 +1,29 @@
 //! Column helpers shared by the table builders: interned (dictionary-encoded) text columns and
 //! UTC nanosecond timestamps.
-use std::collections::HashMap;
 use std::fmt::Display;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use arrow_array::builder::{StringBuilder, UInt32Builder};
+use arrow_array::builder::{BooleanBufferBuilder, StringBuilder, UInt32Builder};
 use arrow_array::types::UInt32Type;
-use arrow_array::{ArrayRef, DictionaryArray, StringArray};
+use arrow_array::{ArrayRef, ArrowPrimitiveType, DictionaryArray, PrimitiveArray, StringArray};
+use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field, TimeUnit};
+// FxHash: addresses are short keys from one capture; SipHash's DoS resistance costs ~10% of a
+// read here and buys nothing (a hostile capture can only slow its own file).
+use rustc_hash::FxHashMap;
 
 /// Text made once per distinct value: captures have few distinct addresses and many rows.
 /// Every column interned here shares one dictionary.
 pub struct Interner<K> {
-    index: HashMap<K, u32>,
+    index: FxHashMap<K, u32>,
     values: StringBuilder,
     scratch: String,
 }
 
 impl<K: Hash + Eq + Copy + Display> Default for Interner<K> {
     fn default() -> Self {
-        Interner { index: HashMap::new(), values: StringBuilder::new(), scratch: String::new() }
+        Interner { index: FxHashMap::default(), values: StringBuilder::new(), scratch: String::new() }
     }
 }
 
@@ -43,17 +46,37 @@ impl<K: Hash + Eq + Copy + Display> Interner<K> {
     }
 }
 
-/// Keys of one interned column.
-#[derive(Default)]
-pub struct KeyColumn(UInt32Builder);
+/// Keys of one interned column, remembering the last value: consecutive rows mostly repeat it.
+pub struct KeyColumn<K> {
+    keys: UInt32Builder,
+    last: Option<(K, u32)>,
+}
 
-impl KeyColumn {
-    pub fn push<K: Hash + Eq + Copy + Display>(&mut self, dict: &mut Interner<K>, value: Option<K>) {
-        self.0.append_option(value.map(|v| dict.key(v)));
+impl<K> Default for KeyColumn<K> {
+    fn default() -> Self {
+        KeyColumn { keys: UInt32Builder::new(), last: None }
+    }
+}
+
+impl<K: Hash + Eq + Copy + Display> KeyColumn<K> {
+    pub fn push(&mut self, dict: &mut Interner<K>, value: Option<K>) {
+        let Some(v) = value else {
+            self.keys.append_null();
+            return;
+        };
+        let key = match self.last {
+            Some((last, key)) if last == v => key,
+            _ => {
+                let key = dict.key(v);
+                self.last = Some((v, key));
+                key
+            }
+        };
+        self.keys.append_value(key);
     }
 
     pub fn finish(&mut self, values: &Arc<StringArray>) -> ArrayRef {
-        let keys = self.0.finish();
+        let keys = self.keys.finish();
         let values: ArrayRef = values.clone();
         // Keys come from the interner, so they are always in range.
         Arc::new(DictionaryArray::<UInt32Type>::try_new(keys, values).expect("interned keys in range"))
@@ -70,4 +93,98 @@ pub fn ts_type() -> DataType {
 
 pub fn field(name: &str, data_type: DataType, nullable: bool) -> Field {
     Field::new(name, data_type, nullable)
+}
+
+/// A column most rows leave null (fields only some ICMP types have): a null costs nothing per
+/// row; the validity bitmap is made once, when the column is finished.
+pub struct SparseColumn<T: ArrowPrimitiveType> {
+    rows: Vec<u32>,
+    values: Vec<T::Native>,
+}
+
+impl<T: ArrowPrimitiveType> Default for SparseColumn<T> {
+    fn default() -> Self {
+        SparseColumn { rows: Vec::new(), values: Vec::new() }
+    }
+}
+
+impl<T: ArrowPrimitiveType> SparseColumn<T> {
+    /// Sets row `row` (rows are pushed in increasing order).
+    pub fn push(&mut self, row: usize, value: Option<T::Native>) {
+        if let Some(v) = value {
+            self.rows.push(row as u32);
+            self.values.push(v);
+        }
+    }
+
+    pub fn finish(&mut self, len: usize) -> PrimitiveArray<T> {
+        let rows = std::mem::take(&mut self.rows);
+        let values = std::mem::take(&mut self.values);
+        if rows.len() == len {
+            return PrimitiveArray::new(values.into(), None);
+        }
+        if rows.is_empty() {
+            return PrimitiveArray::new_null(len);
+        }
+        let mut dense = vec![T::Native::default(); len];
+        let mut valid = BooleanBufferBuilder::new(len);
+        valid.append_n(len, false);
+        for (&row, value) in rows.iter().zip(values) {
+            // Rows were numbered by the table that owns this column, below `len`.
+            dense[row as usize] = value;
+            valid.set_bit(row as usize, true);
+        }
+        PrimitiveArray::new(dense.into(), Some(NullBuffer::new(valid.finish())))
+    }
+}
+
+/// An interned column most rows leave null (gateways, masks, quoted addresses).
+pub struct SparseKeyColumn<K> {
+    keys: SparseColumn<UInt32Type>,
+    last: Option<(K, u32)>,
+}
+
+impl<K> Default for SparseKeyColumn<K> {
+    fn default() -> Self {
+        SparseKeyColumn { keys: SparseColumn::default(), last: None }
+    }
+}
+
+impl<K: Hash + Eq + Copy + Display> SparseKeyColumn<K> {
+    pub fn push(&mut self, row: usize, dict: &mut Interner<K>, value: Option<K>) {
+        let Some(v) = value else { return };
+        let key = match self.last {
+            Some((last, key)) if last == v => key,
+            _ => {
+                let key = dict.key(v);
+                self.last = Some((v, key));
+                key
+            }
+        };
+        self.keys.push(row, Some(key));
+    }
+
+    pub fn finish(&mut self, len: usize, values: &Arc<StringArray>) -> ArrayRef {
+        let keys = self.keys.finish(len);
+        let values: ArrayRef = values.clone();
+        Arc::new(DictionaryArray::<UInt32Type>::try_new(keys, values).expect("interned keys in range"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Array, UInt16Array};
+
+    #[test]
+    fn sparse_column_fills_nulls() {
+        let mut c = SparseColumn::<arrow_array::types::UInt16Type>::default();
+        c.push(1, Some(7));
+        c.push(3, Some(9));
+        let a = c.finish(5);
+        assert_eq!(a, UInt16Array::from(vec![None, Some(7), None, Some(9), None]));
+        assert_eq!(c.finish(2).null_count(), 2);
+        c.push(0, Some(1));
+        assert_eq!(c.finish(1).null_count(), 0);
+    }
 }

@@ -85,18 +85,20 @@ pub struct Origin {
 
 #[derive(Default)]
 pub struct IcmpTable {
+    /// Set by a scan of another table: rows are counted nowhere and built not at all.
+    pub skip: bool,
     rows: usize,
     addrs: Interner<IpAddr>,
     macs: Interner<Mac>,
     frame: UInt64Builder,
     ts: TimestampNanosecondBuilder,
     ip_version: UInt8Builder,
-    src: KeyColumn,
-    dst: KeyColumn,
+    src: KeyColumn<IpAddr>,
+    dst: KeyColumn<IpAddr>,
     ttl: UInt8Builder,
     vlan: UInt16Builder,
-    src_mac: KeyColumn,
-    dst_mac: KeyColumn,
+    src_mac: KeyColumn<Mac>,
+    dst_mac: KeyColumn<Mac>,
     icmp_type: UInt8Builder,
     icmp_code: UInt8Builder,
     checksum_ok: BooleanBuilder,
@@ -105,18 +107,18 @@ pub struct IcmpTable {
     payload_len: UInt32Builder,
     datagram_len: UInt32Builder,
     reassembled: BooleanBuilder,
-    gateway: KeyColumn,
+    gateway: KeyColumn<IpAddr>,
     mtu: UInt32Builder,
     router_lifetime: UInt16Builder,
-    mask: KeyColumn,
-    inner_src: KeyColumn,
-    inner_dst: KeyColumn,
+    mask: KeyColumn<IpAddr>,
+    inner_src: KeyColumn<IpAddr>,
+    inner_dst: KeyColumn<IpAddr>,
     inner_proto: UInt8Builder,
     inner_sport: UInt16Builder,
     inner_dport: UInt16Builder,
     tunnel: StringBuilder,
-    outer_src: KeyColumn,
-    outer_dst: KeyColumn,
+    outer_src: KeyColumn<IpAddr>,
+    outer_dst: KeyColumn<IpAddr>,
     tunnel_id: UInt32Builder,
 }
 
@@ -130,6 +132,9 @@ impl IcmpTable {
     }
 
     pub fn push(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, m: &IcmpMessage, datagram_len: usize, reassembled: bool) {
+        if self.skip {
+            return;
+        }
         self.rows += 1;
         self.frame.append_value(at.frame);
         self.ts.append_value(at.ts_ns);
@@ -236,40 +241,74 @@ pub fn fragments_schema() -> SchemaRef {
         field("length", DataType::UInt32, false),
         field("more_fragments", DataType::Boolean, false),
         field("vlan", DataType::UInt16, true),
+        field("tiny_first", DataType::Boolean, false),
+        field("atomic", DataType::Boolean, false),
     ]))
 }
 
 #[derive(Default)]
 pub struct FragmentsTable {
+    pub skip: bool,
     rows: usize,
     addrs: Interner<IpAddr>,
     frame: UInt64Builder,
     ts: TimestampNanosecondBuilder,
     ip_version: UInt8Builder,
-    src: KeyColumn,
-    dst: KeyColumn,
+    src: KeyColumn<IpAddr>,
+    dst: KeyColumn<IpAddr>,
     proto: UInt8Builder,
     frag_id: UInt32Builder,
     offset: UInt32Builder,
     length: UInt32Builder,
     more: BooleanBuilder,
     vlan: UInt16Builder,
+    tiny_first: BooleanBuilder,
+    atomic: BooleanBuilder,
+}
+
+/// What a fragment row says beyond its header fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FragmentRow {
+    pub proto: u8,
+    pub id: u32,
+    pub offset: u32,
+    /// Payload bytes after the fragment header.
+    pub length: usize,
+    pub more: bool,
+    /// A first fragment too short for the header of the protocol it carries.
+    pub tiny_first: bool,
+    /// An IPv6 atomic fragment (offset 0, M = 0).
+    pub atomic: bool,
 }
 
 impl FragmentsTable {
-    pub fn push(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, frag: &crate::ip::Fragment) {
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    pub fn push(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, frag: &FragmentRow) {
+        if self.skip {
+            return;
+        }
         self.rows += 1;
         self.frame.append_value(at.frame);
         self.ts.append_value(at.ts_ns);
         self.ip_version.append_value(ip.version);
         self.src.push(&mut self.addrs, Some(ip.src));
         self.dst.push(&mut self.addrs, Some(ip.dst));
-        self.proto.append_value(ip.proto);
+        self.proto.append_value(frag.proto);
         self.frag_id.append_value(frag.id);
         self.offset.append_value(frag.offset);
-        self.length.append_value(u32::try_from(ip.payload_len).unwrap_or(u32::MAX));
+        // Bounded by the record size (256 KiB).
+        self.length.append_value(u32::try_from(frag.length).unwrap_or(u32::MAX));
         self.more.append_value(frag.more);
         self.vlan.append_option(link.vlan);
+        self.tiny_first.append_value(frag.tiny_first);
+        self.atomic.append_value(frag.atomic);
     }
 
     pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
@@ -290,6 +329,8 @@ impl FragmentsTable {
                 Arc::new(self.length.finish()),
                 Arc::new(self.more.finish()),
                 Arc::new(self.vlan.finish()),
+                Arc::new(self.tiny_first.finish()),
+                Arc::new(self.atomic.finish()),
             ],
         )
     }
@@ -315,16 +356,19 @@ pub fn datagrams_schema() -> SchemaRef {
         field("conflicting_overlap", DataType::Boolean, false),
         field("oversize", DataType::Boolean, false),
         field("evicted", DataType::Boolean, false),
+        field("header_len", DataType::UInt32, false),
+        field("timed_out", DataType::Boolean, false),
     ]))
 }
 
 #[derive(Default)]
 pub struct DatagramsTable {
+    pub skip: bool,
     rows: usize,
     addrs: Interner<IpAddr>,
     ip_version: UInt8Builder,
-    src: KeyColumn,
-    dst: KeyColumn,
+    src: KeyColumn<IpAddr>,
+    dst: KeyColumn<IpAddr>,
     proto: UInt8Builder,
     frag_id: UInt32Builder,
     first_frame: UInt64Builder,
@@ -338,10 +382,23 @@ pub struct DatagramsTable {
     conflicting: BooleanBuilder,
     oversize: BooleanBuilder,
     evicted: BooleanBuilder,
+    header_len: UInt32Builder,
+    timed_out: BooleanBuilder,
 }
 
 impl DatagramsTable {
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
     pub fn push(&mut self, d: &DatagramRow) {
+        if self.skip {
+            return;
+        }
         self.rows += 1;
         self.ip_version.append_value(d.key.version);
         self.src.push(&mut self.addrs, Some(d.key.src));
@@ -353,12 +410,14 @@ impl DatagramsTable {
         self.first_ts.append_value(d.first_ts);
         self.last_ts.append_value(d.last_ts);
         self.fragments.append_value(d.fragments);
-        self.total_len.append_value(u32::try_from(d.total_len).unwrap_or(u32::MAX));
+        self.total_len.append_value(d.total_len);
         self.complete.append_value(d.complete);
         self.overlap_bytes.append_value(d.overlap_bytes);
         self.conflicting.append_value(d.conflicting_overlap);
-        self.oversize.append_value(d.total_len > 65535);
+        self.oversize.append_value(d.oversize());
         self.evicted.append_value(d.evicted);
+        self.header_len.append_value(d.header_len);
+        self.timed_out.append_value(d.timed_out);
     }
 
     pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
@@ -384,6 +443,8 @@ impl DatagramsTable {
                 Arc::new(self.conflicting.finish()),
                 Arc::new(self.oversize.finish()),
                 Arc::new(self.evicted.finish()),
+                Arc::new(self.header_len.finish()),
+                Arc::new(self.timed_out.finish()),
             ],
         )
     }
@@ -401,6 +462,7 @@ pub fn errors_schema() -> SchemaRef {
 
 #[derive(Default)]
 pub struct ErrorsTable {
+    pub skip: bool,
     rows: usize,
     frame: UInt64Builder,
     offset: UInt64Builder,
@@ -410,6 +472,9 @@ pub struct ErrorsTable {
 
 impl ErrorsTable {
     pub fn push(&mut self, frame: Option<u64>, offset: u64, error: &crate::error::DecodeError) {
+        if self.skip {
+            return;
+        }
         self.rows += 1;
         self.frame.append_option(frame);
         self.offset.append_value(offset);

@@ -1,0 +1,191 @@
+"""Peer comparison, whole process, same files, one run: icmpscope against the reference walker
+(the practical single-core limit), cat (the bandwidth limit), dpkt, scapy, tshark and tcpdump.
+
+    python bench/compare.py [--runs 3] [--quick]
+
+Generates (or reuses) the standard captures of ../shared/perf in bench/out/, builds the walker,
+times each command (median of --runs, page cache warm), and writes bench/RESULTS.md with Mpps, MB/s,
+peak RSS and the ratios. Absolute times on a shared machine move from run to run; the ratios of
+one run are what count. --quick uses small captures (the CI smoke run).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PERF = ROOT.parent / "shared" / "perf"
+OUT = BENCH / "out"
+PEERS = BENCH / "peers"
+
+
+@dataclass
+class Timing:
+    name: str
+    capture: str
+    packets: int
+    nbytes: int
+    wall: float
+    cpu: float
+    rss_mib: float
+
+    @property
+    def mpps(self) -> float:
+        return self.packets / self.wall / 1e6
+
+
+def run_once(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds and peak RSS (MiB) of one whole process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def measure(name: str, capture: Path, packets: int, cmd: list[str], runs: int, env: dict[str, str] | None = None,
+            nbytes: int | None = None) -> Timing:
+    run_once(cmd, env)  # warm the page cache and the interpreter's imports
+    samples = [run_once(cmd, env) for _ in range(runs)]
+    wall = statistics.median(s[0] for s in samples)
+    cpu = statistics.median(s[1] for s in samples)
+    rss = max(s[2] for s in samples)
+    t = Timing(name, capture.name, packets, capture.stat().st_size if nbytes is None else nbytes, wall, cpu, rss)
+    print(f"{name:28s} {capture.name:16s} {t.wall:8.3f} s {t.mpps:7.2f} Mpps {rss:8.1f} MiB", flush=True)
+    return t
+
+
+def ensure_capture(name: str, packets: int, profile: str) -> Path:
+    path = OUT / name
+    if not path.exists():
+        subprocess.run([sys.executable, str(PERF / "gen_pcap.py"), "--packets", str(packets), "--profile", profile,
+                        "--seed", "1", str(path)], check=True, stdout=subprocess.DEVNULL)
+    return path
+
+
+def walker() -> Path:
+    target = OUT / "walker-target"
+    subprocess.run(["cargo", "build", "-q", "--release", "--manifest-path", str(PERF / "walker" / "Cargo.toml"),
+                    "--target-dir", str(target)], check=True)
+    return target / "release" / "walker"
+
+
+def versions() -> list[str]:
+    def first_line(cmd: list[str]) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[0]
+        except (OSError, IndexError):
+            return "not installed"
+
+    import polars
+    import pyarrow
+
+    lines = [
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+        f"python {platform.python_version()}, polars {polars.__version__}, pyarrow {pyarrow.__version__}, icmpscope {importlib.metadata.version('icmpscope')}",
+        first_line(["tshark", "--version"]),
+        first_line(["tcpdump", "--version"]),
+    ]
+    try:
+        import dpkt
+
+        lines.append(f"dpkt {dpkt.__version__}")
+    except ImportError:
+        lines.append("dpkt not installed")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="small captures, one run (CI smoke)")
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    runs = 1 if args.quick else args.runs
+    scale = 100 if args.quick else 1
+    mixed_n, minimal_n = 2_000_000 // scale, 5_000_000 // scale
+    mixed = ensure_capture(f"mixed_{mixed_n}.pcap" if args.quick else "mixed_2m.pcap", mixed_n, "mixed")
+    minimal = ensure_capture(f"min_{minimal_n}.pcap" if args.quick else "min_5m.pcap", minimal_n, "minimal")
+    walk = walker()
+    py = sys.executable
+    one_thread = {**os.environ, "RAYON_NUM_THREADS": "1", "POLARS_MAX_THREADS": "1"}
+    results: list[Timing] = []
+    for capture, n in ((mixed, mixed_n), (minimal, minimal_n)):
+        results.append(measure("icmpscope read_pcap (1 thread)", capture, n, [py, str(PEERS / "icmpscope_read.py"), str(capture)], runs, one_thread))
+        results.append(measure("walker walk-buf", capture, n, [str(walk), "walk-buf", str(capture)], runs))
+        results.append(measure("cat", capture, n, ["cat", str(capture)], runs))
+    # two files on two threads against one thread on one file
+    copy = OUT / f"copy_{mixed.name}"
+    if not copy.exists():
+        shutil.copyfile(mixed, copy)
+    two = measure("icmpscope 2 files, 2 threads", mixed, 2 * mixed_n, [py, str(PEERS / "icmpscope_read.py"), str(mixed), str(copy)], runs,
+                  nbytes=2 * mixed.stat().st_size)
+    results.append(two)
+    slow = 1
+    if shutil.which("tshark"):
+        fields = [x for f in ("frame.time_epoch", "ip.src", "ip.dst", "ip.ttl", "icmp.type", "icmp.code", "icmp.ident", "icmp.seq",
+                              "ipv6.src", "ipv6.dst", "icmpv6.type", "icmpv6.code") for x in ("-e", f)]
+        results.append(measure("tshark -T fields", mixed, mixed_n, ["tshark", "-n", "-r", str(mixed), "-Y", "icmp or icmpv6", "-T", "fields", *fields], slow))
+    if shutil.which("tcpdump"):
+        results.append(measure("tcpdump -nr (icmp)", mixed, mixed_n, ["tcpdump", "-nr", str(mixed), "icmp or icmp6"], slow))
+    try:
+        import dpkt  # noqa: F401
+
+        results.append(measure("dpkt → pyarrow", mixed, mixed_n, [py, str(PEERS / "dpkt_read.py"), str(mixed)], slow))
+    except ImportError:
+        print("dpkt not installed: skipped")
+    try:
+        import scapy  # noqa: F401
+
+        sl = min(100_000, mixed_n)
+        results.append(measure("scapy (100k-packet slice)", mixed, sl, [py, str(PEERS / "scapy_read.py"), str(mixed), str(sl)], slow,
+                               nbytes=mixed.stat().st_size * sl // mixed_n))
+    except ImportError:
+        print("scapy not installed: skipped")
+    write_results(results, mixed, minimal, args.quick)
+
+
+def write_results(results: list[Timing], mixed: Path, minimal: Path, quick: bool) -> None:
+    def pick(name: str, capture: Path) -> Timing | None:
+        return next((t for t in results if t.name == name and t.capture == capture.name), None)
+
+    lines = ["# Benchmark results", "", "Written by `python bench/compare.py`" + (" --quick (smoke run: small captures)" if quick else "") +
+             f" on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Whole-process times, median of runs, warm page cache.", ""]
+    lines += [f"- {v}" for v in versions()]
+    lines += ["", "| command | capture | packets | wall s | Mpps | MB/s | CPU s | peak RSS MiB |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for t in results:
+        lines.append(f"| {t.name} | {t.capture} | {t.packets:,} | {t.wall:.3f} | {t.mpps:.2f} | {t.nbytes / t.wall / 1e6:.0f} | {t.cpu:.2f} | {t.rss_mib:.0f} |")
+    lines += ["", "## Ratios (packets/s of icmpscope ÷ packets/s of the other, same run)", "", "| ratio | value |", "|---|---:|"]
+    for capture in (mixed, minimal):
+        ours = pick("icmpscope read_pcap (1 thread)", capture)
+        for other in ("walker walk-buf", "cat"):
+            t = pick(other, capture)
+            if ours and t:
+                lines.append(f"| ours ÷ {other} ({capture.name}) | {ours.mpps / t.mpps:.2f} |")
+    ours = pick("icmpscope read_pcap (1 thread)", mixed)
+    for other in ("tshark -T fields", "tcpdump -nr (icmp)", "dpkt → pyarrow", "scapy (100k-packet slice)"):
+        t = pick(other, mixed)
+        if ours and t:
+            lines.append(f"| ours ÷ {other} | {ours.mpps / t.mpps:.1f} |")
+    two = pick("icmpscope 2 files, 2 threads", mixed)
+    if ours and two:
+        lines.append(f"| 2 files on 2 threads ÷ 1 file on 1 thread | {two.mpps / ours.mpps:.2f} |")
+    (BENCH / ("RESULTS.quick.md" if quick else "RESULTS.md")).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

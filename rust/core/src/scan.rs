@@ -1,0 +1,146 @@
+//! Streaming: one table of many captures as a sequence of record batches, with memory bounded by
+//! the batch size (and the reassembly budget) whatever the capture size.
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::SchemaRef;
+
+use crate::error::CaptureError;
+use crate::pipeline::{stats_schema, FileDecoder, Options};
+use crate::source::CaptureReader;
+use crate::table::{datagrams_schema, errors_schema, file_dictionary, fragments_schema, icmp_schema};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    Icmp,
+    Fragments,
+    Datagrams,
+    Stats,
+    Errors,
+}
+
+impl FromStr for TableKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "icmp" => TableKind::Icmp,
+            "fragments" => TableKind::Fragments,
+            "datagrams" => TableKind::Datagrams,
+            "stats" => TableKind::Stats,
+            "errors" => TableKind::Errors,
+            other => return Err(format!("unknown table {other:?}: icmp, fragments, datagrams, stats or errors")),
+        })
+    }
+}
+
+impl TableKind {
+    pub fn schema(self) -> SchemaRef {
+        match self {
+            TableKind::Icmp => icmp_schema(),
+            TableKind::Fragments => fragments_schema(),
+            TableKind::Datagrams => datagrams_schema(),
+            TableKind::Stats => stats_schema(),
+            TableKind::Errors => errors_schema(),
+        }
+    }
+}
+
+struct Open {
+    reader: CaptureReader,
+    decoder: FileDecoder,
+    file: ArrayRef,
+}
+
+pub struct Scan {
+    paths: std::vec::IntoIter<PathBuf>,
+    current: Option<Open>,
+    kind: TableKind,
+    batch_rows: usize,
+    options: Options,
+    /// Files that ended early (cut short, corrupt), as warning text.
+    pub warnings: Vec<String>,
+}
+
+impl Scan {
+    pub fn new(paths: Vec<PathBuf>, kind: TableKind, batch_rows: usize, options: Options) -> Scan {
+        Scan { paths: paths.into_iter(), current: None, kind, batch_rows: batch_rows.max(1), options, warnings: Vec::new() }
+    }
+
+    fn open(&mut self, path: PathBuf) -> Result<(), CaptureError> {
+        let reader = CaptureReader::open_with(&path, self.options.limits)?;
+        let name = path.display().to_string();
+        let mut decoder = FileDecoder::new(&name, self.options, &reader);
+        decoder.icmp.skip = self.kind != TableKind::Icmp;
+        decoder.fragments.skip = self.kind != TableKind::Fragments;
+        decoder.datagrams.skip = self.kind != TableKind::Datagrams;
+        decoder.errors.skip = self.kind != TableKind::Errors;
+        self.current = Some(Open { reader, decoder, file: file_dictionary(&name) });
+        Ok(())
+    }
+
+    fn rows(&self, d: &FileDecoder) -> usize {
+        match self.kind {
+            TableKind::Icmp => d.icmp.len(),
+            TableKind::Fragments => d.fragments.len(),
+            TableKind::Datagrams => d.datagrams.len(),
+            TableKind::Errors => d.errors.len(),
+            TableKind::Stats => 0,
+        }
+    }
+
+    fn take(kind: TableKind, open: &mut Open) -> RecordBatch {
+        let d = &mut open.decoder;
+        match kind {
+            TableKind::Icmp => d.icmp.finish(&open.file),
+            TableKind::Fragments => d.fragments.finish(&open.file),
+            TableKind::Datagrams => d.datagrams.finish(&open.file),
+            TableKind::Errors => d.errors.finish(&open.file),
+            TableKind::Stats => d.stats_batch(&open.file),
+        }
+    }
+}
+
+impl Iterator for Scan {
+    type Item = Result<RecordBatch, CaptureError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let Some(mut open) = self.current.take() else {
+                let path = self.paths.next()?;
+                if let Err(e) = self.open(path) {
+                    return Some(Err(e));
+                }
+                continue;
+            };
+            let mut more = true;
+            while more && self.rows(&open.decoder) < self.batch_rows {
+                more = open.decoder.step(&mut open.reader);
+            }
+            if more {
+                let batch = Scan::take(self.kind, &mut open);
+                self.current = Some(open);
+                return Some(Ok(batch));
+            }
+            open.decoder.finish();
+            if let Some(e) = &open.decoder.ended_early {
+                self.warnings.push(format!("{}: {}", open.decoder.name, e));
+            }
+            let batch = Scan::take(self.kind, &mut open);
+            if batch.num_rows() > 0 {
+                return Some(Ok(batch));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_table_is_named() {
+        assert!(TableKind::from_str("flows").unwrap_err().contains("flows"));
+        assert_eq!(TableKind::from_str("icmp"), Ok(TableKind::Icmp));
+    }
+}

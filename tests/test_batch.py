@@ -1,0 +1,107 @@
+"""analyze over rotated files equals one run over the whole; executors, Dask, the Report."""
+from __future__ import annotations
+
+import json
+import random
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+import icmpscope as ic
+from icmpscope import synth as s
+
+T0 = 1_700_000_000_000_000_000
+SECOND = 1_000_000_000
+KEYS = ["kind", "technique", "start", "end", "src", "dst", "packets", "detail"]
+
+
+def _attack_frames() -> list[s.Frame]:
+    """Benign monitoring, then a 20 s echo flood and a ping sweep, interleaved in time."""
+    frames = []
+    for i in range(30):
+        frames.append(s.Frame(T0 + i * SECOND, s.ethernet(s.ping("192.0.2.10", "192.0.2.1", id=3, seq=i))))
+        frames.append(s.Frame(T0 + i * SECOND + 1000, s.ethernet(s.ping("192.0.2.1", "192.0.2.10", id=3, seq=i, reply=True))))
+    for i in range(20 * 500):  # 500 requests/s for 20 s
+        frames.append(s.Frame(T0 + 5 * SECOND + i * 2_000_000, s.ethernet(s.ping("198.51.100.7", "192.0.2.80", id=9, seq=i % 65536, payload=b"x" * 56))))
+    for host in range(1, 201):  # 200 hosts in 10 s
+        frames.append(s.Frame(T0 + 8 * SECOND + host * 50_000_000, s.ethernet(s.ping("203.0.113.5", f"10.20.{host // 250}.{host % 250}", id=4, seq=host))))
+    return sorted(frames, key=lambda f: f.ts)
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    folder = tmp_path_factory.mktemp("rotated")
+    frames = _attack_frames()
+    whole = s.write_pcap(folder / "whole.pcap", frames)
+    cuts = sorted(random.Random(7).sample(range(1, len(frames)), 5))
+    parts = []
+    for i, (a, b) in enumerate(zip([0, *cuts], [*cuts, len(frames)])):
+        parts.append(s.write_pcap(folder / f"rot-{i:02d}.pcap", frames[a:b]))
+    return whole, parts
+
+
+def _comparable(report: ic.Report) -> pl.DataFrame:
+    return report.alerts.select(KEYS).sort(KEYS)
+
+
+def test_rotated_files_give_the_same_alerts(split: tuple[Path, list[Path]]) -> None:
+    whole, parts = split
+    one = ic.analyze(whole, progress=False)
+    many = ic.analyze(parts, progress=False)
+    assert one.alerts.height >= 2
+    assert set(one.alerts["kind"]) >= {"echo_flood", "sweep"}
+    assert_frame_equal(_comparable(many), _comparable(one))
+    assert many.stats.height == len(parts) and many.stats["packets"].sum() == one.stats["packets"].sum()
+    summed = many.summary.group_by("ip_version", "icmp_type", "icmp_code").agg(pl.col("packets").sum()).sort(pl.all())
+    assert_frame_equal(summed, one.summary.drop("file", "bytes", "first_ts", "last_ts").sort(pl.all()))
+    # frames with several files name the file of each frame
+    flood = many.alerts.filter(pl.col("kind") == "echo_flood").row(0, named=True)
+    assert len(flood["files"]) == len(flood["frames"]) > 0
+
+
+@pytest.mark.parametrize("executor", [ThreadPoolExecutor, ProcessPoolExecutor])
+def test_any_executor(split: tuple[Path, list[Path]], executor: type) -> None:
+    whole, parts = split
+    with executor(max_workers=2) as pool:
+        report = ic.analyze(parts, executor=pool, progress=False)
+    assert_frame_equal(_comparable(report), _comparable(ic.analyze(whole, progress=False)))
+
+
+def test_dask_local_cluster(split: tuple[Path, list[Path]]) -> None:
+    distributed = pytest.importorskip("distributed")
+    whole, parts = split
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            report = ic.analyze(parts, executor=client.get_executor(), progress=False)
+    assert_frame_equal(_comparable(report), _comparable(ic.analyze(whole, progress=False)))
+
+
+def test_failed_files_are_reported_not_dropped(split: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    _, parts = split
+    junk = tmp_path / "junk.pcap"
+    junk.write_text("not a capture")
+    report = ic.analyze([parts[0], junk, tmp_path / "missing.pcap"], progress=False)
+    assert report.stats.height == 1
+    failed = report.errors.filter(pl.col("kind") == "file")
+    assert failed["file"].cast(pl.String).to_list() == [str(junk), str(tmp_path / "missing.pcap")]
+    assert failed["reason"][0].startswith("CaptureFormatError: ")
+    assert failed["reason"][1].startswith("FileNotFoundError: ")
+
+
+def test_report_outputs(split: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    whole, _ = split
+    report = ic.analyze(whole, progress=False)
+    html = report._repr_html_()
+    assert "echo_flood" in html and "Top talkers" in html and "198.51.100.7" in html
+    assert report.talkers.row(0, named=True)["src"] == "198.51.100.7"
+    fig = report.plot()
+    assert len(fig.axes[0].patches) == report.alerts.height  # one shaded span per alert
+    out = report.write(tmp_path / "pq")
+    assert_frame_equal(pl.read_parquet(out / "alerts.parquet"), report.alerts)
+    report.write(tmp_path / "js", format="json")
+    assert len(json.loads((tmp_path / "js" / "alerts.json").read_text())) == report.alerts.height
+    with pytest.raises(ValueError):
+        report.write(tmp_path / "x", format="csv")  # type: ignore[arg-type]

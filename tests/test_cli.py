@@ -1,0 +1,78 @@
+"""The command line, through a subprocess as a user runs it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from icmpscope import synth as s
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "icmpscope.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return s.write_demo(str(tmp_path_factory.mktemp("cli") / "demo.pcap"))
+
+
+def test_help_has_examples() -> None:
+    out = run("--help")
+    assert out.returncode == 0 and "examples:" in out.stdout and "icmpscope analyze" in out.stdout
+
+
+def test_demo() -> None:
+    out = run("demo")
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
+    assert "icmpscope demo" in out.stdout and "alert(s)" in out.stdout
+
+
+def test_analyze_table_and_json(capture: Path, tmp_path: Path) -> None:
+    out = run("analyze", str(capture))
+    assert (out.returncode, out.stderr) == (0, "")
+    assert "packets" in out.stdout
+    out = run("analyze", str(capture), "--format", "json")
+    assert out.returncode == 0
+    doc = json.loads(out.stdout)
+    assert doc["stats"][0]["packets"] == 53
+    assert set(doc) == {"alerts", "summary", "stats", "errors"}
+
+
+def test_analyze_parquet_out_with_workers(capture: Path, tmp_path: Path) -> None:
+    out = run("analyze", str(capture), "--format", "parquet", "--out", str(tmp_path / "r"), "--workers", "2")
+    assert (out.returncode, out.stderr) == (0, "")
+    assert pl.read_parquet(tmp_path / "r" / "stats.parquet")["packets"].item() > 0
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["/nonexistent/x.pcap"], "no such file"),
+        (["/nonexistent/*.pcap"], "no file matches"),
+        (["--format", "parquet", "{cap}"], "--format parquet needs --out DIR"),
+        (["{empty}"], "folder holds no file"),
+        (["{text}"], "not a pcap or pcapng capture"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(capture: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.txt").write_text("hello")
+    fill = {"cap": str(capture), "empty": str(tmp_path / "empty"), "text": str(tmp_path / "notes.txt")}
+    out = run("analyze", *[a.format(**fill) for a in args])
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and message in out.stderr and out.stdout == ""
+
+
+def test_convert(capture: Path, tmp_path: Path) -> None:
+    out = run("convert", str(capture), "--out", str(tmp_path / "t"))
+    assert (out.returncode, out.stderr) == (0, "")
+    folder = tmp_path / "t" / "demo.pcap"
+    assert {p.name for p in folder.iterdir()} == {f"{t}.parquet" for t in ("icmp", "fragments", "datagrams", "stats", "errors")}
+    assert pl.read_parquet(folder / "icmp.parquet").height == pl.read_parquet(folder / "stats.parquet")["icmp"].item()
+    assert run("convert", "/nonexistent.pcap", "--out", str(tmp_path / "t")).returncode == 2

@@ -128,6 +128,13 @@ def test_max_record_len(tmp_path: Path) -> None:
     assert "max_record_len" in cap.errors["reason"].item()
 
 
+def test_limits_apply_when_streaming(tmp_path: Path) -> None:
+    path = s.write_pcap(tmp_path / "r.pcap", [*_pings(2), *_pings(1, size=400)])
+    with pytest.warns(ic.io.CaptureTruncatedWarning, match="max_record_len"):
+        stats = ic.scan_pcap(path, table="stats", max_record_len=300).collect()
+    assert stats.select("packets", "max_record_len_hits").row(0) == (2, 1)
+
+
 def test_max_block_len(tmp_path: Path) -> None:
     path = s.write_pcapng(tmp_path / "b.pcapng", [*_pings(2), *_pings(1, size=400)])
     cap = _read(path, max_block_len=256)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import shutil
 import struct
 import threading
 import time
@@ -95,6 +96,22 @@ def test_mutated_shared_captures_never_panic(captures: Path, tmp_path: Path) -> 
             if problem:
                 failures.append(f"{path.relative_to(captures)} {what}: {problem}")
     assert tried > 1000
+    assert not failures, "\n".join(failures[:20])
+
+
+@pytest.mark.parametrize("compress", ["gzip", "zstd"])
+def test_mutated_compressed_captures_never_panic(tmp_path: Path, compress: str) -> None:
+    if compress == "zstd" and shutil.which("zstd") is None:
+        pytest.skip("the zstd command is not installed")
+    original = s.write_pcapng(tmp_path / f"a.{compress}", _pings(40), compress=compress).read_bytes()
+    rng = random.Random(compress)
+    failures = []
+    for _ in range(6):
+        for what, data in _mutations(original, rng):
+            target = tmp_path / "m"
+            target.write_bytes(data)
+            if problem := _outcome(target):
+                failures.append(f"{what}: {problem}")
     assert not failures, "\n".join(failures[:20])
 
 

@@ -71,8 +71,15 @@ def _options(
     max_datagrams: int = 65536,
     max_ext_headers: int = 16,
     max_tunnel_depth: int = 8,
+    max_record_len: int = 256 * 1024,
+    max_block_len: int = 16 << 20,
+    max_decompression_ratio: int = 1000,
 ) -> dict[str, float | int]:
     """The decoder options `_core` takes (defaults as `read_pcap`'s)."""
+    for name, value in (("max_record_len", max_record_len), ("max_block_len", max_block_len),
+                        ("max_decompression_ratio", max_decompression_ratio), ("max_ext_headers", max_ext_headers)):
+        if value < 0:
+            raise ValueError(f"{name} must be at least 0, not {value!r}")
     return {
         "timeout_v4": reassembly_timeout_v4,
         "timeout_v6": reassembly_timeout_v6,
@@ -80,6 +87,9 @@ def _options(
         "max_datagrams": max_datagrams,
         "max_ext_headers": max_ext_headers,
         "max_tunnel_depth": max_tunnel_depth,
+        "max_record_len": max_record_len,
+        "max_block_len": max_block_len,
+        "max_decompression_ratio": max_decompression_ratio,
     }
 
 
@@ -137,6 +147,9 @@ def read_pcap(
     max_datagrams: int = 65536,
     max_ext_headers: int = 16,
     max_tunnel_depth: int = 8,
+    max_record_len: int = 256 * 1024,
+    max_block_len: int = 16 << 20,
+    max_decompression_ratio: int = 1000,
 ) -> Capture:
     """Read pcap/pcapng captures (plain, gzip or zstd) into a :class:`Capture`.
 
@@ -151,6 +164,13 @@ def read_pcap(
     datagram and 32 per run of bytes), the datagram with the oldest first fragment making room.
     Datagrams that time out or are evicted keep their ``datagrams`` row (``complete = false``).
 
+    Limits against hostile input; each hit is counted in ``stats`` (column ``<keyword>_hits``)
+    and named in ``errors``: ``max_record_len`` and ``max_block_len`` (a longer pcap record or
+    pcapng block is corruption: reading stops), ``max_ext_headers`` (a longer IPv6 extension
+    header chain is undecodable), ``max_reassembly_bytes`` and ``max_datagrams`` (above), and
+    ``max_decompression_ratio`` (a gzip/zstd stream inflating past this many bytes per compressed
+    byte, once 4 MiB are out, is a bomb: reading stops).
+
     >>> import icmpscope as ic, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "ping.pcap")
     >>> _ = ic.synth.write_pcap(path, [(0, ic.synth.ethernet(ic.synth.ping("10.0.0.1", "10.0.0.2")))])
@@ -161,7 +181,8 @@ def read_pcap(
     _check_reassembly_options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams)
     paths = expand_sources(source)
     options = _options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams, max_ext_headers,
-                       max_tunnel_depth=max_tunnel_depth)
+                       max_tunnel_depth=max_tunnel_depth, max_record_len=max_record_len, max_block_len=max_block_len,
+                       max_decompression_ratio=max_decompression_ratio)
     results = _read_files([str(p) for p in paths], options, progress)
     parts: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLES}
     for result in results:
@@ -187,6 +208,9 @@ def scan_pcap(
     max_datagrams: int = 65536,
     max_ext_headers: int = 16,
     max_tunnel_depth: int = 8,
+    max_record_len: int = 256 * 1024,
+    max_block_len: int = 16 << 20,
+    max_decompression_ratio: int = 1000,
 ) -> pl.LazyFrame:
     """One table of one or more captures as a polars LazyFrame that streams from the Rust reader.
 
@@ -201,7 +225,8 @@ def scan_pcap(
     """
     paths = [str(p) for p in expand_sources(source)]
     options = _options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams, max_ext_headers,
-                       max_tunnel_depth=max_tunnel_depth)
+                       max_tunnel_depth=max_tunnel_depth, max_record_len=max_record_len, max_block_len=max_block_len,
+                       max_decompression_ratio=max_decompression_ratio)
     schema = pl.DataFrame(_core.empty_table(table)).schema
 
     def batches(

@@ -31,13 +31,13 @@ pub enum DecodeError {
     BadIhl(usize),
     #[error("IPv4 total length {total} is shorter than its header length {header}")]
     BadTotalLength { total: usize, header: usize },
-    #[error("IPv6 extension header chain longer than {0} headers")]
+    #[error("IPv6 extension header chain longer than {0} headers (max_ext_headers)")]
     ExtChainTooLong(usize),
     #[error("IPv6 extension header {0} runs past the packet")]
     BadExtHeader(u8),
     #[error("tunnels nested deeper than {0} levels: the inner ones are not opened")]
     TunnelTooDeep(usize),
-    #[error("record caplen {caplen} exceeds the {limit}-byte limit: corrupt capture")]
+    #[error("record caplen {caplen} exceeds the {limit}-byte limit (max_record_len): corrupt capture")]
     RecordTooLong { caplen: u64, limit: u64 },
     #[error("record caplen {caplen} exceeds orig_len {orig_len}")]
     CaplenOverOrig { caplen: u32, orig_len: u32 },
@@ -45,6 +45,8 @@ pub enum DecodeError {
     CutShort { need: u64, have: u64 },
     #[error("pcapng block length {0} is invalid")]
     BadBlockLength(u64),
+    #[error("pcapng block length {len} exceeds the {limit}-byte limit (max_block_len): corrupt capture")]
+    BlockTooLong { len: u64, limit: u64 },
     #[error("pcapng packet refers to interface {0}, which was not described")]
     UnknownInterface(u32),
     #[error("pcapng block type {0:#x} skipped")]
@@ -53,6 +55,15 @@ pub enum DecodeError {
     BadSection(u32),
     #[error("decompression failed: {0}")]
     Decompress(String),
+    #[error(
+        "{decompressed} bytes inflated from {compressed} compressed bytes, over the {limit}:1 limit \
+         (max_decompression_ratio): a compression bomb is not followed"
+    )]
+    DecompressionRatio { compressed: u64, decompressed: u64, limit: u64 },
+    #[error("reassembly held over {limit} bytes (max_reassembly_bytes): datagram of frame {first_frame} evicted")]
+    ReassemblyMemory { limit: usize, first_frame: u64 },
+    #[error("over {limit} datagrams in reassembly (max_datagrams): datagram of frame {first_frame} evicted")]
+    ReassemblyDatagrams { limit: usize, first_frame: u64 },
     #[error("read error: {0}")]
     Io(String),
 }
@@ -73,10 +84,14 @@ impl DecodeError {
             DecodeError::CaplenOverOrig { .. } => "caplen_over_orig_len",
             DecodeError::CutShort { .. } => "cut_short",
             DecodeError::BadBlockLength(_) => "bad_block_length",
+            DecodeError::BlockTooLong { .. } => "block_too_long",
             DecodeError::UnknownInterface(_) => "unknown_interface",
             DecodeError::UnknownBlock(_) => "unknown_block",
             DecodeError::BadSection(_) => "bad_section",
             DecodeError::Decompress(_) => "decompress",
+            DecodeError::DecompressionRatio { .. } => "decompression_ratio",
+            DecodeError::ReassemblyMemory { .. } => "reassembly_memory_limit",
+            DecodeError::ReassemblyDatagrams { .. } => "reassembly_datagram_limit",
             DecodeError::Io(_) => "io",
         }
     }

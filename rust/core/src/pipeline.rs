@@ -12,8 +12,8 @@ use crate::error::{CaptureError, DecodeError};
 use crate::icmp;
 use crate::ip::{self, IpPacket, PROTO_AH, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, PROTO_UDPLITE};
 use crate::link::{self, LinkFrame, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
-use crate::reassembly::{self, Key, Piece, Reassembler};
-use crate::source::{CaptureReader, Next, Packet};
+use crate::reassembly::{self, Key, Limit, Piece, Reassembler};
+use crate::source::{CaptureReader, Limits, Next, Packet};
 use crate::table::columns::{dict_type, field, ts_type};
 use crate::table::{file_dictionary, DatagramsTable, ErrorsTable, FragmentRow, FragmentsTable, IcmpTable, Origin};
 use crate::tunnel::{self, Bytes, Inner, Tunnel};
@@ -25,11 +25,17 @@ pub struct Options {
     /// Tunnels opened around one message at most (up to `tunnel::Path::CAPACITY`); a deeper one
     /// makes the record undecodable.
     pub max_tunnel_depth: usize,
+    pub limits: Limits,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { reassembly: reassembly::Config::default(), max_ext_headers: 16, max_tunnel_depth: tunnel::DEFAULT_MAX_DEPTH }
+        Options {
+            reassembly: reassembly::Config::default(),
+            max_ext_headers: 16,
+            max_tunnel_depth: tunnel::DEFAULT_MAX_DEPTH,
+            limits: Limits::default(),
+        }
     }
 }
 
@@ -52,6 +58,15 @@ pub struct Stats {
     pub reassembly_timeouts: u64,
     pub first_ts: Option<i64>,
     pub last_ts: Option<i64>,
+    /// Rows in `errors`.
+    pub errors: u64,
+    /// Hits of each resource limit, named as its `Options` field / `read_pcap` keyword.
+    pub max_record_len_hits: u64,
+    pub max_block_len_hits: u64,
+    pub max_ext_headers_hits: u64,
+    pub max_reassembly_bytes_hits: u64,
+    pub max_datagrams_hits: u64,
+    pub max_decompression_ratio_hits: u64,
 }
 
 /// What one record turned into.
@@ -107,23 +122,51 @@ impl FileDecoder {
             Next::Packet(p) => self.packet(&p),
             Next::Skipped(e, offset) => {
                 self.stats.skipped_blocks += 1;
-                self.errors.push(None, offset, &e);
+                self.error(None, offset, &e);
             }
             Next::CutShort(e, offset) => {
                 self.stats.cut_short = true;
-                self.errors.push(None, offset, &e);
+                self.error(None, offset, &e);
                 self.ended_early = Some(e);
                 return false;
             }
             Next::Corrupt(e, offset) => {
                 self.stats.corrupt = true;
-                self.errors.push(None, offset, &e);
+                self.error(None, offset, &e);
                 self.ended_early = Some(e);
                 return false;
             }
             Next::End => return false,
         }
         true
+    }
+
+    /// Records an `errors` row, counting a limit hit in `stats`.
+    fn error(&mut self, frame: Option<u64>, offset: u64, e: &DecodeError) {
+        let s = &mut self.stats;
+        s.errors += 1;
+        match e {
+            DecodeError::RecordTooLong { .. } => s.max_record_len_hits += 1,
+            DecodeError::BlockTooLong { .. } => s.max_block_len_hits += 1,
+            DecodeError::ExtChainTooLong(_) => s.max_ext_headers_hits += 1,
+            DecodeError::ReassemblyMemory { .. } => s.max_reassembly_bytes_hits += 1,
+            DecodeError::ReassemblyDatagrams { .. } => s.max_datagrams_hits += 1,
+            DecodeError::DecompressionRatio { .. } => s.max_decompression_ratio_hits += 1,
+            _ => {}
+        }
+        self.errors.push(frame, offset, e);
+    }
+
+    /// An `errors` row for each datagram the reassembler evicted to stay within its bounds.
+    fn note_evictions(&mut self, frame: u64, offset: u64) {
+        let config = self.options.reassembly;
+        for (limit, first_frame) in std::mem::take(&mut self.reassembler.limit_hits) {
+            let e = match limit {
+                Limit::Bytes => DecodeError::ReassemblyMemory { limit: config.max_bytes, first_frame },
+                Limit::Datagrams => DecodeError::ReassemblyDatagrams { limit: config.max_datagrams, first_frame },
+            };
+            self.error(Some(frame), offset, &e);
+        }
     }
 
     pub fn finish(&mut self) {
@@ -151,8 +194,11 @@ impl FileDecoder {
             Class::Other => self.stats.other += 1,
             Class::Undecodable(e) => {
                 self.stats.undecodable += 1;
-                self.errors.push(Some(at.frame), p.offset, &e);
+                self.error(Some(at.frame), p.offset, &e);
             }
+        }
+        if !self.reassembler.limit_hits.is_empty() {
+            self.note_evictions(at.frame, p.offset);
         }
         if !self.reassembler.finished.is_empty() {
             self.flush_datagrams();
@@ -389,6 +435,12 @@ pub fn stats_schema() -> SchemaRef {
         field("reassembly_timeouts", u(), false),
         field("first_ts", ts_type(), true),
         field("last_ts", ts_type(), true),
+        field("max_record_len_hits", u(), false),
+        field("max_block_len_hits", u(), false),
+        field("max_ext_headers_hits", u(), false),
+        field("max_reassembly_bytes_hits", u(), false),
+        field("max_datagrams_hits", u(), false),
+        field("max_decompression_ratio_hits", u(), false),
     ]))
 }
 
@@ -431,7 +483,7 @@ fn stats_batch(file: &ArrayRef, s: &Stats) -> RecordBatch {
             num(s.undecodable),
             num(s.bytes),
             num(s.skipped_blocks),
-            num(s.undecodable + s.skipped_blocks + u64::from(s.cut_short || s.corrupt)),
+            num(s.errors),
             flag(s.cut_short),
             flag(s.corrupt),
             num(s.reassembled),
@@ -439,6 +491,12 @@ fn stats_batch(file: &ArrayRef, s: &Stats) -> RecordBatch {
             num(s.reassembly_timeouts),
             time(s.first_ts),
             time(s.last_ts),
+            num(s.max_record_len_hits),
+            num(s.max_block_len_hits),
+            num(s.max_ext_headers_hits),
+            num(s.max_reassembly_bytes_hits),
+            num(s.max_datagrams_hits),
+            num(s.max_decompression_ratio_hits),
         ],
     )
     .expect("stats columns match their schema")
@@ -459,7 +517,7 @@ pub struct FileTables {
 /// Reads a whole capture into its tables.
 pub fn read_file(path: &Path, options: Options) -> Result<FileTables, CaptureError> {
     let name = path.display().to_string();
-    let mut reader = CaptureReader::open(path)?;
+    let mut reader = CaptureReader::open_with(path, options.limits)?;
     let mut decoder = FileDecoder::new(&name, options, &reader);
     decoder.run(&mut reader);
     Ok(decoder.into_tables())

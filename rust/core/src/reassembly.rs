@@ -271,6 +271,13 @@ pub struct Complete {
     pub payload: Vec<u8>,
 }
 
+/// The bound that made room by evicting the oldest datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Bytes,
+    Datagrams,
+}
+
 /// How a datagram ended without completing.
 #[derive(Clone, Copy)]
 enum Ending {
@@ -298,6 +305,8 @@ pub struct Reassembler {
     pub finished: Vec<DatagramRow>,
     pub evictions: u64,
     pub timeouts: u64,
+    /// Each eviction not yet drained by the caller: the bound hit and the evicted datagram's first frame.
+    pub limit_hits: Vec<(Limit, u64)>,
 }
 
 fn queue_of(key: &Key) -> usize {
@@ -365,8 +374,9 @@ impl Reassembler {
         }
     }
 
-    /// Evicts the datagram whose first fragment is oldest; false when none is left.
-    fn evict_oldest(&mut self) -> bool {
+    /// Evicts the datagram whose first fragment is oldest to stay within `limit`; false when none
+    /// is left.
+    fn evict_oldest(&mut self, limit: Limit) -> bool {
         let fronts = [self.front(0), self.front(1)];
         let oldest = match fronts {
             [Some(a), Some(b)] => usize::from(b.0 < a.0),
@@ -376,6 +386,9 @@ impl Reassembler {
         };
         if let Some((_, _, slot)) = self.queues[oldest].pop_front() {
             self.evictions += 1;
+            if let Some(p) = self.slots.get(slot).and_then(Option::as_ref) {
+                self.limit_hits.push((limit, p.row.first_frame));
+            }
             self.end(slot, Ending::Evicted);
         }
         true
@@ -395,7 +408,7 @@ impl Reassembler {
         if let Some(&slot) = self.index.get(&key) {
             return slot;
         }
-        while self.index.len() >= self.config.max_datagrams && self.evict_oldest() {}
+        while self.index.len() >= self.config.max_datagrams && self.evict_oldest(Limit::Datagrams) {}
         self.serial += 1;
         let pending = Some(Pending::new(key, self.serial, piece));
         let slot = match self.free.pop() {
@@ -460,7 +473,7 @@ impl Reassembler {
             row.complete = true;
             return Some(Complete { row, payload });
         }
-        while self.bytes > self.config.max_bytes && self.evict_oldest() {}
+        while self.bytes > self.config.max_bytes && self.evict_oldest(Limit::Bytes) {}
         None
     }
 

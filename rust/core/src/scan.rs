@@ -68,7 +68,7 @@ impl Scan {
     }
 
     fn open(&mut self, path: PathBuf) -> Result<(), CaptureError> {
-        let reader = CaptureReader::open(&path)?;
+        let reader = CaptureReader::open_with(&path, self.options.limits)?;
         let name = path.display().to_string();
         let mut decoder = FileDecoder::new(&name, self.options, &reader);
         decoder.icmp.skip = self.kind != TableKind::Icmp;

@@ -9,6 +9,7 @@ use arrow_schema::SchemaRef;
 use std::sync::Mutex;
 
 use icmpscope_core::scan::{Scan, TableKind};
+use icmpscope_core::source::Limits;
 use icmpscope_core::{reassembly, CaptureError, FileTables, Options};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyFileNotFoundError, PyIsADirectoryError, PyOSError, PyPermissionError, PyValueError};
@@ -94,6 +95,9 @@ struct PyOptions {
     max_datagrams: usize,
     max_ext_headers: usize,
     max_tunnel_depth: usize,
+    max_record_len: u64,
+    max_block_len: u64,
+    max_decompression_ratio: u64,
 }
 
 impl From<PyOptions> for Options {
@@ -107,6 +111,11 @@ impl From<PyOptions> for Options {
             },
             max_ext_headers: o.max_ext_headers,
             max_tunnel_depth: o.max_tunnel_depth,
+            limits: Limits {
+                max_record_len: o.max_record_len,
+                max_block_len: o.max_block_len,
+                max_decompression_ratio: o.max_decompression_ratio,
+            },
         }
     }
 }

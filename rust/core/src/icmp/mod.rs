@@ -67,8 +67,8 @@ fn echo_data(data: &[u8], declared_len: usize) -> &[u8] {
 /// Decodes an ICMPv4 message. `data` is what was captured, `declared_len` what IP says.
 pub fn decode_v4(data: &[u8], declared_len: usize) -> Result<IcmpMessage, DecodeError> {
     let mut m = header(data, declared_len)?;
-    let whole = data.len() >= declared_len && declared_len >= 4;
-    m.checksum_ok = whole && checksum_valid(ones_sum(&data[..declared_len.min(data.len())], 0));
+    // Verifiable only when the whole message was captured.
+    m.checksum_ok = declared_len >= 4 && data.get(..declared_len).is_some_and(|msg| checksum_valid(ones_sum(msg, 0)));
     match m.icmp_type {
         0 | 8 | 13 | 14 | 15 | 16 | 17 | 18 | 37 | 38 => {
             m.id = be16(data, 4);
@@ -98,11 +98,11 @@ pub fn decode_v4(data: &[u8], declared_len: usize) -> Result<IcmpMessage, Decode
 /// Decodes an ICMPv6 message; the checksum covers the pseudo-header of `src` and `dst`.
 pub fn decode_v6(data: &[u8], declared_len: usize, src: &Ipv6Addr, dst: &Ipv6Addr) -> Result<IcmpMessage, DecodeError> {
     let mut m = header(data, declared_len)?;
-    if data.len() >= declared_len && declared_len >= 4 {
+    if let Some(msg) = data.get(..declared_len).filter(|_| declared_len >= 4) {
         let mut pseudo = ones_sum(&src.octets(), 0);
         pseudo = ones_sum(&dst.octets(), pseudo);
         pseudo += (declared_len as u64 >> 16) + (declared_len as u64 & 0xffff) + u64::from(PROTO_ICMPV6);
-        m.checksum_ok = checksum_valid(ones_sum(&data[..declared_len], pseudo));
+        m.checksum_ok = checksum_valid(ones_sum(msg, pseudo));
     }
     match m.icmp_type {
         1..=4 => {

@@ -49,7 +49,7 @@ pub fn decode(data: &[u8], wire_len: usize) -> Result<IpPacket<'_>, DecodeError>
         ttl: data[8],
         proto: data[9],
         header_len,
-        payload: &data[header_len..total.min(data.len())],
+        payload: data.get(header_len..total.min(data.len())).unwrap_or_default(),
         payload_len: total - header_len,
         fragment,
         atomic_fragment: None,

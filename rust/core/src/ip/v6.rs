@@ -84,7 +84,8 @@ pub fn decode(data: &[u8], wire_len: usize, max_ext_headers: usize) -> Result<Ip
     // Payload length 0 means a jumbogram (or offload): the frame's length stands.
     let on_wire = wire_len.saturating_sub(40);
     let payload_total = if declared == 0 { on_wire } else { declared.min(on_wire) };
-    let body = &data[40..(40 + payload_total).min(data.len())];
+    let body = data.get(40..).unwrap_or_default();
+    let body = body.get(..payload_total).unwrap_or(body);
     let chain = walk(data[6], body, max_ext_headers)?;
     let (Some(src), Some(dst)) = (addr(data, 8), addr(data, 24)) else {
         return Err(DecodeError::Truncated { layer: "IPv6", need: 40, have: data.len() });

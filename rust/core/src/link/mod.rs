@@ -65,32 +65,29 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> 
             let proto = be16(data, 14).ok_or_else(|| truncated("Linux SLL", 16, data.len()))?;
             let halen = be16(data, 4).unwrap_or(0);
             let src_mac = if halen == 6 { mac(data, 6) } else { None };
-            Ok(LinkFrame { ethertype: proto, payload: &data[16..], src_mac, ..Default::default() })
+            let payload = data.get(16..).unwrap_or_default();
+            Ok(LinkFrame { ethertype: proto, payload, src_mac, ..Default::default() })
         }
         LINUX_SLL2 => {
-            if data.len() < 20 {
-                return Err(truncated("Linux SLL2", 20, data.len()));
-            }
+            let payload = data.get(20..).ok_or_else(|| truncated("Linux SLL2", 20, data.len()))?;
             let proto = be16(data, 0).unwrap_or(0);
-            let src_mac = if data[11] == 6 { mac(data, 12) } else { None };
-            Ok(LinkFrame { ethertype: proto, payload: &data[20..], src_mac, ..Default::default() })
+            let src_mac = if data.get(11) == Some(&6) { mac(data, 12) } else { None };
+            Ok(LinkFrame { ethertype: proto, payload, src_mac, ..Default::default() })
         }
         PPP | PPP_HDLC => ppp(data),
         C_HDLC => {
             let proto = be16(data, 2).ok_or_else(|| truncated("Cisco HDLC", 4, data.len()))?;
-            Ok(LinkFrame { ethertype: proto, payload: &data[4..], ..Default::default() })
+            Ok(LinkFrame { ethertype: proto, payload: data.get(4..).unwrap_or_default(), ..Default::default() })
         }
         IPNET => {
-            if data.len() < 24 {
-                return Err(truncated("IPNET", 24, data.len()));
-            }
+            let payload = data.get(24..).ok_or_else(|| truncated("IPNET", 24, data.len()))?;
             // Solaris address families: 2 = AF_INET, 26 = AF_INET6.
-            let ethertype = match data[1] {
-                2 => ETHERTYPE_IPV4,
-                26 => ETHERTYPE_IPV6,
+            let ethertype = match data.get(1) {
+                Some(2) => ETHERTYPE_IPV4,
+                Some(26) => ETHERTYPE_IPV6,
                 _ => 0,
             };
-            Ok(LinkFrame { ethertype, payload: &data[24..], ..Default::default() })
+            Ok(LinkFrame { ethertype, payload, ..Default::default() })
         }
         ARCNET_LINUX => arcnet_linux(data),
         IPOIB => ip_over_infiniband(data),
@@ -123,7 +120,7 @@ pub fn ethernet(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
                 let encrypted = tci & 0x08 != 0;
                 if encrypted {
                     frame.ethertype = ETHERTYPE_MACSEC;
-                    frame.payload = &data[at + 2..];
+                    frame.payload = data.get(at + 2..).unwrap_or_default();
                     return Ok(frame);
                 }
                 at += if tci & 0x20 != 0 { 16 } else { 8 };
@@ -161,7 +158,7 @@ fn null_loopback(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
         10 | 23 | 24 | 28 | 30 => ETHERTYPE_IPV6,
         _ => 0,
     };
-    Ok(LinkFrame { ethertype, payload: &data[4..], ..Default::default() })
+    Ok(LinkFrame { ethertype, payload: data.get(4..).unwrap_or_default(), ..Default::default() })
 }
 
 /// PPP, with or without the HDLC address/control bytes and with 1- or 2-byte protocol fields.
@@ -184,7 +181,7 @@ pub fn ppp(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
         0x283 => crate::tunnel::ETHERTYPE_MPLS_MULTICAST,
         _ => 0,
     };
-    Ok(LinkFrame { ethertype, payload: &data[at..], ..Default::default() })
+    Ok(LinkFrame { ethertype, payload: data.get(at..).unwrap_or_default(), ..Default::default() })
 }
 
 /// IP over InfiniBand: RFC 4391's 4-byte header (type, reserved), or as Linux captures it, behind

@@ -2,12 +2,22 @@
 //! Records are handed out as slices of the internal buffer: one copy from the kernel (or the
 //! decompressor) into the buffer, none after.
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use crate::error::CaptureError;
+use crate::error::{CaptureError, DecodeError};
 
+/// Reads from files go 1 MiB at a time.
 const CHUNK: usize = 1 << 20;
+/// In-memory streams start small: the fuzzers allocate one per input, and a small buffer
+/// exercises the refill and growth paths with small inputs.
+const SMALL_CHUNK: usize = 4096;
+
+/// The decompression ratio is checked only past this many output bytes: a small capture of a few
+/// zero-filled frames inflates beyond any ratio without being a bomb.
+pub const RATIO_GRACE: u64 = 4 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -45,52 +55,70 @@ pub struct Input {
 }
 
 impl Input {
+    /// Opens with the default decompression ratio limit.
     pub fn open(path: &Path) -> Result<Input, CaptureError> {
+        Input::open_with(path, super::MAX_DECOMPRESSION_RATIO)
+    }
+
+    /// Opens a file; a compressed one is read through a decompressor that stops (with
+    /// [`DecodeError::DecompressionRatio`]) once it inflates over `max_ratio` to one.
+    pub fn open_with(path: &Path, max_ratio: u64) -> Result<Input, CaptureError> {
         let name = path.display().to_string();
         let mut file = File::open(path).map_err(|e| CaptureError::io(&name, e))?;
         let mut magic = [0u8; 4];
         let n = read_up_to(&mut file, &mut magic).map_err(|e| CaptureError::io(&name, e))?;
         file.seek(SeekFrom::Start(0)).map_err(|e| CaptureError::io(&name, e))?;
-        let compression = detect_compression(&magic[..n]);
+        let compression = detect_compression(magic.get(..n).unwrap_or_default());
+        let consumed = Arc::new(AtomicU64::new(0));
+        let counted = |file| Counted { inner: io::BufReader::with_capacity(CHUNK, file), consumed: consumed.clone() };
         let inner: Box<dyn Read + Send> = match compression {
             Compression::None => Box::new(file),
             Compression::Gzip => {
-                Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(CHUNK, file)))
+                let decoder = flate2::bufread::MultiGzDecoder::new(counted(file));
+                Box::new(Inflating::new(decoder, consumed.clone(), max_ratio))
             }
-            Compression::Zstd => Box::new(
-                zstd::stream::read::Decoder::new(file).map_err(|e| CaptureError::io(&name, e))?,
-            ),
+            Compression::Zstd => {
+                let decoder = zstd::stream::read::Decoder::with_buffer(counted(file)).map_err(|e| CaptureError::io(&name, e))?;
+                Box::new(Inflating::new(decoder, consumed.clone(), max_ratio))
+            }
         };
-        Ok(Input::with_compression(inner, compression))
+        Ok(Input::with_buffer(inner, compression, CHUNK))
     }
 
     /// An uncompressed in-memory or custom stream (tests, fuzzing).
     pub fn from_reader(inner: Box<dyn Read + Send>) -> Input {
-        Input::with_compression(inner, Compression::None)
+        Input::with_buffer(inner, Compression::None, SMALL_CHUNK)
     }
 
-    fn with_compression(inner: Box<dyn Read + Send>, compression: Compression) -> Input {
-        Input { inner, buf: vec![0; CHUNK], start: 0, end: 0, eof: false, offset: 0, compression }
+    fn with_buffer(inner: Box<dyn Read + Send>, compression: Compression, capacity: usize) -> Input {
+        Input { inner, buf: vec![0; capacity], start: 0, end: 0, eof: false, offset: 0, compression }
     }
 
     pub fn offset(&self) -> u64 {
         self.offset
     }
 
+    // Invariant of the buffer arithmetic below: start <= end <= buf.len(). Callers bound `n` by
+    // the record and block limits, so `start + n` cannot overflow.
+
     /// Buffers at least `n` bytes unless the stream ends first; returns how many are buffered.
     fn fill(&mut self, n: usize) -> io::Result<usize> {
         if self.end - self.start >= n || self.eof {
             return Ok(self.end - self.start);
         }
-        if self.start + n > self.buf.len() {
+        if self.start.saturating_add(n) > self.buf.len() {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
-            if n > self.buf.len() {
-                self.buf.resize(n.next_power_of_two(), 0);
-            }
         }
         while self.end - self.start < n {
+            if self.end == self.buf.len() {
+                // Only reachable with start == 0 and end < n. Grow as bytes arrive, not as a
+                // header claims: a short file that announces a huge block costs only its size.
+                self.buf.resize(self.buf.len().saturating_mul(2).min(n), 0);
+            }
+            // Reads land in the free tail: a file that shrinks or grows under us only changes what
+            // read() returns (no memory map, so no SIGBUS).
             match self.inner.read(&mut self.buf[self.end..]) {
                 Ok(0) => {
                     self.eof = true;
@@ -121,12 +149,100 @@ impl Input {
         let s = self.start;
         self.start += n;
         self.offset += n as u64;
-        Ok(&self.buf[s..s + n])
+        Ok(&self.buf[s..self.start])
     }
 
     /// True when no byte is left.
     pub fn at_end(&mut self) -> io::Result<bool> {
         Ok(self.fill(1)? == 0)
+    }
+}
+
+/// Why a decompressing stream stopped, carried to the record readers inside an `io::Error`.
+#[derive(Debug)]
+enum Stopped {
+    Ratio { compressed: u64, decompressed: u64, limit: u64 },
+    Broken(String),
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stopped::Ratio { compressed, decompressed, limit } => {
+                write!(f, "{decompressed} bytes from {compressed} compressed bytes is over {limit}:1")
+            }
+            Stopped::Broken(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// The `errors` row for a stream that failed under a reader.
+pub fn decode_error(e: io::Error) -> DecodeError {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<Stopped>()) {
+        Some(&Stopped::Ratio { compressed, decompressed, limit }) => {
+            DecodeError::DecompressionRatio { compressed, decompressed, limit }
+        }
+        Some(Stopped::Broken(m)) => DecodeError::Decompress(m.clone()),
+        None => DecodeError::Io(e.to_string()),
+    }
+}
+
+/// The compressed file, counting the bytes its decompressor has consumed.
+struct Counted {
+    inner: io::BufReader<File>,
+    consumed: Arc<AtomicU64>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = self.inner.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Counted {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
+        self.inner.consume(n);
+    }
+}
+
+/// A decompressor that refuses to inflate past `max_ratio` output bytes per input byte.
+struct Inflating<D> {
+    decoder: D,
+    consumed: Arc<AtomicU64>,
+    produced: u64,
+    max_ratio: u64,
+}
+
+impl<D> Inflating<D> {
+    fn new(decoder: D, consumed: Arc<AtomicU64>, max_ratio: u64) -> Self {
+        Inflating { decoder, consumed, produced: 0, max_ratio }
+    }
+}
+
+impl<D: Read> Read for Inflating<D> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.decoder.read(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::Interrupted => e,
+            _ => io::Error::other(Stopped::Broken(e.to_string())),
+        })?;
+        self.produced = self.produced.saturating_add(n as u64);
+        let compressed = self.consumed.load(Ordering::Relaxed);
+        if self.produced > RATIO_GRACE && self.produced > compressed.saturating_mul(self.max_ratio) {
+            let (decompressed, limit) = (self.produced, self.max_ratio);
+            return Err(io::Error::other(Stopped::Ratio { compressed, decompressed, limit }));
+        }
+        Ok(n)
     }
 }
 
@@ -167,5 +283,64 @@ mod tests {
             _ => panic!("expected a short read"),
         }
         assert!(input.at_end().unwrap());
+    }
+
+    #[test]
+    fn buffer_grows_with_the_data_not_with_the_claim() {
+        let mut input = Input::from_reader(Box::new(io::Cursor::new(vec![7u8; 100])));
+        assert!(matches!(input.take(16 << 20), Err(Short::Eof { have: 100 })));
+        assert_eq!(input.buf.len(), SMALL_CHUNK);
+        let data: Vec<u8> = (0..3 * CHUNK + 5).map(|i| (i % 251) as u8).collect();
+        let mut input = Input::from_reader(Box::new(io::Cursor::new(data.clone())));
+        assert_eq!(input.take(5).unwrap(), &data[..5]);
+        assert_eq!(input.take(3 * CHUNK).unwrap(), &data[5..]);
+        assert_eq!(input.buf.len(), 3 * CHUNK);
+    }
+
+    /// Reads `data` from a file through `open_with` until the stream ends or fails.
+    fn drain(name: &str, data: &[u8], max_ratio: u64) -> (u64, Option<DecodeError>) {
+        let path = std::env::temp_dir().join(format!("icmpscope-input-{}-{name}", std::process::id()));
+        std::fs::write(&path, data).unwrap();
+        let mut input = Input::open_with(&path, max_ratio).unwrap();
+        let end = loop {
+            match input.take(CHUNK) {
+                Ok(_) => continue,
+                Err(Short::Eof { .. }) => break None,
+                Err(Short::Io(e)) => break Some(decode_error(e)),
+            }
+        };
+        std::fs::remove_file(&path).unwrap();
+        (input.offset(), end)
+    }
+
+    #[test]
+    fn gzip_and_zstd_bombs_are_stopped() {
+        use std::io::Write;
+        let zeros = vec![0u8; 64 << 20];
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&zeros).unwrap();
+        let gz = gz.finish().unwrap();
+        let zst = zstd::bulk::compress(&zeros, 3).unwrap();
+        for (name, data) in [("gz", &gz), ("zst", &zst)] {
+            let (read, end) = drain(name, data, 1000);
+            let Some(DecodeError::DecompressionRatio { compressed, decompressed, limit: 1000 }) = end else {
+                panic!("{name}: {end:?}");
+            };
+            assert!(decompressed > RATIO_GRACE && decompressed > compressed * 1000, "{name}");
+            assert!(read < 16 << 20, "{name}: stopped early, after {read} bytes");
+            // With room for its ratio the same stream reads to the end.
+            assert_eq!(drain(name, data, 1_000_000), (64 << 20, None), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_broken_compressed_stream_is_a_decompression_error() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        io::Write::write_all(&mut gz, &[1u8; 1000]).unwrap();
+        let mut gz = gz.finish().unwrap();
+        let n = gz.len();
+        gz[n / 2] ^= 0xff;
+        let (_, end) = drain("broken.gz", &gz, 1000);
+        assert!(matches!(end, Some(DecodeError::Decompress(_))), "{end:?}");
     }
 }

@@ -2,7 +2,10 @@
 pub mod input;
 pub mod pcap;
 pub mod pcapng;
+#[cfg(test)]
+mod properties;
 
+use std::io;
 use std::path::Path;
 
 pub use input::{Compression, Input};
@@ -13,6 +16,29 @@ use crate::error::{CaptureError, DecodeError};
 pub const MAX_RECORD_LEN: u64 = 256 * 1024;
 /// The largest pcapng block we accept (a record plus generous room for options).
 pub const MAX_BLOCK_LEN: u64 = 16 * 1024 * 1024;
+/// Decompressed bytes per compressed byte. Real captures stay far below (gzip cannot exceed
+/// 1032:1 at all); a bomb of zeros in zstd runs at tens of thousands to one.
+pub const MAX_DECOMPRESSION_RATIO: u64 = 1000;
+
+/// What a capture may ask of the reader. A record or block over its limit makes the rest of the
+/// file untrusted (reading stops, as Wireshark does); so does a compressed stream that inflates
+/// past the ratio, checked once the first few MiB are out (`input::RATIO_GRACE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_record_len: u64,
+    pub max_block_len: u64,
+    pub max_decompression_ratio: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_record_len: MAX_RECORD_LEN,
+            max_block_len: MAX_BLOCK_LEN,
+            max_decompression_ratio: MAX_DECOMPRESSION_RATIO,
+        }
+    }
+}
 
 /// One captured frame, borrowed from the reader's buffer.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +61,15 @@ pub enum Next<'a> {
     /// The rest of the stream cannot be trusted (e.g. an absurd record length): reading stops.
     Corrupt(DecodeError, u64),
     End,
+}
+
+/// The stream failed under a reader at `offset`: a tripped limit means the rest is untrusted,
+/// anything else (a read error, a broken compressed stream) cuts the capture short.
+fn stream_failed<'a>(e: io::Error, offset: u64) -> Next<'a> {
+    match input::decode_error(e) {
+        e @ DecodeError::DecompressionRatio { .. } => Next::Corrupt(e, offset),
+        e => Next::CutShort(e, offset),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,13 +99,22 @@ pub struct CaptureReader {
 }
 
 impl CaptureReader {
+    /// Opens with the default limits.
     pub fn open(path: &Path) -> Result<CaptureReader, CaptureError> {
-        let input = Input::open(path)?;
-        CaptureReader::new(input, &path.display().to_string())
+        CaptureReader::open_with(path, Limits::default())
     }
 
-    /// Detects the format by magic. `name` is used in the error message only.
-    pub fn new(mut input: Input, name: &str) -> Result<CaptureReader, CaptureError> {
+    pub fn open_with(path: &Path, limits: Limits) -> Result<CaptureReader, CaptureError> {
+        let input = Input::open_with(path, limits.max_decompression_ratio)?;
+        CaptureReader::new_with(input, &path.display().to_string(), limits)
+    }
+
+    /// Detects the format by magic, with the default limits. `name` is used in errors only.
+    pub fn new(input: Input, name: &str) -> Result<CaptureReader, CaptureError> {
+        CaptureReader::new_with(input, name, Limits::default())
+    }
+
+    pub fn new_with(mut input: Input, name: &str, limits: Limits) -> Result<CaptureReader, CaptureError> {
         let not_capture = |offset: u64, detail: String| CaptureError::NotACapture {
             path: name.to_owned(),
             offset,
@@ -82,9 +126,9 @@ impl CaptureReader {
             Err(_) => return Err(not_capture(0, format!("only {} bytes", magic.len()))),
         };
         let records = if pcap::PcapHeader::magic(magic).is_some() {
-            Records::Pcap(pcap::PcapReader::open(&mut input).map_err(|d| not_capture(0, d))?)
+            Records::Pcap(pcap::PcapReader::open(&mut input, limits).map_err(|d| not_capture(0, d))?)
         } else if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
-            Records::Pcapng(pcapng::PcapngReader::open(&mut input).map_err(|d| not_capture(8, d))?)
+            Records::Pcapng(pcapng::PcapngReader::open(&mut input, limits).map_err(|d| not_capture(8, d))?)
         } else {
             return Err(not_capture(0, format!("unknown magic {:02x?}", magic)));
         };
@@ -107,5 +151,48 @@ impl CaptureReader {
             Records::Pcap(r) => r.next(&mut self.input),
             Records::Pcapng(r) => r.next(&mut self.input),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A capture truncated on disk while it is being read: the reader sees a shorter stream (it
+    /// reads, it does not map the file) and reports the cut.
+    #[test]
+    fn file_truncated_between_reads() {
+        let record = 1000usize;
+        let mut bytes = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0, 0];
+        for i in 0..4000u32 {
+            bytes.extend_from_slice(&i.to_le_bytes());
+            bytes.extend_from_slice(&[0; 4]);
+            bytes.extend_from_slice(&(record as u32).to_le_bytes());
+            bytes.extend_from_slice(&(record as u32).to_le_bytes());
+            bytes.resize(bytes.len() + record, 0xee);
+        }
+        let path = std::env::temp_dir().join(format!("icmpscope-truncated-{}.pcap", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+        let mut reader = CaptureReader::open(&path).unwrap();
+        let mut packets = 0;
+        while packets < 10 {
+            assert!(matches!(reader.next(), Next::Packet(_)));
+            packets += 1;
+        }
+        // Cut the file well past what is buffered (one read of 1 MiB), in the middle of a record.
+        let cut = 24 + 1500 * (16 + record) + 77;
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(cut as u64).unwrap();
+        let end = loop {
+            match reader.next() {
+                Next::Packet(p) => {
+                    assert_eq!(p.data.len(), record);
+                    packets += 1;
+                }
+                other => break format!("{other:?}"),
+            }
+        };
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(packets, 1500);
+        assert!(end.starts_with("CutShort(CutShort { need: 1016, have: 77 }"), "{end}");
     }
 }

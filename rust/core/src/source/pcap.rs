@@ -1,7 +1,7 @@
 //! Classic pcap: a 24-byte file header, then records of a 16-byte header (24 in the modified
 //! "Kuznetzov" variant) and the captured bytes.
 use super::input::{Input, Short};
-use super::{Next, Packet, MAX_RECORD_LEN};
+use super::{stream_failed, Limits, Next, Packet};
 use crate::error::DecodeError;
 
 #[derive(Debug, Clone, Copy)]
@@ -30,27 +30,29 @@ impl PcapHeader {
         }
     }
 
+    /// The u32 at `at`; 0 past the end (callers read fixed headers they have taken whole).
     fn u32_at(&self, b: &[u8], at: usize) -> u32 {
-        let w = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+        let Some(&w) = b.get(at..).and_then(|t| t.first_chunk::<4>()) else { return 0 };
         if self.big_endian { u32::from_be_bytes(w) } else { u32::from_le_bytes(w) }
     }
 }
 
 pub struct PcapReader {
     pub header: PcapHeader,
+    limits: Limits,
 }
 
 impl PcapReader {
     /// Reads the file header; `Err` carries what is wrong for `CaptureFormatError`.
-    pub fn open(input: &mut Input) -> Result<PcapReader, String> {
+    pub fn open(input: &mut Input, limits: Limits) -> Result<PcapReader, String> {
         let raw = input.take(24).map_err(|_| "pcap file header is cut short".to_owned())?;
-        let (big_endian, nanosecond, modified) =
-            PcapHeader::magic([raw[0], raw[1], raw[2], raw[3]]).ok_or("bad pcap magic")?;
+        let magic = raw.first_chunk::<4>().copied().ok_or("pcap file header is cut short")?;
+        let (big_endian, nanosecond, modified) = PcapHeader::magic(magic).ok_or("bad pcap magic")?;
         let mut header = PcapHeader { big_endian, nanosecond, modified, snaplen: 0, linktype: 0 };
         header.snaplen = header.u32_at(raw, 16);
         // The upper bits carry FCS information, not the link type.
         header.linktype = header.u32_at(raw, 20) & 0x03ff_ffff;
-        Ok(PcapReader { header })
+        Ok(PcapReader { header, limits })
     }
 
     pub fn next<'a>(&mut self, input: &'a mut Input) -> Next<'a> {
@@ -66,15 +68,14 @@ impl PcapReader {
                     offset,
                 )
             }
-            Err(Short::Io(e)) => return Next::CutShort(DecodeError::Io(e.to_string()), offset),
+            Err(Short::Io(e)) => return stream_failed(e, offset),
         };
-        if u64::from(caplen) > MAX_RECORD_LEN {
-            return Next::Corrupt(
-                DecodeError::RecordTooLong { caplen: caplen.into(), limit: MAX_RECORD_LEN },
-                offset,
-            );
+        let limit = self.limits.max_record_len;
+        if u64::from(caplen) > limit {
+            return Next::Corrupt(DecodeError::RecordTooLong { caplen: caplen.into(), limit }, offset);
         }
         let scale = if h.nanosecond { 1 } else { 1_000 };
+        // Cannot overflow: u32::MAX * 10^9 + u32::MAX * 10^3 < i64::MAX.
         let ts_ns = i64::from(sec) * 1_000_000_000 + i64::from(frac) * scale;
         match input.take(caplen as usize) {
             Ok(data) => Next::Packet(Packet { ts_ns, orig_len, linktype: h.linktype, data, offset }),
@@ -85,7 +86,7 @@ impl PcapReader {
                 },
                 offset,
             ),
-            Err(Short::Io(e)) => Next::CutShort(DecodeError::Io(e.to_string()), offset),
+            Err(Short::Io(e)) => stream_failed(e, offset),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! each with its own link type, snaplen and timestamp resolution/offset. Packets come from
 //! EPB, SPB and the obsolete PB; every other block is skipped (unknown ones are reported).
 use super::input::{Input, Short};
-use super::{Next, Packet, MAX_BLOCK_LEN, MAX_RECORD_LEN};
+use super::{stream_failed, Limits, Next, Packet};
 use crate::error::DecodeError;
 
 const SHB: u32 = 0x0A0D_0D0A;
@@ -50,6 +50,7 @@ pub struct PcapngReader {
     big_endian: bool,
     interfaces: Vec<Interface>,
     pub sections: u32,
+    limits: Limits,
 }
 
 fn u16_at(be: bool, b: &[u8], at: usize) -> Option<u16> {
@@ -69,17 +70,17 @@ fn u64_at(be: bool, b: &[u8], at: usize) -> Option<u64> {
 
 impl PcapngReader {
     /// Checks the first Section Header Block without consuming it.
-    pub fn open(input: &mut Input) -> Result<PcapngReader, String> {
+    pub fn open(input: &mut Input, limits: Limits) -> Result<PcapngReader, String> {
         let head = input.peek(12).map_err(|e| e.to_string())?;
-        if head.len() < 12 {
+        let Some(magic) = u32_at(false, head, 8) else {
             return Err("pcapng section header is cut short".into());
-        }
-        let big_endian = match u32::from_le_bytes([head[8], head[9], head[10], head[11]]) {
+        };
+        let big_endian = match magic {
             BYTE_ORDER_MAGIC => false,
             m if m.swap_bytes() == BYTE_ORDER_MAGIC => true,
             _ => return Err("bad pcapng byte-order magic".into()),
         };
-        Ok(PcapngReader { big_endian, interfaces: Vec::new(), sections: 0 })
+        Ok(PcapngReader { big_endian, interfaces: Vec::new(), sections: 0, limits })
     }
 
     pub fn next<'a>(&mut self, input: &'a mut Input) -> Next<'a> {
@@ -87,24 +88,22 @@ impl PcapngReader {
             let offset = input.offset();
             let head = match input.peek(12) {
                 Ok(h) => h,
-                Err(e) => return Next::CutShort(DecodeError::Io(e.to_string()), offset),
+                Err(e) => return stream_failed(e, offset),
             };
             if head.is_empty() {
                 return Next::End;
             }
-            if head.len() < 8 {
+            let Some(block_type) = u32_at(false, head, 0).filter(|_| head.len() >= 8) else {
                 let have = head.len() as u64;
                 let _ = input.take(8);
                 return Next::CutShort(DecodeError::CutShort { need: 8, have }, offset);
-            }
-            let block_type = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+            };
             if block_type == SHB {
-                if head.len() < 12 {
+                let Some(magic) = u32_at(false, head, 8) else {
                     let have = head.len() as u64;
                     let _ = input.take(12);
                     return Next::CutShort(DecodeError::CutShort { need: 12, have }, offset);
-                }
-                let magic = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
+                };
                 self.big_endian = match magic {
                     BYTE_ORDER_MAGIC => false,
                     m if m.swap_bytes() == BYTE_ORDER_MAGIC => true,
@@ -116,20 +115,30 @@ impl PcapngReader {
             let be = self.big_endian;
             let block_type = if block_type == SHB { SHB } else { u32_at(be, head, 0).unwrap_or(0) };
             let total = u64::from(u32_at(be, head, 4).unwrap_or(0));
-            if total < 12 || total % 4 != 0 || total > MAX_BLOCK_LEN {
+            if total < 12 || total % 4 != 0 {
                 return Next::Corrupt(DecodeError::BadBlockLength(total), offset);
             }
+            let limit = self.limits.max_block_len;
+            if total > limit {
+                return Next::Corrupt(DecodeError::BlockTooLong { len: total, limit }, offset);
+            }
+            let Ok(len) = usize::try_from(total) else {
+                return Next::Corrupt(DecodeError::BadBlockLength(total), offset);
+            };
+            // The body lies between the 8-byte head and the 4-byte trailing length (`total >= 12`).
+            // Packet blocks take their own path: the borrow checker (NLL) cannot yet see that the
+            // loop does not go on with a block that was returned.
             if matches!(block_type, EPB | PB | SPB) {
-                return match input.take(total as usize) {
-                    Ok(block) => self.packet(block_type, &block[8..block.len() - 4], offset),
+                return match input.take(len) {
+                    Ok(block) => self.packet(block_type, block.get(8..len - 4).unwrap_or_default(), offset),
                     Err(short) => cut_short(short, total, offset),
                 };
             }
-            let block = match input.take(total as usize) {
+            let block = match input.take(len) {
                 Ok(b) => b,
                 Err(short) => return cut_short(short, total, offset),
             };
-            let body = &block[8..block.len() - 4];
+            let body = block.get(8..len - 4).unwrap_or_default();
             match block_type {
                 SHB => {}
                 IDB => self.interfaces.push(parse_idb(be, body)),
@@ -164,7 +173,7 @@ impl PcapngReader {
             }
             _ => {
                 let Some(orig_len) = u32_at(be, body, 0) else { return short(4) };
-                let mut caplen = (orig_len as usize).min(body.len() - 4);
+                let mut caplen = (orig_len as usize).min(body.len().saturating_sub(4));
                 if let Some(iface) = self.interfaces.first() {
                     if iface.snaplen != 0 {
                         caplen = caplen.min(iface.snaplen as usize);
@@ -176,10 +185,11 @@ impl PcapngReader {
         let Some(iface) = self.interfaces.get(if_id as usize) else {
             return Next::Corrupt(DecodeError::UnknownInterface(if_id), offset);
         };
-        if caplen as u64 > MAX_RECORD_LEN {
-            return Next::Corrupt(DecodeError::RecordTooLong { caplen: caplen as u64, limit: MAX_RECORD_LEN }, offset);
+        let limit = self.limits.max_record_len;
+        if caplen as u64 > limit {
+            return Next::Corrupt(DecodeError::RecordTooLong { caplen: caplen as u64, limit }, offset);
         }
-        let Some(data) = body.get(data_at..data_at + caplen) else {
+        let Some(data) = body.get(data_at..).and_then(|d| d.get(..caplen)) else {
             return short(data_at + caplen);
         };
         // A Simple Packet Block has no timestamp: it reads as the epoch, as in Wireshark.
@@ -191,7 +201,7 @@ impl PcapngReader {
 fn cut_short<'a>(short: Short, need: u64, offset: u64) -> Next<'a> {
     match short {
         Short::Eof { have } => Next::CutShort(DecodeError::CutShort { need, have: have as u64 }, offset),
-        Short::Io(e) => Next::CutShort(DecodeError::Io(e.to_string()), offset),
+        Short::Io(e) => stream_failed(e, offset),
     }
 }
 
@@ -205,11 +215,11 @@ fn parse_idb(be: bool, body: &[u8]) -> Interface {
     let mut at = 8;
     while let (Some(code), Some(len)) = (u16_at(be, body, at), u16_at(be, body, at + 2)) {
         let len = usize::from(len);
-        let Some(value) = body.get(at + 4..at + 4 + len) else { break };
-        match (code, len) {
+        let Some(value) = body.get(at + 4..).and_then(|v| v.get(..len)) else { break };
+        match (code, value) {
             (0, _) => break,
-            (9, 1) => iface.tsresol = value[0],
-            (14, 8) => iface.tsoffset_s = u64_at(be, value, 0).unwrap_or(0) as i64,
+            (9, &[tsresol]) => iface.tsresol = tsresol,
+            (14, _) if len == 8 => iface.tsoffset_s = u64_at(be, value, 0).unwrap_or(0) as i64,
             _ => {}
         }
         at += 4 + len.div_ceil(4) * 4;

@@ -1,0 +1,5 @@
+//! Sequences of IPv4/IPv6 fragments into the reassembler, under small bounds.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| icmpscope_core::fuzzing::reassembly(data));

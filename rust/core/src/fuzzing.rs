@@ -1,0 +1,152 @@
+//! Harnesses shared by the libFuzzer targets (`fuzz/`) and the regression tests that replay what
+//! they found (`tests/fuzz_regressions/`). Compiled only for those (`cfg(fuzzing)` is set by
+//! cargo fuzz). Each harness panics when an invariant breaks, which is what a fuzzer reports.
+use std::io::Cursor;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::pipeline::{FileDecoder, FileTables, Options};
+use crate::reassembly::{Config, Key, Piece, Reassembler};
+use crate::source::{CaptureReader, Input, Packet};
+
+/// Small reassembly bounds so that fuzzing reaches the eviction paths.
+fn options() -> Options {
+    let mut o = Options::default();
+    o.reassembly.max_bytes = 1 << 16;
+    o.reassembly.max_datagrams = 8;
+    o
+}
+
+/// What must hold for any input: nothing lost, every error counted.
+pub fn check_tables(t: &FileTables) {
+    let s = &t.stats_values;
+    assert_eq!(s.icmp + s.fragment + s.other + s.undecodable, s.packets, "stats add up");
+    assert_eq!(t.errors.num_rows() as u64, s.errors, "one errors row per counted error");
+    assert_eq!(t.icmp.num_rows() as u64, s.icmp, "one icmp row per ICMP record");
+    assert_eq!(t.stats.num_rows(), 1);
+}
+
+/// A whole capture file (pcap or pcapng, detected by magic) through the reader and the pipeline.
+pub fn capture(data: &[u8]) {
+    let Some(mut reader) = reader(data.to_vec()) else { return };
+    let mut decoder = FileDecoder::new("fuzz", options(), &reader);
+    decoder.run(&mut reader);
+    check_tables(&decoder.into_tables());
+}
+
+fn reader(data: Vec<u8>) -> Option<CaptureReader> {
+    CaptureReader::new(Input::from_reader(Box::new(Cursor::new(data))), "fuzz").ok()
+}
+
+/// The link types the decoder knows, selected by the first byte of a `packet` input.
+pub const LINKTYPES: &[u32] = &[1, 0, 9, 12, 14, 50, 101, 104, 108, 113, 129, 226, 228, 229, 242, 276];
+
+/// One frame through link → IP → ICMP. Input: a link-type byte (an index into [`LINKTYPES`], or
+/// the link type itself past the end), an orig_len byte (up to 127 bytes more than captured, or
+/// with the high bit set that many fewer), then the frame.
+pub fn packet(data: &[u8]) {
+    let [selector, slack, frame @ ..] = data else { return };
+    let linktype = LINKTYPES.get(usize::from(*selector)).copied().unwrap_or(u32::from(*selector));
+    let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+    let slack = u32::from(slack & 0x7f);
+    let orig_len = if data[1] & 0x80 == 0 { len.saturating_add(slack) } else { len.saturating_sub(slack) };
+    // An empty pcap of that link type, for the decoder's format and compression facts.
+    let mut header = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0];
+    header.extend_from_slice(&linktype.to_le_bytes());
+    let Some(reader) = reader(header) else { return };
+    let mut decoder = FileDecoder::new("fuzz", options(), &reader);
+    decoder.packet(&Packet { ts_ns: 0, orig_len, linktype, data: frame, offset: 24 });
+    decoder.finish();
+    check_tables(&decoder.into_tables());
+}
+
+/// A sequence of fragments into the reassembler. Input: a config byte (datagrams in flight
+/// 1..=8, byte budget 512 << 0..=7), then pieces of a 7-byte header — flags (bit 0 more
+/// fragments, bit 1 IPv6, bits 2-4 which source, bit 5 not captured whole), id, offset in 8-byte
+/// units (u16 LE), timestamp step in µs, length (u16 LE) — and that many bytes (fewer at the end
+/// of the input).
+pub fn reassembly(data: &[u8]) {
+    let Some((&config, mut rest)) = data.split_first() else { return };
+    let config = Config {
+        timeout_v4_ns: 30_000_000,
+        timeout_v6_ns: 60_000_000,
+        max_bytes: 512 << ((config >> 3) & 7),
+        max_datagrams: 1 + usize::from(config & 7),
+    };
+    let mut r = Reassembler::new(config);
+    let (mut frame, mut ts_ns, mut pieces, mut rows) = (0u64, 0i64, 0u64, Vec::new());
+    while let Some((head, tail)) = rest.split_first_chunk::<7>() {
+        let [flags, id, off_lo, off_hi, step, len_lo, len_hi] = *head;
+        let len = usize::from(u16::from_le_bytes([len_lo, len_hi])).min(tail.len());
+        let (bytes, next) = tail.split_at(len);
+        rest = next;
+        frame += 1;
+        ts_ns += i64::from(step) * 1_000;
+        let v6 = flags & 2 != 0;
+        let source = (flags >> 2) & 7;
+        let (src, dst) = if v6 {
+            (IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, source.into())), IpAddr::V6(Ipv6Addr::LOCALHOST))
+        } else {
+            (IpAddr::V4(Ipv4Addr::new(10, 0, 0, source)), IpAddr::V4(Ipv4Addr::LOCALHOST))
+        };
+        // 13 bits of 8-byte units, in IPv4 and IPv6 alike.
+        let units = u16::from_le_bytes([off_lo, off_hi]) & 0x1fff;
+        let key = Key { version: if v6 { 6 } else { 4 }, src, dst, proto: if v6 { 0 } else { 1 }, id: id.into(), vlan_key: 0, tunnel: Default::default() };
+        let piece = Piece {
+            frame,
+            ts_ns,
+            offset: u32::from(units) * 8,
+            len: bytes.len() as u32,
+            more: flags & 1 != 0,
+            data: (flags & 0x20 == 0).then_some(bytes),
+            proto: 1,
+            header_len: if v6 { 40 } else { 20 },
+        };
+        pieces += 1;
+        if let Some(done) = r.add(key, piece) {
+            assert!(done.row.complete);
+            assert_eq!(u64::from(done.row.total_len), u64::from(done.row.header_len) + done.payload.len() as u64);
+            rows.push(done.row);
+        }
+        assert!(r.in_flight() <= config.max_datagrams, "datagrams in flight stay bounded");
+        assert!(r.bytes_held() <= config.max_bytes, "bytes held stay within the budget");
+    }
+    r.finish(Some(ts_ns));
+    assert_eq!((r.in_flight(), r.bytes_held()), (0, 0));
+    assert_eq!(r.limit_hits.len() as u64, r.evictions);
+    rows.append(&mut r.finished);
+    for row in &rows {
+        assert!(row.fragments >= 1 && row.first_frame <= row.last_frame);
+    }
+    let counted: u64 = rows.iter().map(|row| u64::from(row.fragments)).sum();
+    assert_eq!(counted, pieces, "every fragment is in exactly one datagram");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    /// Replays every input the fuzzers found (and the seeds kept as fixtures) through its harness.
+    #[test]
+    fn fuzz_regressions() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fuzz_regressions");
+        type Harness = fn(&[u8]);
+        let harnesses: [(&str, Harness); 4] = [
+            ("pcap", super::capture),
+            ("pcapng", super::capture),
+            ("decode", super::packet),
+            ("reassembly", super::reassembly),
+        ];
+        let mut replayed = 0;
+        for (target, harness) in harnesses {
+            let Ok(dir) = std::fs::read_dir(root.join(target)) else { continue };
+            for entry in dir {
+                let path = entry.expect("listing the fixtures").path();
+                let data = std::fs::read(&path).expect("reading a fixture");
+                eprintln!("{}", path.display());
+                harness(&data);
+                replayed += 1;
+            }
+        }
+        assert!(replayed > 0, "no fixture under {}", root.display());
+    }
+}

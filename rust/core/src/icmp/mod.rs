@@ -54,9 +54,22 @@ pub fn entropy(bytes: &[u8]) -> Option<f32> {
     for &b in bytes {
         counts[usize::from(b)] += 1;
     }
+    // H = log2(n) - sum(c log2 c) / n, with c log2 c from a table: a log2 per distinct byte value
+    // was 38% of a read of the mixed benchmark capture.
+    let table = c_log2_c();
+    let sum: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| table.get(c as usize).copied().unwrap_or_else(|| f64::from(c) * f64::from(c).log2()))
+        .sum();
     let n = bytes.len() as f64;
-    let bits: f64 = counts.iter().filter(|&&c| c > 0).map(|&c| -(f64::from(c) / n) * (f64::from(c) / n).log2()).sum();
-    Some(bits as f32)
+    Some((n.log2() - sum / n).max(0.0) as f32)
+}
+
+/// c * log2(c) for the counts a packet's bytes usually reach.
+fn c_log2_c() -> &'static [f64] {
+    static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| (0..=2048u32).map(|c| if c == 0 { 0.0 } else { f64::from(c) * f64::from(c).log2() }).collect())
 }
 
 /// The echo data actually captured (at most what the IP header declares).

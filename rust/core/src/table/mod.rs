@@ -9,10 +9,11 @@ use arrow_array::builder::{
     BooleanBuilder, Float32Builder, StringBuilder, TimestampNanosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
     UInt8Builder,
 };
+use arrow_array::types::{UInt16Type, UInt32Type, UInt8Type};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Schema, SchemaRef};
 
-use columns::{dict_type, field, ts_type, Interner, KeyColumn};
+use columns::{dict_type, field, ts_type, Interner, KeyColumn, SparseColumn, SparseKeyColumn};
 
 use crate::icmp::IcmpMessage;
 use crate::ip::IpPacket;
@@ -137,7 +138,7 @@ pub struct IcmpTable {
     src: KeyColumn<IpAddr>,
     dst: KeyColumn<IpAddr>,
     ttl: UInt8Builder,
-    vlan: UInt16Builder,
+    vlan: SparseColumn<UInt16Type>,
     src_mac: KeyColumn<Mac>,
     dst_mac: KeyColumn<Mac>,
     icmp_type: UInt8Builder,
@@ -150,19 +151,19 @@ pub struct IcmpTable {
     payload_entropy: Float32Builder,
     datagram_len: UInt32Builder,
     reassembled: BooleanBuilder,
-    gateway: KeyColumn<IpAddr>,
-    mtu: UInt32Builder,
-    router_lifetime: UInt16Builder,
-    mask: KeyColumn<IpAddr>,
-    inner_src: KeyColumn<IpAddr>,
-    inner_dst: KeyColumn<IpAddr>,
-    inner_proto: UInt8Builder,
-    inner_sport: UInt16Builder,
-    inner_dport: UInt16Builder,
+    gateway: SparseKeyColumn<IpAddr>,
+    mtu: SparseColumn<UInt32Type>,
+    router_lifetime: SparseColumn<UInt16Type>,
+    mask: SparseKeyColumn<IpAddr>,
+    inner_src: SparseKeyColumn<IpAddr>,
+    inner_dst: SparseKeyColumn<IpAddr>,
+    inner_proto: SparseColumn<UInt8Type>,
+    inner_sport: SparseColumn<UInt16Type>,
+    inner_dport: SparseColumn<UInt16Type>,
     tunnel: PathColumn,
-    outer_src: KeyColumn<IpAddr>,
-    outer_dst: KeyColumn<IpAddr>,
-    tunnel_id: UInt32Builder,
+    outer_src: SparseKeyColumn<IpAddr>,
+    outer_dst: SparseKeyColumn<IpAddr>,
+    tunnel_id: SparseColumn<UInt32Type>,
 }
 
 impl IcmpTable {
@@ -180,6 +181,7 @@ impl IcmpTable {
         if self.skip {
             return;
         }
+        let row = self.rows;
         self.rows += 1;
         self.frame.append_value(at.frame);
         self.ts.append_value(at.ts_ns);
@@ -187,7 +189,7 @@ impl IcmpTable {
         self.src.push(&mut self.addrs, Some(ip.src));
         self.dst.push(&mut self.addrs, Some(ip.dst));
         self.ttl.append_value(ip.ttl);
-        self.vlan.append_option(link.vlan);
+        self.vlan.push(row, link.vlan);
         self.src_mac.push(&mut self.macs, link.src_mac.map(Mac));
         self.dst_mac.push(&mut self.macs, link.dst_mac.map(Mac));
         self.icmp_type.append_value(m.icmp_type);
@@ -200,22 +202,25 @@ impl IcmpTable {
         self.payload_entropy.append_option(m.payload_entropy);
         self.datagram_len.append_value(u32::try_from(ip.datagram_len()).unwrap_or(u32::MAX));
         self.reassembled.append_value(reassembled);
-        self.gateway.push(&mut self.addrs, m.gateway);
-        self.mtu.append_option(m.mtu);
-        self.router_lifetime.append_option(m.router_lifetime);
-        self.mask.push(&mut self.addrs, m.mask.map(IpAddr::V4));
-        let q = m.inner.unwrap_or_default();
-        self.inner_src.push(&mut self.addrs, q.src);
-        self.inner_dst.push(&mut self.addrs, q.dst);
-        self.inner_proto.append_option(q.proto);
-        self.inner_sport.append_option(q.sport);
-        self.inner_dport.append_option(q.dport);
-        // A message tunnelled at the link level only (MPLS, PPPoE) has its own header outermost.
-        let outer = tunnel.is_tunnelled().then(|| tunnel.outer.unwrap_or((ip.src, ip.dst)));
-        self.tunnel.push(self.rows - 1, tunnel.scope.path);
-        self.outer_src.push(&mut self.addrs, outer.map(|o| o.0));
-        self.outer_dst.push(&mut self.addrs, outer.map(|o| o.1));
-        self.tunnel_id.append_option(tunnel.id);
+        self.gateway.push(row, &mut self.addrs, m.gateway);
+        self.mtu.push(row, m.mtu);
+        self.router_lifetime.push(row, m.router_lifetime);
+        self.mask.push(row, &mut self.addrs, m.mask.map(IpAddr::V4));
+        if let Some(q) = m.inner {
+            self.inner_src.push(row, &mut self.addrs, q.src);
+            self.inner_dst.push(row, &mut self.addrs, q.dst);
+            self.inner_proto.push(row, q.proto);
+            self.inner_sport.push(row, q.sport);
+            self.inner_dport.push(row, q.dport);
+        }
+        if tunnel.is_tunnelled() {
+            // A message tunnelled at the link level only (MPLS, PPPoE) has its own header outermost.
+            let (outer_src, outer_dst) = tunnel.outer.unwrap_or((ip.src, ip.dst));
+            self.tunnel.push(row, tunnel.scope.path);
+            self.outer_src.push(row, &mut self.addrs, Some(outer_src));
+            self.outer_dst.push(row, &mut self.addrs, Some(outer_dst));
+            self.tunnel_id.push(row, tunnel.id);
+        }
     }
 
     /// The rows so far as a batch; the builder starts again empty (the dictionaries stay).
@@ -234,7 +239,7 @@ impl IcmpTable {
                 self.src.finish(&a),
                 self.dst.finish(&a),
                 Arc::new(self.ttl.finish()),
-                Arc::new(self.vlan.finish()),
+                Arc::new(self.vlan.finish(rows)),
                 self.src_mac.finish(&m),
                 self.dst_mac.finish(&m),
                 Arc::new(self.icmp_type.finish()),
@@ -247,19 +252,19 @@ impl IcmpTable {
                 Arc::new(self.payload_entropy.finish()),
                 Arc::new(self.datagram_len.finish()),
                 Arc::new(self.reassembled.finish()),
-                self.gateway.finish(&a),
-                Arc::new(self.mtu.finish()),
-                Arc::new(self.router_lifetime.finish()),
-                self.mask.finish(&a),
-                self.inner_src.finish(&a),
-                self.inner_dst.finish(&a),
-                Arc::new(self.inner_proto.finish()),
-                Arc::new(self.inner_sport.finish()),
-                Arc::new(self.inner_dport.finish()),
+                self.gateway.finish(rows, &a),
+                Arc::new(self.mtu.finish(rows)),
+                Arc::new(self.router_lifetime.finish(rows)),
+                self.mask.finish(rows, &a),
+                self.inner_src.finish(rows, &a),
+                self.inner_dst.finish(rows, &a),
+                Arc::new(self.inner_proto.finish(rows)),
+                Arc::new(self.inner_sport.finish(rows)),
+                Arc::new(self.inner_dport.finish(rows)),
                 tunnel,
-                self.outer_src.finish(&a),
-                self.outer_dst.finish(&a),
-                Arc::new(self.tunnel_id.finish()),
+                self.outer_src.finish(rows, &a),
+                self.outer_dst.finish(rows, &a),
+                Arc::new(self.tunnel_id.finish(rows)),
             ],
         )
     }

@@ -105,3 +105,15 @@ def test_report_outputs(split: tuple[Path, list[Path]], tmp_path: Path) -> None:
     assert len(json.loads((tmp_path / "js" / "alerts.json").read_text())) == report.alerts.height
     with pytest.raises(ValueError):
         report.write(tmp_path / "x", format="csv")  # type: ignore[arg-type]
+
+
+def test_progress_bar_only_when_asked(split: tuple[Path, list[Path]], capsys: pytest.CaptureFixture[str]) -> None:
+    _, parts = split
+    ic.analyze(parts, progress=False)
+    ic.read_pcap(parts, progress=False)
+    assert capsys.readouterr().err == ""
+    ic.analyze(parts, progress=True)
+    assert f"{len(parts)}/{len(parts)} files" in capsys.readouterr().err
+    cap = ic.read_pcap(parts, progress=True)
+    assert f"{len(parts)}/{len(parts)} files" in capsys.readouterr().err
+    assert cap.stats["file"].cast(pl.String).to_list() == [str(p) for p in parts]  # order kept

@@ -40,7 +40,8 @@ def test_analyze_table_and_json(capture: Path, tmp_path: Path) -> None:
     out = run("analyze", str(capture), "--format", "json")
     assert out.returncode == 0
     doc = json.loads(out.stdout)
-    assert doc["stats"][0]["packets"] == 53
+    assert doc["stats"][0]["packets"] == len(s.demo_frames())
+    assert {a["kind"] for a in doc["alerts"]} == {"sweep", "mask_reply", "ping_of_death", "icmp_tunnel"}
     assert set(doc) == {"alerts", "summary", "stats", "errors"}
 
 

@@ -23,7 +23,7 @@ from icmpscope import synth as s
 
 T0 = 1_700_000_000_000_000_000
 SMALL = 200_000
-HIT_COLUMNS = ["max_record_len_hits", "max_block_len_hits", "max_ext_headers_hits",
+HIT_COLUMNS = ["max_record_len_hits", "max_block_len_hits", "max_ext_headers_hits", "max_tunnel_depth_hits",
                "max_reassembly_bytes_hits", "max_datagrams_hits", "max_decompression_ratio_hits"]
 
 

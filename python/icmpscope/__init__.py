@@ -6,7 +6,7 @@ Names load on first use, so ``import icmpscope`` stays cheap (polars is imported
 >>> path = ic.synth.write_demo(os.path.join(tempfile.mkdtemp(), "demo.pcap"))
 >>> cap = ic.read_pcap(path)
 >>> cap.icmp.group_by("icmp_type").len().sort("icmp_type").rows()
-[(0, 5), (8, 46)]
+[(0, 20), (8, 62), (17, 1), (18, 1)]
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from icmpscope import io, synth
+    from icmpscope import detect, io, synth
+    from icmpscope.echo import echo_pairs
     from icmpscope.batch import analyze
     from icmpscope.io import Capture, CaptureFormatError, CaptureTruncatedWarning, read_pcap, scan_pcap
     from icmpscope.report import Report
@@ -30,6 +31,8 @@ _HOME = {
     "analyze": "icmpscope.batch",
     "Report": "icmpscope.report",
     "synth": "icmpscope.synth",
+    "detect": "icmpscope.detect",
+    "echo_pairs": "icmpscope.echo",
 }
 
 __all__ = sorted(_HOME)

@@ -12,8 +12,8 @@ class ArrowTable:
     def __arrow_c_schema__(self) -> object: ...
     def __len__(self) -> int: ...
 
-# timeout_v4, timeout_v6, max_reassembly_bytes, max_datagrams, max_ext_headers, max_record_len,
-# max_block_len, max_decompression_ratio
+# timeout_v4, timeout_v6, max_reassembly_bytes, max_datagrams, max_ext_headers, max_tunnel_depth,
+# max_record_len, max_block_len, max_decompression_ratio
 Options = dict[str, float | int]
 
 def read_files(paths: list[str], options: Options) -> list[dict[str, Any] | BaseException]: ...

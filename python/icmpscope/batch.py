@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import os
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any, Iterable
 import polars as pl
 
 from icmpscope import _core
-from icmpscope.io import TABLES, Capture, Source, expand_sources, read_pcap
+from icmpscope.io import TABLES, Capture, Source, expand_sources, progress_bar, read_pcap
 from icmpscope.report import Report
 
 
@@ -73,16 +72,6 @@ def merge(parts: list[FilePart], **thresholds: Any) -> Report:
     return Report.from_capture(capture, alerts)
 
 
-def _progress_bar(total_bytes: int, files: int, progress: bool | None) -> Any:
-    if progress is None:
-        progress = sys.stderr.isatty() or "ipykernel" in sys.modules
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc=f"0/{files} files", leave=False)
-
-
 def analyze(
     sources: Source,
     *,
@@ -105,7 +94,7 @@ def analyze(
     """
     paths = [str(p) for p in _expand_keep_missing(sources)]
     sizes = {p: (os.path.getsize(p) if os.path.exists(p) else 0) for p in paths}
-    bar = _progress_bar(sum(sizes.values()), len(paths), progress)
+    bar = progress_bar(sum(sizes.values()), len(paths), progress)
     own = executor is None
     pool = executor or cf.ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
     try:

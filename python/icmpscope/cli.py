@@ -60,9 +60,7 @@ def _print_tables(report: Any) -> None:
         totals = report.stats.select("packets", "icmp", "fragment", "other", "undecodable").sum()
         print(totals)
         print(report.summary.group_by("ip_version", "icmp_type", "icmp_code").agg(pl.col("packets").sum()).sort("ip_version", "icmp_type", "icmp_code"))
-        print(f"{report.alerts.height} alert(s)")
-        if report.alerts.height:
-            print(report.alerts.select("kind", "technique", "start", "src", "dst", "packets", "detail"))
+        print(_alerts(report.alerts))
         if report.errors.height:
             print(f"{report.errors.height} error row(s); first: {report.errors.row(0, named=True)['reason']}")
 
@@ -86,6 +84,17 @@ def _analyze(args: argparse.Namespace) -> int:
     else:
         print(json.dumps({name: _json_rows(getattr(report, name)) for name in ("alerts", "summary", "stats", "errors")}, default=str, indent=1))
     return 0
+
+
+def _alerts(alerts: Any) -> str:
+    if alerts.is_empty():
+        return "no alerts"
+    lines = [f"{alerts.height} alert(s):"]
+    for a in alerts.iter_rows(named=True):
+        lines.append(f"  {a['start']:%H:%M:%S} {a['kind']} {a['src'] or '*'} -> {a['dst'] or '*'} "
+                     f"[{a['technique']}] {a['packets']} packets, frames {a['frames'][:5]}...")
+        lines.append(f"    {a['detail']}")
+    return "\n".join(lines)
 
 
 def _json_rows(frame: Any) -> list[dict[str, Any]]:

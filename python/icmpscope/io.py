@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
 import warnings
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence, Union
+from typing import Any, Iterator, Sequence, Union
 
 import polars as pl
 from polars.io.plugins import register_io_source
@@ -68,6 +70,7 @@ def _options(
     max_reassembly_bytes: int = 32 << 20,
     max_datagrams: int = 65536,
     max_ext_headers: int = 16,
+    max_tunnel_depth: int = 8,
     max_record_len: int = 256 * 1024,
     max_block_len: int = 16 << 20,
     max_decompression_ratio: int = 1000,
@@ -83,6 +86,7 @@ def _options(
         "max_reassembly_bytes": max_reassembly_bytes,
         "max_datagrams": max_datagrams,
         "max_ext_headers": max_ext_headers,
+        "max_tunnel_depth": max_tunnel_depth,
         "max_record_len": max_record_len,
         "max_block_len": max_block_len,
         "max_decompression_ratio": max_decompression_ratio,
@@ -105,6 +109,33 @@ def _check_reassembly_options(timeout_v4: float, timeout_v6: float, max_bytes: i
         raise ValueError(f"max_datagrams must be at least 1, not {max_datagrams!r}")
 
 
+def progress_bar(total_bytes: int, files: int, progress: bool | None) -> Any:
+    """A tqdm bar over bytes and files (terminals and notebooks), or None when it should be silent."""
+    if progress is None:
+        progress = sys.stderr.isatty() or "ipykernel" in sys.modules
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc=f"0/{files} files", leave=False)
+
+
+def _read_files(paths: list[str], options: dict[str, float | int], progress: bool | None) -> list[Any]:
+    """All files in one parallel call, or file by file on a thread pool when a bar is shown."""
+    bar = progress_bar(sum(os.path.getsize(p) for p in paths), len(paths), progress) if len(paths) > 1 else None
+    if bar is None:
+        return _core.read_files(paths, options)
+    results: dict[str, Any] = {}
+    with bar, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        futures = {pool.submit(_core.read_files, [p], options): p for p in paths}
+        for future in as_completed(futures):
+            path = futures[future]
+            results[path] = future.result()[0]
+            bar.update(os.path.getsize(path))
+            bar.set_description(f"{len(results)}/{len(paths)} files")
+    return [results[p] for p in paths]
+
+
 def read_pcap(
     source: Source,
     *,
@@ -115,13 +146,15 @@ def read_pcap(
     max_reassembly_bytes: int = 32 << 20,
     max_datagrams: int = 65536,
     max_ext_headers: int = 16,
+    max_tunnel_depth: int = 8,
     max_record_len: int = 256 * 1024,
     max_block_len: int = 16 << 20,
     max_decompression_ratio: int = 1000,
 ) -> Capture:
     """Read pcap/pcapng captures (plain, gzip or zstd) into a :class:`Capture`.
 
-    Several files (a list or a glob) are read in parallel, one per core.
+    Several files (a list or a glob) are read in parallel, one per core, with a progress bar over
+    files and bytes in terminals and notebooks (``progress=False`` silences it, ``True`` forces it).
     A capture cut short keeps every whole record before the cut and warns
     (``strict=True`` raises :class:`CaptureFormatError` instead).
 
@@ -145,12 +178,12 @@ def read_pcap(
     >>> cap.icmp.select("src", "dst", "icmp_type").rows()
     [('10.0.0.1', '10.0.0.2', 8)]
     """
-    del progress  # the progress bar arrives with the batch work (SPEC "Batch and scale")
     _check_reassembly_options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams)
     paths = expand_sources(source)
     options = _options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams, max_ext_headers,
-                       max_record_len, max_block_len, max_decompression_ratio)
-    results = _core.read_files([str(p) for p in paths], options)
+                       max_tunnel_depth=max_tunnel_depth, max_record_len=max_record_len,
+                       max_block_len=max_block_len, max_decompression_ratio=max_decompression_ratio)
+    results = _read_files([str(p) for p in paths], options, progress)
     parts: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLES}
     for result in results:
         if isinstance(result, BaseException):
@@ -174,6 +207,7 @@ def scan_pcap(
     max_reassembly_bytes: int = 32 << 20,
     max_datagrams: int = 65536,
     max_ext_headers: int = 16,
+    max_tunnel_depth: int = 8,
     max_record_len: int = 256 * 1024,
     max_block_len: int = 16 << 20,
     max_decompression_ratio: int = 1000,
@@ -191,7 +225,8 @@ def scan_pcap(
     """
     paths = [str(p) for p in expand_sources(source)]
     options = _options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams, max_ext_headers,
-                       max_record_len, max_block_len, max_decompression_ratio)
+                       max_tunnel_depth=max_tunnel_depth, max_record_len=max_record_len,
+                       max_block_len=max_block_len, max_decompression_ratio=max_decompression_ratio)
     schema = pl.DataFrame(_core.empty_table(table)).schema
 
     def batches(

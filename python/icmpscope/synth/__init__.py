@@ -6,18 +6,14 @@
 156
 """
 
-from . import packets, writer
+from . import packets, tunnels, writer
 from .packets import *  # noqa: F403
+from .tunnels import *  # noqa: F403
 from .writer import *  # noqa: F403
 
-try:
-    from . import scenarios
-    from .scenarios import *  # noqa: F403
-except ModuleNotFoundError as exc:  # the scenarios module is optional while it is being written
-    if exc.name != f"{__name__}.scenarios":
-        raise
-    _scenarios_all: list[str] = []
-else:
-    _scenarios_all = list(scenarios.__all__)
+# Scenarios stay under `synth.scenarios` (their names, e.g. `mask_reply`, would shadow packet
+# builders); the demo sample is used often enough to sit here too.
+from . import scenarios
+from .scenarios import DEMO_START_NS, demo_frames, write_demo
 
-__all__ = [*packets.__all__, *writer.__all__, *_scenarios_all]
+__all__ = [*packets.__all__, *tunnels.__all__, *writer.__all__, "scenarios", "DEMO_START_NS", "demo_frames", "write_demo"]

@@ -1,38 +1,535 @@
-"""Labelled traffic scenarios built from the packet builders: the demo sample, and one scenario
-per alert kind (and benign look-alikes) for tests and benchmarks.
+"""Labelled traffic scenarios built from the packet builders: one per alert kind of
+``icmpscope.detect``, the benign look-alikes that must raise nothing, and the demo sample that
+mixes them.
 
->>> frames = demo_frames()
->>> len(frames) > 0
-True
+Each builder returns a :class:`Scenario`: its frames, and the alerts ``icmpscope.detect.all``
+should raise over them (kind, src, dst, technique and the evidence frames), or none.
+
+The scenarios share one site: the LAN 192.0.2.0/24 and 2001:db8:1::/64 behind the router
+192.0.2.1 / 2001:db8:1::1 / fe80::1 (MAC 02:00:00:00:00:fe); every other address is off-link
+and its frames carry the router's MAC. Frames are Ethernet, in a nanosecond pcap.
+
+>>> s = sweep()
+>>> s.expected[0].kind, s.expected[0].src, len(s.frames)
+('sweep', '203.0.113.66', 43)
 """
 from __future__ import annotations
 
-from .packets import ethernet, fragment_ipv4_payload, ping, echo_request
+import ipaddress
+import os
+import random
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from .packets import (dest_unreachable, echo_request, ethernet, fragment_ipv4_payload, ipv4, ipv6,
+                      mask_reply as mask_reply_msg, mask_request, packet_too_big, ping, redirect,
+                      router_advert6, time_exceeded, time_exceeded6, timestamp_request, udp)
 from .writer import Frame, write_pcap
 
-__all__ = ["DEMO_START_NS", "demo_frames", "write_demo"]
+if TYPE_CHECKING:
+    from icmpscope.io import Capture
+
+__all__ = [
+    "DEMO_START_NS", "Expected", "Scenario", "demo", "demo_frames", "write_demo", "temp_path",
+    "ATTACKS", "BENIGN",
+    # one per alert kind
+    "echo_flood", "ddos_echo_flood", "sweep", "smurf", "smurf_replies", "ping_of_death",
+    "teardrop", "icmp_redirect", "redirect_burst", "rogue_router_advert", "kill_router", "mask_reply",
+    "unreachable_scan", "unreachable_host_scan", "icmp_tunnel",
+    # benign look-alikes
+    "monitoring", "traceroute", "udp_traceroute", "path_mtu", "router_redirect", "dns_failure",
+    "large_ping", "broadcast_ping",
+]
 
 DEMO_START_NS = 1_700_000_000_000_000_000
-_SECOND = 1_000_000_000
+ROUTER_MAC = "02:00:00:00:00:fe"
+ROUTER_IPS = ("192.0.2.1", "2001:db8:1::1", "fe80::1")
+_LAN = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "2001:db8:1::/64", "fe80::/10")]
+
+
+class Expected(NamedTuple):
+    """An alert a scenario must raise: the frames are those of the alert's ``frames`` column."""
+
+    kind: str
+    src: str | None
+    dst: str | None
+    technique: str
+    frames: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Frames with the alerts they must raise (none: benign) and the detector keywords, if any,
+    they are meant to be analysed with."""
+
+    name: str
+    description: str
+    frames: tuple[Frame, ...]
+    expected: tuple[Expected, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def benign(self) -> bool:
+        return not self.expected
+
+    def write(self, path: str | os.PathLike[str]) -> Path:
+        return write_pcap(path, self.frames, nanosecond=True)
+
+    def read(self) -> Capture:
+        """The scenario written to a temporary pcap and read back."""
+        from icmpscope.io import read_pcap
+
+        return read_pcap(self.write(temp_path(f"{self.name}.pcap")))
+
+
+def temp_path(name: str) -> str:
+    """A path named ``name`` in a new temporary directory."""
+    return os.path.join(tempfile.mkdtemp(prefix="icmpscope-"), name)
+
+
+def mac_of(addr: str) -> str:
+    """The site's MAC for ``addr``: the router's for its own and off-link addresses, a fixed one
+    per host on the LAN, the group MAC for broadcast and multicast."""
+    ip = ipaddress.ip_address(addr)
+    if addr.endswith(".255") or ip.is_multicast or addr == "255.255.255.255":
+        return "ff:ff:ff:ff:ff:ff" if ip.version == 4 else "33:33:" + ip.packed[-4:].hex(":")
+    if addr in ROUTER_IPS or not any(ip in net for net in _LAN if net.version == ip.version):
+        return ROUTER_MAC
+    return "02:00:" + ip.packed[-4:].hex(":")
+
+
+def _frame(packet: bytes, src_mac: str | None = None, dst_mac: str | None = None) -> bytes:
+    """``packet`` in an Ethernet frame with the site's MACs for its addresses."""
+    src, dst = _addresses(packet)
+    return ethernet(packet, src_mac=src_mac or mac_of(src), dst_mac=dst_mac or mac_of(dst))
+
+
+def _addresses(packet: bytes) -> tuple[str, str]:
+    if packet[0] >> 4 == 4:
+        return str(ipaddress.IPv4Address(packet[12:16])), str(ipaddress.IPv4Address(packet[16:20]))
+    return str(ipaddress.IPv6Address(packet[8:24])), str(ipaddress.IPv6Address(packet[24:40]))
+
+
+class _Timeline:
+    """Packets placed in time (seconds from ``start``) and tagged; frames are numbered in time
+    order, ties in the order added."""
+
+    def __init__(self, start: int = DEMO_START_NS) -> None:
+        self.start = start
+        self._items: list[tuple[int, int, bytes, str | None]] = []
+
+    def add(self, at: float, packet: bytes, tag: str | None = None, **macs: str) -> None:
+        self._items.append((self.start + round(at * 1e9), len(self._items), _frame(packet, **macs), tag))
+
+    def _sorted(self) -> list[tuple[int, int, bytes, str | None]]:
+        return sorted(self._items)
+
+    def frames(self) -> tuple[Frame, ...]:
+        return tuple(Frame(ts, data) for ts, _, data, _ in self._sorted())
+
+    def numbers(self, tag: str, limit: int = 20) -> tuple[int, ...]:
+        return tuple(i for i, item in enumerate(self._sorted(), 1) if item[3] == tag)[:limit]
+
+    def scenario(self, name: str, description: str, *expected: tuple[str, str | None, str | None, str, str],
+                 **options: Any) -> Scenario:
+        """``expected``: (kind, src, dst, technique, tag of the evidence frames)."""
+        return Scenario(name, description, self.frames(),
+                        tuple(Expected(k, s, d, t, self.numbers(tag)) for k, s, d, t, tag in expected),
+                        options)
+
+
+def _pings(t: _Timeline, src: str, dst: str, *, at: float, count: int, interval: float,
+           tag: str | None = None, reply: bool = True, id: int = 1, payload: bytes | None = None,
+           ttl: int = 64) -> None:
+    """``count`` echo requests ``interval`` seconds apart, each answered 300 µs later."""
+    extra = {} if payload is None else {"payload": payload}
+    for seq in range(count):
+        when = at + seq * interval
+        t.add(when, ping(src, dst, id=id, seq=seq, ttl=ttl, **extra), tag)
+        if reply:
+            t.add(when + 0.0003, ping(dst, src, id=id, seq=seq, reply=True, **extra))
+
+
+def _quote(packet: bytes) -> bytes:
+    """What an ICMP error quotes: the IP header and the first 8 bytes after it."""
+    header = (packet[0] & 0x0F) * 4 if packet[0] >> 4 == 4 else 40
+    return packet[:header + 8]
+
+
+# --------------------------------------------------------------------------- attacks
+
+def echo_flood(*, count: int = 300, interval: float = 0.01) -> Scenario:
+    """203.0.113.7 floods 192.0.2.80 with ``count`` echo requests ``interval`` s apart (100/s by
+    default; the threshold is 50/s over 5 s, 250 requests), which it answers."""
+    t = _Timeline()
+    _pings(t, "192.0.2.10", "192.0.2.1", at=0, count=10, interval=1.0)
+    _pings(t, "203.0.113.7", "192.0.2.80", at=1, count=count, interval=interval, tag="flood", id=77)
+    return t.scenario("echo_flood", echo_flood.__doc__ or "",
+                      ("echo_flood", "203.0.113.7", "192.0.2.80", "T1498.001", "flood"))
+
+
+def ddos_echo_flood(*, sources: int = 30, count: int = 50, interval: float = 0.1) -> Scenario:
+    """``sources`` hosts each send 192.0.2.80 ``count`` echo requests ``interval`` s apart:
+    300/s together, 10/s each — a distributed flood, no single flooder."""
+    t = _Timeline()
+    for i in range(sources):
+        _pings(t, f"198.51.{100 + i // 250}.{1 + i % 250}", "192.0.2.80", at=i * 0.001, count=count,
+               interval=interval, tag="ddos", reply=False, id=i)
+    return t.scenario("ddos_echo_flood", ddos_echo_flood.__doc__ or "",
+                      ("ddos_echo_flood", None, "192.0.2.80", "T1498.001", "ddos"))
+
+
+def sweep(*, targets: int = 40, probe: str = "echo", version: int = 4) -> Scenario:
+    """203.0.113.66 (2001:db8:66::66 for IPv6) sends one ``probe`` ("echo" or "timestamp")
+    request to each of ``targets`` addresses, 10 ms apart; three of them answer."""
+    t = _Timeline()
+    src = "203.0.113.66" if version == 4 else "2001:db8:66::66"
+    for host in range(1, targets + 1):
+        dst = f"192.0.2.{100 + host}" if version == 4 else f"2001:db8:1::{100 + host:x}"
+        if probe == "timestamp":
+            t.add(host * 0.01, ipv4(src, dst, timestamp_request(99, host)), "probe")
+        else:
+            t.add(host * 0.01, ping(src, dst, id=99, seq=host), "probe")
+            if host in (1, 7, 13):
+                t.add(host * 0.01 + 0.0003, ping(dst, src, id=99, seq=host, reply=True))
+    return t.scenario(f"sweep_{probe}_v{version}", sweep.__doc__ or "",
+                      ("sweep", src, None, "T1018", "probe"))
+
+
+def smurf(*, count: int = 50, amplifiers: int = 10) -> Scenario:
+    """Echo requests to the broadcast 198.51.100.255 in the name of 192.0.2.99, 20 a second;
+    ``amplifiers`` hosts answer each, flooding the victim with replies."""
+    t = _Timeline()
+    victim, broadcast = "192.0.2.99", "198.51.100.255"
+    for seq in range(count):
+        at = seq * 0.05
+        t.add(at, ping(victim, broadcast, id=5, seq=seq), "request", dst_mac="ff:ff:ff:ff:ff:ff")
+        for host in range(1, amplifiers + 1):
+            t.add(at + host * 0.0001, ping(f"198.51.100.{host}", victim, id=5, seq=seq, reply=True))
+    return t.scenario("smurf", smurf.__doc__ or "", ("smurf", victim, broadcast, "T1498.002", "request"))
+
+
+def smurf_replies(*, count: int = 30, reflectors: int = 10) -> Scenario:
+    """At the victim 192.0.2.99: echo replies it never asked for, from ``reflectors`` hosts,
+    ``count`` each within 3 s (100/s)."""
+    t = _Timeline()
+    for seq in range(count):
+        for host in range(1, reflectors + 1):
+            t.add(seq * 0.1 + host * 0.001, ping(f"198.51.100.{host}", "192.0.2.99", id=5, seq=seq,
+                                                    reply=True), "reply")
+    return t.scenario("smurf_replies", smurf_replies.__doc__ or "",
+                      ("smurf", None, "192.0.2.99", "T1498.002", "reply"))
+
+
+def ping_of_death() -> Scenario:
+    """198.51.100.9 sends 192.0.2.50 an echo request of 65,608 ICMP bytes in 45 fragments:
+    reassembled, a 65,628-byte IPv4 datagram."""
+    t = _Timeline()
+    _pings(t, "192.0.2.10", "192.0.2.1", at=0, count=3, interval=1.0)
+    _fragments(t, "198.51.100.9", "192.0.2.50", echo_request(1, 1, bytes(65600)), at=2, tag="fragment")
+    return t.scenario("ping_of_death", ping_of_death.__doc__ or "",
+                      ("ping_of_death", "198.51.100.9", "192.0.2.50", "T1499", "fragment"))
+
+
+def _fragments(t: _Timeline, src: str, dst: str, message: bytes, *, at: float, ident: int = 666,
+               tag: str | None = None) -> None:
+    """``message`` in 1480-byte IPv4 fragments, 100 µs apart."""
+    for i, fragment in enumerate(fragment_ipv4_payload(src, dst, message, ident=ident, size=1480)):
+        t.add(at + i * 0.0001, fragment, tag)
+
+
+def teardrop() -> Scenario:
+    """Teardrop: two UDP fragments from 198.51.100.13 to 192.0.2.50 whose overlapping 24 bytes
+    differ."""
+    t = _Timeline()
+    src, dst = "198.51.100.13", "192.0.2.50"
+    datagram = udp(1234, 53, bytes(92), src=src, dst=dst)
+    first = fragment_ipv4_payload(src, dst, datagram[:48], proto=17, ident=13, size=48, more=True)
+    second = fragment_ipv4_payload(src, dst, b"\xff" * 24 + datagram[48:], proto=17, ident=13,
+                                   size=104, offset=24)
+    for i, fragment in enumerate(first + second):
+        t.add(i * 0.001, fragment, "fragment")
+    return t.scenario("teardrop", teardrop.__doc__ or "",
+                      ("overlapping_fragments", src, dst, "T1499", "fragment"))
+
+
+def _off_link_traffic(t: _Timeline, host: str = "192.0.2.10", *, at: float = 0) -> None:
+    """A host pinging three off-link servers: the router's MAC forwards their replies."""
+    servers = [f"2001:db8:ff::{i}" if ":" in host else f"198.51.100.{i}" for i in (1, 2, 3)]
+    for i, server in enumerate(servers):
+        _pings(t, host, server, at=at + i * 0.1, count=1, interval=1.0)
+
+
+def icmp_redirect() -> Scenario:
+    """192.0.2.66, not the router, tells 192.0.2.10 to reach 203.0.113.5 through 192.0.2.66,
+    twice, after the host's traffic showed the router."""
+    t = _Timeline()
+    _off_link_traffic(t)
+    quoted = _quote(ping("192.0.2.10", "203.0.113.5"))
+    for at in (70, 75):
+        t.add(at, ipv4("192.0.2.66", "192.0.2.10", redirect(1, "192.0.2.66", quoted)), "redirect")
+    return t.scenario("icmp_redirect", icmp_redirect.__doc__ or "",
+                      ("icmp_redirect", "192.0.2.66", "192.0.2.10", "T1557", "redirect"))
+
+
+def redirect_burst(*, destinations: int = 10) -> Scenario:
+    """The router itself redirects 192.0.2.10 for ``destinations`` destinations within 5 s: more
+    than routing changes explain (the threshold is 10 within 10 s)."""
+    t = _Timeline()
+    _off_link_traffic(t)
+    for i in range(destinations):
+        quoted = _quote(ping("192.0.2.10", f"203.0.113.{i + 1}"))
+        t.add(10 + i * 0.5, ipv4("192.0.2.1", "192.0.2.10", redirect(1, "192.0.2.2", quoted)), "redirect")
+    return t.scenario("redirect_burst", redirect_burst.__doc__ or "",
+                      ("icmp_redirect", "192.0.2.1", "192.0.2.10", "T1557", "redirect"))
+
+
+def _router_v6(t: _Timeline) -> None:
+    """The IPv6 router: forwards a host's pings, advertises 2001:db8:1::/64, and reports a hop
+    limit exceeded."""
+    _off_link_traffic(t, "2001:db8:1::10")
+    t.add(1, ipv6("fe80::1", "ff02::1", router_advert6(prefixes=[("2001:db8:1::", 64)], src="fe80::1"),
+                  hop_limit=255))
+    quoted = _quote(ping("2001:db8:1::10", "2001:db8:ff::9", ttl=1))
+    t.add(2, ipv6("2001:db8:1::1", "2001:db8:1::10",
+                  time_exceeded6(0, quoted, src="2001:db8:1::1", dst="2001:db8:1::10")))
+
+
+def rogue_router_advert() -> Scenario:
+    """fe80::bad advertises itself as a router for 2001:db8:bad::/64, three times, on a link
+    whose router (fe80::1) the capture shows forwarding."""
+    t = _Timeline()
+    _router_v6(t)
+    ra = router_advert6(prefixes=[("2001:db8:bad::", 64)], src="fe80::bad")
+    for at in (30, 60, 90):
+        t.add(at, ipv6("fe80::bad", "ff02::1", ra, hop_limit=255), "advert")
+    return t.scenario("rogue_router_advert", rogue_router_advert.__doc__ or "",
+                      ("rogue_router_advert", "fe80::bad", "ff02::1", "T1557", "advert"))
+
+
+def kill_router() -> Scenario:
+    """THC kill_router6: advertisements with the router's address fe80::1 and a lifetime of 0,
+    sent from another MAC, 02:00:00:00:0b:ad."""
+    t = _Timeline()
+    _router_v6(t)
+    ra = router_advert6(lifetime=0, prefixes=[("2001:db8:1::", 64)], src="fe80::1")
+    for at in (30, 31, 32):
+        t.add(at, ipv6("fe80::1", "ff02::1", ra, hop_limit=255), "advert", src_mac="02:00:00:00:0b:ad")
+    return t.scenario("kill_router", kill_router.__doc__ or "",
+                      ("rogue_router_advert", "fe80::1", "ff02::1", "T1557", "advert"))
+
+
+def mask_reply() -> Scenario:
+    """203.0.113.5 asks 192.0.2.1 for the address mask; it answers 255.255.255.0."""
+    t = _Timeline()
+    _mask_exchange(t, "203.0.113.5", at=0)
+    return t.scenario("mask_reply", mask_reply.__doc__ or "",
+                      ("mask_reply", "192.0.2.1", "203.0.113.5", "T1590", "reply"))
+
+
+def _mask_exchange(t: _Timeline, requester: str, *, at: float) -> None:
+    """``requester`` asks the router for the address mask; the reply is tagged "reply"."""
+    t.add(at, ipv4(requester, "192.0.2.1", mask_request(3, 1)))
+    t.add(at + 0.001, ipv4("192.0.2.1", requester, mask_reply_msg(3, 1, "255.255.255.0")), "reply")
+
+
+def unreachable_scan(*, ports: int = 12) -> Scenario:
+    """203.0.113.9 probes ``ports`` UDP ports of 192.0.2.20, 0.5 s apart; each is closed and
+    192.0.2.20 answers port unreachable."""
+    t = _Timeline()
+    prober, target = "203.0.113.9", "192.0.2.20"
+    for i in range(ports):
+        probe = ipv4(prober, target, udp(40000, 1000 + i, src=prober, dst=target), proto=17)
+        t.add(i * 0.5, probe)
+        t.add(i * 0.5 + 0.0002, ipv4(target, prober, dest_unreachable(3, _quote(probe))), "unreachable")
+    return t.scenario("unreachable_scan", unreachable_scan.__doc__ or "",
+                      ("unreachable_scan", prober, target, "T1046", "unreachable"))
+
+
+def unreachable_host_scan(*, hosts: int = 25) -> Scenario:
+    """192.0.2.30 probes TCP port 445 on ``hosts`` addresses of 198.51.100.0/24; the router
+    answers host unreachable for each."""
+    t = _Timeline()
+    prober = "192.0.2.30"
+    for i in range(hosts):
+        target = f"198.51.100.{10 + i}"
+        probe = ipv4(prober, target, b"\x9c\x40\x01\xbd" + bytes(16), proto=6)
+        t.add(i * 0.1, probe)
+        t.add(i * 0.1 + 0.0002, ipv4("192.0.2.1", prober, dest_unreachable(1, _quote(probe))), "unreachable")
+    return t.scenario("unreachable_host_scan", unreachable_host_scan.__doc__ or "",
+                      ("unreachable_scan", prober, None, "T1018", "unreachable"))
+
+
+def icmp_tunnel(*, exchanges: int = 30, seed: int = 7) -> Scenario:
+    """192.0.2.10 and 203.0.113.200 exchange data in echo payloads for a minute: random bytes of
+    100 to 1000, the replies carrying other data than the requests (ptunnel, icmpsh)."""
+    t = _Timeline()
+    _tunnel(t, at=0, exchanges=exchanges, seed=seed)
+    return t.scenario("icmp_tunnel", icmp_tunnel.__doc__ or "",
+                      ("icmp_tunnel", "192.0.2.10", "203.0.113.200", "T1095", "tunnel"))
+
+
+def _tunnel(t: _Timeline, *, at: float, exchanges: int, seed: int) -> None:
+    """Random data of 100 to 1000 bytes each way between 192.0.2.10 and 203.0.113.200, 2 s apart."""
+    rnd = random.Random(seed)
+    client, server = "192.0.2.10", "203.0.113.200"
+    for seq in range(exchanges):
+        up, down = rnd.randbytes(rnd.randrange(100, 1000)), rnd.randbytes(rnd.randrange(100, 1000))
+        t.add(at + seq * 2.0, ping(client, server, id=4242, seq=seq, payload=up), "tunnel")
+        t.add(at + seq * 2.0 + 0.02, ping(server, client, id=4242, seq=seq, payload=down, reply=True),
+              "tunnel")
+
+
+# --------------------------------------------------------------------------- benign look-alikes
+
+def monitoring(*, hosts: int = 30, rounds: int = 12, interval: float = 10.0) -> Scenario:
+    """A monitoring station pings ``hosts`` servers once each every ``interval`` seconds (a
+    round takes 0.3 s), ``rounds`` times; all answer."""
+    t = _Timeline()
+    for r in range(rounds):
+        for host in range(hosts):
+            _pings(t, "192.0.2.5", f"198.51.100.{host + 1}", at=r * interval + host * 0.01, count=1,
+                   interval=1.0, id=host)
+    return t.scenario("monitoring", monitoring.__doc__ or "")
+
+
+def traceroute(*, hops: int = 12) -> Scenario:
+    """``traceroute -I``: three echo requests per TTL from 1 to ``hops`` towards 203.0.113.80;
+    each router on the way answers time exceeded, the target echo replies."""
+    t = _Timeline()
+    src, dst = "192.0.2.10", "203.0.113.80"
+    for ttl in range(1, hops + 1):
+        for k in range(3):
+            seq = ttl * 3 + k
+            at = ttl * 0.05 + k * 0.01
+            probe = ping(src, dst, id=33, seq=seq, ttl=ttl)
+            t.add(at, probe)
+            if ttl < hops:
+                hop = "192.0.2.1" if ttl == 1 else f"198.51.100.{ttl}"
+                t.add(at + 0.002, ipv4(hop, src, time_exceeded(0, _quote(probe))))
+            else:
+                t.add(at + 0.002, ping(dst, src, id=33, seq=seq, reply=True))
+    return t.scenario("traceroute", traceroute.__doc__ or "")
+
+
+def udp_traceroute(*, hops: int = 8) -> Scenario:
+    """Unix ``traceroute``: three UDP probes per TTL to ports 33434 and up, sent at once; the
+    routers of the first half answer time exceeded, the target 203.0.113.80 port unreachable
+    to every probe with a larger TTL — a dozen ports, but no scan."""
+    t = _Timeline()
+    src, dst = "192.0.2.10", "203.0.113.80"
+    for n in range(hops * 3):
+        ttl = n // 3 + 1
+        probe = ipv4(src, dst, udp(50000, 33434 + n, src=src, dst=dst), proto=17, ttl=ttl)
+        at = n * 0.01
+        t.add(at, probe)
+        if ttl < hops // 2:
+            hop = "192.0.2.1" if ttl == 1 else f"198.51.100.{ttl}"
+            t.add(at + 0.002, ipv4(hop, src, time_exceeded(0, _quote(probe))))
+        else:
+            t.add(at + 0.002, ipv4(dst, src, dest_unreachable(3, _quote(probe))))
+    return t.scenario("udp_traceroute", udp_traceroute.__doc__ or "")
+
+
+def path_mtu(*, count: int = 40) -> Scenario:
+    """Path-MTU discovery: a tunnel router says "fragmentation needed, MTU 1400" and "packet too
+    big, MTU 1280" ``count`` times each to hosts sending full-size packets."""
+    t = _Timeline()
+    for i in range(count):
+        sent = ipv4("192.0.2.10", f"198.51.100.{i + 1}", udp(40000, 443, bytes(1472), src="192.0.2.10",
+                                                             dst=f"198.51.100.{i + 1}"), proto=17, df=True)
+        t.add(i * 0.05, ipv4("192.0.2.1", "192.0.2.10", dest_unreachable(4, _quote(sent), mtu=1400)))
+        sent6 = ipv6("2001:db8:1::10", f"2001:db8:ff::{i + 1:x}",
+                     udp(40000, 443, bytes(1452), src="2001:db8:1::10", dst=f"2001:db8:ff::{i + 1:x}"),
+                     next_header=17)
+        too_big = packet_too_big(1280, sent6[:1232], src="2001:db8:1::1", dst="2001:db8:1::10")
+        t.add(i * 0.05 + 0.01, ipv6("2001:db8:1::1", "2001:db8:1::10", too_big))
+    return t.scenario("path_mtu", path_mtu.__doc__ or "")
+
+
+def router_redirect(*, declared: bool = False) -> Scenario:
+    """The router 192.0.2.1 redirects 192.0.2.10 to the on-link gateway 192.0.2.2 for
+    198.51.100.77: ordinary routing. With ``declared``, the router is given as
+    ``known_routers`` and the capture holds no other traffic to infer it from."""
+    t = _Timeline()
+    if not declared:
+        _off_link_traffic(t)
+    quoted = _quote(ping("192.0.2.10", "198.51.100.77"))
+    t.add(5, ipv4("192.0.2.1", "192.0.2.10", redirect(1, "192.0.2.2", quoted)))
+    options = {"known_routers": ["192.0.2.1"]} if declared else {}
+    return t.scenario("router_redirect" + ("_declared" if declared else ""), router_redirect.__doc__ or "",
+                      **options)
+
+
+def dns_failure(*, queries: int = 40) -> Scenario:
+    """A client retries DNS queries to a resolver that is down, from changing source ports, for
+    20 s; each gets a port unreachable for udp/53."""
+    t = _Timeline()
+    client, resolver = "192.0.2.10", "192.0.2.53"
+    for i in range(queries):
+        query = ipv4(client, resolver, udp(30000 + i, 53, b"\x12\x34" + bytes(20), src=client, dst=resolver),
+                     proto=17)
+        t.add(i * 0.5, query)
+        t.add(i * 0.5 + 0.0002, ipv4(resolver, client, dest_unreachable(3, _quote(query))))
+    return t.scenario("dns_failure", dns_failure.__doc__ or "")
+
+
+def large_ping(*, count: int = 60) -> Scenario:
+    """Linux ``ping -s 1400`` for a minute: large echo data of high entropy (the byte pattern
+    runs through every value) but one size, echoed back."""
+    t = _Timeline()
+    payload = bytes(16) + bytes(i & 0xFF for i in range(16, 1400))
+    _pings(t, "192.0.2.10", "203.0.113.200", at=0, count=count, interval=1.0, payload=payload)
+    return t.scenario("large_ping", large_ping.__doc__ or "")
+
+
+def broadcast_ping(*, count: int = 10, hosts: int = 5) -> Scenario:
+    """``ping -b 192.0.2.255`` once a second; ``hosts`` hosts answer."""
+    t = _Timeline()
+    for seq in range(count):
+        t.add(seq, ping("192.0.2.10", "192.0.2.255", id=8, seq=seq))
+        for host in range(hosts):
+            answer = ping(f"192.0.2.{20 + host}", "192.0.2.10", id=8, seq=seq, reply=True)
+            t.add(seq + 0.001 * (host + 1), answer)
+    return t.scenario("broadcast_ping", broadcast_ping.__doc__ or "")
+
+
+ATTACKS = (echo_flood, ddos_echo_flood, sweep, smurf, smurf_replies, ping_of_death, teardrop,
+           icmp_redirect, redirect_burst, rogue_router_advert, kill_router, mask_reply, unreachable_scan,
+           unreachable_host_scan, icmp_tunnel)
+BENIGN = (monitoring, traceroute, udp_traceroute, path_mtu, router_redirect, dns_failure,
+          large_ping, broadcast_ping)
+
+
+# --------------------------------------------------------------------------- demo
+
+def demo(*, start: int = DEMO_START_NS) -> Scenario:
+    """The demo sample: a monitor pinging its gateway, a ping sweep, an address mask reply, a
+    fragmented (benign) echo, a ping of death and an ICMP tunnel."""
+    t = _Timeline(start)
+    _pings(t, "192.0.2.10", "192.0.2.1", at=0, count=5, interval=1.0, id=7)
+    for host in range(1, 41):
+        t.add(6 + host * 0.01, ping("203.0.113.66", f"198.51.100.{host}", id=99, seq=host), "sweep")
+    _mask_exchange(t, "203.0.113.66", at=7)
+    _fragments(t, "192.0.2.20", "192.0.2.30", echo_request(1, 1, bytes(range(256)) * 12), at=8, ident=4242)
+    _fragments(t, "198.51.100.9", "192.0.2.50", echo_request(1, 1, bytes(65600)), at=9, tag="pod")
+    _tunnel(t, at=10, exchanges=15, seed=7)
+    return t.scenario("demo", demo.__doc__ or "",
+                      ("sweep", "203.0.113.66", None, "T1018", "sweep"),
+                      ("mask_reply", "192.0.2.1", "203.0.113.66", "T1590", "reply"),
+                      ("ping_of_death", "198.51.100.9", "192.0.2.50", "T1499", "pod"),
+                      ("icmp_tunnel", "192.0.2.10", "203.0.113.200", "T1095", "tunnel"))
 
 
 def demo_frames(*, start: int = DEMO_START_NS) -> list[Frame]:
-    """A small mixed sample: monitoring pings with replies, a ping sweep and a fragmented echo."""
-    frames: list[Frame] = []
-    for seq in range(5):  # a monitor pinging its gateway once a second
-        t = start + seq * _SECOND
-        frames.append(Frame(t, ethernet(ping("192.0.2.10", "192.0.2.1", id=7, seq=seq))))
-        frames.append(Frame(t + 300_000, ethernet(ping("192.0.2.1", "192.0.2.10", id=7, seq=seq, reply=True))))
-    for host in range(1, 41):  # a sweep of 198.51.100.0/24
-        t = start + 6 * _SECOND + host * 10_000_000
-        frames.append(Frame(t, ethernet(ping("203.0.113.66", f"198.51.100.{host}", id=99, seq=host))))
-    big = echo_request(1, 1, bytes(range(256)) * 12)
-    for i, fragment in enumerate(fragment_ipv4_payload("192.0.2.20", "192.0.2.30", big, ident=4242, size=1480)):
-        frames.append(Frame(start + 8 * _SECOND + i * 1000, ethernet(fragment)))
-    return sorted(frames, key=lambda f: f.ts)
+    """The frames of :func:`demo`."""
+    return list(demo(start=start).frames)
 
 
 def write_demo(path: str) -> str:
     """Write the demo sample as a pcap and return its path."""
-    write_pcap(path, demo_frames())
+    write_pcap(path, demo_frames(), nanosecond=True)
     return path
+

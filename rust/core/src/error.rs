@@ -35,6 +35,8 @@ pub enum DecodeError {
     ExtChainTooLong(usize),
     #[error("IPv6 extension header {0} runs past the packet")]
     BadExtHeader(u8),
+    #[error("tunnels nested deeper than {0} levels: the inner ones are not opened (max_tunnel_depth)")]
+    TunnelTooDeep(usize),
     #[error("record caplen {caplen} exceeds the {limit}-byte limit (max_record_len): corrupt capture")]
     RecordTooLong { caplen: u64, limit: u64 },
     #[error("record caplen {caplen} exceeds orig_len {orig_len}")]
@@ -77,6 +79,7 @@ impl DecodeError {
             DecodeError::BadTotalLength { .. } => "bad_ip_total_length",
             DecodeError::ExtChainTooLong(_) => "ext_chain_too_long",
             DecodeError::BadExtHeader(_) => "bad_ext_header",
+            DecodeError::TunnelTooDeep(_) => "tunnel_too_deep",
             DecodeError::RecordTooLong { .. } => "record_too_long",
             DecodeError::CaplenOverOrig { .. } => "caplen_over_orig_len",
             DecodeError::CutShort { .. } => "cut_short",

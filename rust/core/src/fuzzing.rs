@@ -90,7 +90,7 @@ pub fn reassembly(data: &[u8]) {
         };
         // 13 bits of 8-byte units, in IPv4 and IPv6 alike.
         let units = u16::from_le_bytes([off_lo, off_hi]) & 0x1fff;
-        let key = Key { version: if v6 { 6 } else { 4 }, src, dst, proto: if v6 { 0 } else { 1 }, id: id.into(), vlan_key: 0 };
+        let key = Key { version: if v6 { 6 } else { 4 }, src, dst, proto: if v6 { 0 } else { 1 }, id: id.into(), vlan_key: 0, tunnel: Default::default() };
         let piece = Piece {
             frame,
             ts_ns,

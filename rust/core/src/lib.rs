@@ -1,8 +1,8 @@
 //! icmpscope-core: reads pcap/pcapng captures and decodes ICMP into Arrow tables.
 //!
 //! The modules follow the data path: `source` (files, decompression, pcap/pcapng records) →
-//! `link` → `ip` (v4, v6 and extension headers) → `reassembly` → `icmp` → `table` (Arrow
-//! builders), tied together per file by `pipeline`.
+//! `link` → `ip` (v4, v6 and extension headers) ⇄ `tunnel` (decapsulation, back to `link`/`ip`) →
+//! `reassembly` → `icmp` → `table` (Arrow builders), tied together per file by `pipeline`.
 //!
 //! Hostile input is the normal case: no value read from a capture reaches an `unwrap`, an
 //! `expect` or an index that can panic, and length/offset arithmetic on such values is checked
@@ -22,6 +22,7 @@ pub mod reassembly;
 pub mod scan;
 pub mod source;
 pub mod table;
+pub mod tunnel;
 
 pub use error::{CaptureError, DecodeError};
 pub use pipeline::{read_file, FileTables, Options, Stats};

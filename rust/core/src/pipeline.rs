@@ -10,23 +10,32 @@ use arrow_schema::{DataType, Schema, SchemaRef};
 
 use crate::error::{CaptureError, DecodeError};
 use crate::icmp;
-use crate::ip::{self, IpPacket, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, PROTO_UDPLITE};
+use crate::ip::{self, IpPacket, PROTO_AH, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, PROTO_UDPLITE};
 use crate::link::{self, LinkFrame, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use crate::reassembly::{self, Key, Limit, Piece, Reassembler};
 use crate::source::{CaptureReader, Limits, Next, Packet};
 use crate::table::columns::{dict_type, field, ts_type};
 use crate::table::{file_dictionary, DatagramsTable, ErrorsTable, FragmentRow, FragmentsTable, IcmpTable, Origin};
+use crate::tunnel::{self, Bytes, Inner, Tunnel};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub reassembly: reassembly::Config,
     pub max_ext_headers: usize,
+    /// Tunnels opened around one message at most (up to `tunnel::Path::CAPACITY`); a deeper one
+    /// makes the record undecodable.
+    pub max_tunnel_depth: usize,
     pub limits: Limits,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { reassembly: reassembly::Config::default(), max_ext_headers: 16, limits: Limits::default() }
+        Options {
+            reassembly: reassembly::Config::default(),
+            max_ext_headers: 16,
+            max_tunnel_depth: tunnel::DEFAULT_MAX_DEPTH,
+            limits: Limits::default(),
+        }
     }
 }
 
@@ -55,6 +64,7 @@ pub struct Stats {
     pub max_record_len_hits: u64,
     pub max_block_len_hits: u64,
     pub max_ext_headers_hits: u64,
+    pub max_tunnel_depth_hits: u64,
     pub max_reassembly_bytes_hits: u64,
     pub max_datagrams_hits: u64,
     pub max_decompression_ratio_hits: u64,
@@ -140,6 +150,7 @@ impl FileDecoder {
             DecodeError::RecordTooLong { .. } => s.max_record_len_hits += 1,
             DecodeError::BlockTooLong { .. } => s.max_block_len_hits += 1,
             DecodeError::ExtChainTooLong(_) => s.max_ext_headers_hits += 1,
+            DecodeError::TunnelTooDeep(_) => s.max_tunnel_depth_hits += 1,
             DecodeError::ReassemblyMemory { .. } => s.max_reassembly_bytes_hits += 1,
             DecodeError::ReassemblyDatagrams { .. } => s.max_datagrams_hits += 1,
             DecodeError::DecompressionRatio { .. } => s.max_decompression_ratio_hits += 1,
@@ -201,34 +212,82 @@ impl FileDecoder {
             Ok(l) => l,
             Err(e) => return Class::Undecodable(e),
         };
-        if link.ethertype != ETHERTYPE_IPV4 && link.ethertype != ETHERTYPE_IPV6 {
-            return Class::Other;
-        }
         let link_header = p.data.len() - link.payload.len();
         let wire_len = (p.orig_len as usize).saturating_sub(link_header);
-        let ip = match ip::decode(link.ethertype, link.payload, wire_len, self.options.max_ext_headers) {
+        let next = Inner { ethertype: link.ethertype, bytes: Bytes::new(link.payload, wire_len) };
+        self.network(at, &link, next, &Tunnel::NONE, false)
+    }
+
+    /// Decodes the network layer `next` and what it carries.
+    // Inlined so that plain traffic runs through one function, as before tunnels (measured:
+    // the calls alone cost 3% on a capture of pings); tunnels recurse through `open`.
+    #[inline(always)]
+    fn network<'a>(&mut self, at: Origin, link: &LinkFrame<'a>, next: Inner<'a>, tunnel: &Tunnel, reassembled: bool) -> Class {
+        if next.ethertype != ETHERTYPE_IPV4 && next.ethertype != ETHERTYPE_IPV6 {
+            return match tunnel::decap_link(next) {
+                Ok(Some(decap)) => self.open(at, link, tunnel, None, decap, reassembled),
+                Ok(None) => Class::Other,
+                Err(e) => Class::Undecodable(e),
+            };
+        }
+        let ip = match ip::decode(next.ethertype, next.bytes.data, next.bytes.wire_len(), self.options.max_ext_headers) {
             Ok(ip) => ip,
             Err(e) => return Class::Undecodable(e),
         };
         if let Some(atomic) = ip.atomic_fragment {
-            self.atomic_fragment(at, &link, &ip, &atomic);
+            self.atomic_fragment(at, link, &ip, &atomic, tunnel);
         }
         if let Some(frag) = ip.fragment {
-            return self.fragment(at, &link, &ip, &frag);
+            return self.fragment(at, link, &ip, &frag, tunnel);
         }
-        if !is_icmp(&ip) {
-            return Class::Other;
+        self.transport(at, link, &ip, tunnel, reassembled)
+    }
+
+    /// What a whole (unfragmented or reassembled) IP packet carries: an ICMP message becomes a
+    /// row, a tunnel is opened, anything else is other.
+    #[inline(always)]
+    fn transport<'a>(&mut self, at: Origin, link: &LinkFrame<'a>, ip: &IpPacket<'a>, tunnel: &Tunnel, reassembled: bool) -> Class {
+        if is_icmp(ip) {
+            return match decode_icmp(ip, ip.payload, ip.payload_len) {
+                Ok(m) => {
+                    self.icmp.push(at, link, ip, &m, reassembled, tunnel);
+                    Class::Icmp
+                }
+                Err(e) => Class::Undecodable(e),
+            };
         }
-        match decode_icmp(&ip, ip.payload, ip.payload_len) {
-            Ok(m) => {
-                self.icmp.push(at, &link, &ip, &m, ip.datagram_len(), false);
-                Class::Icmp
-            }
+        if ip.version == 4 && ip.proto == PROTO_AH {
+            return self.authenticated(at, link, ip, tunnel, reassembled);
+        }
+        match tunnel::decap_ip(ip) {
+            Ok(Some(decap)) => self.open(at, link, tunnel, Some(ip), decap, reassembled),
+            Ok(None) => Class::Other,
             Err(e) => Class::Undecodable(e),
         }
     }
 
-    fn fragment(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, frag: &ip::Fragment) -> Class {
+    /// An IPv4 packet whose payload the IPsec authentication header protects: what it protects.
+    #[inline(never)]
+    fn authenticated<'a>(&mut self, at: Origin, link: &LinkFrame<'a>, ip: &IpPacket<'a>, tunnel: &Tunnel, reassembled: bool) -> Class {
+        match ip::skip_ah(ip) {
+            Ok(inner) => self.transport(at, link, &inner, tunnel, reassembled),
+            Err(e) => Class::Undecodable(e),
+        }
+    }
+
+    /// Steps inside the tunnel `decap` found (in the IP packet `carrier`, or at the link level)
+    /// and decodes what it carries. Out of line: plain traffic never gets here.
+    #[inline(never)]
+    fn open<'a>(&mut self, at: Origin, link: &LinkFrame<'a>, tunnel: &Tunnel, carrier: Option<&IpPacket>, decap: tunnel::Decap<'a>, reassembled: bool) -> Class {
+        let (mut link, mut tunnel) = (*link, *tunnel);
+        match tunnel.enter(carrier, decap, &mut link, self.options.max_tunnel_depth) {
+            Ok(Some(inner)) => self.network(at, &link, inner, &tunnel, reassembled),
+            Ok(None) => Class::Other,
+            Err(e) => Class::Undecodable(e),
+        }
+    }
+
+    fn fragment(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, frag: &ip::Fragment, tunnel: &Tunnel) -> Class {
         let row = FragmentRow {
             proto: ip.proto,
             id: frag.id,
@@ -238,8 +297,8 @@ impl FileDecoder {
             tiny_first: tiny_first(ip, frag, self.options.max_ext_headers),
             atomic: false,
         };
-        self.fragments.push(at, link, ip, &row);
-        let Some(done) = self.reassembler.add(reassembly_key(link, ip, frag), piece(at, ip, frag)) else {
+        self.fragments.push(at, link, ip, &row, tunnel);
+        let Some(done) = self.reassembler.add(reassembly_key(link, ip, frag, tunnel), piece(at, ip, frag)) else {
             return Class::Fragment;
         };
         self.stats.reassembled += 1;
@@ -253,21 +312,17 @@ impl FileDecoder {
         } else {
             (done.row.proto, &done.payload[..])
         };
-        let whole = IpPacket { proto, payload: body, payload_len: body.len(), fragment: None, atomic_fragment: None, ..*ip };
-        if !is_icmp(&whole) {
-            return Class::Fragment;
-        }
-        match decode_icmp(&whole, body, body.len()) {
-            Ok(m) => {
-                self.icmp.push(at, link, &whole, &m, done.row.total_len as usize, true);
-                Class::Icmp
-            }
-            Err(_) => Class::Fragment,
+        // Lengths of the whole datagram: its header is what the reassembled payload is not.
+        let header_len = usize::try_from(done.row.total_len).unwrap_or(usize::MAX).saturating_sub(body.len());
+        let whole = IpPacket { proto, header_len, payload: body, payload_len: body.len(), fragment: None, atomic_fragment: None, ..*ip };
+        match self.transport(at, link, &whole, tunnel, true) {
+            Class::Icmp => Class::Icmp,
+            _ => Class::Fragment,
         }
     }
 
     /// The `fragments` row of an IPv6 atomic fragment; the packet itself is decoded whole.
-    fn atomic_fragment(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, atomic: &ip::AtomicFragment) {
+    fn atomic_fragment(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, atomic: &ip::AtomicFragment, tunnel: &Tunnel) {
         let row = FragmentRow {
             proto: atomic.next,
             id: atomic.id,
@@ -277,7 +332,7 @@ impl FileDecoder {
             tiny_first: false,
             atomic: true,
         };
-        self.fragments.push(at, link, ip, &row);
+        self.fragments.push(at, link, ip, &row, tunnel);
     }
 
     /// The per-file `stats` row.
@@ -286,8 +341,20 @@ impl FileDecoder {
     }
 }
 
-/// IPv4 keys on (src, dst, protocol, id), IPv6 on (src, dst, id); both on the VLAN tags.
-fn reassembly_key(link: &LinkFrame, ip: &IpPacket, frag: &ip::Fragment) -> Key {
+fn is_icmp(ip: &IpPacket) -> bool {
+    (ip.version == 4 && ip.proto == PROTO_ICMP) || (ip.version == 6 && ip.proto == PROTO_ICMPV6)
+}
+
+fn decode_icmp(ip: &IpPacket, data: &[u8], declared: usize) -> Result<icmp::IcmpMessage, DecodeError> {
+    match (ip.src, ip.dst) {
+        (IpAddr::V6(s), IpAddr::V6(d)) => icmp::decode_v6(data, declared, &s, &d),
+        _ => icmp::decode_v4(data, declared),
+    }
+}
+
+/// IPv4 keys on (src, dst, protocol, id), IPv6 on (src, dst, id); both on the VLAN tags and the
+/// tunnel they came through.
+fn reassembly_key(link: &LinkFrame, ip: &IpPacket, frag: &ip::Fragment, tunnel: &Tunnel) -> Key {
     Key {
         version: ip.version,
         src: ip.src,
@@ -295,6 +362,7 @@ fn reassembly_key(link: &LinkFrame, ip: &IpPacket, frag: &ip::Fragment) -> Key {
         proto: if ip.version == 4 { ip.proto } else { 0 },
         id: frag.id,
         vlan_key: link.vlan_key,
+        tunnel: tunnel.scope,
     }
 }
 
@@ -348,17 +416,6 @@ fn tiny_first(ip: &IpPacket, frag: &ip::Fragment, max_ext_headers: usize) -> boo
     ip.payload_len < need
 }
 
-fn is_icmp(ip: &IpPacket) -> bool {
-    (ip.version == 4 && ip.proto == PROTO_ICMP) || (ip.version == 6 && ip.proto == PROTO_ICMPV6)
-}
-
-fn decode_icmp(ip: &IpPacket, data: &[u8], declared: usize) -> Result<icmp::IcmpMessage, DecodeError> {
-    match (ip.src, ip.dst) {
-        (IpAddr::V6(s), IpAddr::V6(d)) => icmp::decode_v6(data, declared, &s, &d),
-        _ => icmp::decode_v4(data, declared),
-    }
-}
-
 pub fn stats_schema() -> SchemaRef {
     let u = || DataType::UInt64;
     Arc::new(Schema::new(vec![
@@ -383,6 +440,7 @@ pub fn stats_schema() -> SchemaRef {
         field("max_record_len_hits", u(), false),
         field("max_block_len_hits", u(), false),
         field("max_ext_headers_hits", u(), false),
+        field("max_tunnel_depth_hits", u(), false),
         field("max_reassembly_bytes_hits", u(), false),
         field("max_datagrams_hits", u(), false),
         field("max_decompression_ratio_hits", u(), false),
@@ -439,6 +497,7 @@ fn stats_batch(file: &ArrayRef, s: &Stats) -> RecordBatch {
             num(s.max_record_len_hits),
             num(s.max_block_len_hits),
             num(s.max_ext_headers_hits),
+            num(s.max_tunnel_depth_hits),
             num(s.max_reassembly_bytes_hits),
             num(s.max_datagrams_hits),
             num(s.max_decompression_ratio_hits),

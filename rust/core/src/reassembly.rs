@@ -50,6 +50,8 @@ pub struct Key {
     pub proto: u8,
     pub id: u32,
     pub vlan_key: u32,
+    /// The tunnel the datagram travelled in (empty outside tunnels).
+    pub tunnel: crate::tunnel::Scope,
 }
 
 /// One fragment handed to the reassembler.
@@ -498,7 +500,7 @@ mod tests {
     use super::*;
 
     fn key() -> Key {
-        Key { version: 4, src: "10.0.0.1".parse().unwrap(), dst: "10.0.0.2".parse().unwrap(), proto: 1, id: 7, vlan_key: 0 }
+        Key { version: 4, src: "10.0.0.1".parse().unwrap(), dst: "10.0.0.2".parse().unwrap(), proto: 1, id: 7, vlan_key: 0, tunnel: Default::default() }
     }
 
     fn piece(frame: u64, offset: u32, more: bool, data: &[u8]) -> Piece<'_> {

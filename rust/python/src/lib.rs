@@ -94,6 +94,7 @@ struct PyOptions {
     max_reassembly_bytes: usize,
     max_datagrams: usize,
     max_ext_headers: usize,
+    max_tunnel_depth: usize,
     max_record_len: u64,
     max_block_len: u64,
     max_decompression_ratio: u64,
@@ -109,6 +110,7 @@ impl From<PyOptions> for Options {
                 max_datagrams: o.max_datagrams,
             },
             max_ext_headers: o.max_ext_headers,
+            max_tunnel_depth: o.max_tunnel_depth,
             limits: Limits {
                 max_record_len: o.max_record_len,
                 max_block_len: o.max_block_len,

@@ -4,15 +4,19 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::error::DecodeError;
 use crate::ip::{checksum_valid, ones_sum, quoted, Quoted, PROTO_ICMPV6};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct IcmpMessage {
     pub icmp_type: u8,
     pub code: u8,
     pub checksum_ok: bool,
+    /// The checksum field as sent: tshark pairs echo requests and replies by it.
+    pub checksum: Option<u16>,
     pub id: Option<u16>,
     pub seq: Option<u16>,
     /// Bytes after the 8-byte header, as the IP header declares them.
     pub payload_len: u32,
+    /// Shannon entropy (bits per byte) of the captured echo data: tunnels carry random-looking data.
+    pub payload_entropy: Option<f32>,
     pub gateway: Option<IpAddr>,
     pub mtu: Option<u32>,
     pub router_lifetime: Option<u16>,
@@ -35,9 +39,29 @@ fn header(data: &[u8], declared_len: usize) -> Result<IcmpMessage, DecodeError> 
     Ok(IcmpMessage {
         icmp_type: data[0],
         code: data[1],
+        checksum: be16(data, 2),
         payload_len: declared_len.saturating_sub(8) as u32,
         ..Default::default()
     })
+}
+
+/// Shannon entropy of `bytes` in bits per byte (0 to 8); `None` when there are none.
+pub fn entropy(bytes: &[u8]) -> Option<f32> {
+    if bytes.is_empty() {
+        return None;
+    }
+    let mut counts = [0u32; 256];
+    for &b in bytes {
+        counts[usize::from(b)] += 1;
+    }
+    let n = bytes.len() as f64;
+    let bits: f64 = counts.iter().filter(|&&c| c > 0).map(|&c| -(f64::from(c) / n) * (f64::from(c) / n).log2()).sum();
+    Some(bits as f32)
+}
+
+/// The echo data actually captured (at most what the IP header declares).
+fn echo_data(data: &[u8], declared_len: usize) -> &[u8] {
+    data.get(8..declared_len.min(data.len())).unwrap_or_default()
 }
 
 /// Decodes an ICMPv4 message. `data` is what was captured, `declared_len` what IP says.
@@ -49,6 +73,9 @@ pub fn decode_v4(data: &[u8], declared_len: usize) -> Result<IcmpMessage, Decode
         0 | 8 | 13 | 14 | 15 | 16 | 17 | 18 | 37 | 38 => {
             m.id = be16(data, 4);
             m.seq = be16(data, 6);
+            if matches!(m.icmp_type, 0 | 8) {
+                m.payload_entropy = entropy(echo_data(data, declared_len));
+            }
             if matches!(m.icmp_type, 17 | 18) {
                 m.mask = be32(data, 8).map(Ipv4Addr::from);
             }
@@ -87,6 +114,7 @@ pub fn decode_v6(data: &[u8], declared_len: usize, src: &Ipv6Addr, dst: &Ipv6Add
         128 | 129 => {
             m.id = be16(data, 4);
             m.seq = be16(data, 6);
+            m.payload_entropy = entropy(echo_data(data, declared_len));
         }
         134 => m.router_lifetime = be16(data, 6),
         137 => {
@@ -132,10 +160,22 @@ mod tests {
         let m = decode_v4(&msg, msg.len()).unwrap();
         assert_eq!((m.icmp_type, m.code, m.id, m.seq, m.payload_len), (8, 0, Some(0x1234), Some(1), 2));
         assert!(m.checksum_ok);
+        assert_eq!((m.checksum, m.payload_entropy), (Some(sum), Some(1.0)));
         // Cut short by the snaplen: the checksum cannot be verified.
         assert!(!decode_v4(&msg[..9], msg.len()).unwrap().checksum_ok);
         msg[9] ^= 1;
         assert!(!decode_v4(&msg, msg.len()).unwrap().checksum_ok);
+    }
+
+    #[test]
+    fn entropy_in_bits_per_byte() {
+        assert_eq!(entropy(b""), None);
+        assert_eq!(entropy(b"aaaa"), Some(0.0));
+        assert_eq!(entropy(&(0..=255u8).collect::<Vec<_>>()), Some(8.0));
+        // Echo data cut short by the snaplen: the entropy of what was captured.
+        let msg = [8, 0, 0, 0, 0, 1, 0, 1, b'a', b'b'];
+        assert_eq!(decode_v4(&msg, 40).unwrap().payload_entropy, Some(1.0));
+        assert_eq!(decode_v4(&msg[..3], 40).unwrap().checksum, None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::error::DecodeError;
 pub const PROTO_ICMP: u8 = 1;
 pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
+pub const PROTO_AH: u8 = 51;
 pub const PROTO_ICMPV6: u8 = 58;
 pub const PROTO_SCTP: u8 = 132;
 pub const PROTO_UDPLITE: u8 = 136;
@@ -73,6 +74,23 @@ pub fn decode(ethertype: u16, data: &[u8], wire_len: usize, max_ext_headers: usi
     }
 }
 
+/// An IPv4 packet with the IPsec authentication header (RFC 4302) in front of its payload seen
+/// as the packet that header protects (IPv6 walks AH with its other extension headers).
+pub fn skip_ah<'a>(ip: &IpPacket<'a>) -> Result<IpPacket<'a>, DecodeError> {
+    let hdr = ip.payload.get(..2).ok_or(DecodeError::Truncated { layer: "IPsec AH", need: 2, have: ip.payload.len() })?;
+    let len = (usize::from(hdr[1]) + 2) * 4;
+    if ip.payload.len() < len {
+        return Err(DecodeError::Truncated { layer: "IPsec AH", need: len, have: ip.payload.len() });
+    }
+    Ok(IpPacket {
+        proto: hdr[0],
+        header_len: ip.header_len + len,
+        payload: &ip.payload[len..],
+        payload_len: ip.payload_len.saturating_sub(len),
+        ..*ip
+    })
+}
+
 /// What an ICMP error quotes of the datagram that caused it. Every field is best effort: the
 /// quote is often cut short.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -132,6 +150,19 @@ pub fn checksum_valid(sum: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ah_is_skipped_to_what_it_protects() {
+        let mut packet = vec![0x45, 0, 0, 45, 0, 0, 0, 0, 64, PROTO_AH, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+        packet.extend_from_slice(&[PROTO_ICMP, 4, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 1]);
+        packet.extend_from_slice(&[0; 12]);
+        packet.push(8);
+        let ip = v4::decode(&packet, packet.len()).unwrap();
+        let inner = skip_ah(&ip).unwrap();
+        assert_eq!((inner.proto, inner.header_len, inner.payload, inner.payload_len), (PROTO_ICMP, 44, &[8u8][..], 1));
+        let cut = v4::decode(&packet[..30], packet.len()).unwrap();
+        assert_eq!(skip_ah(&cut).unwrap_err(), DecodeError::Truncated { layer: "IPsec AH", need: 24, have: 10 });
+    }
 
     #[test]
     fn rfc1071_example() {

@@ -96,7 +96,9 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> 
     }
 }
 
-fn ethernet(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
+/// An Ethernet II frame (no FCS), through any 802.1Q/802.1ad tags and unencrypted MACsec.
+#[inline]
+pub fn ethernet(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
     if data.len() < 14 {
         return Err(truncated("Ethernet", 14, data.len()));
     }
@@ -160,7 +162,8 @@ fn null_loopback(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
 }
 
 /// PPP, with or without the HDLC address/control bytes and with 1- or 2-byte protocol fields.
-fn ppp(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
+/// Protocols other than IP and MPLS give ethertype 0.
+pub fn ppp(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
     let mut at = if data.starts_with(&[0xff, 0x03]) { 2 } else { 0 };
     let first = *data.get(at).ok_or_else(|| truncated("PPP", at + 1, data.len()))?;
     let protocol = if first & 1 == 1 {
@@ -174,6 +177,8 @@ fn ppp(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
     let ethertype = match protocol {
         0x21 => ETHERTYPE_IPV4,
         0x57 => ETHERTYPE_IPV6,
+        0x281 => crate::tunnel::ETHERTYPE_MPLS,
+        0x283 => crate::tunnel::ETHERTYPE_MPLS_MULTICAST,
         _ => 0,
     };
     Ok(LinkFrame { ethertype, payload: data.get(at..).unwrap_or_default(), ..Default::default() })

@@ -41,8 +41,11 @@ impl<K: Hash + Eq + Copy + Display> Interner<K> {
         k
     }
 
-    pub fn values(&self) -> Arc<StringArray> {
-        Arc::new(self.values.finish_cloned())
+    /// The dictionary of the batch being finished; the next batch starts a new one, so a
+    /// streamed batch carries only its own values, never everything seen before.
+    pub fn take_values(&mut self) -> Arc<StringArray> {
+        self.index.clear();
+        Arc::new(self.values.finish())
     }
 }
 
@@ -75,7 +78,9 @@ impl<K: Hash + Eq + Copy + Display> KeyColumn<K> {
         self.keys.append_value(key);
     }
 
+    /// Ends the batch; keys of the next one refer to the interner's next dictionary.
     pub fn finish(&mut self, values: &Arc<StringArray>) -> ArrayRef {
+        self.last = None;
         let keys = self.keys.finish();
         let values: ArrayRef = values.clone();
         // Keys come from the interner, so they are always in range.
@@ -165,6 +170,7 @@ impl<K: Hash + Eq + Copy + Display> SparseKeyColumn<K> {
     }
 
     pub fn finish(&mut self, len: usize, values: &Arc<StringArray>) -> ArrayRef {
+        self.last = None;
         let keys = self.keys.finish(len);
         let values: ArrayRef = values.clone();
         Arc::new(DictionaryArray::<UInt32Type>::try_new(keys, values).expect("interned keys in range"))

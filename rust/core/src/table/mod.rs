@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BooleanBuilder, StringBuilder, TimestampNanosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
+    BooleanBuilder, Float32Builder, StringBuilder, TimestampNanosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
     UInt8Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
@@ -18,6 +18,7 @@ use crate::icmp::IcmpMessage;
 use crate::ip::IpPacket;
 use crate::link::LinkFrame;
 use crate::reassembly::DatagramRow;
+use crate::tunnel::{Path, Tunnel};
 
 /// A MAC address printed as `aa:bb:cc:dd:ee:ff`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,6 +33,44 @@ impl std::fmt::Display for Mac {
 
 fn ts(builder: &mut TimestampNanosecondBuilder) -> ArrayRef {
     Arc::new(builder.finish().with_timezone("UTC"))
+}
+
+/// The `tunnel` column: the path as text (`gre>gre`), null outside tunnels. Only tunnelled rows
+/// are kept until `finish`, so plain traffic costs nothing here.
+#[derive(Default)]
+struct PathColumn {
+    /// (row, path) of the tunnelled rows, in row order.
+    tunnelled: Vec<(usize, Path)>,
+}
+
+impl PathColumn {
+    fn push(&mut self, row: usize, path: Path) {
+        if !path.is_empty() {
+            self.tunnelled.push((row, path));
+        }
+    }
+
+    fn finish(&mut self, rows: usize) -> ArrayRef {
+        let tunnelled = std::mem::take(&mut self.tunnelled);
+        if tunnelled.is_empty() {
+            return Arc::new(arrow_array::StringArray::new_null(rows));
+        }
+        let mut values = StringBuilder::with_capacity(rows, tunnelled.len() * 8);
+        let mut text = String::new();
+        let mut next = tunnelled.iter().peekable();
+        for row in 0..rows {
+            match next.next_if(|(r, _)| *r == row) {
+                Some((_, path)) => {
+                    use std::fmt::Write;
+                    text.clear();
+                    let _ = write!(text, "{path}");
+                    values.append_value(&text);
+                }
+                None => values.append_null(),
+            }
+        }
+        Arc::new(values.finish())
+    }
 }
 
 fn batch(schema: &SchemaRef, columns: Vec<ArrayRef>) -> RecordBatch {
@@ -55,9 +94,11 @@ pub fn icmp_schema() -> SchemaRef {
         field("icmp_type", DataType::UInt8, false),
         field("icmp_code", DataType::UInt8, false),
         field("checksum_ok", DataType::Boolean, false),
+        field("checksum", DataType::UInt16, true),
         field("icmp_id", DataType::UInt16, true),
         field("icmp_seq", DataType::UInt16, true),
         field("payload_len", DataType::UInt32, false),
+        field("payload_entropy", DataType::Float32, true),
         field("datagram_len", DataType::UInt32, false),
         field("reassembled", DataType::Boolean, false),
         field("gateway", d(), true),
@@ -102,9 +143,11 @@ pub struct IcmpTable {
     icmp_type: UInt8Builder,
     icmp_code: UInt8Builder,
     checksum_ok: BooleanBuilder,
+    checksum: UInt16Builder,
     icmp_id: UInt16Builder,
     icmp_seq: UInt16Builder,
     payload_len: UInt32Builder,
+    payload_entropy: Float32Builder,
     datagram_len: UInt32Builder,
     reassembled: BooleanBuilder,
     gateway: KeyColumn<IpAddr>,
@@ -116,7 +159,7 @@ pub struct IcmpTable {
     inner_proto: UInt8Builder,
     inner_sport: UInt16Builder,
     inner_dport: UInt16Builder,
-    tunnel: StringBuilder,
+    tunnel: PathColumn,
     outer_src: KeyColumn<IpAddr>,
     outer_dst: KeyColumn<IpAddr>,
     tunnel_id: UInt32Builder,
@@ -131,7 +174,9 @@ impl IcmpTable {
         self.rows == 0
     }
 
-    pub fn push(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, m: &IcmpMessage, datagram_len: usize, reassembled: bool) {
+    /// One message; `ip` is the header that carries it (for a reassembled datagram, one whose
+    /// lengths are the whole datagram's).
+    pub fn push(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, m: &IcmpMessage, reassembled: bool, tunnel: &Tunnel) {
         if self.skip {
             return;
         }
@@ -148,10 +193,12 @@ impl IcmpTable {
         self.icmp_type.append_value(m.icmp_type);
         self.icmp_code.append_value(m.code);
         self.checksum_ok.append_value(m.checksum_ok);
+        self.checksum.append_option(m.checksum);
         self.icmp_id.append_option(m.id);
         self.icmp_seq.append_option(m.seq);
         self.payload_len.append_value(m.payload_len);
-        self.datagram_len.append_value(u32::try_from(datagram_len).unwrap_or(u32::MAX));
+        self.payload_entropy.append_option(m.payload_entropy);
+        self.datagram_len.append_value(u32::try_from(ip.datagram_len()).unwrap_or(u32::MAX));
         self.reassembled.append_value(reassembled);
         self.gateway.push(&mut self.addrs, m.gateway);
         self.mtu.append_option(m.mtu);
@@ -163,17 +210,20 @@ impl IcmpTable {
         self.inner_proto.append_option(q.proto);
         self.inner_sport.append_option(q.sport);
         self.inner_dport.append_option(q.dport);
-        self.tunnel.append_null();
-        self.outer_src.push(&mut self.addrs, None);
-        self.outer_dst.push(&mut self.addrs, None);
-        self.tunnel_id.append_null();
+        // A message tunnelled at the link level only (MPLS, PPPoE) has its own header outermost.
+        let outer = tunnel.is_tunnelled().then(|| tunnel.outer.unwrap_or((ip.src, ip.dst)));
+        self.tunnel.push(self.rows - 1, tunnel.scope.path);
+        self.outer_src.push(&mut self.addrs, outer.map(|o| o.0));
+        self.outer_dst.push(&mut self.addrs, outer.map(|o| o.1));
+        self.tunnel_id.append_option(tunnel.id);
     }
 
     /// The rows so far as a batch; the builder starts again empty (the dictionaries stay).
     pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
         let rows = std::mem::take(&mut self.rows);
-        let a = self.addrs.values();
-        let m = self.macs.values();
+        let a = self.addrs.take_values();
+        let m = self.macs.take_values();
+        let tunnel = self.tunnel.finish(rows);
         batch(
             &icmp_schema(),
             vec![
@@ -190,9 +240,11 @@ impl IcmpTable {
                 Arc::new(self.icmp_type.finish()),
                 Arc::new(self.icmp_code.finish()),
                 Arc::new(self.checksum_ok.finish()),
+                Arc::new(self.checksum.finish()),
                 Arc::new(self.icmp_id.finish()),
                 Arc::new(self.icmp_seq.finish()),
                 Arc::new(self.payload_len.finish()),
+                Arc::new(self.payload_entropy.finish()),
                 Arc::new(self.datagram_len.finish()),
                 Arc::new(self.reassembled.finish()),
                 self.gateway.finish(&a),
@@ -204,7 +256,7 @@ impl IcmpTable {
                 Arc::new(self.inner_proto.finish()),
                 Arc::new(self.inner_sport.finish()),
                 Arc::new(self.inner_dport.finish()),
-                Arc::new(self.tunnel.finish()),
+                tunnel,
                 self.outer_src.finish(&a),
                 self.outer_dst.finish(&a),
                 Arc::new(self.tunnel_id.finish()),
@@ -243,6 +295,7 @@ pub fn fragments_schema() -> SchemaRef {
         field("vlan", DataType::UInt16, true),
         field("tiny_first", DataType::Boolean, false),
         field("atomic", DataType::Boolean, false),
+        field("tunnel", DataType::Utf8, true),
     ]))
 }
 
@@ -264,6 +317,7 @@ pub struct FragmentsTable {
     vlan: UInt16Builder,
     tiny_first: BooleanBuilder,
     atomic: BooleanBuilder,
+    tunnel: PathColumn,
 }
 
 /// What a fragment row says beyond its header fields.
@@ -290,7 +344,7 @@ impl FragmentsTable {
         self.rows == 0
     }
 
-    pub fn push(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, frag: &FragmentRow) {
+    pub fn push(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, frag: &FragmentRow, tunnel: &Tunnel) {
         if self.skip {
             return;
         }
@@ -309,11 +363,12 @@ impl FragmentsTable {
         self.vlan.append_option(link.vlan);
         self.tiny_first.append_value(frag.tiny_first);
         self.atomic.append_value(frag.atomic);
+        self.tunnel.push(self.rows - 1, tunnel.scope.path);
     }
 
     pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
         let rows = std::mem::take(&mut self.rows);
-        let a = self.addrs.values();
+        let a = self.addrs.take_values();
         batch(
             &fragments_schema(),
             vec![
@@ -331,6 +386,7 @@ impl FragmentsTable {
                 Arc::new(self.vlan.finish()),
                 Arc::new(self.tiny_first.finish()),
                 Arc::new(self.atomic.finish()),
+                self.tunnel.finish(rows),
             ],
         )
     }
@@ -358,6 +414,7 @@ pub fn datagrams_schema() -> SchemaRef {
         field("evicted", DataType::Boolean, false),
         field("header_len", DataType::UInt32, false),
         field("timed_out", DataType::Boolean, false),
+        field("tunnel", DataType::Utf8, true),
     ]))
 }
 
@@ -384,6 +441,7 @@ pub struct DatagramsTable {
     evicted: BooleanBuilder,
     header_len: UInt32Builder,
     timed_out: BooleanBuilder,
+    tunnel: PathColumn,
 }
 
 impl DatagramsTable {
@@ -418,11 +476,12 @@ impl DatagramsTable {
         self.evicted.append_value(d.evicted);
         self.header_len.append_value(d.header_len);
         self.timed_out.append_value(d.timed_out);
+        self.tunnel.push(self.rows - 1, d.key.tunnel.path);
     }
 
     pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
         let rows = std::mem::take(&mut self.rows);
-        let a = self.addrs.values();
+        let a = self.addrs.take_values();
         batch(
             &datagrams_schema(),
             vec![
@@ -445,6 +504,7 @@ impl DatagramsTable {
                 Arc::new(self.evicted.finish()),
                 Arc::new(self.header_len.finish()),
                 Arc::new(self.timed_out.finish()),
+                self.tunnel.finish(rows),
             ],
         )
     }

@@ -1,0 +1,237 @@
+"""What every detector shares: its input as a LazyFrame of the ``icmp`` table, the alert schema,
+and *episodes* — the stretches of capture time in which a group of rows is over a threshold.
+
+A row is *hot* when its group (say, one source and one target) crossed a threshold over the
+trailing ``window`` of capture time that ends at the row, ``(ts - window, ts]``; this is the
+exact maximum over every sliding window, so a threshold holds "within any ``window``". Hot rows
+less than a window apart form one episode, and an episode's rows are those of its group from
+one window before its first hot row to its last: that is the evidence of one alert.
+"""
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from typing import Union
+
+import polars as pl
+
+from icmpscope.io import Capture
+
+Data = Union[Capture, pl.DataFrame, pl.LazyFrame]
+
+MAX_FRAMES = 20
+ALERT_SCHEMA: dict[str, pl.DataType] = {
+    "kind": pl.String(),
+    "start": pl.Datetime("ns", "UTC"),
+    "end": pl.Datetime("ns", "UTC"),
+    "src": pl.String(),
+    "dst": pl.String(),
+    "packets": pl.UInt64(),
+    "detail": pl.String(),
+    "technique": pl.String(),
+    "frames": pl.List(pl.UInt64()),
+}
+FILES_TYPE = pl.List(pl.String())
+
+# Text columns, Categorical in the table: compared and joined as String across files.
+_TEXT = ("file", "src", "dst", "src_mac", "dst_mac", "gateway", "mask", "inner_src", "inner_dst",
+         "outer_src", "outer_dst")
+
+ECHO_REQUEST = (8, 128)
+ECHO_REPLY = (0, 129)
+ORDER = ("ts", "file", "frame")  # capture time; ties in the order of the files' records
+
+
+def lazy(table: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """``table`` as a LazyFrame whose address, MAC and file columns are String."""
+    lf = table.lazy()
+    names = lf.collect_schema().names()
+    return lf.with_columns(pl.col(c).cast(pl.String) for c in _TEXT if c in names)
+
+
+def icmp_of(data: Data) -> pl.LazyFrame:
+    """The ``icmp`` table of a Capture, DataFrame or LazyFrame (e.g. from ``scan_pcap``)."""
+    if isinstance(data, Capture):
+        return lazy(data.icmp)
+    if isinstance(data, (pl.DataFrame, pl.LazyFrame)):
+        return lazy(data)
+    raise TypeError(f"expected a Capture, a polars DataFrame or LazyFrame, not {type(data).__name__}")
+
+
+def several_files(data: Data) -> bool:
+    """Whether ``data`` comes from more than one capture file (alerts then name the files)."""
+    if isinstance(data, Capture):
+        return data.stats.height > 1
+    return bool(icmp_of(data).select(pl.col("file").n_unique()).collect().item() > 1)
+
+
+def has_column(lf: pl.LazyFrame, name: str) -> bool:
+    return name in lf.collect_schema().names()
+
+
+def seconds(window: float) -> pl.Expr:
+    """``window`` seconds as a nanosecond Duration (the unit of ``ts``)."""
+    if window <= 0:
+        raise ValueError(f"a window must be positive, got {window}")
+    return pl.duration(nanoseconds=round(window * 1e9), time_unit="ns")
+
+
+def evidence(first: pl.Expr | None = None) -> list[pl.Expr]:
+    """Aggregates every alert carries: time span, packet count, and up to 20 frames (with their
+    files) in capture order — of the rows where ``first`` holds, if given (e.g. one per target)."""
+    frame, file = pl.col("frame"), pl.col("file")
+    if first is not None:
+        frame, file = frame.filter(first), file.filter(first)
+    order = [pl.col(c).filter(first) if first is not None else pl.col(c) for c in ORDER]
+    return [
+        pl.col("ts").min().alias("start"),
+        pl.col("ts").max().alias("end"),
+        pl.len().cast(pl.UInt64).alias("packets"),
+        frame.sort_by(order).head(MAX_FRAMES).alias("frames"),
+        file.sort_by(order).head(MAX_FRAMES).alias("files"),
+    ]
+
+
+def finish(alerts: pl.LazyFrame, *, several: bool) -> pl.DataFrame:
+    """Alerts in the schema of SPEC "Detections", in time order (``files`` only if ``several``)."""
+    columns = [pl.col(name).cast(dtype) for name, dtype in ALERT_SCHEMA.items()]
+    if several:
+        columns.append(pl.col("files").cast(FILES_TYPE))
+    return alerts.select(columns).sort("start", "kind", "src", "dst", nulls_last=True).collect()
+
+
+def empty(*, several: bool) -> pl.DataFrame:
+    schema = dict(ALERT_SCHEMA, **({"files": FILES_TYPE} if several else {}))
+    return pl.DataFrame(schema=schema)
+
+
+def seconds_between(start: str = "start", end: str = "end") -> pl.Expr:
+    """The span from ``start`` to ``end`` in seconds, as text with one decimal."""
+    return ((pl.col(end) - pl.col(start)).dt.total_milliseconds() / 1000).round(1).cast(pl.String)
+
+
+def listing(column: str | pl.Expr, limit: int = 5) -> pl.Expr:
+    """Up to ``limit`` distinct values as text, "a, b, c…" when there are more, "-" for none."""
+    values = (pl.col(column) if isinstance(column, str) else column).drop_nulls().cast(pl.String)
+    distinct = values.unique(maintain_order=True)
+    text = distinct.head(limit).str.join(", ")
+    return (pl.when(distinct.len() == 0).then(pl.lit("-"))
+            .when(distinct.len() > limit).then(text + "…").otherwise(text))
+
+
+def by_frequency(column: str) -> pl.Expr:
+    """The distinct values of ``column``, most frequent first (ties in value order)."""
+    runs = pl.col(column).drop_nulls().sort().rle()  # sorted first: the same runs every time
+    return runs.sort_by(runs.struct.field("len"), descending=True, maintain_order=True).struct.field("value")
+
+
+# --------------------------------------------------------------------------- episodes
+
+def runs(by: Sequence[str], gap: pl.Expr) -> pl.Expr:
+    """Over rows sorted by ``by`` then ``ts``: a number for each run of rows of one group with no
+    pause longer than ``gap`` (a global count, cheaper than windows over many groups)."""
+    new_group = pl.any_horizontal(*(pl.col(c).ne_missing(pl.col(c).shift()) for c in by))
+    return (new_group | (pl.col("ts").diff() > gap)).fill_null(True).cum_sum()
+
+
+def rate_hot(rows: pl.LazyFrame, *, by: Sequence[str], window: float, hot: pl.Expr,
+             aggs: Sequence[pl.Expr] = (pl.len().alias("count"),)) -> pl.LazyFrame:
+    """Times at which ``aggs`` over the trailing window of each ``by`` group satisfy ``hot``.
+
+    ``aggs`` must be cheap over overlapping windows (counts, sums): polars computes them with
+    rolling kernels.
+    """
+    return (rows.sort(*by, "ts")
+            .rolling("ts", period=f"{round(window * 1e9)}ns", group_by=list(by)).agg(*aggs)
+            .filter(hot).select(*by, "ts"))
+
+
+def distinct_hot(rows: pl.LazyFrame, *, by: Sequence[str], target: str | Sequence[str],
+                 window: float, minimum: int) -> pl.LazyFrame:
+    """The times of the rows whose ``by`` group has at least ``minimum`` distinct ``target``
+    values within the trailing window.
+
+    A sweep line: each target is active from a probe until one window after it, so the number
+    of distinct targets within ``(t - window, t]`` is the number active at ``t``. Linear in the
+    rows, where a rolling ``n_unique`` is quadratic in a busy window.
+    """
+    w = seconds(window)
+    targets = [target] if isinstance(target, str) else list(target)
+    key = [*by, *targets]
+    spans = (rows.select(*key, "ts").drop_nulls(key).sort(*key, "ts")
+             .with_columns(runs(key, w).alias("_span"))
+             .group_by(*key, "_span").agg(pl.col("ts").min().alias("on"),
+                                          (pl.col("ts").max() + w).alias("off")))
+    events = pl.concat([
+        spans.select(*by, pl.col("on").alias("ts"), pl.lit(1, pl.Int64).alias("delta")),
+        spans.select(*by, pl.col("off").alias("ts"), pl.lit(-1, pl.Int64).alias("delta")),
+    ])
+    active = (events.group_by(*by, "ts").agg(pl.col("delta").sum())
+              .sort(*by, "ts")
+              # Each group's deltas add up to zero, so the running total restarts at each group.
+              .select(*by, "ts", pl.col("delta").cum_sum().alias("active"))
+              .sort("ts"))
+    return (rows.select(*by, "ts").drop_nulls(by).sort("ts")
+            .join_asof(active, on="ts", by=list(by), strategy="backward", check_sortedness=False)
+            .filter(pl.col("active") >= minimum)
+            .select(*by, "ts"))
+
+
+def episodes(rows: pl.LazyFrame, hot: pl.LazyFrame, *, by: Sequence[str],
+             window: float) -> pl.LazyFrame:
+    """``rows`` that belong to an episode of their ``by`` group, with an ``episode`` number."""
+    w = seconds(window)
+    spans = (hot.unique().sort(*by, "ts")
+             .with_columns(runs(by, w).alias("episode"))
+             .group_by(*by, "episode").agg((pl.col("ts").min() - w).alias("_lo"),
+                                           pl.col("ts").max().alias("_hi"))
+             .sort("_lo"))
+    return (rows.sort("ts")
+            .join_asof(spans, left_on="ts", right_on="_lo", by=list(by), strategy="backward",
+                       allow_exact_matches=False, check_sortedness=False)
+            .filter(pl.col("ts") <= pl.col("_hi"))
+            .drop("_lo", "_hi"))
+
+
+# --------------------------------------------------------------------------- addresses
+
+def is_multicast_mac(mac: pl.Expr) -> pl.Expr:
+    """Group (broadcast or multicast) MACs have the low bit of the first octet set."""
+    return (mac.str.slice(0, 2).str.to_integer(base=16, strict=False) % 2) == 1
+
+
+def ipv4_int(addr: pl.Expr) -> pl.Expr:
+    """An IPv4 address as an integer (null for anything else)."""
+    octets = addr.str.extract_groups(r"^(\d+)\.(\d+)\.(\d+)\.(\d+)$")
+    return sum(octets.struct.field(str(i + 1)).cast(pl.Int64, strict=False) * (1 << (24 - 8 * i))
+               for i in range(4))
+
+
+def is_link_local(addr: pl.Expr) -> pl.Expr:
+    return addr.str.starts_with("fe80:")
+
+
+def is_broadcast(addr: pl.Expr, mac: pl.Expr, networks: Sequence[str] = ()) -> pl.Expr:
+    """Broadcast and multicast destinations: 255.255.255.255, 224.0.0.0/4, ff00::/8, any
+    address sent to a group MAC, the directed broadcast (all-ones host part) of ``networks``,
+    and, without ``networks``, IPv4 addresses ending in .255 (the directed broadcast of any
+    network of /24 or shorter)."""
+    first_octet = addr.str.extract(r"^(\d+)\.", 1).cast(pl.Int32, strict=False)
+    directed = (pl.lit(False) if networks else addr.str.ends_with(".255"))
+    for net in networks:
+        directed = directed | (addr == directed_broadcast(net))
+    return (
+        (addr == "255.255.255.255")
+        | first_octet.is_between(224, 239).fill_null(False)
+        | addr.str.starts_with("ff")
+        | is_multicast_mac(mac).fill_null(False)
+        | directed
+    ).fill_null(False)
+
+
+def directed_broadcast(network: str) -> str:
+    """The all-ones host address of an IPv4 network, e.g. "10.1.0.0/16" -> "10.1.255.255"."""
+    net = ipaddress.ip_network(network, strict=False)
+    if net.version != 4:
+        raise ValueError(f"directed broadcast exists only in IPv4, not {network!r}")
+    return str(net.broadcast_address)

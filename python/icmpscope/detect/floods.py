@@ -1,0 +1,72 @@
+"""Echo floods: one source, or many, sending echo requests to one target faster than a rate."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from icmpscope.detect.base import (ECHO_REQUEST, Data, episodes, evidence, finish, icmp_of,
+                                   by_frequency, is_broadcast, listing, rate_hot, seconds_between,
+                                   several_files)
+
+__all__ = ["echo_floods"]
+
+DIRECT_FLOOD = "T1498.001"
+
+
+def echo_floods(data: Data, *, flood_window: float = 1.0, flood_rate: float = 50.0,
+                flood_byte_rate: float = 1_000_000.0, ddos_rate: float = 100.0,
+                ddos_min_sources: int = 10, networks: Sequence[str] = ()) -> pl.DataFrame:
+    """``echo_flood``: one source sends one target at least ``flood_rate`` echo requests per second,
+    or ``flood_byte_rate`` IP bytes per second, over a ``flood_window``-second window.
+    ``ddos_echo_flood``: one target receives at least ``ddos_rate`` requests per second over the
+    window from at least ``ddos_min_sources`` sources (spoofed random sources count one each);
+    the sources' own ``echo_flood`` alerts are then folded into it.
+
+    Requests to broadcast and multicast addresses are smurf's business (see :func:`smurf`, which
+    uses ``networks`` the same way). Monitoring pings and traceroutes stay far below the rates.
+
+    >>> import icmpscope as ic
+    >>> flood = ic.synth.scenarios.echo_flood()
+    >>> ic.detect.echo_floods(flood.read()).select("kind", "src", "dst", "packets").rows()
+    [('echo_flood', '203.0.113.7', '192.0.2.80', 300)]
+    """
+    requests = (icmp_of(data)
+                .filter(pl.col("icmp_type").is_in(ECHO_REQUEST)
+                        & ~is_broadcast(pl.col("dst"), pl.col("dst_mac"), networks)))
+    window = flood_window
+    pair = ["src", "dst"]
+    pair_hot = rate_hot(requests, by=pair, window=window,
+                        aggs=[pl.len().alias("count"), pl.col("datagram_len").sum().alias("bytes")],
+                        hot=(pl.col("count") >= flood_rate * window)
+                        | (pl.col("bytes") >= flood_byte_rate * window))
+    floods = (episodes(requests, pair_hot, by=pair, window=window)
+              .group_by(*pair, "episode")
+              .agg(*evidence(), pl.col("datagram_len").sum().alias("bytes"))
+              .with_columns(pl.lit("echo_flood").alias("kind"),
+                            pl.format("{} echo requests in {} s ({} bytes); "
+                                      "threshold {}/s or {} bytes/s over {} s",
+                                      "packets", seconds_between(), "bytes", pl.lit(flood_rate),
+                                      pl.lit(flood_byte_rate), pl.lit(window)).alias("detail")))
+
+    victim_hot = rate_hot(requests, by=["dst"], window=window,
+                          hot=pl.col("count") >= ddos_rate * window)
+    ddos = (episodes(requests, victim_hot, by=["dst"], window=window)
+            .group_by("dst", "episode")
+            .agg(*evidence(), pl.col("src").n_unique().alias("sources"),
+                 listing(by_frequency("src")).alias("top"))
+            .filter(pl.col("sources") >= ddos_min_sources)
+            .with_columns(pl.lit("ddos_echo_flood").alias("kind"), pl.lit(None, pl.String).alias("src"),
+                          pl.format("{} echo requests from {} sources in {} s (e.g. {}); "
+                                    "threshold {}/s over {} s",
+                                    "packets", "sources", seconds_between(), "top",
+                                    pl.lit(ddos_rate), pl.lit(window)).alias("detail")))
+    # A source flooding as part of a distributed flood is told in the distributed alert.
+    spans = ddos.select("dst", pl.col("start").alias("_s"), pl.col("end").alias("_e"))
+    folded = (floods.join(spans, on="dst")
+              .filter((pl.col("start") <= pl.col("_e")) & (pl.col("end") >= pl.col("_s")))
+              .select(*pair, "episode"))
+    floods = floods.join(folded, on=[*pair, "episode"], how="anti")
+    alerts = pl.concat([floods, ddos], how="diagonal_relaxed").with_columns(
+        pl.lit(DIRECT_FLOOD).alias("technique"))
+    return finish(alerts, several=several_files(data))

@@ -1,0 +1,245 @@
+"""Who may redirect and advertise: the routers a site declares, or those the capture shows, and
+the redirects and router advertisements that come from anyone else.
+
+Without ``known_routers=``, routers are inferred from the first ``router_learning`` seconds of the
+capture, so that an attacker who shows up later is not learned as one (:func:`infer_routers`):
+
+1. *Forwarding routers*: the link-layer addresses through which traffic to off-link destinations
+   flows — a MAC that sends ICMP errors about packets addressed to someone else (time exceeded,
+   unreachable, packet too big...), or behind which at least ``router_min_addresses`` unicast
+   (not link-local) addresses send or receive. The router's addresses are those that send
+   control messages (errors, advertisements, neighbour discovery...) from such a MAC, not the
+   forwarded pings. Captures without MACs use the IP addresses that send such errors.
+2. When no router of an IP version forwards in that time, the *first advertiser*: the sender
+   of the first router advertisement of that version (routers may advertise only every few
+   minutes, so not necessarily in that time).
+
+A message is from a router when its source MAC is a router's (when MACs are known: a spoofed
+router address from another MAC is not), else when its source address is.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from icmpscope.detect.base import (Data, episodes, distinct_hot, evidence, finish, icmp_of,
+                                   ipv4_int, is_link_local, is_multicast_mac, listing, seconds, several_files)
+
+__all__ = ["infer_routers", "redirects", "router_adverts"]
+
+ADVERSARY_IN_THE_MIDDLE = "T1557"
+ADVERTS = (9, 134)
+REDIRECTS = (5, 137)
+# Errors a router sends about a packet it forwards (redirects excluded: they are what is judged).
+_FORWARDING_ERRORS = {4: (3, 4, 11, 12), 6: (1, 2, 3, 4)}
+# Queries and answers hosts exchange through a router (not control messages of its own).
+_HOST_TRAFFIC = (0, 8, 13, 14, 15, 16, 17, 128, 129, 139, 140)
+_MAC = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$", re.IGNORECASE)
+
+
+def _usable_mac(mac: pl.Expr) -> pl.Expr:
+    """A unicast MAC that names a station (not a group address, not all zeros)."""
+    return mac.is_not_null() & ~is_multicast_mac(mac) & (mac != "00:00:00:00:00:00")
+
+
+def _is_error(version: pl.Expr, kind: pl.Expr) -> pl.Expr:
+    return pl.any_horizontal(*[(version == v) & kind.is_in(types) for v, types in _FORWARDING_ERRORS.items()])
+
+
+def infer_routers(data: Data, *, router_learning: float = 60.0,
+                  router_min_addresses: int = 3) -> pl.DataFrame:
+    """The routers seen early in the capture (see the module): one row per IP version and
+    MAC (null when the capture has none) with the ``addresses`` that speak from it and the
+    ``reason`` it counts as a router ("forwards" or "advertises").
+
+    >>> import icmpscope as ic
+    >>> cap = ic.synth.scenarios.rogue_router_advert().read()
+    >>> ic.detect.infer_routers(cap).rows()
+    [(6, '02:00:00:00:00:fe', ['2001:db8:1::1', 'fe80::1'], 'forwards')]
+    """
+    icmp = icmp_of(data)
+    early = icmp.filter(pl.col("ts") <= pl.col("ts").min() + seconds(router_learning))
+    mac = pl.when(_usable_mac(pl.col("src_mac"))).then(pl.col("src_mac"))
+    errors = (early.filter(_is_error(pl.col("ip_version"), pl.col("icmp_type"))
+                           & pl.col("inner_dst").is_not_null() & (pl.col("inner_dst") != pl.col("src")))
+              .select("ip_version", mac.alias("mac"), "src"))
+
+    def behind(mac_col: str, addr_col: str) -> pl.LazyFrame:
+        addr = pl.col(addr_col)
+        unicast = ~is_link_local(addr) & ~addr.str.starts_with("ff") & ~addr.str.ends_with(".255")
+        return (early.filter(_usable_mac(pl.col(mac_col)) & unicast)
+                .group_by("ip_version", pl.col(mac_col).alias("mac"))
+                .agg(addr.n_unique().alias("n")).filter(pl.col("n") >= router_min_addresses)
+                .select("ip_version", "mac"))
+
+    forwarding_macs = pl.concat([errors.filter(pl.col("mac").is_not_null()).select("ip_version", "mac"),
+                                 behind("src_mac", "src"), behind("dst_mac", "dst")]).unique()
+    # A router's own addresses are those it sends control messages from, not the forwarded ones.
+    speakers = (early.filter(~pl.col("icmp_type").is_in(_HOST_TRAFFIC))
+                .select("ip_version", mac.alias("mac"), "src"))
+    forwarders = pl.concat([
+        forwarding_macs.join(speakers, on=["ip_version", "mac"], how="left"),
+        errors.filter(pl.col("mac").is_null()),
+    ]).with_columns(pl.lit("forwards").alias("reason"))
+    first_advert = (icmp.filter(pl.col("icmp_type").is_in(ADVERTS))
+                    .filter(pl.col("ts") == pl.col("ts").min().over("ip_version")))
+    advertisers = (first_advert
+                   .select("ip_version", mac.alias("mac"), "src", pl.lit("advertises").alias("reason"))
+                   .join(forwarders.select("ip_version").unique(), on="ip_version", how="anti"))
+    return (pl.concat([forwarders, advertisers])
+            .group_by("ip_version", "mac", "reason")
+            .agg(pl.col("src").drop_nulls().unique().sort().alias("addresses"))
+            .select("ip_version", "mac", "addresses", "reason")
+            .sort("ip_version", "mac", nulls_last=True)
+            .collect())
+
+
+@dataclass(frozen=True)
+class _Routers:
+    """The known routers, as a test on message rows and as text for alert details."""
+
+    macs: dict[int, frozenset[str]]
+    addresses: dict[int, frozenset[str]]
+    declared: bool
+    text: str
+
+    @classmethod
+    def of(cls, data: Data, known_routers: Iterable[str] | None, learning: float,
+           min_addresses: int) -> _Routers:
+        if known_routers is not None:
+            names = [str(r).strip().lower().replace("-", ":") for r in known_routers]
+            macs = frozenset(n for n in names if _MAC.match(n))
+            addresses = frozenset(str(ipaddress.ip_address(n)) for n in names if n not in macs)
+            text = "declared routers: " + (", ".join(sorted(names)) or "none")
+            return cls({4: macs, 6: macs}, {4: addresses, 6: addresses}, True, text)
+        found = infer_routers(data, router_learning=learning, router_min_addresses=min_addresses)
+        macs = {v: frozenset(found.filter((pl.col("ip_version") == v) & pl.col("mac").is_not_null())["mac"])
+                for v in (4, 6)}
+        addresses = {v: frozenset(found.filter(pl.col("ip_version") == v)["addresses"].explode().drop_nulls())
+                     for v in (4, 6)}
+        parts = [f"{mac or 'no MAC'} [{', '.join(addrs) or 'no address of its own seen'}] ({reason})"
+                 for _, mac, addrs, reason in found.iter_rows()]
+        text = "routers inferred early in the capture: " + ("; ".join(parts) or "none")
+        return cls(macs, addresses, False, text)
+
+    def known(self) -> pl.Expr:
+        """Whether a row's sender is a known router."""
+        mac, src, version = pl.col("src_mac"), pl.col("src"), pl.col("ip_version")
+        tests = []
+        for v in (4, 6):
+            by_ip = src.is_in(list(self.addresses[v]))
+            if self.declared:
+                test = mac.is_in(list(self.macs[v])).fill_null(False) | by_ip
+            elif self.macs[v]:
+                test = pl.when(_usable_mac(mac)).then(mac.is_in(list(self.macs[v]))).otherwise(by_ip)
+            else:
+                test = by_ip
+            tests.append((version == v) & test)
+        return pl.any_horizontal(*tests)
+
+
+def _reasons(*pairs: tuple[pl.Expr, str]) -> pl.Expr:
+    """The texts whose conditions hold, as a list per row."""
+    return pl.concat_list([pl.when(cond).then(pl.lit(text)) for cond, text in pairs]).list.drop_nulls()
+
+
+def _alerts(rows: pl.LazyFrame, *, kind: str, window: float, describe: pl.Expr,
+            routers: _Routers) -> pl.LazyFrame:
+    """Anomalous rows (non-empty ``reasons``) as alerts per sender and receiver."""
+    flagged = rows.filter(pl.col("reasons").list.len() > 0)
+    by = ["src", "dst"]
+    return (episodes(flagged, flagged.select(*by, "ts"), by=by, window=window)
+            .group_by(*by, "episode")
+            .agg(*evidence(), describe.alias("what"), listing("src_mac").alias("macs"),
+                 pl.col("reasons").explode().drop_nulls().unique(maintain_order=True).str.join("; ")
+                 .alias("why"))
+            .with_columns(pl.lit(kind).alias("kind"), pl.lit(ADVERSARY_IN_THE_MIDDLE).alias("technique"),
+                          pl.format("{} from {} (MAC {}): {}; {}", "what", "src", "macs", "why",
+                                    pl.lit(routers.text)).alias("detail")))
+
+
+def redirects(data: Data, *, known_routers: Iterable[str] | None = None, router_learning: float = 60.0,
+              router_min_addresses: int = 3, redirect_window: float = 10.0,
+              redirect_burst: int = 10, onlink_prefix: int = 16,
+              networks: Sequence[str] = ()) -> pl.DataFrame:
+    """``icmp_redirect``: ICMP redirects (IPv4 type 5, ICMPv6 137) that are anomalous —
+    from a sender that is not a known router; to a gateway off the receiver's link (IPv4: outside
+    its network in ``networks``, else outside its ``/onlink_prefix``; ICMPv6: a target that is
+    neither link-local nor the destination itself); ICMPv6 with a hop limit other than 255 (sent
+    from off-link); or a burst redirecting at least ``redirect_burst`` destinations within
+    ``redirect_window`` seconds. One alert per sender and receiver, the redirected destinations
+    and gateways in the detail. Redirects from a known router to an on-link gateway raise nothing.
+
+    >>> import icmpscope as ic
+    >>> cap = ic.synth.scenarios.icmp_redirect().read()
+    >>> ic.detect.redirects(cap).select("kind", "src", "dst", "packets").rows()
+    [('icmp_redirect', '192.0.2.66', '192.0.2.10', 2)]
+    """
+    routers = _Routers.of(data, known_routers, router_learning, router_min_addresses)
+    rows = icmp_of(data).filter(pl.col("icmp_type").is_in(REDIRECTS))
+    burst_hot = distinct_hot(rows, by=["src"], target="inner_dst", window=redirect_window,
+                             minimum=redirect_burst)
+    in_burst = episodes(rows, burst_hot, by=["src"], window=redirect_window).select(
+        "file", "frame", pl.lit(True).alias("_burst"))
+    v4, v6, gateway = pl.col("ip_version") == 4, pl.col("ip_version") == 6, pl.col("gateway")
+    rows = rows.join(in_burst, on=["file", "frame"], how="left").with_columns(_reasons(
+        (~routers.known(), "sender is not a known router"),
+        (v4 & ~_same_network(gateway, pl.col("dst"), onlink_prefix, networks).fill_null(True),
+         "gateway off the receiver's link"),
+        (v6 & ~is_link_local(gateway) & (gateway != pl.col("inner_dst")),
+         "target neither link-local nor the destination"),
+        (v6 & (pl.col("ttl") != 255), "hop limit below 255 (sent from off-link)"),
+        (pl.col("_burst").fill_null(False),
+         f"{redirect_burst}+ destinations redirected within {redirect_window:g} s"),
+    ).alias("reasons"))
+    describe = pl.format("{} redirect(s) to gateway {} for {}", pl.len(), listing("gateway"),
+                         listing("inner_dst"))
+    alerts = _alerts(rows, kind="icmp_redirect", window=redirect_window, describe=describe, routers=routers)
+    return finish(alerts, several=several_files(data))
+
+
+def router_adverts(data: Data, *, known_routers: Iterable[str] | None = None,
+                   router_learning: float = 60.0, router_min_addresses: int = 3,
+                   advert_window: float = 60.0) -> pl.DataFrame:
+    """``rogue_router_advert``: router advertisements (IPv4 type 9, ICMPv6 134) from a sender
+    that is not a known router, ICMPv6 ones with a hop limit other than 255, and a known
+    router's advertisements whose router lifetime changed from its first (a forged lifetime 0
+    removes the default route: THC's kill_router6). Advertisements less than ``advert_window``
+    seconds apart make one alert per sender and receiver.
+
+    >>> import icmpscope as ic
+    >>> cap = ic.synth.scenarios.rogue_router_advert().read()
+    >>> ic.detect.router_adverts(cap).select("kind", "src", "dst", "packets").rows()
+    [('rogue_router_advert', 'fe80::bad', 'ff02::1', 3)]
+    """
+    routers = _Routers.of(data, known_routers, router_learning, router_min_addresses)
+    known = routers.known()
+    rows = (icmp_of(data).filter(pl.col("icmp_type").is_in(ADVERTS)).sort("ts", "file", "frame")
+            .with_columns(pl.col("router_lifetime").filter(known).first().over("ip_version", "src")
+                          .alias("_first_lifetime")))
+    changed = known & (pl.col("router_lifetime") != pl.col("_first_lifetime")).fill_null(False)
+    rows = rows.with_columns(_reasons(
+        (~known, "sender is not a known router"),
+        ((pl.col("ip_version") == 6) & (pl.col("ttl") != 255), "hop limit below 255 (sent from off-link)"),
+        (changed, "router lifetime changed from its first advertisement"),
+    ).alias("reasons"))
+    describe = pl.format("{} advertisement(s), router lifetime {} s", pl.len(), listing("router_lifetime"))
+    alerts = _alerts(rows, kind="rogue_router_advert", window=advert_window, describe=describe,
+                     routers=routers)
+    return finish(alerts, several=several_files(data))
+
+
+def _same_network(a: pl.Expr, b: pl.Expr, prefix: int, networks: Sequence[str]) -> pl.Expr:
+    """Whether IPv4 addresses ``a`` and ``b`` share the network of ``networks`` that holds ``b``,
+    or, with no such network, their first ``prefix`` bits."""
+    same = (ipv4_int(a) // (1 << (32 - prefix))) == (ipv4_int(b) // (1 << (32 - prefix)))
+    for net in map(ipaddress.ip_network, networks):
+        if net.version == 4:
+            low, high = int(net.network_address), int(net.broadcast_address)
+            same = (pl.when(ipv4_int(b).is_between(low, high))
+                    .then(ipv4_int(a).is_between(low, high)).otherwise(same))
+    return same

@@ -1,0 +1,106 @@
+"""Network mapping: sweeps (one source probing many addresses) and address mask replies."""
+from __future__ import annotations
+
+import polars as pl
+
+from icmpscope.detect.base import (Data, distinct_hot, episodes, evidence, finish, icmp_of,
+                                   listing, seconds, seconds_between, several_files)
+
+__all__ = ["sweeps", "mask_replies", "traceroute_pairs"]
+
+REMOTE_SYSTEM_DISCOVERY = "T1018"
+GATHER_NETWORK_INFO = "T1590"
+# Probe type -> (name, reply type): echo, timestamp, information, address mask, node information.
+PROBES = {(4, 8): ("echo", 0), (4, 13): ("timestamp", 14), (4, 15): ("information", 16),
+          (4, 17): ("address mask", 18), (6, 128): ("echo", 129), (6, 139): ("node information", 140)}
+TIME_EXCEEDED = {4: 11, 6: 3}
+
+
+def _lookup(table: dict[tuple[int, int], object]) -> pl.Expr:
+    expr = pl.lit(None)
+    for (version, kind), value in table.items():
+        match = (pl.col("ip_version") == version) & (pl.col("icmp_type") == kind)
+        expr = pl.when(match).then(pl.lit(value)).otherwise(expr)
+    return expr
+
+
+def traceroute_pairs(icmp: pl.LazyFrame) -> pl.LazyFrame:
+    """(prober, target) pairs that got time-exceeded replies: TTL-limited probes, traceroute."""
+    expired = pl.any_horizontal(*[(pl.col("ip_version") == v) & (pl.col("icmp_type") == t)
+                                  for v, t in TIME_EXCEEDED.items()])
+    return (icmp.filter(expired & (pl.col("icmp_code") == 0))
+            .select(pl.col("inner_src").alias("prober"), pl.col("inner_dst").alias("target"))
+            .drop_nulls().unique())
+
+
+def sweeps(data: Data, *, sweep_window: float = 60.0, sweep_min_targets: int = 10,
+           sweep_revisit: float = 5.0) -> pl.DataFrame:
+    """``sweep``: one source sends echo, timestamp, information, address mask (ICMPv4), echo or
+    node information (ICMPv6) requests to at least ``sweep_min_targets`` addresses within
+    ``sweep_window`` seconds. The evidence is the first probe of each address; the detail names
+    the live hosts that answered.
+
+    Not counted: addresses the source monitors — probed again ``sweep_revisit`` seconds or more
+    after the first time (monitoring comes back round after round; a sweep's retries follow
+    within a second or two) — and addresses traced with TTL-limited probes.
+
+    >>> import icmpscope as ic
+    >>> sweep = ic.synth.scenarios.sweep()
+    >>> ic.detect.sweeps(sweep.read()).select("kind", "src", "dst", "packets").rows()
+    [('sweep', '203.0.113.66', None, 40)]
+    """
+    icmp = icmp_of(data)
+    kind = _lookup({key: name for key, (name, _) in PROBES.items()})
+    probes = icmp.filter(kind.is_not_null()).with_columns(kind.alias("probe"))
+    pair = ["src", "dst"]
+    monitored = (probes.group_by(pair)
+                 .agg((pl.col("ts").max() - pl.col("ts").min()).alias("span"))
+                 .filter(pl.col("span") >= seconds(sweep_revisit))
+                 .select(pair))
+    traced = traceroute_pairs(icmp).rename({"prober": "src", "target": "dst"})
+    probes = probes.join(monitored, on=pair, how="anti").join(traced, on=pair, how="anti")
+    hot = distinct_hot(probes, by=["src"], target="dst", window=sweep_window, minimum=sweep_min_targets)
+    found = episodes(probes, hot, by=["src"], window=sweep_window)
+
+    reply = _lookup({key: answer for key, (_, answer) in PROBES.items()})
+    answers = (icmp.select("ip_version", "icmp_type", "ts", pl.col("dst").alias("src"),
+                           pl.col("src").alias("dst"))
+               .join(found.select("ip_version", "src", "dst", reply.alias("icmp_type"), "episode").unique(),
+                     on=["ip_version", "icmp_type", "src", "dst"]))
+    live = (answers.group_by("src", "episode")
+            .agg(pl.col("dst").n_unique().alias("live"), listing(pl.col("dst").sort_by("ts")).alias("hosts")))
+    alerts = (found.sort("ts", "file", "frame")
+              .group_by("src", "episode")
+              .agg(*evidence(first=pl.col("dst").is_first_distinct()),
+                   pl.col("dst").n_unique().alias("targets"), listing("probe").alias("probes"),
+                   listing("dst").alias("sample"))
+              .join(live, on=["src", "episode"], how="left")
+              .with_columns(pl.lit("sweep").alias("kind"), pl.lit(None, pl.String).alias("dst"),
+                            pl.lit(REMOTE_SYSTEM_DISCOVERY).alias("technique"),
+                            pl.format("{} request(s) to {} addresses in {} s ({}); {} answered: {}",
+                                      "probes", "targets", seconds_between(), "sample",
+                                      pl.col("live").fill_null(0), pl.col("hosts").fill_null("-"))
+                            .alias("detail")))
+    return finish(alerts, several=several_files(data))
+
+
+def mask_replies(data: Data, *, mask_window: float = 60.0) -> pl.DataFrame:
+    """``mask_reply``: address mask replies (ICMPv4 type 18), which tell a prober how the
+    internal network is divided. Replies from one host to one requester less than
+    ``mask_window`` seconds apart make one alert.
+
+    >>> import icmpscope as ic
+    >>> cap = ic.synth.scenarios.mask_reply().read()
+    >>> ic.detect.mask_replies(cap).select("kind", "src", "dst", "packets").rows()
+    [('mask_reply', '192.0.2.1', '203.0.113.5', 1)]
+    """
+    rows = icmp_of(data).filter((pl.col("ip_version") == 4) & (pl.col("icmp_type") == 18))
+    by = ["src", "dst"]
+    alerts = (episodes(rows, rows.select(*by, "ts"), by=by, window=mask_window)
+              .group_by(*by, "episode")
+              .agg(*evidence(), listing("mask").alias("masks"))
+              .with_columns(pl.lit("mask_reply").alias("kind"),
+                            pl.lit(GATHER_NETWORK_INFO).alias("technique"),
+                            pl.format("{} address mask repl(ies) revealing mask {}", "packets", "masks")
+                            .alias("detail")))
+    return finish(alerts, several=several_files(data))

@@ -1,0 +1,284 @@
+"""Tunnel builders: the encapsulation headers that carry IP (or Ethernet) inside other traffic.
+
+Each builder returns the tunnel header followed by ``payload``, ready to be put where that tunnel
+lives: GRE-based ones (``gre``, ``erspan1/2/3``) behind an IP header of protocol 47
+(:func:`over_ip`), UDP-based ones (``vxlan``, ``geneve``, ``gtpu``, ``gtp0``, ``teredo``,
+``ayiya``, ``mpls`` over UDP) in a UDP datagram (:func:`over_udp`), ``mpls`` and ``pppoe`` behind
+an Ethernet header of their ethertype.
+
+>>> from icmpscope.synth import ethernet, ping
+>>> inner = ping("10.0.0.1", "10.0.0.2")
+>>> outer = over_ip("192.0.2.1", "192.0.2.2", gre(inner, key=7))
+>>> outer[9], outer[20:24].hex(), outer[24:28].hex()
+(47, '20000800', '00000007')
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+
+from .packets import _ethertype, _family, _ip, internet_checksum, ipv4, ipv6, udp
+
+__all__ = [
+    "over_ip", "over_udp",
+    "gre", "erspan1", "erspan2", "erspan3", "ah",
+    "vxlan", "geneve", "gtpu", "gtp0", "teredo", "ayiya", "mpls", "pppoe",
+    "ETHERTYPE_MPLS", "ETHERTYPE_PPPOE_SESSION", "ETHERTYPE_TEB",
+]
+
+ETHERTYPE_TEB = 0x6558  # transparent Ethernet bridging: an Ethernet frame follows
+ETHERTYPE_MPLS = 0x8847
+ETHERTYPE_PPPOE_SESSION = 0x8864
+ETHERTYPE_ERSPAN = 0x88BE  # types I and II
+ETHERTYPE_ERSPAN3 = 0x22EB
+PROTO_IPIP, PROTO_IPV6, PROTO_GRE, PROTO_AH, PROTO_UDP = 4, 41, 47, 51, 17
+
+
+def _payload_type(payload: bytes) -> int:
+    """The ethertype of an IP packet (by its version nibble), else an Ethernet frame (TEB)."""
+    try:
+        return _ethertype(payload)
+    except ValueError:
+        return ETHERTYPE_TEB
+
+
+# --------------------------------------------------------------------------- carriers
+
+def over_ip(src: str, dst: str, payload: bytes, *, proto: int = PROTO_GRE, ttl: int = 64,
+            ident: int = 0) -> bytes:
+    """An IPv4 or IPv6 packet (by address family) of protocol ``proto`` carrying ``payload``.
+
+    IP-in-IP is ``over_ip(a, b, inner, proto=4)`` (IPv4 inside) or ``proto=41`` (IPv6 inside).
+
+    >>> over_ip("2001:db8::1", "2001:db8::2", b"", proto=4)[6]
+    4
+    """
+    if _family(src, dst) == 4:
+        return ipv4(src, dst, payload, proto=proto, ttl=ttl, ident=ident)
+    return ipv6(src, dst, payload, next_header=proto, hop_limit=ttl)
+
+
+def over_udp(src: str, dst: str, dst_port: int, payload: bytes, *, src_port: int = 49152,
+             ttl: int = 64) -> bytes:
+    """An IPv4 or IPv6 packet carrying a UDP datagram from ``src_port`` to ``dst_port``.
+
+    >>> pkt = over_udp("192.0.2.1", "192.0.2.2", 4789, b"x")
+    >>> pkt[9], pkt[22:24].hex(), len(pkt)
+    (17, '12b5', 29)
+    """
+    return over_ip(src, dst, udp(src_port, dst_port, payload, src=src, dst=dst),
+                   proto=PROTO_UDP, ttl=ttl)
+
+
+# --------------------------------------------------------------------------- GRE family
+
+def gre(payload: bytes, *, protocol: int | None = None, key: int | None = None,
+        seq: int | None = None, checksum: bool = False, version: int = 0,
+        ack: int | None = None) -> bytes:
+    """GRE header (RFC 2784/2890) and payload; ``protocol`` defaults to the payload's ethertype
+    (an Ethernet frame when it is not IP: transparent Ethernet bridging, 0x6558).
+
+    ``version=1`` writes the enhanced GRE of PPTP (RFC 2637): the key is the payload length and
+    call id (``key`` = call id), with an optional acknowledgment number.
+
+    >>> gre(b"\\x45", key=1, seq=2).hex()
+    '30000800000000010000000245'
+    """
+    proto = _payload_type(payload) if protocol is None else protocol
+    if version == 1:
+        proto = 0x880B if protocol is None else protocol
+        key = (len(payload) << 16) | (key or 0)
+    flags = (0x8000 if checksum else 0) | (0x2000 if key is not None else 0)
+    flags |= (0x1000 if seq is not None else 0) | (0x0080 if ack is not None else 0) | version
+    fields = b""
+    if checksum:
+        fields += b"\x00\x00\x00\x00"  # checksum and reserved, filled below
+    if key is not None:
+        fields += struct.pack("!I", key)
+    if seq is not None:
+        fields += struct.pack("!I", seq)
+    if ack is not None:
+        fields += struct.pack("!I", ack)
+    header = struct.pack("!HH", flags, proto) + fields
+    if checksum:
+        value = internet_checksum(header + payload)
+        header = header[:4] + struct.pack("!H", value) + header[6:]
+    return header + payload
+
+
+def erspan1(frame: bytes) -> bytes:
+    """ERSPAN type I: GRE (protocol 0x88BE, no sequence number) straight followed by the frame.
+
+    >>> erspan1(b"").hex()
+    '000088be'
+    """
+    return gre(frame, protocol=ETHERTYPE_ERSPAN)
+
+
+def erspan2(frame: bytes, *, session: int, vlan: int = 0, seq: int = 0, cos: int = 0,
+            encap: int = 0, index: int = 0) -> bytes:
+    """ERSPAN type II: GRE with a sequence number, the 8-byte ERSPAN header, then the frame.
+
+    >>> erspan2(b"", session=100, vlan=23, seq=1)[8:].hex()
+    '1017006400000000'
+    """
+    header = struct.pack("!HHI", 1 << 12 | vlan, cos << 13 | encap << 11 | session,
+                         index & 0xFFFFF)
+    return gre(header + frame, protocol=ETHERTYPE_ERSPAN, seq=seq)
+
+
+def erspan3(frame: bytes, *, session: int, vlan: int = 0, timestamp: int = 0, sgt: int = 0,
+            platform: bytes | None = None, seq: int | None = None) -> bytes:
+    """ERSPAN type III: GRE (protocol 0x22EB), the 12-byte header and, when ``platform`` is
+    given, its 8-byte platform-specific subheader (the O bit), then the frame.
+
+    >>> erspan3(b"", session=5, vlan=10, platform=bytes(8))[4:16].hex()
+    '200a00050000000000000001'
+    """
+    if platform is not None and len(platform) != 8:
+        raise ValueError("the ERSPAN III platform subheader is 8 bytes")
+    header = struct.pack("!HHIHH", 2 << 12 | vlan, session, timestamp, sgt,
+                         1 if platform is not None else 0)
+    return gre(header + (platform or b"") + frame, protocol=ETHERTYPE_ERSPAN3, seq=seq)
+
+
+def ah(payload: bytes, *, next_header: int, spi: int = 0x1000, seq: int = 1,
+       icv: bytes = bytes(12)) -> bytes:
+    """IPsec authentication header (RFC 4302) in front of ``payload`` (put it behind an IP
+    header of protocol 51, or in an IPv6 extension chain).
+
+    >>> ah(b"", next_header=1).hex()[:16]
+    '0104000000001000'
+    """
+    length = 12 + len(icv)
+    if length % 4:
+        raise ValueError("the AH length must be a multiple of 4 bytes")
+    return struct.pack("!BBHII", next_header, length // 4 - 2, 0, spi, seq) + icv + payload
+
+
+# --------------------------------------------------------------------------- UDP family
+
+def vxlan(frame: bytes, *, vni: int, flags: int = 0x08) -> bytes:
+    """VXLAN header (RFC 7348, UDP port 4789) and the Ethernet frame it carries.
+
+    >>> vxlan(b"", vni=0x123456).hex()
+    '0800000012345600'
+    """
+    return struct.pack("!B3xI", flags, vni << 8) + frame
+
+
+def geneve(payload: bytes, *, vni: int, protocol: int | None = None, options: bytes = b"",
+           oam: bool = False, critical: bool = False) -> bytes:
+    """Geneve header (RFC 8926, UDP port 6081) with ``options`` (a multiple of 4 bytes).
+
+    >>> geneve(b"", vni=123, options=bytes(8)).hex()[:16]
+    '0200655800007b00'
+    """
+    if len(options) % 4 or len(options) > 252:
+        raise ValueError("Geneve options are a multiple of 4 bytes, at most 252")
+    proto = _payload_type(payload) if protocol is None else protocol
+    flags = (0x80 if oam else 0) | (0x40 if critical else 0)
+    return struct.pack("!BBHI", len(options) // 4, flags, proto, vni << 8) + options + payload
+
+
+def gtpu(payload: bytes, *, teid: int, seq: int | None = None,
+         extensions: Sequence[tuple[int, bytes]] = (), message: int = 0xFF) -> bytes:
+    """GTPv1-U header (UDP port 2152) and the T-PDU; ``extensions`` are (type, content) pairs,
+    each content padded so that the extension is a multiple of 4 bytes.
+
+    >>> gtpu(b"E", teid=1).hex()
+    '30ff00010000000145'
+    >>> gtpu(b"", teid=1, extensions=[(0x85, b"\\x00\\x09")])[:16].hex()
+    '34ff0008000000010000008501000900'
+    """
+    optional = seq is not None or extensions
+    flags = 0x30 | (0x04 if extensions else 0) | (0x02 if seq is not None else 0)
+    rest = b""
+    if optional:
+        rest += struct.pack("!HB", seq or 0, 0)  # sequence, N-PDU number
+        chain = b""
+        for i, (kind, content) in enumerate(extensions):
+            body = content + b"\x00" * (-(len(content) + 2) % 4)
+            nxt = extensions[i + 1][0] if i + 1 < len(extensions) else 0
+            chain += bytes([(len(body) + 2) // 4]) + body + bytes([nxt])
+        rest += bytes([extensions[0][0] if extensions else 0]) + chain
+    return struct.pack("!BBHI", flags, message, len(rest) + len(payload), teid) + rest + payload
+
+
+def gtp0(payload: bytes, *, flow: int = 0, tid: int = 0, seq: int = 0) -> bytes:
+    """GTPv0 header (20 bytes; UDP port 3386, where tshark calls it GTP') and the T-PDU.
+
+    >>> len(gtp0(b"")), gtp0(b"")[:2].hex()
+    (20, '1eff')
+    """
+    return struct.pack("!BBHHHB3sQ", 0x1E, 0xFF, len(payload), seq, flow, 0xFF, b"\xff" * 3,
+                       tid) + payload
+
+
+def teredo(packet: bytes, *, origin: tuple[int, str] | None = None,
+           auth: tuple[bytes, bytes, bytes, int] | None = None) -> bytes:
+    """Teredo (RFC 4380, UDP port 3544): the optional authentication indication (client id,
+    authentication value, 8-byte nonce, confirmation byte), the optional origin indication
+    (port, IPv4 address; written obfuscated), then the IPv6 packet.
+
+    >>> teredo(b"", origin=(3797, "192.0.2.1")).hex()
+    '0000f12a3ffffdfe'
+    """
+    out = b""
+    if auth is not None:
+        client, value, nonce, confirmation = auth
+        if len(nonce) != 8:
+            raise ValueError("the Teredo nonce is 8 bytes")
+        out += struct.pack("!HBB", 1, len(client), len(value)) + client + value + nonce
+        out += bytes([confirmation])
+    if origin is not None:
+        port, addr = origin
+        out += struct.pack("!HH4s", 0, port ^ 0xFFFF,
+                           bytes(b ^ 0xFF for b in _ip(addr, 4).packed))
+    return out + packet
+
+
+def ayiya(packet: bytes, *, identity: bytes = bytes(16), signature: bytes = bytes(20),
+          opcode: int = 1, next_header: int | None = None, epoch: int = 0) -> bytes:
+    """AYIYA (UDP port 5072): identity (1, 2, 4... 32768 bytes) and signature (a multiple of 4
+    bytes, at most 60), then the packet; ``next_header`` defaults to 41 (IPv6) or 4 (IPv4).
+
+    >>> ayiya(b"\\x60").hex()[:8]
+    '41521129'
+    """
+    idlen = max(len(identity), 1).bit_length() - 1
+    if len(identity) != 1 << idlen or len(signature) % 4 or len(signature) > 60:
+        raise ValueError("AYIYA identity must be a power of two long, signature a multiple of 4")
+    nxt = (4 if packet[:1] and packet[0] >> 4 == 4 else 41) if next_header is None else next_header
+    return (struct.pack("!BBBBI", idlen << 4 | 1, len(signature) // 4 << 4 | 2, 1 << 4 | opcode,
+                        nxt, epoch) + identity + signature + packet)
+
+
+# --------------------------------------------------------------------------- link family
+
+def mpls(payload: bytes, labels: int | Sequence[int], *, ttl: int = 64,
+         control_word: bool = False, tc: int = 0) -> bytes:
+    """An MPLS label stack (RFC 3032, outermost label first; the last gets the bottom-of-stack
+    bit), with an optional pseudo-wire control word (RFC 4385) in front of ``payload``.
+
+    >>> mpls(b"", [16, 17]).hex()
+    '0001004000011140'
+    """
+    stack = [labels] if isinstance(labels, int) else list(labels)
+    if not stack:
+        raise ValueError("an MPLS stack has at least one label")
+    out = b"".join(struct.pack("!I", label << 12 | tc << 9 | (i == len(stack) - 1) << 8 | ttl)
+                   for i, label in enumerate(stack))
+    return out + (b"\x00" * 4 if control_word else b"") + payload
+
+
+def pppoe(payload: bytes, *, session: int, protocol: int | None = None) -> bytes:
+    """PPPoE session stage (RFC 2516, ethertype 0x8864) carrying a PPP frame of ``protocol``
+    (0x0021 IPv4 or 0x0057 IPv6 by default, from the payload).
+
+    >>> pppoe(b"\\x45", session=0x11).hex()
+    '110000110003002145'
+    """
+    proto = {0x0800: 0x0021, 0x86DD: 0x0057}[_ethertype(payload)] if protocol is None else protocol
+    return struct.pack("!BBHHH", 0x11, 0, session, 2 + len(payload), proto) + payload

@@ -1,0 +1,359 @@
+"""Tunnels: the ICMP inside GRE, ERSPAN, IP-in-IP, VXLAN, Geneve, GTP, Teredo, AYIYA, MPLS and
+PPPoE is a row like any other, with its encapsulation path, outer addresses and tunnel id; tshark
+agrees on the corpus and on crafted captures; cut tunnel headers are errors, never panics."""
+from __future__ import annotations
+
+import doctest
+import warnings
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import icmpscope as ic
+import icmpscope.synth as synth
+from icmpscope.synth import (
+    Frame, ah, ayiya, echo_request, erspan1, erspan2, erspan3, ethernet, fragment_ipv4,
+    fragment_ipv4_payload, geneve, gre, gtp0, gtpu, ipv4, mpls, over_ip, over_udp, ping, pppoe,
+    teredo, vxlan, write_pcap,
+)
+
+T0 = 1_700_000_000_000_000_000
+A, B = "10.0.0.1", "10.0.0.2"  # the hosts inside
+C, D = "2001:db8::1", "2001:db8::2"
+O1, O2 = "192.0.2.1", "192.0.2.2"  # tunnel endpoints
+P1, P2 = "2001:db8:ffff::1", "2001:db8:ffff::2"
+# MACs whose vendor codes make Wireshark's pseudo-wire heuristic pick the control word, as ours.
+PW_DST, PW_SRC = "cc:07:0d:08:00:00", "cc:00:0a:64:00:00"
+
+ROW = ["tunnel", "outer_src", "outer_dst", "src", "dst", "tunnel_id"]
+
+
+def read(path: Path, **options) -> ic.Capture:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ic.io.CaptureTruncatedWarning)
+        return ic.read_pcap(path, **options)
+
+
+def rows(cap: ic.Capture, columns=ROW) -> list[tuple]:
+    strings = [c for c in columns if cap.icmp.schema[c] == pl.Categorical]
+    return cap.icmp.with_columns(pl.col(strings).cast(pl.String)).select(columns).rows()
+
+
+def capture(tmp_path: Path, *packets: bytes, name: str = "t.pcap", **frame) -> Path:
+    return write_pcap(tmp_path / name, [Frame(T0 + i * 1000, p, **frame) for i, p in enumerate(packets)])
+
+
+# --------------------------------------------------------------------------- tshark's names
+
+TSHARK_KINDS = {
+    "gre": "gre", "vxlan": "vxlan", "geneve": "geneve", "gtp": "gtpu", "gtpprime": "gtpprime",
+    "teredo": "teredo", "ayiya": "ayiya", "mpls": "mpls", "pppoes": "pppoe",
+}
+ID_FIELDS = {  # where tshark shows each tunnel's id (PPTP's is the call id half of its key)
+    "gre": ("gre.key", "gre.key.call_id"), "erspan1": ("gre.key",), "erspan2": ("erspan.spanid",),
+    "erspan3": ("erspan.spanid",), "vxlan": ("vxlan.vni",), "geneve": ("geneve.vni",),
+    "gtpu": ("gtp.teid",), "mpls": ("mpls.label",), "pppoe": ("pppoe.session_id",),
+}
+TSHARK_FIELDS = ["erspan.version", *sorted({f for fields in ID_FIELDS.values() for f in fields})]
+
+
+def tshark_path(layers: list[str], erspan_version: str) -> str | None:
+    """Our `tunnel` value for the layers tshark dissected in front of the ICMP message."""
+    path = []
+    for i, layer in enumerate(layers):
+        following = layers[i + 1] if i + 1 < len(layers) else ""
+        before = layers[i - 1] if i else ""
+        if layer == "gre" and following == "erspan":
+            path.append({"": "erspan1", "1": "erspan2", "2": "erspan3"}[erspan_version])
+        elif layer in TSHARK_KINDS:
+            path.append(TSHARK_KINDS[layer])
+        elif layer in ("ip", "ipv6") and (before in ("ip", "ipv6", "ah") or before.startswith("ipv6.")):
+            path.append("ipip")
+    return ">".join(path) or None
+
+
+def tshark_rows(tshark_icmp, path: Path) -> dict[int, tuple]:
+    """Per ICMP frame, what tshark says our tunnel columns should hold (the id is the last
+    occurrence of the innermost tunnel's id field that has one)."""
+    out = {}
+    for frame, v in tshark_icmp(path, TSHARK_FIELDS).items():
+        tunnel = tshark_path(v["layers"], v["erspan.version"])
+        ids = [v["all"][f][-1] for kind in (tunnel or "").split(">") for f in ID_FIELDS.get(kind, ())
+               if v["all"][f]]
+        tunnel_id = int(ids[-1], 0) if ids else None
+        outer = v["outer"][1:3] if tunnel else (None, None)
+        out[frame] = (tunnel, *outer, *v["carrier"][1:3], tunnel_id)
+    return out
+
+
+# --------------------------------------------------------------------------- corpus
+
+TUNNELLED = [
+    "PcapPlusPlus/MplsPackets.pcap", "PcapPlusPlus/Vxlan1.pcap", "PcapPlusPlus/gtp.pcap",
+    "PcapPlusPlus/ipsec.pcapng", "libpcap/ah-ipip-ping.pcap",
+    "suricata-verify/decode-erspan-typeII-01__input.pcap",
+    "suricata-verify/decode-teredo-01__input.pcap", "suricata-verify/geneve-decoder__input.pcap",
+    "suricata-verify/gre-sample.pcap", "suricata-verify/ip_in_ip.pcap", "suricata-verify/vxlan.pcap",
+    "tcpdump/erspan-type-i-4.pcap", "tcpdump/mpls-over-udp.pcap", "tcpdump/various_gre.pcap",
+    "zeek/ayiya3.pcap", "zeek/erspan.pcap", "zeek/gre-erspan3-dot1q.pcap", "zeek/gre-within-gre.pcap",
+    "zeek/gtp_control_prime.pcap", "zeek/pppoe.pcap", "zeek/teredo_bubble_with_payload.pcap",
+]
+
+
+@pytest.mark.parametrize("name", TUNNELLED)
+def test_corpus_tunnel_columns_equal_tshark(name: str, captures: Path, tshark_icmp) -> None:
+    path = captures / name
+    ours = {r[0]: tuple(r[1:]) for r in rows(read(path), ["frame", *ROW])}
+    assert ours == tshark_rows(tshark_icmp, path)
+
+
+def test_corpus_paths_cover_every_family(captures: Path) -> None:
+    seen = set()
+    for name in TUNNELLED:
+        seen |= set(read(captures / name).icmp["tunnel"].drop_nulls().unique())
+    assert seen == {
+        "mpls", "vxlan", "gtpu", "ipip", "erspan2", "teredo", "geneve", "gre", "erspan1", "ayiya",
+        "erspan3", "gre>gre", "gtpprime", "pppoe",
+    }
+
+
+def test_corpus_ah_is_not_a_tunnel(captures: Path) -> None:
+    # Fragments of an AH-protected echo: reassembled, AH skipped, the same IP header carries ICMP.
+    cap = read(captures / "libpcap/ah-ipip-ping.pcap")
+    assert rows(cap, ["frame", "tunnel", "outer_src", "src", "reassembled", "datagram_len"]) == [
+        (4, None, None, "10.1.48.19", True, 5932)]
+
+
+# --------------------------------------------------------------------------- crafted: one per family
+
+def case(packet: bytes, tunnel: str, outer: tuple | None, inner: tuple, tunnel_id: int | None,
+         **extra) -> dict:
+    return dict(packet=packet, row=(tunnel, *(outer or (None, None)), *inner, tunnel_id), extra=extra)
+
+
+P4, P6 = ping(A, B), ping(C, D)
+ETH4 = ethernet(P4, src_mac="02:00:00:00:00:0a", dst_mac="02:00:00:00:00:0b")
+
+CASES = {
+    "gre": case(ethernet(over_ip(O1, O2, gre(P4, key=7, seq=3, checksum=True))), "gre", (O1, O2), (A, B), 7),
+    "gre_no_key_v6": case(ethernet(over_ip(P1, P2, gre(P6))), "gre", (P1, P2), (C, D), None),
+    "gre_teb": case(ethernet(over_ip(O1, O2, gre(ETH4, key=0))), "gre", (O1, O2), (A, B), 0,
+                    src_mac="02:00:00:00:00:0a"),
+    "pptp": case(ethernet(over_ip(O1, O2, gre(b"\xff\x03\x00\x21" + P4, version=1, key=5, seq=1))),
+                 "gre", (O1, O2), (A, B), 5),
+    "erspan1": case(ethernet(over_ip(O1, O2, erspan1(ETH4))), "erspan1", (O1, O2), (A, B), None),
+    "erspan2": case(ethernet(over_ip(O1, O2, erspan2(ETH4, session=100, vlan=23, seq=5))), "erspan2",
+                    (O1, O2), (A, B), 100, vlan=23, src_mac="02:00:00:00:00:0a"),
+    "erspan3_dot1q": case(ethernet(over_ip(O1, O2, erspan3(ethernet(P4, vlans=[10]), session=5, vlan=10,
+                                                           platform=bytes(8)))),
+                          "erspan3", (O1, O2), (A, B), 5, vlan=10),
+    "4in4": case(ethernet(over_ip(O1, O2, P4, proto=4)), "ipip", (O1, O2), (A, B), None),
+    "6in4": case(ethernet(over_ip(O1, O2, P6, proto=41)), "ipip", (O1, O2), (C, D), None),
+    "4in6": case(ethernet(over_ip(P1, P2, P4, proto=4)), "ipip", (P1, P2), (A, B), None),
+    "6in6": case(ethernet(over_ip(P1, P2, P6, proto=41)), "ipip", (P1, P2), (C, D), None),
+    "ah_tunnel": case(ethernet(over_ip(O1, O2, ah(P4, next_header=4), proto=51)), "ipip", (O1, O2), (A, B), None),
+    "vxlan": case(ethernet(over_udp(O1, O2, 4789, vxlan(ETH4, vni=0x123456))), "vxlan", (O1, O2), (A, B),
+                  0x123456, src_mac="02:00:00:00:00:0a", vlan=None),
+    "vxlan_reply_port": case(ethernet(over_udp(O1, O2, 50000, vxlan(ETH4, vni=5), src_port=4789)), "vxlan",
+                             (O1, O2), (A, B), 5),
+    "geneve_options": case(ethernet(over_udp(O1, O2, 6081, geneve(ETH4, vni=123, options=bytes(8)))),
+                           "geneve", (O1, O2), (A, B), 123),
+    "geneve_ip": case(ethernet(over_udp(O1, O2, 6081, geneve(P6, vni=124))), "geneve", (O1, O2), (C, D), 124),
+    "gtpu": case(ethernet(over_udp(O1, O2, 2152, gtpu(P4, teid=0x1234))), "gtpu", (O1, O2), (A, B), 0x1234),
+    "gtpu_extensions": case(ethernet(over_udp(O1, O2, 2152, gtpu(P6, teid=9, seq=1, extensions=[
+        (0x85, b"\x00\x09"), (0x40, b"\x01\x02\x03\x04\x05\x06")]))), "gtpu", (O1, O2), (C, D), 9),
+    "gtp_prime": case(ethernet(over_udp(O1, O2, 3386, gtp0(P4, flow=1), src_port=3386)), "gtpprime",
+                      (O1, O2), (A, B), None),
+    "teredo": case(ethernet(over_udp(O1, O2, 3544, teredo(P6))), "teredo", (O1, O2), (C, D), None),
+    "teredo_indications": case(ethernet(over_udp(O1, O2, 3544, teredo(
+        P6, origin=(3797, "198.51.100.1"), auth=(b"ab", b"cde", bytes(8), 0)))), "teredo", (O1, O2), (C, D), None),
+    "ayiya": case(ethernet(over_udp(O1, O2, 5072, ayiya(P6))), "ayiya", (O1, O2), (C, D), None),
+    "mpls": case(ethernet(mpls(P4, [100, 200]), ethertype=0x8847), "mpls", (A, B), (A, B), 200),
+    "mpls_v6": case(ethernet(mpls(P6, [100]), ethertype=0x8847), "mpls", (C, D), (C, D), 100),
+    "mpls_pw_cw": case(ethernet(mpls(ethernet(P4, dst_mac=PW_DST, src_mac=PW_SRC), [16], control_word=True),
+                                ethertype=0x8847), "mpls", (A, B), (A, B), 16, src_mac=PW_SRC),
+    "mpls_over_udp": case(ethernet(over_udp(O1, O2, 6635, mpls(P4, [300]))), "mpls", (O1, O2), (A, B), 300),
+    "mpls_in_ip": case(ethernet(over_ip(O1, O2, mpls(P4, [16]), proto=137)), "mpls", (O1, O2), (A, B), 16),
+    "pppoe": case(ethernet(pppoe(P4, session=0x11), ethertype=0x8864), "pppoe", (A, B), (A, B), 0x11),
+    "pppoe_v6": case(ethernet(pppoe(P6, session=0x12), ethertype=0x8864), "pppoe", (C, D), (C, D), 0x12),
+    # nested pairs
+    "gre>gre": case(ethernet(over_ip(O1, O2, gre(over_ip("172.16.0.1", "172.16.0.2", gre(P4, key=9)), key=8))),
+                    "gre>gre", (O1, O2), (A, B), 9),
+    "gre>vxlan": case(ethernet(over_ip(O1, O2, gre(over_udp("172.16.0.1", "172.16.0.2", 4789, vxlan(ETH4, vni=77)),
+                                                   key=1))), "gre>vxlan", (O1, O2), (A, B), 77),
+    "gre>mpls": case(ethernet(over_ip(O1, O2, gre(mpls(P4, [16]), protocol=0x8847))), "gre>mpls", (O1, O2),
+                     (A, B), 16),
+    "mpls>gre": case(ethernet(mpls(over_ip(O1, O2, gre(P6, key=3)), [20]), ethertype=0x8847), "mpls>gre",
+                     (O1, O2), (C, D), 3),
+    "pppoe>ipip": case(ethernet(pppoe(over_ip(O1, O2, P6, proto=41), session=4), ethertype=0x8864),
+                       "pppoe>ipip", (O1, O2), (C, D), 4),
+    "gtpu>ipip": case(ethernet(over_udp(O1, O2, 2152, gtpu(over_ip(P1, P2, P4, proto=4), teid=2))),
+                      "gtpu>ipip", (O1, O2), (A, B), 2),
+    "ipip>teredo": case(ethernet(over_ip(P1, P2, over_udp(O1, O2, 3544, teredo(P6)), proto=4)), "ipip>teredo",
+                        (P1, P2), (C, D), None),
+    "erspan2>vxlan": case(ethernet(over_ip(O1, O2, erspan2(ethernet(over_udp("172.16.0.1", "172.16.0.2", 4789,
+                                                                             vxlan(ETH4, vni=6))), session=1))),
+                          "erspan2>vxlan", (O1, O2), (A, B), 6),
+    "geneve>gre": case(ethernet(over_udp(O1, O2, 6081, geneve(over_ip(P1, P2, gre(P4)), vni=12))), "geneve>gre",
+                       (O1, O2), (A, B), 12),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_crafted_tunnel_row(name: str, tmp_path: Path) -> None:
+    c = CASES[name]
+    cap = read(capture(tmp_path, c["packet"]))
+    assert cap.stats.select("icmp", "other", "undecodable").row(0) == (1, 0, 0)
+    assert rows(cap) == [c["row"]]
+    (icmp,) = cap.icmp.with_columns(pl.col("src_mac").cast(pl.String)).iter_rows(named=True)
+    assert (icmp["icmp_type"], icmp["reassembled"]) == (8 if ":" not in icmp["src"] else 128, False)
+    for column, value in c["extra"].items():
+        assert icmp[column] == value
+
+
+def test_crafted_tunnels_equal_tshark(tmp_path: Path, tshark_icmp) -> None:
+    path = capture(tmp_path, *(c["packet"] for c in CASES.values()))
+    assert tshark_rows(tshark_icmp, path) == {i + 1: c["row"] for i, c in enumerate(CASES.values())}
+
+
+def test_plain_traffic_has_no_tunnel(tmp_path: Path) -> None:
+    cap = read(capture(tmp_path, ethernet(P4), ethernet(P6)))
+    assert rows(cap) == [(None, None, None, A, B, None), (None, None, None, C, D, None)]
+
+
+# --------------------------------------------------------------------------- not a tunnel after all
+
+@pytest.mark.parametrize("packet", [
+    ethernet(over_udp(O1, O2, 4789, b"\x08\x00\x00")),  # shorter than a VXLAN header
+    ethernet(over_udp(O1, O2, 3544, teredo(P4))),  # Teredo carries IPv6 only
+    ethernet(over_udp(O1, O2, 2152, gtpu(P4, teid=1, message=1))),  # GTP echo, not a T-PDU
+    ethernet(over_udp(O1, O2, 5072, ayiya(P6, opcode=2))),  # AYIYA echo request
+    ethernet(over_ip(O1, O2, gre(P4, protocol=0x1234))),  # GRE of an unknown protocol
+    ethernet(mpls(b"\x70" + bytes(40), [100]), ethertype=0x8847),  # MPLS payload of nibble 7
+    ethernet(pppoe(b"\xc0\x21\x01\x01\x00\x04", session=1, protocol=0xC021), ethertype=0x8864),  # LCP
+    ethernet(over_udp(O1, O2, 53, vxlan(ETH4, vni=1), src_port=4789)),  # DNS's port is lower
+], ids=["vxlan_short", "teredo_v4", "gtp_echo", "ayiya_echo", "gre_unknown", "mpls_nibble7",
+        "pppoe_lcp", "lower_port_wins"])
+def test_port_or_type_without_that_tunnel_is_other(packet: bytes, tmp_path: Path) -> None:
+    cap = read(capture(tmp_path, packet))
+    assert cap.stats.select("icmp", "other", "undecodable").row(0) == (0, 1, 0)
+    assert cap.errors.height == 0
+
+
+# --------------------------------------------------------------------------- cut tunnel headers
+
+def cut(packet: bytes, keep: int) -> Frame:
+    return Frame(T0, packet[:keep], orig_len=len(packet))
+
+
+# (packet, bytes kept, reason): each capture is cut inside the tunnel header.
+CUTS = {
+    "gre": (ethernet(over_ip(O1, O2, gre(P4, key=1))), 14 + 20 + 6, "GRE header truncated: 6 of 8 bytes captured"),
+    "erspan2": (ethernet(over_ip(O1, O2, erspan2(ETH4, session=1))), 14 + 20 + 8 + 5,
+                "ERSPAN header truncated: 5 of 8 bytes captured"),
+    "erspan3": (ethernet(over_ip(O1, O2, erspan3(ETH4, session=1, platform=bytes(8)))), 14 + 20 + 4 + 14,
+                "ERSPAN header truncated: 14 of 20 bytes captured"),
+    "erspan_frame": (ethernet(over_ip(O1, O2, erspan1(ETH4))), 14 + 20 + 4 + 10,
+                     "Ethernet header truncated: 10 of 14 bytes captured"),
+    "cisco_metadata": (ethernet(over_ip(O1, O2, gre(b"\x08\x00\x01\x01\x00\x01\x00\x00" + P4, protocol=0x8909))),
+                       14 + 20 + 4 + 3, "Cisco MetaData header truncated: 3 of 8 bytes captured"),
+    "ah": (ethernet(over_ip(O1, O2, ah(P4, next_header=4), proto=51)), 14 + 20 + 10,
+           "IPsec AH header truncated: 10 of 24 bytes captured"),
+    "vxlan": (ethernet(over_udp(O1, O2, 4789, vxlan(ETH4, vni=1))), 14 + 20 + 8 + 4,
+              "VXLAN header truncated: 4 of 8 bytes captured"),
+    "udp_of_vxlan": (ethernet(over_udp(O1, O2, 4789, vxlan(ETH4, vni=1))), 14 + 20 + 6,
+                     "VXLAN header truncated: 6 of 8 bytes captured"),
+    "geneve": (ethernet(over_udp(O1, O2, 6081, geneve(ETH4, vni=1, options=bytes(8)))), 14 + 20 + 8 + 12,
+               "Geneve header truncated: 12 of 16 bytes captured"),
+    "gtpu": (ethernet(over_udp(O1, O2, 2152, gtpu(P4, teid=1, seq=1))), 14 + 20 + 8 + 10,
+             "GTP header truncated: 10 of 12 bytes captured"),
+    "teredo": (ethernet(over_udp(O1, O2, 3544, teredo(P6, origin=(1, O1)))), 14 + 20 + 8 + 1,
+               "Teredo header truncated: 1 of 2 bytes captured"),
+    "ayiya": (ethernet(over_udp(O1, O2, 5072, ayiya(P6))), 14 + 20 + 8 + 20,
+              "AYIYA header truncated: 20 of 44 bytes captured"),
+    "mpls": (ethernet(mpls(P4, [1, 2, 3]), ethertype=0x8847), 14 + 6, "MPLS header truncated: 6 of 8 bytes captured"),
+    "mpls_over_udp": (ethernet(over_udp(O1, O2, 6635, mpls(P4, [1]))), 14 + 20 + 8 + 2,
+                      "MPLS header truncated: 2 of 4 bytes captured"),
+    "pppoe": (ethernet(pppoe(P4, session=1), ethertype=0x8864), 14 + 5, "PPPoE header truncated: 5 of 8 bytes captured"),
+    "ipip": (ethernet(over_ip(O1, O2, P4, proto=4)), 14 + 20 + 12, "IPv4 header truncated: 12 of 20 bytes captured"),
+}
+
+
+@pytest.mark.parametrize("name", CUTS)
+def test_cut_inside_a_tunnel_header_is_undecodable(name: str, tmp_path: Path) -> None:
+    packet, keep, reason = CUTS[name]
+    cap = read(write_pcap(tmp_path / "cut.pcap", [cut(packet, keep)]))
+    assert cap.stats.select("packets", "icmp", "other", "undecodable").row(0) == (1, 0, 0, 1)
+    assert cap.errors.select("frame", "kind", "reason").rows() == [(1, "truncated", reason)]
+
+
+def test_every_cut_of_every_crafted_tunnel_is_counted(tmp_path: Path) -> None:
+    frames = [cut(c["packet"], keep) for c in CASES.values() for keep in range(len(c["packet"]))]
+    cap = read(write_pcap(tmp_path / "cuts.pcap", frames))
+    s = cap.stats.row(0, named=True)
+    assert s["packets"] == len(frames) == s["icmp"] + s["fragment"] + s["other"] + s["undecodable"]
+    assert s["undecodable"] == cap.errors.height
+
+
+# --------------------------------------------------------------------------- depth limit
+
+def nested_ipip(depth: int) -> bytes:
+    packet = P4
+    for level in range(depth):
+        packet = over_ip(f"172.16.{level}.1", f"172.16.{level}.2", packet, proto=4)
+    return ethernet(packet)
+
+
+def test_depth_limit_counts_and_names_deeper_tunnels(tmp_path: Path) -> None:
+    cap = read(capture(tmp_path, nested_ipip(8), nested_ipip(9)))
+    assert rows(cap, ["frame", "tunnel", "outer_src", "src"]) == [
+        (1, ">".join(["ipip"] * 8), "172.16.7.1", A)]
+    assert cap.stats.select("icmp", "undecodable").row(0) == (1, 1)
+    assert cap.errors.select("frame", "kind", "reason").rows() == [
+        (2, "tunnel_too_deep", "tunnels nested deeper than 8 levels: the inner ones are not opened")]
+    shallow = read(tmp_path / "t.pcap", max_tunnel_depth=1)
+    assert shallow.stats.select("icmp", "undecodable").row(0) == (0, 2)
+
+
+# --------------------------------------------------------------------------- fragments in tunnels
+
+def test_fragments_inside_tunnels_reassemble_per_tunnel(tmp_path: Path) -> None:
+    # Two GRE tunnels carry fragments of two echoes with the same inner addresses and IP id,
+    # interleaved: each tunnel's datagram reassembles on its own.
+    echoes = [ipv4(A, B, echo_request(1, seq, bytes([seq]) * 64), ident=42) for seq in (1, 2)]
+    pieces = [fragment_ipv4(e, size=32) for e in echoes]
+    frames = []
+    for i in range(3):
+        for key, frags in zip((10, 20), pieces):
+            frames.append(ethernet(over_ip(O1, O2, gre(frags[i], key=key))))
+    cap = read(capture(tmp_path, *frames))
+    assert rows(cap, ["frame", "tunnel", "tunnel_id", "src", "icmp_seq", "reassembled", "checksum_ok"]) == [
+        (5, "gre", 10, A, 1, True, True), (6, "gre", 20, A, 2, True, True)]
+    assert cap.fragments["tunnel"].to_list() == ["gre"] * 6
+    datagrams = cap.datagrams.select("tunnel", "complete", "overlap_bytes").rows()
+    assert datagrams == [("gre", True, 0), ("gre", True, 0)]
+
+
+def test_outer_fragments_reassemble_then_open(tmp_path: Path) -> None:
+    inner = ping(A, B, payload=bytes(100))
+    outer = over_ip(O1, O2, gre(inner, key=3), ident=7)
+    frames = [ethernet(f) for f in fragment_ipv4(outer, size=64)]
+    cap = read(capture(tmp_path, *frames))
+    assert rows(cap, ["frame", "tunnel", "outer_src", "src", "tunnel_id", "reassembled", "datagram_len"]) == [
+        (3, "gre", O1, A, 3, True, 128)]
+    assert cap.fragments["tunnel"].to_list() == [None, None, None]
+    assert cap.datagrams.select("src", "tunnel").with_columns(pl.col("src").cast(pl.String)).rows() == [(O1, None)]
+
+
+def test_fragments_of_a_tunnel_that_never_complete(tmp_path: Path) -> None:
+    frags = fragment_ipv4_payload(A, B, echo_request(1, 1, bytes(64)), ident=5, size=32)
+    cap = read(capture(tmp_path, ethernet(over_udp(O1, O2, 2152, gtpu(frags[0], teid=8)))))
+    assert cap.stats.select("fragment", "icmp").row(0) == (1, 0)
+    assert cap.fragments.select("tunnel", "frag_id").rows() == [("gtpu", 5)]
+    assert cap.datagrams.select("tunnel", "complete").rows() == [("gtpu", False)]
+
+
+def test_tunnels_doctests() -> None:
+    result = doctest.testmod(synth.tunnels)
+    assert result.attempted > 0 and result.failed == 0

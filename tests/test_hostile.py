@@ -174,6 +174,17 @@ def test_max_ext_headers(tmp_path: Path) -> None:
     assert "max_ext_headers" in cap.errors["reason"].item()
 
 
+def test_max_tunnel_depth(tmp_path: Path) -> None:
+    packet = s.ping("10.0.0.1", "10.0.0.2")
+    for i in range(3):
+        packet = s.tunnels.over_ip(f"172.16.{i}.1", f"172.16.{i}.2", packet, proto=4)  # IP in IP
+    path = s.write_pcap(tmp_path / "t.pcap", [s.Frame(T0, s.ethernet(packet))])
+    assert _read(path).stats["icmp"].item() == 1
+    cap = _read(path, max_tunnel_depth=2)
+    assert _hits(cap) == {"max_tunnel_depth_hits": 1}
+    assert _errors(cap) == [(1, "tunnel_too_deep")]
+
+
 def _first_fragments(n: int, size: int) -> list[s.Frame]:
     """The first fragment of `n` datagrams that never complete."""
     return [s.Frame(T0 + i, s.ethernet(s.fragment_ipv4_payload("10.0.0.1", "10.0.0.2", bytes(size), ident=i,

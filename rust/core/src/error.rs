@@ -35,7 +35,7 @@ pub enum DecodeError {
     ExtChainTooLong(usize),
     #[error("IPv6 extension header {0} runs past the packet")]
     BadExtHeader(u8),
-    #[error("tunnels nested deeper than {0} levels: the inner ones are not opened (max_tunnel_depth)")]
+    #[error("tunnels nested deeper than {0} levels: the inner ones are not opened")]
     TunnelTooDeep(usize),
     #[error("record caplen {caplen} exceeds the {limit}-byte limit (max_record_len): corrupt capture")]
     RecordTooLong { caplen: u64, limit: u64 },

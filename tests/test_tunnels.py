@@ -9,6 +9,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import icmpscope as ic
 import icmpscope.synth as synth
@@ -291,6 +293,22 @@ def test_cut_inside_a_tunnel_header_is_undecodable(name: str, tmp_path: Path) ->
 def test_every_cut_of_every_crafted_tunnel_is_counted(tmp_path: Path) -> None:
     frames = [cut(c["packet"], keep) for c in CASES.values() for keep in range(len(c["packet"]))]
     cap = read(write_pcap(tmp_path / "cuts.pcap", frames))
+    s = cap.stats.row(0, named=True)
+    assert s["packets"] == len(frames) == s["icmp"] + s["fragment"] + s["other"] + s["undecodable"]
+    assert s["undecodable"] == cap.errors.height
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(sorted(CASES)), st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)),
+                                                                  min_size=1, max_size=4)), min_size=1, max_size=40))
+def test_corrupted_tunnels_are_counted_never_raised(tmp_path_factory, damage) -> None:
+    frames = []
+    for name, flips in damage:
+        packet = bytearray(CASES[name]["packet"])
+        for at, value in flips:
+            packet[at % len(packet)] = value
+        frames.append(Frame(T0, bytes(packet)))
+    cap = read(write_pcap(tmp_path_factory.mktemp("fuzz") / "f.pcap", frames))
     s = cap.stats.row(0, named=True)
     assert s["packets"] == len(frames) == s["icmp"] + s["fragment"] + s["other"] + s["undecodable"]
     assert s["undecodable"] == cap.errors.height

@@ -181,8 +181,8 @@ def read_pcap(
     _check_reassembly_options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams)
     paths = expand_sources(source)
     options = _options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams, max_ext_headers,
-                       max_tunnel_depth=max_tunnel_depth, max_record_len=max_record_len,
-                       max_block_len=max_block_len, max_decompression_ratio=max_decompression_ratio)
+                       max_tunnel_depth=max_tunnel_depth, max_record_len=max_record_len, max_block_len=max_block_len,
+                       max_decompression_ratio=max_decompression_ratio)
     results = _read_files([str(p) for p in paths], options, progress)
     parts: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLES}
     for result in results:
@@ -225,8 +225,8 @@ def scan_pcap(
     """
     paths = [str(p) for p in expand_sources(source)]
     options = _options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams, max_ext_headers,
-                       max_tunnel_depth=max_tunnel_depth, max_record_len=max_record_len,
-                       max_block_len=max_block_len, max_decompression_ratio=max_decompression_ratio)
+                       max_tunnel_depth=max_tunnel_depth, max_record_len=max_record_len, max_block_len=max_block_len,
+                       max_decompression_ratio=max_decompression_ratio)
     schema = pl.DataFrame(_core.empty_table(table)).schema
 
     def batches(

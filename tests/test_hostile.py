@@ -23,7 +23,7 @@ from icmpscope import synth as s
 
 T0 = 1_700_000_000_000_000_000
 SMALL = 200_000
-HIT_COLUMNS = ["max_record_len_hits", "max_block_len_hits", "max_ext_headers_hits",
+HIT_COLUMNS = ["max_record_len_hits", "max_block_len_hits", "max_ext_headers_hits", "max_tunnel_depth_hits",
                "max_reassembly_bytes_hits", "max_datagrams_hits", "max_decompression_ratio_hits"]
 
 
@@ -172,6 +172,17 @@ def test_max_ext_headers(tmp_path: Path) -> None:
     assert cap.stats.select("icmp", "undecodable").row(0) == (0, 1)
     assert _errors(cap) == [(1, "ext_chain_too_long")]
     assert "max_ext_headers" in cap.errors["reason"].item()
+
+
+def test_max_tunnel_depth(tmp_path: Path) -> None:
+    packet = s.ping("10.0.0.1", "10.0.0.2")
+    for i in range(3):
+        packet = s.tunnels.over_ip(f"172.16.{i}.1", f"172.16.{i}.2", packet, proto=4)  # IP in IP
+    path = s.write_pcap(tmp_path / "t.pcap", [s.Frame(T0, s.ethernet(packet))])
+    assert _read(path).stats["icmp"].item() == 1
+    cap = _read(path, max_tunnel_depth=2)
+    assert _hits(cap) == {"max_tunnel_depth_hits": 1}
+    assert _errors(cap) == [(1, "tunnel_too_deep")]
 
 
 def _first_fragments(n: int, size: int) -> list[s.Frame]:

@@ -75,3 +75,15 @@ def test_scan_equals_read_on_corpus(name: str, captures: Path) -> None:
     expected = cap.icmp.filter(pl.col("ip_version") == 4).select("frame", "src", "icmp_type")
     assert_frame_equal(got, expected, categorical_as_str=True)
     assert_frame_equal(stats, cap.stats, categorical_as_str=True)
+
+
+def test_projection_builds_only_the_wanted_columns(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    path = s.write_pcap(tmp_path / "p.pcap", _pings(10))
+    scanner = ic._core.Scanner([str(path)], "icmp", ic.io._options(), columns=["icmp_seq", "dst"])
+    table = pa.table(scanner.next_batch())
+    assert table.column_names == ["dst", "icmp_seq"]  # schema order, nothing else built
+    assert table.column("icmp_seq").to_pylist() == list(range(10))
+    stats = pa.table(ic._core.Scanner([str(path)], "stats", ic.io._options(), columns=["packets"]).next_batch())
+    assert stats.column_names == ["packets"] and stats.column("packets").to_pylist() == [10]

@@ -9,7 +9,7 @@ use arrow_schema::SchemaRef;
 use crate::error::CaptureError;
 use crate::pipeline::{stats_schema, FileDecoder, Options};
 use crate::source::CaptureReader;
-use crate::table::{datagrams_schema, errors_schema, file_dictionary, fragments_schema, icmp_schema};
+use crate::table::{datagrams_schema, errors_schema, file_dictionary, fragments_schema, icmp_schema, ColumnSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TableKind {
@@ -58,13 +58,17 @@ pub struct Scan {
     kind: TableKind,
     batch_rows: usize,
     options: Options,
+    /// Schema positions of the columns wanted (all when None).
+    columns: Option<Vec<usize>>,
     /// Files that ended early (cut short, corrupt), as warning text.
     pub warnings: Vec<String>,
 }
 
 impl Scan {
-    pub fn new(paths: Vec<PathBuf>, kind: TableKind, batch_rows: usize, options: Options) -> Scan {
-        Scan { paths: paths.into_iter(), current: None, kind, batch_rows: batch_rows.max(1), options, warnings: Vec::new() }
+    /// A scan of one table; `columns` (schema positions) projects it. The `icmp` table, the large
+    /// one, never builds the columns left out; the others are projected batch by batch.
+    pub fn new(paths: Vec<PathBuf>, kind: TableKind, batch_rows: usize, options: Options, columns: Option<Vec<usize>>) -> Scan {
+        Scan { paths: paths.into_iter(), current: None, kind, batch_rows: batch_rows.max(1), options, columns, warnings: Vec::new() }
     }
 
     fn open(&mut self, path: PathBuf) -> Result<(), CaptureError> {
@@ -72,6 +76,9 @@ impl Scan {
         let name = path.display().to_string();
         let mut decoder = FileDecoder::new(&name, self.options, &reader);
         decoder.icmp.skip = self.kind != TableKind::Icmp;
+        if let Some(columns) = &self.columns {
+            decoder.icmp.columns = ColumnSet::of(columns);
+        }
         decoder.fragments.skip = self.kind != TableKind::Fragments;
         decoder.datagrams.skip = self.kind != TableKind::Datagrams;
         decoder.errors.skip = self.kind != TableKind::Errors;
@@ -89,7 +96,16 @@ impl Scan {
         }
     }
 
-    fn take(kind: TableKind, open: &mut Open) -> RecordBatch {
+    fn batch_of(&self, open: &mut Open) -> RecordBatch {
+        let batch = Scan::take_all(self.kind, open);
+        match (&self.columns, self.kind) {
+            // Positions were checked against this table's schema by the caller.
+            (Some(columns), kind) if kind != TableKind::Icmp => batch.project(columns).expect("projected columns in range"),
+            _ => batch,
+        }
+    }
+
+    fn take_all(kind: TableKind, open: &mut Open) -> RecordBatch {
         let d = &mut open.decoder;
         match kind {
             TableKind::Icmp => d.icmp.finish(&open.file),
@@ -118,7 +134,7 @@ impl Iterator for Scan {
                 more = open.decoder.step(&mut open.reader);
             }
             if more {
-                let batch = Scan::take(self.kind, &mut open);
+                let batch = self.batch_of(&mut open);
                 self.current = Some(open);
                 return Some(Ok(batch));
             }
@@ -126,7 +142,7 @@ impl Iterator for Scan {
             if let Some(e) = &open.decoder.ended_early {
                 self.warnings.push(format!("{}: {}", open.decoder.name, e));
             }
-            let batch = Scan::take(self.kind, &mut open);
+            let batch = self.batch_of(&mut open);
             if batch.num_rows() > 0 {
                 return Some(Ok(batch));
             }

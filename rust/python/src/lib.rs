@@ -138,7 +138,6 @@ fn read_files<'py>(py: Python<'py>, paths: Vec<PathBuf>, options: PyOptions) -> 
 #[pyclass(module = "icmpscope._core", frozen)]
 struct Scanner {
     scan: Mutex<Scan>,
-    columns: Option<Vec<usize>>,
 }
 
 #[pymethods]
@@ -156,7 +155,7 @@ impl Scanner {
                     .collect::<PyResult<Vec<usize>>>()
             })
             .transpose()?;
-        Ok(Scanner { scan: Mutex::new(Scan::new(paths, kind, batch_rows, options.into())), columns })
+        Ok(Scanner { scan: Mutex::new(Scan::new(paths, kind, batch_rows, options.into(), columns)) })
     }
 
     /// The next batch, or None at the end.
@@ -168,13 +167,7 @@ impl Scanner {
         match next {
             None => Ok(None),
             Some(Err(e)) => Err(to_pyerr(e)),
-            Some(Ok(batch)) => {
-                let batch = match &self.columns {
-                    Some(indices) => batch.project(indices).map_err(|e| PyValueError::new_err(e.to_string()))?,
-                    None => batch,
-                };
-                Ok(Some(arrow_table(batch)))
-            }
+            Some(Ok(batch)) => Ok(Some(arrow_table(batch))),
         }
     }
 

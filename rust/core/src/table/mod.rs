@@ -125,8 +125,70 @@ pub struct Origin {
     pub ts_ns: i64,
 }
 
+/// Column positions of the `icmp` schema.
+pub mod icmp_column {
+    pub const FILE: usize = 0;
+    pub const FRAME: usize = 1;
+    pub const TS: usize = 2;
+    pub const IP_VERSION: usize = 3;
+    pub const SRC: usize = 4;
+    pub const DST: usize = 5;
+    pub const TTL: usize = 6;
+    pub const VLAN: usize = 7;
+    pub const SRC_MAC: usize = 8;
+    pub const DST_MAC: usize = 9;
+    pub const ICMP_TYPE: usize = 10;
+    pub const ICMP_CODE: usize = 11;
+    pub const CHECKSUM_OK: usize = 12;
+    pub const CHECKSUM: usize = 13;
+    pub const ICMP_ID: usize = 14;
+    pub const ICMP_SEQ: usize = 15;
+    pub const PAYLOAD_LEN: usize = 16;
+    pub const PAYLOAD_ENTROPY: usize = 17;
+    pub const DATAGRAM_LEN: usize = 18;
+    pub const REASSEMBLED: usize = 19;
+    pub const GATEWAY: usize = 20;
+    pub const MTU: usize = 21;
+    pub const ROUTER_LIFETIME: usize = 22;
+    pub const MASK: usize = 23;
+    pub const INNER_SRC: usize = 24;
+    pub const INNER_DST: usize = 25;
+    pub const INNER_PROTO: usize = 26;
+    pub const INNER_SPORT: usize = 27;
+    pub const INNER_DPORT: usize = 28;
+    pub const TUNNEL: usize = 29;
+    pub const OUTER_SRC: usize = 30;
+    pub const OUTER_DST: usize = 31;
+    pub const TUNNEL_ID: usize = 32;
+}
+
+/// The `icmp` columns a scan wants (bit i: schema column i); the others are never built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColumnSet(u64);
+
+impl ColumnSet {
+    pub const ALL: ColumnSet = ColumnSet(u64::MAX);
+
+    pub fn of(indices: &[usize]) -> ColumnSet {
+        ColumnSet(indices.iter().filter(|&&i| i < 64).fold(0, |set, &i| set | 1 << i))
+    }
+
+    #[inline(always)]
+    pub fn has(self, column: usize) -> bool {
+        self.0 >> column & 1 == 1
+    }
+}
+
+impl Default for ColumnSet {
+    fn default() -> Self {
+        ColumnSet::ALL
+    }
+}
+
 #[derive(Default)]
 pub struct IcmpTable {
+    /// Columns to build (a projected scan builds only those).
+    pub columns: ColumnSet,
     /// Set by a scan of another table: rows are counted nowhere and built not at all.
     pub skip: bool,
     rows: usize,
@@ -182,44 +244,109 @@ impl IcmpTable {
             return;
         }
         let row = self.rows;
+        let c = self.columns;
         self.rows += 1;
-        self.frame.append_value(at.frame);
-        self.ts.append_value(at.ts_ns);
-        self.ip_version.append_value(ip.version);
-        self.src.push(&mut self.addrs, Some(ip.src));
-        self.dst.push(&mut self.addrs, Some(ip.dst));
-        self.ttl.append_value(ip.ttl);
-        self.vlan.push(row, link.vlan);
-        self.src_mac.push(&mut self.macs, link.src_mac.map(Mac));
-        self.dst_mac.push(&mut self.macs, link.dst_mac.map(Mac));
-        self.icmp_type.append_value(m.icmp_type);
-        self.icmp_code.append_value(m.code);
-        self.checksum_ok.append_value(m.checksum_ok);
-        self.checksum.append_option(m.checksum);
-        self.icmp_id.append_option(m.id);
-        self.icmp_seq.append_option(m.seq);
-        self.payload_len.append_value(m.payload_len);
-        self.payload_entropy.append_option(m.payload_entropy);
-        self.datagram_len.append_value(u32::try_from(ip.datagram_len()).unwrap_or(u32::MAX));
-        self.reassembled.append_value(reassembled);
-        self.gateway.push(row, &mut self.addrs, m.gateway);
-        self.mtu.push(row, m.mtu);
-        self.router_lifetime.push(row, m.router_lifetime);
-        self.mask.push(row, &mut self.addrs, m.mask.map(IpAddr::V4));
+        if c.has(icmp_column::FRAME) {
+            self.frame.append_value(at.frame);
+        }
+        if c.has(icmp_column::TS) {
+            self.ts.append_value(at.ts_ns);
+        }
+        if c.has(icmp_column::IP_VERSION) {
+            self.ip_version.append_value(ip.version);
+        }
+        if c.has(icmp_column::SRC) {
+            self.src.push(&mut self.addrs, Some(ip.src));
+        }
+        if c.has(icmp_column::DST) {
+            self.dst.push(&mut self.addrs, Some(ip.dst));
+        }
+        if c.has(icmp_column::TTL) {
+            self.ttl.append_value(ip.ttl);
+        }
+        if c.has(icmp_column::VLAN) {
+            self.vlan.push(row, link.vlan);
+        }
+        if c.has(icmp_column::SRC_MAC) {
+            self.src_mac.push(&mut self.macs, link.src_mac.map(Mac));
+        }
+        if c.has(icmp_column::DST_MAC) {
+            self.dst_mac.push(&mut self.macs, link.dst_mac.map(Mac));
+        }
+        if c.has(icmp_column::ICMP_TYPE) {
+            self.icmp_type.append_value(m.icmp_type);
+        }
+        if c.has(icmp_column::ICMP_CODE) {
+            self.icmp_code.append_value(m.code);
+        }
+        if c.has(icmp_column::CHECKSUM_OK) {
+            self.checksum_ok.append_value(m.checksum_ok);
+        }
+        if c.has(icmp_column::CHECKSUM) {
+            self.checksum.append_option(m.checksum);
+        }
+        if c.has(icmp_column::ICMP_ID) {
+            self.icmp_id.append_option(m.id);
+        }
+        if c.has(icmp_column::ICMP_SEQ) {
+            self.icmp_seq.append_option(m.seq);
+        }
+        if c.has(icmp_column::PAYLOAD_LEN) {
+            self.payload_len.append_value(m.payload_len);
+        }
+        if c.has(icmp_column::PAYLOAD_ENTROPY) {
+            self.payload_entropy.append_option(m.payload_entropy);
+        }
+        if c.has(icmp_column::DATAGRAM_LEN) {
+            self.datagram_len.append_value(u32::try_from(ip.datagram_len()).unwrap_or(u32::MAX));
+        }
+        if c.has(icmp_column::REASSEMBLED) {
+            self.reassembled.append_value(reassembled);
+        }
+        if c.has(icmp_column::GATEWAY) {
+            self.gateway.push(row, &mut self.addrs, m.gateway);
+        }
+        if c.has(icmp_column::MTU) {
+            self.mtu.push(row, m.mtu);
+        }
+        if c.has(icmp_column::ROUTER_LIFETIME) {
+            self.router_lifetime.push(row, m.router_lifetime);
+        }
+        if c.has(icmp_column::MASK) {
+            self.mask.push(row, &mut self.addrs, m.mask.map(IpAddr::V4));
+        }
         if let Some(q) = m.inner {
-            self.inner_src.push(row, &mut self.addrs, q.src);
-            self.inner_dst.push(row, &mut self.addrs, q.dst);
-            self.inner_proto.push(row, q.proto);
-            self.inner_sport.push(row, q.sport);
-            self.inner_dport.push(row, q.dport);
+            if c.has(icmp_column::INNER_SRC) {
+                self.inner_src.push(row, &mut self.addrs, q.src);
+            }
+            if c.has(icmp_column::INNER_DST) {
+                self.inner_dst.push(row, &mut self.addrs, q.dst);
+            }
+            if c.has(icmp_column::INNER_PROTO) {
+                self.inner_proto.push(row, q.proto);
+            }
+            if c.has(icmp_column::INNER_SPORT) {
+                self.inner_sport.push(row, q.sport);
+            }
+            if c.has(icmp_column::INNER_DPORT) {
+                self.inner_dport.push(row, q.dport);
+            }
         }
         if tunnel.is_tunnelled() {
             // A message tunnelled at the link level only (MPLS, PPPoE) has its own header outermost.
             let (outer_src, outer_dst) = tunnel.outer.unwrap_or((ip.src, ip.dst));
-            self.tunnel.push(row, tunnel.scope.path);
-            self.outer_src.push(row, &mut self.addrs, Some(outer_src));
-            self.outer_dst.push(row, &mut self.addrs, Some(outer_dst));
-            self.tunnel_id.push(row, tunnel.id);
+            if c.has(icmp_column::TUNNEL) {
+                self.tunnel.push(row, tunnel.scope.path);
+            }
+            if c.has(icmp_column::OUTER_SRC) {
+                self.outer_src.push(row, &mut self.addrs, Some(outer_src));
+            }
+            if c.has(icmp_column::OUTER_DST) {
+                self.outer_dst.push(row, &mut self.addrs, Some(outer_dst));
+            }
+            if c.has(icmp_column::TUNNEL_ID) {
+                self.tunnel_id.push(row, tunnel.id);
+            }
         }
     }
 
@@ -228,45 +355,111 @@ impl IcmpTable {
         let rows = std::mem::take(&mut self.rows);
         let a = self.addrs.take_values();
         let m = self.macs.take_values();
-        let tunnel = self.tunnel.finish(rows);
-        batch(
-            &icmp_schema(),
-            vec![
-                file_column(file, rows),
-                Arc::new(self.frame.finish()),
-                ts(&mut self.ts),
-                Arc::new(self.ip_version.finish()),
-                self.src.finish(&a),
-                self.dst.finish(&a),
-                Arc::new(self.ttl.finish()),
-                Arc::new(self.vlan.finish(rows)),
-                self.src_mac.finish(&m),
-                self.dst_mac.finish(&m),
-                Arc::new(self.icmp_type.finish()),
-                Arc::new(self.icmp_code.finish()),
-                Arc::new(self.checksum_ok.finish()),
-                Arc::new(self.checksum.finish()),
-                Arc::new(self.icmp_id.finish()),
-                Arc::new(self.icmp_seq.finish()),
-                Arc::new(self.payload_len.finish()),
-                Arc::new(self.payload_entropy.finish()),
-                Arc::new(self.datagram_len.finish()),
-                Arc::new(self.reassembled.finish()),
-                self.gateway.finish(rows, &a),
-                Arc::new(self.mtu.finish(rows)),
-                Arc::new(self.router_lifetime.finish(rows)),
-                self.mask.finish(rows, &a),
-                self.inner_src.finish(rows, &a),
-                self.inner_dst.finish(rows, &a),
-                Arc::new(self.inner_proto.finish(rows)),
-                Arc::new(self.inner_sport.finish(rows)),
-                Arc::new(self.inner_dport.finish(rows)),
-                tunnel,
-                self.outer_src.finish(rows, &a),
-                self.outer_dst.finish(rows, &a),
-                Arc::new(self.tunnel_id.finish(rows)),
-            ],
-        )
+        let c = self.columns;
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(33);
+        if c.has(0) {
+            columns.push(file_column(file, rows));
+        }
+        if c.has(1) {
+            columns.push(Arc::new(self.frame.finish()));
+        }
+        if c.has(2) {
+            columns.push(ts(&mut self.ts));
+        }
+        if c.has(3) {
+            columns.push(Arc::new(self.ip_version.finish()));
+        }
+        if c.has(4) {
+            columns.push(self.src.finish(&a));
+        }
+        if c.has(5) {
+            columns.push(self.dst.finish(&a));
+        }
+        if c.has(6) {
+            columns.push(Arc::new(self.ttl.finish()));
+        }
+        if c.has(7) {
+            columns.push(Arc::new(self.vlan.finish(rows)));
+        }
+        if c.has(8) {
+            columns.push(self.src_mac.finish(&m));
+        }
+        if c.has(9) {
+            columns.push(self.dst_mac.finish(&m));
+        }
+        if c.has(10) {
+            columns.push(Arc::new(self.icmp_type.finish()));
+        }
+        if c.has(11) {
+            columns.push(Arc::new(self.icmp_code.finish()));
+        }
+        if c.has(12) {
+            columns.push(Arc::new(self.checksum_ok.finish()));
+        }
+        if c.has(13) {
+            columns.push(Arc::new(self.checksum.finish()));
+        }
+        if c.has(14) {
+            columns.push(Arc::new(self.icmp_id.finish()));
+        }
+        if c.has(15) {
+            columns.push(Arc::new(self.icmp_seq.finish()));
+        }
+        if c.has(16) {
+            columns.push(Arc::new(self.payload_len.finish()));
+        }
+        if c.has(17) {
+            columns.push(Arc::new(self.payload_entropy.finish()));
+        }
+        if c.has(18) {
+            columns.push(Arc::new(self.datagram_len.finish()));
+        }
+        if c.has(19) {
+            columns.push(Arc::new(self.reassembled.finish()));
+        }
+        if c.has(20) {
+            columns.push(self.gateway.finish(rows, &a));
+        }
+        if c.has(21) {
+            columns.push(Arc::new(self.mtu.finish(rows)));
+        }
+        if c.has(22) {
+            columns.push(Arc::new(self.router_lifetime.finish(rows)));
+        }
+        if c.has(23) {
+            columns.push(self.mask.finish(rows, &a));
+        }
+        if c.has(24) {
+            columns.push(self.inner_src.finish(rows, &a));
+        }
+        if c.has(25) {
+            columns.push(self.inner_dst.finish(rows, &a));
+        }
+        if c.has(26) {
+            columns.push(Arc::new(self.inner_proto.finish(rows)));
+        }
+        if c.has(27) {
+            columns.push(Arc::new(self.inner_sport.finish(rows)));
+        }
+        if c.has(28) {
+            columns.push(Arc::new(self.inner_dport.finish(rows)));
+        }
+        if c.has(29) {
+            columns.push(self.tunnel.finish(rows));
+        }
+        if c.has(30) {
+            columns.push(self.outer_src.finish(rows, &a));
+        }
+        if c.has(31) {
+            columns.push(self.outer_dst.finish(rows, &a));
+        }
+        if c.has(32) {
+            columns.push(Arc::new(self.tunnel_id.finish(rows)));
+        }
+        let wanted: Vec<usize> = (0..33).filter(|&i| c.has(i)).collect();
+        // The indices are the schema's own.
+        let schema = Arc::new(icmp_schema().project(&wanted).expect("icmp column indices in range"));
+        batch(&schema, columns)
     }
 }
 

@@ -41,6 +41,19 @@ impl<K: Hash + Eq + Copy + Display> Interner<K> {
         k
     }
 
+    /// `value`'s key, through a column's cache of its last value (consecutive rows mostly repeat it).
+    #[inline]
+    pub fn key_after(&mut self, last: &mut Option<(K, u32)>, value: K) -> u32 {
+        match *last {
+            Some((seen, key)) if seen == value => key,
+            _ => {
+                let key = self.key(value);
+                *last = Some((value, key));
+                key
+            }
+        }
+    }
+
     /// The dictionary of the batch being finished; the next batch starts a new one, so a
     /// streamed batch carries only its own values, never everything seen before.
     pub fn take_values(&mut self) -> Arc<StringArray> {
@@ -67,14 +80,7 @@ impl<K: Hash + Eq + Copy + Display> KeyColumn<K> {
             self.keys.append_null();
             return;
         };
-        let key = match self.last {
-            Some((last, key)) if last == v => key,
-            _ => {
-                let key = dict.key(v);
-                self.last = Some((v, key));
-                key
-            }
-        };
+        let key = dict.key_after(&mut self.last, v);
         self.keys.append_value(key);
     }
 
@@ -158,14 +164,7 @@ impl<K> Default for SparseKeyColumn<K> {
 impl<K: Hash + Eq + Copy + Display> SparseKeyColumn<K> {
     pub fn push(&mut self, row: usize, dict: &mut Interner<K>, value: Option<K>) {
         let Some(v) = value else { return };
-        let key = match self.last {
-            Some((last, key)) if last == v => key,
-            _ => {
-                let key = dict.key(v);
-                self.last = Some((v, key));
-                key
-            }
-        };
+        let key = dict.key_after(&mut self.last, v);
         self.keys.push(row, Some(key));
     }
 

@@ -4,6 +4,7 @@ pub mod columns;
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use rustc_hash::FxHashMap;
 
 use arrow_array::builder::{
     BooleanBuilder, Float32Builder, StringBuilder, TimestampNanosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
@@ -13,7 +14,7 @@ use arrow_array::types::{UInt16Type, UInt32Type, UInt8Type};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Schema, SchemaRef};
 
-use columns::{dict_type, field, ts_type, Interner, KeyColumn, SparseColumn, SparseKeyColumn};
+use columns::{dict_type, field, ts_type, Internable, Interner, KeyColumn, SparseColumn, SparseKeyColumn};
 
 use crate::icmp::IcmpMessage;
 use crate::ip::IpPacket;
@@ -22,8 +23,29 @@ use crate::reassembly::DatagramRow;
 use crate::tunnel::{Path, Tunnel};
 
 /// A MAC address printed as `aa:bb:cc:dd:ee:ff`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mac(pub [u8; 6]);
+
+impl Internable for Mac {
+    type Index = FxHashMap<u64, u32>;
+    #[inline]
+    fn find(index: &Self::Index, value: Self) -> Option<u32> {
+        index.get(&value.bits()).copied()
+    }
+    fn insert(index: &mut Self::Index, value: Self, key: u32) {
+        index.insert(value.bits(), key);
+    }
+    fn clear(index: &mut Self::Index) {
+        index.clear();
+    }
+}
+
+impl Mac {
+    fn bits(self) -> u64 {
+        let [a, b, c, d, e, f] = self.0;
+        u64::from_be_bytes([0, 0, a, b, c, d, e, f])
+    }
+}
 
 impl std::fmt::Display for Mac {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -16,7 +16,9 @@ class ArrowTable:
 # max_record_len, max_block_len, max_decompression_ratio
 Options = dict[str, float | int]
 
-def read_files(paths: list[str], options: Options) -> list[dict[str, Any] | BaseException]: ...
+def read_files(
+    paths: list[str], options: Options, *, threads: int | None = None
+) -> list[dict[str, Any] | BaseException]: ...
 def empty_table(table: str) -> ArrowTable: ...
 
 class Scanner:

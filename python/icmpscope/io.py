@@ -120,14 +120,16 @@ def progress_bar(total_bytes: int, files: int, progress: bool | None) -> Any:
     return tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc=f"0/{files} files", leave=False)
 
 
-def _read_files(paths: list[str], options: dict[str, float | int], progress: bool | None) -> list[Any]:
+def _read_files(paths: list[str], options: dict[str, float | int], progress: bool | None,
+                threads: int | None = None) -> list[Any]:
     """All files in one parallel call, or file by file on a thread pool when a bar is shown."""
     bar = progress_bar(sum(os.path.getsize(p) for p in paths), len(paths), progress) if len(paths) > 1 else None
     if bar is None:
-        return _core.read_files(paths, options)
+        return _core.read_files(paths, options, threads=threads)
     results: dict[str, Any] = {}
-    with bar, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        futures = {pool.submit(_core.read_files, [p], options): p for p in paths}
+    one_each = None if threads is None else 1
+    with bar, ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1) as pool:
+        futures = {pool.submit(_core.read_files, [p], options, threads=one_each): p for p in paths}
         for future in as_completed(futures):
             path = futures[future]
             results[path] = future.result()[0]
@@ -141,6 +143,7 @@ def read_pcap(
     *,
     strict: bool = False,
     progress: bool | None = None,
+    threads: int | None = None,
     reassembly_timeout_v4: float = 30.0,
     reassembly_timeout_v6: float = 60.0,
     max_reassembly_bytes: int = 32 << 20,
@@ -155,6 +158,9 @@ def read_pcap(
 
     Several files (a list or a glob) are read in parallel, one per core, with a progress bar over
     files and bytes in terminals and notebooks (``progress=False`` silences it, ``True`` forces it).
+    An uncompressed pcap file bigger than 32 MiB, read with cores to spare, is decoded in pieces
+    side by side (the tables are the same as from one sequential read). ``threads`` sets how many
+    threads decode (default: one per core).
     A capture cut short keeps every whole record before the cut and warns
     (``strict=True`` raises :class:`CaptureFormatError` instead).
 
@@ -183,7 +189,9 @@ def read_pcap(
     options = _options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams, max_ext_headers,
                        max_tunnel_depth=max_tunnel_depth, max_record_len=max_record_len, max_block_len=max_block_len,
                        max_decompression_ratio=max_decompression_ratio)
-    results = _read_files([str(p) for p in paths], options, progress)
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, not {threads!r}")
+    results = _read_files([str(p) for p in paths], options, progress, threads)
     parts: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLES}
     for result in results:
         if isinstance(result, BaseException):

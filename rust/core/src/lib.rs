@@ -25,12 +25,24 @@ pub mod table;
 pub mod tunnel;
 
 pub use error::{CaptureError, DecodeError};
-pub use pipeline::{read_file, FileTables, Options, Stats};
+pub use pipeline::{read_file, read_file_in_parts, FileTables, Options, Stats};
 
 use rayon::prelude::*;
 use std::path::PathBuf;
 
-/// Reads several captures, one per core at a time; results keep the order of `paths`.
+/// Reads several captures on all cores: files side by side, and fewer files than cores each in
+/// pieces ([`read_file_in_parts`]); results keep the order of `paths`.
 pub fn read_files(paths: &[PathBuf], options: Options) -> Vec<Result<FileTables, CaptureError>> {
-    paths.par_iter().map(|p| read_file(p, options)).collect()
+    let parts = rayon::current_num_threads() / paths.len().max(1);
+    paths.par_iter().map(|p| read_file_in_parts(p, options, parts)).collect()
 }
+
+/// [`read_files`] on `threads` threads of a pool of its own (the machine's cores otherwise).
+pub fn read_files_on_threads(paths: &[PathBuf], options: Options, threads: usize) -> Vec<Result<FileTables, CaptureError>> {
+    match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+        Ok(pool) => pool.install(|| read_files(paths, options)),
+        // Threads could not be started: the shared pool reads the same tables.
+        Err(_) => read_files(paths, options),
+    }
+}
+

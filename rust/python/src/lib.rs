@@ -71,20 +71,23 @@ fn arrow_table(batch: RecordBatch) -> ArrowTable {
     ArrowTable { schema: batch.schema(), batches: vec![batch] }
 }
 
+/// The record batches of one table (at least one: its schema comes from them).
+fn arrow_batches(batches: Vec<RecordBatch>) -> ArrowTable {
+    ArrowTable { schema: batches[0].schema(), batches }
+}
+
 fn file_result<'py>(py: Python<'py>, t: FileTables) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("file", &t.name)?;
-    d.set_item("icmp", arrow_table(t.icmp))?;
-    d.set_item("fragments", arrow_table(t.fragments))?;
-    d.set_item("datagrams", arrow_table(t.datagrams))?;
+    d.set_item("icmp", arrow_batches(t.icmp))?;
+    d.set_item("fragments", arrow_batches(t.fragments))?;
+    d.set_item("datagrams", arrow_batches(t.datagrams))?;
     d.set_item("stats", arrow_table(t.stats))?;
-    d.set_item("errors", arrow_table(t.errors))?;
+    d.set_item("errors", arrow_batches(t.errors))?;
     d.set_item("warning", t.ended_early.map(|e| format!("{}: {}", t.name, e)))?;
     Ok(d)
 }
 
-/// Reads captures in parallel (one per core). Returns, in order, one dict of tables per file, or
-/// the exception that file raised (the caller decides whether to raise it).
 /// Decoder options, as keywords shared by `read_files` and `Scanner`.
 #[derive(FromPyObject)]
 #[pyo3(from_item_all)]
@@ -120,11 +123,17 @@ impl From<PyOptions> for Options {
     }
 }
 
+/// Reads captures in parallel (files side by side, a lone big pcap in pieces) on `threads`
+/// threads (one per core by default). Returns, in order, one dict of tables per file, or the
+/// exception that file raised (the caller decides whether to raise it).
 #[pyfunction]
-#[pyo3(signature = (paths, options))]
-fn read_files<'py>(py: Python<'py>, paths: Vec<PathBuf>, options: PyOptions) -> PyResult<Vec<Bound<'py, PyAny>>> {
+#[pyo3(signature = (paths, options, *, threads=None))]
+fn read_files<'py>(py: Python<'py>, paths: Vec<PathBuf>, options: PyOptions, threads: Option<usize>) -> PyResult<Vec<Bound<'py, PyAny>>> {
     let options = Options::from(options);
-    let results = py.detach(|| icmpscope_core::read_files(&paths, options));
+    let results = py.detach(|| match threads {
+        Some(n) => icmpscope_core::read_files_on_threads(&paths, options, n),
+        None => icmpscope_core::read_files(&paths, options),
+    });
     results
         .into_iter()
         .map(|r| match r {

@@ -85,6 +85,16 @@ impl Input {
         Ok(Input::with_buffer(inner, compression, CHUNK))
     }
 
+    /// An uncompressed file read from byte `offset` on (a piece of a capture split across threads).
+    pub fn open_at(path: &Path, offset: u64) -> Result<Input, CaptureError> {
+        let name = path.display().to_string();
+        let mut file = File::open(path).map_err(|e| CaptureError::io(&name, e))?;
+        file.seek(SeekFrom::Start(offset)).map_err(|e| CaptureError::io(&name, e))?;
+        let mut input = Input::with_buffer(Box::new(file), Compression::None, CHUNK);
+        input.offset = offset;
+        Ok(input)
+    }
+
     /// An uncompressed in-memory or custom stream (tests, fuzzing).
     pub fn from_reader(inner: Box<dyn Read + Send>) -> Input {
         Input::with_buffer(inner, Compression::None, SMALL_CHUNK)

@@ -146,6 +146,57 @@ impl CaptureReader {
         self.input.compression
     }
 
+    /// Stream offset of the next record.
+    pub fn offset(&self) -> u64 {
+        self.input.offset()
+    }
+
+    /// Offsets that split an uncompressed pcap file into about `parts` pieces at what look like
+    /// record starts (increasing, none for other captures or small files). Guesses: a piece
+    /// is only used once the records before it are found to end exactly at its start.
+    pub fn split_points(&self, path: &Path, parts: usize, min_piece: u64) -> Vec<u64> {
+        const WINDOW: u64 = 4 << 20;
+        let Records::Pcap(reader) = &self.records else { return Vec::new() };
+        if self.input.compression != Compression::None || parts < 2 {
+            return Vec::new();
+        }
+        let read_at = |offset: u64, len: u64| -> io::Result<Vec<u8>> {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut file = std::fs::File::open(path)?;
+            file.seek(SeekFrom::Start(offset))?;
+            let mut bytes = Vec::new();
+            file.take(len).read_to_end(&mut bytes)?;
+            Ok(bytes)
+        };
+        let Ok(size) = std::fs::metadata(path).map(|m| m.len()) else { return Vec::new() };
+        let piece = size / parts as u64;
+        let first = self.input.offset();
+        let Ok(first_header) = read_at(first, 16) else { return Vec::new() };
+        if piece < min_piece.max(1) || first_header.len() < 16 {
+            return Vec::new();
+        }
+        let first_sec = reader.header.u32_at(&first_header, 0);
+        let mut points: Vec<u64> = Vec::new();
+        for k in 1..parts as u64 {
+            let from = (k * piece).max(points.last().map_or(first, |&p| p + 1));
+            let Ok(window) = read_at(from, WINDOW) else { break };
+            let at_eof = from + window.len() as u64 >= size;
+            if let Some(start) = reader.record_start(&window, at_eof, first_sec) {
+                points.push(from + start as u64);
+            }
+        }
+        points
+    }
+
+    /// A reader of the same pcap file from `offset` (one of `split_points`) on.
+    pub fn resume_at(&self, path: &Path, offset: u64) -> Result<CaptureReader, CaptureError> {
+        let records = match &self.records {
+            Records::Pcap(reader) => Records::Pcap(*reader),
+            Records::Pcapng(_) => return Err(CaptureError::io(&path.display().to_string(), io::Error::other("pcapng is not split"))),
+        };
+        Ok(CaptureReader { input: Input::open_at(path, offset)?, records })
+    }
+
     pub fn next(&mut self) -> Next<'_> {
         match &mut self.records {
             Records::Pcap(r) => r.next(&mut self.input),

@@ -31,12 +31,13 @@ impl PcapHeader {
     }
 
     /// The u32 at `at`; 0 past the end (callers read fixed headers they have taken whole).
-    fn u32_at(&self, b: &[u8], at: usize) -> u32 {
+    pub fn u32_at(&self, b: &[u8], at: usize) -> u32 {
         let Some(&w) = b.get(at..).and_then(|t| t.first_chunk::<4>()) else { return 0 };
         if self.big_endian { u32::from_be_bytes(w) } else { u32::from_le_bytes(w) }
     }
 }
 
+#[derive(Clone, Copy)]
 pub struct PcapReader {
     pub header: PcapHeader,
     limits: Limits,
@@ -55,9 +56,46 @@ impl PcapReader {
         Ok(PcapReader { header, limits })
     }
 
+    fn record_header_len(&self) -> usize {
+        if self.header.modified { 24 } else { 16 }
+    }
+
+    /// Where a record seems to start at or after `window[0]`: a position from which
+    /// `RECORDS_TO_AGREE` record headers in a row are plausible (or the chain ends exactly at the
+    /// end of the file, `at_eof`). Only a guess: the caller checks that the records before it
+    /// end exactly there.
+    pub fn record_start(&self, window: &[u8], at_eof: bool, first_sec: u32) -> Option<usize> {
+        (0..window.len()).find(|&start| self.plausible_chain(window, start, at_eof, first_sec))
+    }
+
+    fn plausible_chain(&self, window: &[u8], start: usize, at_eof: bool, first_sec: u32) -> bool {
+        const RECORDS_TO_AGREE: usize = 8;
+        // A capture spans less than this much time from its first record.
+        const MAX_SPAN_SECS: u32 = 10 * 366 * 86_400;
+        let h = self.header;
+        let frac_limit = if h.nanosecond { 1_000_000_000 } else { 1_000_000 };
+        let mut at = start;
+        for _ in 0..RECORDS_TO_AGREE {
+            let Some(b) = window.get(at..at + self.record_header_len()) else {
+                return at == window.len() && at_eof;
+            };
+            let (sec, frac, caplen, orig_len) = (h.u32_at(b, 0), h.u32_at(b, 4), h.u32_at(b, 8), h.u32_at(b, 12));
+            let plausible = sec.wrapping_sub(first_sec) <= MAX_SPAN_SECS
+                && frac < frac_limit
+                && u64::from(caplen) <= self.limits.max_record_len
+                && caplen <= orig_len
+                && orig_len <= 1 << 24;
+            if !plausible {
+                return false;
+            }
+            at += self.record_header_len() + caplen as usize;
+        }
+        true
+    }
+
     pub fn next<'a>(&mut self, input: &'a mut Input) -> Next<'a> {
         let h = self.header;
-        let record_header_len = if h.modified { 24 } else { 16 };
+        let record_header_len = self.record_header_len();
         let offset = input.offset();
         let (sec, frac, caplen, orig_len) = match input.take(record_header_len) {
             Ok(b) => (h.u32_at(b, 0), h.u32_at(b, 4), h.u32_at(b, 8), h.u32_at(b, 12)),

@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{self, BufRead, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::sync::Arc;
 
 use crate::error::{CaptureError, DecodeError};
@@ -75,11 +76,11 @@ impl Input {
             Compression::None => Box::new(file),
             Compression::Gzip => {
                 let decoder = flate2::bufread::MultiGzDecoder::new(counted(file));
-                Box::new(Inflating::new(decoder, consumed.clone(), max_ratio))
+                Box::new(ReadAhead::spawn(Inflating::new(decoder, consumed.clone(), max_ratio)))
             }
             Compression::Zstd => {
                 let decoder = zstd::stream::read::Decoder::with_buffer(counted(file)).map_err(|e| CaptureError::io(&name, e))?;
-                Box::new(Inflating::new(decoder, consumed.clone(), max_ratio))
+                Box::new(ReadAhead::spawn(Inflating::new(decoder, consumed.clone(), max_ratio)))
             }
         };
         Ok(Input::with_buffer(inner, compression, CHUNK))
@@ -223,6 +224,73 @@ impl BufRead for Counted {
     fn consume(&mut self, n: usize) {
         self.consumed.fetch_add(n as u64, Ordering::Relaxed);
         self.inner.consume(n);
+    }
+}
+
+/// Decompression on a thread of its own, a few chunks ahead of the decoding: a compressed capture
+/// then takes about the longer of the two, not their sum (mixed_2m.pcap.gz: 1.17 s, of which
+/// inflating alone is 0.56 s). Memory: at most `AHEAD + 2` chunks.
+struct ReadAhead {
+    chunks: mpsc::Receiver<io::Result<Vec<u8>>>,
+    used: mpsc::Sender<Vec<u8>>,
+    current: Vec<u8>,
+    at: usize,
+}
+
+const AHEAD: usize = 2;
+
+impl ReadAhead {
+    fn spawn(mut stream: impl Read + Send + 'static) -> ReadAhead {
+        let (send, chunks) = mpsc::sync_channel(AHEAD);
+        let (used, recycled) = mpsc::channel::<Vec<u8>>();
+        std::thread::spawn(move || loop {
+            let mut chunk = recycled.try_recv().unwrap_or_else(|_| vec![0; CHUNK]);
+            chunk.resize(CHUNK, 0);
+            let filled = fill_chunk(&mut stream, &mut chunk).map(|n| {
+                chunk.truncate(n);
+                chunk
+            });
+            let last = !matches!(&filled, Ok(c) if !c.is_empty());
+            // The reader went away (reading stopped early): so does this thread.
+            if send.send(filled).is_err() || last {
+                return;
+            }
+        });
+        ReadAhead { chunks, used, current: Vec::new(), at: 0 }
+    }
+}
+
+/// Reads until `chunk` is full or the stream ends; how many bytes came.
+fn fill_chunk(stream: &mut impl Read, chunk: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < chunk.len() {
+        match stream.read(&mut chunk[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.at == self.current.len() {
+            match self.chunks.recv() {
+                Ok(Ok(chunk)) => {
+                    let _ = self.used.send(std::mem::replace(&mut self.current, chunk));
+                    self.at = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The stream ended, or failed and said so before.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }
 

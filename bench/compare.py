@@ -41,7 +41,7 @@ class Timing:
 
     @property
     def mpps(self) -> float:
-        return self.packets / self.wall / 1e6
+        return self.packets / self.wall / 1e6 if self.packets else 0.0
 
 
 def run_once(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
@@ -122,11 +122,27 @@ def main() -> None:
     walk = walker()
     py = sys.executable
     one_thread = {**os.environ, "RAYON_NUM_THREADS": "1", "POLARS_MAX_THREADS": "1"}
+    ours = [py, str(PEERS / "icmpscope_read.py")]
     results: list[Timing] = []
+    arrow_mib: dict[str, float] = {}
     for capture, n in ((mixed, mixed_n), (minimal, minimal_n)):
-        results.append(measure("icmpscope read_pcap (1 thread)", capture, n, [py, str(PEERS / "icmpscope_read.py"), str(capture)], runs, one_thread))
+        results.append(measure("icmpscope read_pcap (1 thread)", capture, n, [*ours, str(capture)], runs, one_thread))
+        results.append(measure("icmpscope read_pcap (2 threads)", capture, n, [*ours, str(capture)], runs))
         results.append(measure("walker walk-buf", capture, n, [str(walk), "walk-buf", str(capture)], runs))
         results.append(measure("cat", capture, n, ["cat", str(capture)], runs))
+        size = subprocess.run([*ours, "--arrow-mib", str(capture)], capture_output=True, text=True, check=True).stdout
+        arrow_mib[capture.name] = float(size)
+    baseline = measure("python, polars and icmpscope imported", mixed, 0, [py, "-c", "import polars, icmpscope"], runs)
+    # compressed input against decompression alone (gzip -1 and zstd -3: what archives use)
+    for suffix, compress, decompress in ((".gz", ["gzip", "-1", "-c"], ["gzip", "-dc"]), (".zst", ["zstd", "-q", "-3", "-c"], ["zstd", "-q", "-dc"])):
+        if not shutil.which(compress[0]):
+            continue
+        packed = OUT / (mixed.name + suffix)
+        if not packed.exists():
+            with open(packed, "wb") as out:
+                subprocess.run([*compress, str(mixed)], stdout=out, check=True)
+        results.append(measure(f"icmpscope read_pcap ({suffix}, 2 threads)", packed, mixed_n, [*ours, str(packed)], runs))
+        results.append(measure(f"{' '.join(decompress)} (decompression alone)", packed, mixed_n, [*decompress, str(packed)], runs))
     # two files on two threads against one thread on one file
     copy = OUT / f"copy_{mixed.name}"
     if not copy.exists():
@@ -155,10 +171,11 @@ def main() -> None:
                                nbytes=mixed.stat().st_size * sl // mixed_n))
     except ImportError:
         print("scapy not installed: skipped")
-    write_results(results, mixed, minimal, args.quick)
+    results.append(baseline)
+    write_results(results, mixed, minimal, args.quick, arrow_mib)
 
 
-def write_results(results: list[Timing], mixed: Path, minimal: Path, quick: bool) -> None:
+def write_results(results: list[Timing], mixed: Path, minimal: Path, quick: bool, arrow_mib: dict[str, float]) -> None:
     def pick(name: str, capture: Path) -> Timing | None:
         return next((t for t in results if t.name == name and t.capture == capture.name), None)
 
@@ -183,6 +200,29 @@ def write_results(results: list[Timing], mixed: Path, minimal: Path, quick: bool
     two = pick("icmpscope 2 files, 2 threads", mixed)
     if ours and two:
         lines.append(f"| 2 files on 2 threads ÷ 1 file on 1 thread | {two.mpps / ours.mpps:.2f} |")
+    for capture in (mixed, minimal):
+        one, both = pick("icmpscope read_pcap (1 thread)", capture), pick("icmpscope read_pcap (2 threads)", capture)
+        if one and both:
+            lines.append(f"| one file on 2 threads ÷ 1 thread ({capture.name}) | {both.mpps / one.mpps:.2f} |")
+    for suffix, tool in ((".gz", "gzip -dc"), (".zst", "zstd -q -dc")):
+        packed = mixed.name + suffix
+        read = next((t for t in results if t.capture == packed and t.name.startswith("icmpscope")), None)
+        alone = next((t for t in results if t.capture == packed and t.name.startswith(tool)), None)
+        if read and alone:
+            lines.append(f"| wall of read_pcap ({suffix}) ÷ wall of {tool} | {read.wall / alone.wall:.2f} |")
+    lines += ["", "## Other targets", ""]
+    both = pick("icmpscope read_pcap (2 threads)", minimal)
+    if both:
+        lines.append(f"- minimal frames on both cores: {both.mpps:.2f} Mpps (10 GbE line rate at 64-byte frames: 14.88 Mpps)")
+    for capture in (mixed, minimal):
+        one = pick("icmpscope read_pcap (1 thread)", capture)
+        if one and capture.name in arrow_mib:
+            size = arrow_mib[capture.name]
+            lines.append(f"- read_pcap peak RSS on {capture.name}: {one.rss_mib:.0f} MiB for {size:.0f} MiB of Arrow tables"
+                         f" (bound 1.5 × Arrow + 64 MiB = {1.5 * size + 64:.0f} MiB)")
+    baseline = next((t for t in results if t.name.startswith("python, polars")), None)
+    if baseline:
+        lines.append(f"- of that, the interpreter with polars and icmpscope imported: {baseline.rss_mib:.0f} MiB")
     (BENCH / ("RESULTS.quick.md" if quick else "RESULTS.md")).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

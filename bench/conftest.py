@@ -18,6 +18,8 @@ import pytest
 OUT = Path(__file__).resolve().parent / "out"
 GENERATOR = Path(__file__).resolve().parents[2] / "shared" / "perf" / "gen_pcap.py"
 PACKETS = int(os.environ.get("ICMPSCOPE_BENCH_PACKETS", "1000000"))
+# Scripts, not test modules: importing them (--doctest-modules) would run them.
+collect_ignore = ["peers", "compare.py", "scan_memory.py"]
 
 
 def _generate(path: Path, packets: int, profile: str) -> Path:
@@ -82,12 +84,17 @@ def rotated(mixed: Path) -> list[Path]:
     return sorted(folder.glob("part-*.pcap"))
 
 
+def mean_seconds(benchmark: object) -> float | None:
+    """The benchmark's mean time; None under --benchmark-disable (CI's smoke run)."""
+    stats = getattr(benchmark, "stats", None)
+    return None if stats is None else stats.stats.mean
+
+
 def report_rate(benchmark: object, packets: int, nbytes: int) -> None:
     """Packets/s and MB/s beside pytest-benchmark's times (nothing asserted on them)."""
-    stats = getattr(benchmark, "stats", None)
-    if stats is None:  # --benchmark-disable
+    mean = mean_seconds(benchmark)
+    if mean is None:
         return
-    mean = stats.stats.mean
     benchmark.extra_info["Mpps"] = round(packets / mean / 1e6, 3)
     benchmark.extra_info["MB/s"] = round(nbytes / mean / 1e6, 1)
     print(f"\n{benchmark.name}: {packets / mean / 1e6:.2f} Mpps, {nbytes / mean / 1e6:.0f} MB/s")

@@ -10,14 +10,17 @@ from conftest import PACKETS, report_rate
 import icmpscope as ic
 
 
-def test_read_pcap_icmp_table(benchmark, mixed: Path) -> None:
-    cap = benchmark(ic.read_pcap, mixed)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_read_pcap_icmp_table(benchmark, mixed: Path, threads: int) -> None:
+    """One file; on 2 threads a file over 32 MiB is decoded in two pieces."""
+    cap = benchmark(ic.read_pcap, mixed, threads=threads)
     assert cap.stats["packets"].item() == PACKETS
     report_rate(benchmark, PACKETS, mixed.stat().st_size)
 
 
-def test_read_pcap_minimal_frames(benchmark, minimal: Path) -> None:
-    cap = benchmark(ic.read_pcap, minimal)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_read_pcap_minimal_frames(benchmark, minimal: Path, threads: int) -> None:
+    cap = benchmark(ic.read_pcap, minimal, threads=threads)
     assert cap.icmp.height == PACKETS
     report_rate(benchmark, PACKETS, minimal.stat().st_size)
 

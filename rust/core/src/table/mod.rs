@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use arrow_array::builder::{
-    BooleanBuilder, Float32Builder, StringBuilder, TimestampNanosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
+    BooleanBuilder, Float32Builder, StringBuilder, StringViewBuilder, TimestampNanosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
     UInt8Builder,
 };
 use arrow_array::types::{UInt16Type, UInt32Type, UInt8Type};
@@ -73,12 +73,14 @@ impl PathColumn {
         }
     }
 
+    /// A string-view column: polars' own string layout, so it crosses into polars without a
+    /// conversion (a plain Utf8 column of 5M nulls took 46 ms to convert).
     fn finish(&mut self, rows: usize) -> ArrayRef {
         let tunnelled = std::mem::take(&mut self.tunnelled);
         if tunnelled.is_empty() {
-            return Arc::new(arrow_array::StringArray::new_null(rows));
+            return Arc::new(arrow_array::StringViewArray::new_null(rows));
         }
-        let mut values = StringBuilder::with_capacity(rows, tunnelled.len() * 8);
+        let mut values = StringViewBuilder::with_capacity(rows);
         let mut text = String::new();
         let mut next = tunnelled.iter().peekable();
         for row in 0..rows {
@@ -133,7 +135,7 @@ pub fn icmp_schema() -> SchemaRef {
         field("inner_proto", DataType::UInt8, true),
         field("inner_sport", DataType::UInt16, true),
         field("inner_dport", DataType::UInt16, true),
-        field("tunnel", DataType::Utf8, true),
+        field("tunnel", DataType::Utf8View, true),
         field("outer_src", d(), true),
         field("outer_dst", d(), true),
         field("tunnel_id", DataType::UInt32, true),
@@ -515,7 +517,7 @@ pub fn fragments_schema() -> SchemaRef {
         field("vlan", DataType::UInt16, true),
         field("tiny_first", DataType::Boolean, false),
         field("atomic", DataType::Boolean, false),
-        field("tunnel", DataType::Utf8, true),
+        field("tunnel", DataType::Utf8View, true),
     ]))
 }
 
@@ -634,7 +636,7 @@ pub fn datagrams_schema() -> SchemaRef {
         field("evicted", DataType::Boolean, false),
         field("header_len", DataType::UInt32, false),
         field("timed_out", DataType::Boolean, false),
-        field("tunnel", DataType::Utf8, true),
+        field("tunnel", DataType::Utf8View, true),
     ]))
 }
 

@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::error::DecodeError;
 use crate::ip::{checksum_valid, ones_sum, quoted, Quoted, PROTO_ICMPV6};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct IcmpMessage {
     pub icmp_type: u8,
     pub code: u8,
@@ -17,11 +17,32 @@ pub struct IcmpMessage {
     pub payload_len: u32,
     /// Shannon entropy (bits per byte) of the captured echo data: tunnels carry random-looking data.
     pub payload_entropy: Option<f32>,
+    /// [`digest`] of the echo data after its first 16 bytes: ping changes only those (a timestamp).
+    pub payload_digest: Option<u64>,
     pub gateway: Option<IpAddr>,
     pub mtu: Option<u32>,
     pub router_lifetime: Option<u16>,
+    /// What a router advertisement advertises, in the order sent (allocated for adverts only).
+    pub advertised: Option<Vec<Advertised>>,
     pub mask: Option<Ipv4Addr>,
     pub inner: Option<Quoted>,
+}
+
+/// An ICMPv6 router advertisement's prefix (`2001:db8:1::/64`, RFC 4861 4.6.2), or an ICMPv4
+/// router advertisement's router address (no length, RFC 1256).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Advertised {
+    pub addr: IpAddr,
+    pub len: Option<u8>,
+}
+
+impl std::fmt::Display for Advertised {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.len {
+            Some(len) => write!(f, "{}/{len}", self.addr),
+            None => write!(f, "{}", self.addr),
+        }
+    }
 }
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
@@ -72,9 +93,68 @@ fn c_log2_c() -> &'static [f64] {
     TABLE.get_or_init(|| (0..=2048u32).map(|c| if c == 0 { 0.0 } else { f64::from(c) * f64::from(c).log2() }).collect())
 }
 
+/// A cheap 64-bit digest of `bytes` (FxHash over 8-byte little-endian words, seeded with the
+/// length): it tells echo data that changes from data that repeats. Written out rather than taken
+/// from rustc-hash so that a stored value stays the same across its versions and platforms.
+pub fn digest(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let step = |h: u64, word: [u8; 8]| (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+    let (words, tail) = bytes.as_chunks::<8>();
+    let h = words.iter().fold(step(0, (bytes.len() as u64).to_le_bytes()), |h, &w| step(h, w));
+    if tail.is_empty() {
+        return h;
+    }
+    let mut last = [0u8; 8];
+    last[..tail.len()].copy_from_slice(tail);
+    step(h, last)
+}
+
 /// The echo data actually captured (at most what the IP header declares).
 fn echo_data(data: &[u8], declared_len: usize) -> &[u8] {
     data.get(8..declared_len.min(data.len())).unwrap_or_default()
+}
+
+/// Entropy and digest of echo data; bytes 0..16 (ping's timestamp) are left out of the digest.
+fn echo_fields(m: &mut IcmpMessage, data: &[u8], declared_len: usize) {
+    let echo = echo_data(data, declared_len);
+    m.payload_entropy = entropy(echo);
+    m.payload_digest = echo.get(16..).filter(|rest| !rest.is_empty()).map(digest);
+}
+
+/// The message up to what IP declares: bytes after it (Ethernet padding) are not options.
+fn declared(data: &[u8], declared_len: usize) -> &[u8] {
+    data.get(..declared_len).unwrap_or(data)
+}
+
+/// The router addresses of an ICMPv4 router advertisement: `count` entries of `words` 32-bit
+/// words from byte 8, the address first; fewer than 2 words is invalid (RFC 1256 5.2).
+fn router_addresses(data: &[u8]) -> Vec<Advertised> {
+    let (Some(&count), Some(&words)) = (data.get(4), data.get(5)) else { return Vec::new() };
+    if words < 2 {
+        return Vec::new();
+    }
+    let stride = usize::from(words) * 4;
+    (0..usize::from(count))
+        .map_while(|i| be32(data, 8 + i * stride))
+        .map(|a| Advertised { addr: IpAddr::V4(Ipv4Addr::from(a)), len: None })
+        .collect()
+}
+
+/// The Prefix Information options (type 3) of an ICMPv6 router advertisement's `options`. A
+/// zero-length option ends the walk (RFC 4861 says to drop such a packet; what came before is
+/// kept), as does one cut short; a prefix option shorter than its 32 bytes is skipped, as Linux
+/// does.
+fn prefixes(mut options: &[u8]) -> Vec<Advertised> {
+    let mut found = Vec::new();
+    while let [kind, units, ..] = *options {
+        let Some(option) = options.get(..usize::from(units) * 8).filter(|o| !o.is_empty()) else { break };
+        let prefix = option.get(16..32).and_then(|p| <[u8; 16]>::try_from(p).ok());
+        if let (3, Some(&len), Some(prefix)) = (kind, option.get(2), prefix) {
+            found.push(Advertised { addr: IpAddr::V6(Ipv6Addr::from(prefix)), len: Some(len) });
+        }
+        options = options.get(option.len()..).unwrap_or_default();
+    }
+    found
 }
 
 /// Decodes an ICMPv4 message. `data` is what was captured, `declared_len` what IP says.
@@ -87,7 +167,7 @@ pub fn decode_v4(data: &[u8], declared_len: usize) -> Result<IcmpMessage, Decode
             m.id = be16(data, 4);
             m.seq = be16(data, 6);
             if matches!(m.icmp_type, 0 | 8) {
-                m.payload_entropy = entropy(echo_data(data, declared_len));
+                echo_fields(&mut m, data, declared_len);
             }
             if matches!(m.icmp_type, 17 | 18) {
                 m.mask = be32(data, 8).map(Ipv4Addr::from);
@@ -102,7 +182,10 @@ pub fn decode_v4(data: &[u8], declared_len: usize) -> Result<IcmpMessage, Decode
             }
             m.inner = data.get(8..).and_then(quoted);
         }
-        9 => m.router_lifetime = be16(data, 6),
+        9 => {
+            m.router_lifetime = be16(data, 6);
+            m.advertised = Some(router_addresses(declared(data, declared_len)));
+        }
         _ => {}
     }
     Ok(m)
@@ -127,9 +210,13 @@ pub fn decode_v6(data: &[u8], declared_len: usize, src: &Ipv6Addr, dst: &Ipv6Add
         128 | 129 => {
             m.id = be16(data, 4);
             m.seq = be16(data, 6);
-            m.payload_entropy = entropy(echo_data(data, declared_len));
+            echo_fields(&mut m, data, declared_len);
         }
-        134 => m.router_lifetime = be16(data, 6),
+        134 => {
+            m.router_lifetime = be16(data, 6);
+            // Options follow the reachable time and retransmission timer.
+            m.advertised = Some(prefixes(declared(data, declared_len).get(16..).unwrap_or_default()));
+        }
         137 => {
             m.gateway = data.get(8..24).and_then(|t| <[u8; 16]>::try_from(t).ok()).map(|t| IpAddr::V6(Ipv6Addr::from(t)));
             m.inner = redirected_header(data.get(40..).unwrap_or_default());
@@ -189,6 +276,104 @@ mod tests {
         let msg = [8, 0, 0, 0, 0, 1, 0, 1, b'a', b'b'];
         assert_eq!(decode_v4(&msg, 40).unwrap().payload_entropy, Some(1.0));
         assert_eq!(decode_v4(&msg[..3], 40).unwrap().checksum, None);
+    }
+
+    #[test]
+    fn echo_digest_leaves_out_the_first_16_bytes() {
+        let echo = |data: &[u8]| {
+            let mut msg = vec![8, 0, 0, 0, 0, 1, 0, 1];
+            msg.extend_from_slice(data);
+            decode_v4(&msg, msg.len()).unwrap().payload_digest
+        };
+        let pattern: Vec<u8> = (16..64).collect();
+        let with_time = |t: u8| [&[t; 16][..], &pattern].concat();
+        assert_eq!(echo(&with_time(1)), Some(digest(&pattern)));
+        assert_eq!(echo(&with_time(1)), echo(&with_time(2)));
+        assert_ne!(echo(&with_time(1)), echo(&[&[1; 16][..], &pattern[..47], &[0]].concat()));
+        assert_eq!((echo(&[7; 16]), echo(b"")), (None, None));
+        assert_eq!(echo(&[7; 17]), Some(digest(&[7])));
+    }
+
+    #[test]
+    fn digest_is_fxhash_over_words_after_the_length() {
+        let k = 0x517c_c1b7_2722_0a95u64;
+        let step = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(k);
+        assert_eq!(digest(b""), step(0, 0));
+        assert_eq!(digest(b"abcdefghij"), step(step(step(0, 10), u64::from_le_bytes(*b"abcdefgh")), u64::from(u16::from_le_bytes(*b"ij"))));
+        // The length tells a zero tail from no tail.
+        assert_ne!(digest(&[1, 0]), digest(&[1]));
+    }
+
+    /// A router advertisement's header and timers, then `options`.
+    fn router_advert6(options: &[u8]) -> Vec<u8> {
+        let mut msg = vec![134, 0, 0, 0, 64, 0, 0x07, 0x08, 0, 0, 0, 0, 0, 0, 0, 0];
+        msg.extend_from_slice(options);
+        msg
+    }
+
+    fn prefix_option(prefix: &str, len: u8) -> Vec<u8> {
+        let mut option = vec![3, 4, len, 0xc0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0];
+        option.extend_from_slice(&prefix.parse::<Ipv6Addr>().unwrap().octets());
+        option
+    }
+
+    fn advertised6(msg: &[u8], declared_len: usize) -> Vec<String> {
+        let any: Ipv6Addr = "fe80::1".parse().unwrap();
+        let m = decode_v6(msg, declared_len, &any, &any).unwrap();
+        m.advertised.unwrap().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn prefixes_of_a_router_advertisement() {
+        let source_link_layer = [1, 1, 2, 0, 0, 0, 0, 1];
+        let options = [prefix_option("2001:db8:1::", 64), source_link_layer.to_vec(), prefix_option("fd00::", 48)].concat();
+        let msg = router_advert6(&options);
+        assert_eq!(advertised6(&msg, msg.len()), ["2001:db8:1::/64", "fd00::/48"]);
+        assert_eq!(decode_v6(&msg, msg.len(), &Ipv6Addr::LOCALHOST, &Ipv6Addr::LOCALHOST).unwrap().router_lifetime, Some(1800));
+        // Ethernet padding after the declared length is no option.
+        let padded = [msg.clone(), prefix_option("2001:db8:bad::", 64)].concat();
+        assert_eq!(advertised6(&padded, msg.len()), ["2001:db8:1::/64", "fd00::/48"]);
+        assert_eq!(advertised6(&router_advert6(&[]), 16), Vec::<String>::new());
+        assert_eq!(advertised6(&msg[..12], msg.len()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn malformed_options_end_the_walk_or_are_skipped() {
+        let first = prefix_option("2001:db8:1::", 64);
+        let last = prefix_option("2001:db8:2::", 64);
+        // A zero-length option ends the walk; what came before it stays.
+        let zero = router_advert6(&[first.clone(), vec![3, 0, 0, 0, 0, 0, 0, 0], last.clone()].concat());
+        assert_eq!(advertised6(&zero, zero.len()), ["2001:db8:1::/64"]);
+        // An option longer than what is left (cut by the snaplen, or lying) ends it too.
+        let cut = router_advert6(&[first.clone(), last[..20].to_vec()].concat());
+        assert_eq!(advertised6(&cut, cut.len() + 12), ["2001:db8:1::/64"]);
+        // A prefix option of 8 bytes holds no prefix: skipped, the next one read.
+        let short = router_advert6(&[vec![3, 1, 64, 0, 0, 0, 0, 0], last.clone()].concat());
+        assert_eq!(advertised6(&short, short.len()), ["2001:db8:2::/64"]);
+        // A lone type byte.
+        let odd = router_advert6(&[first, vec![3]].concat());
+        assert_eq!(advertised6(&odd, odd.len()), ["2001:db8:1::/64"]);
+    }
+
+    #[test]
+    fn router_addresses_of_an_ipv4_router_advertisement() {
+        let advert = |count: u8, words: u8, entries: &[[u8; 4]]| {
+            let mut msg = vec![9, 0, 0, 0, count, words, 0x07, 0x08];
+            for e in entries {
+                msg.extend_from_slice(e);
+                msg.extend(std::iter::repeat_n(0, usize::from(words.max(1)) * 4 - 4));
+            }
+            let m = decode_v4(&msg, msg.len()).unwrap();
+            m.advertised.unwrap().iter().map(ToString::to_string).collect::<Vec<_>>()
+        };
+        assert_eq!(advert(2, 2, &[[192, 0, 2, 1], [192, 0, 2, 2]]), ["192.0.2.1", "192.0.2.2"]);
+        // Entries of 3 words (a later version of RFC 1256): the address still comes first.
+        assert_eq!(advert(2, 3, &[[10, 0, 0, 1], [10, 0, 0, 2]]), ["10.0.0.1", "10.0.0.2"]);
+        // More claimed than sent: those sent; entries under 2 words are invalid.
+        assert_eq!(advert(9, 2, &[[10, 0, 0, 1]]), ["10.0.0.1"]);
+        assert_eq!(advert(1, 1, &[[10, 0, 0, 1]]), Vec::<String>::new());
+        assert_eq!(decode_v4(&[9, 0, 0, 0], 4).unwrap().advertised, Some(vec![]));
+        assert_eq!(decode_v4(&[0, 0, 0, 0, 0, 1, 0, 1], 8).unwrap().advertised, None);
     }
 
     #[test]

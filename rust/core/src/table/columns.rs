@@ -220,14 +220,16 @@ impl SparseTextList {
         let mut offsets = Vec::with_capacity(len + 1);
         offsets.push(0i32);
         let mut valid = BooleanBufferBuilder::new(len);
-        let mut kept = rows.iter().zip(&ends).peekable();
+        valid.append_n(len, false);
         let mut end = 0;
-        for row in 0..len {
-            let this = kept.next_if(|(&r, _)| r as usize == row);
-            valid.append(this.is_some());
-            end = this.map_or(end, |(_, &e)| e);
-            offsets.push(end);
+        for (&row, &row_end) in rows.iter().zip(&ends) {
+            // The rows before this one have no list: they end where the last list did.
+            offsets.resize(row as usize + 1, end);
+            offsets.push(row_end);
+            valid.set_bit(row as usize, true);
+            end = row_end;
         }
+        offsets.resize(len + 1, end);
         let nulls = Some(NullBuffer::new(valid.finish()));
         // Offsets grow from 0 to the items' length, one per row.
         Arc::new(ListArray::try_new(text_item(), OffsetBuffer::new(offsets.into()), items, nulls).expect("offsets within the items"))

@@ -9,13 +9,13 @@ use arrow_array::builder::{
     BooleanBuilder, Float32Builder, StringBuilder, TimestampNanosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
     UInt8Builder,
 };
-use arrow_array::types::{UInt16Type, UInt32Type, UInt8Type};
+use arrow_array::types::{UInt16Type, UInt32Type, UInt64Type, UInt8Type};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Schema, SchemaRef};
 
 use columns::{dict_type, field, text_list_type, ts_type, Interner, KeyColumn, SparseColumn, SparseKeyColumn, SparseTextList};
 
-use crate::icmp::IcmpMessage;
+use crate::icmp::{self, IcmpMessage};
 use crate::ip::IpPacket;
 use crate::link::LinkFrame;
 use crate::reassembly::DatagramRow;
@@ -217,7 +217,7 @@ pub struct IcmpTable {
     icmp_seq: UInt16Builder,
     payload_len: UInt32Builder,
     payload_entropy: Float32Builder,
-    payload_digest: UInt64Builder,
+    payload_digest: SparseColumn<UInt64Type>,
     datagram_len: UInt32Builder,
     reassembled: BooleanBuilder,
     gateway: SparseKeyColumn<IpAddr>,
@@ -306,7 +306,7 @@ impl IcmpTable {
             self.payload_entropy.append_option(m.payload_entropy);
         }
         if c.has(icmp_column::PAYLOAD_DIGEST) {
-            self.payload_digest.append_option(m.payload_digest);
+            self.payload_digest.push(row, m.payload_digest);
         }
         if c.has(icmp_column::DATAGRAM_LEN) {
             self.datagram_len.append_value(u32::try_from(ip.datagram_len()).unwrap_or(u32::MAX));
@@ -323,9 +323,10 @@ impl IcmpTable {
         if c.has(icmp_column::ROUTER_LIFETIME) {
             self.router_lifetime.push(row, m.router_lifetime);
         }
-        if let Some(advertised) = &m.advertised {
-            if c.has(icmp_column::ADVERTISED) {
-                self.advertised.push(row, advertised);
+        if c.has(icmp_column::ADVERTISED) {
+            // `ip` carries the message decoded into `m`.
+            if let Some(advertised) = icmp::advertised(ip.version, ip.payload, ip.payload_len) {
+                self.advertised.push(row, &advertised);
             }
         }
         if c.has(icmp_column::MASK) {
@@ -428,7 +429,7 @@ impl IcmpTable {
             columns.push(Arc::new(self.payload_entropy.finish()));
         }
         if c.has(icmp_column::PAYLOAD_DIGEST) {
-            columns.push(Arc::new(self.payload_digest.finish()));
+            columns.push(Arc::new(self.payload_digest.finish(rows)));
         }
         if c.has(icmp_column::DATAGRAM_LEN) {
             columns.push(Arc::new(self.datagram_len.finish()));

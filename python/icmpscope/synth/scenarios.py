@@ -36,10 +36,10 @@ __all__ = [
     "ATTACKS", "BENIGN",
     # one per alert kind
     "echo_flood", "ddos_echo_flood", "sweep", "smurf", "smurf_replies", "ping_of_death",
-    "teardrop", "icmp_redirect", "redirect_burst", "rogue_router_advert", "kill_router", "mask_reply",
-    "unreachable_scan", "unreachable_host_scan", "icmp_tunnel",
+    "teardrop", "icmp_redirect", "redirect_burst", "rogue_router_advert", "kill_router", "ra_prefix_change",
+    "mask_reply", "unreachable_scan", "unreachable_host_scan", "icmp_tunnel",
     # benign look-alikes
-    "monitoring", "traceroute", "udp_traceroute", "path_mtu", "router_redirect", "dns_failure",
+    "monitoring", "traceroute", "udp_traceroute", "path_mtu", "router_redirect", "two_routers", "dns_failure",
     "large_ping", "broadcast_ping",
 ]
 
@@ -321,6 +321,21 @@ def kill_router() -> Scenario:
                       ("rogue_router_advert", "fe80::1", "ff02::1", "T1557", "advert"))
 
 
+def ra_prefix_change() -> Scenario:
+    """Someone who spoofs the router (fe80::1, from its MAC) adds 2001:db8:bad::/64 to the
+    prefix it advertises, three times a second apart (hosts then configure addresses in the
+    attacker's prefix); the router's own later advertisement is as before."""
+    t = _Timeline()
+    _router_v6(t)
+    forged = router_advert6(prefixes=[("2001:db8:1::", 64), ("2001:db8:bad::", 64)], src="fe80::1")
+    for at in (30, 31, 32):
+        t.add(at, ipv6("fe80::1", "ff02::1", forged, hop_limit=255), "advert")
+    t.add(200, ipv6("fe80::1", "ff02::1", router_advert6(prefixes=[("2001:db8:1::", 64)], src="fe80::1"),
+                    hop_limit=255))
+    return t.scenario("ra_prefix_change", ra_prefix_change.__doc__ or "",
+                      ("rogue_router_advert", "fe80::1", "ff02::1", "T1557", "advert"))
+
+
 def mask_reply() -> Scenario:
     """203.0.113.5 asks 192.0.2.1 for the address mask; it answers 255.255.255.0."""
     t = _Timeline()
@@ -463,6 +478,20 @@ def router_redirect(*, declared: bool = False) -> Scenario:
                       **options)
 
 
+def two_routers(*, rounds: int = 12) -> Scenario:
+    """Two routers the site declares, fe80::1 and fe80::2, advertise every 10 s for two minutes:
+    the first 2001:db8:1::/64 and 2001:db8:2::/64, its options in either order, the second its
+    own fd00:1::/64."""
+    t = _Timeline()
+    prefixes = [("2001:db8:1::", 64), ("2001:db8:2::", 64)]
+    for r in range(rounds):
+        first = router_advert6(prefixes=prefixes[::1 if r % 2 else -1], src="fe80::1")
+        t.add(r * 10, ipv6("fe80::1", "ff02::1", first, hop_limit=255))
+        second = router_advert6(prefixes=[("fd00:1::", 64)], src="fe80::2")
+        t.add(r * 10 + 5, ipv6("fe80::2", "ff02::1", second, hop_limit=255))
+    return t.scenario("two_routers", two_routers.__doc__ or "", known_routers=["fe80::1", "fe80::2"])
+
+
 def dns_failure(*, queries: int = 40) -> Scenario:
     """A client retries DNS queries to a resolver that is down, from changing source ports, for
     20 s; each gets a port unreachable for udp/53."""
@@ -497,9 +526,9 @@ def broadcast_ping(*, count: int = 10, hosts: int = 5) -> Scenario:
 
 
 ATTACKS = (echo_flood, ddos_echo_flood, sweep, smurf, smurf_replies, ping_of_death, teardrop,
-           icmp_redirect, redirect_burst, rogue_router_advert, kill_router, mask_reply, unreachable_scan,
-           unreachable_host_scan, icmp_tunnel)
-BENIGN = (monitoring, traceroute, udp_traceroute, path_mtu, router_redirect, dns_failure,
+           icmp_redirect, redirect_burst, rogue_router_advert, kill_router, ra_prefix_change, mask_reply,
+           unreachable_scan, unreachable_host_scan, icmp_tunnel)
+BENIGN = (monitoring, traceroute, udp_traceroute, path_mtu, router_redirect, two_routers, dns_failure,
           large_ping, broadcast_ping)
 
 

@@ -221,7 +221,18 @@ def test_unreachable_edges():
 def test_tunnel_edges():
     edge(sc.icmp_tunnel, ic.detect.tunnels, "tunnel_min_packets", under=11, over=10, exchanges=5)
     edge(sc.icmp_tunnel, ic.detect.tunnels, "tunnel_min_signals", under=4, over=3)
+    # 5 exchanges: 8 of the 10 messages carry other data than the first request (and its echo).
+    edge(sc.ping_exfiltration, ic.detect.tunnels, "tunnel_varying", under=0.81, over=0.8, exchanges=5)
 
+
+def test_echoed_tunnel_is_found_by_its_varying_data():
+    """One size, every reply echoing its request: data and varying are the two signals; without
+    the digest column (an older table) only data remains, and nothing is raised."""
+    cap = sc.ping_exfiltration().read()
+    found = ic.detect.tunnels(cap).row(0, named=True)
+    assert found["detail"] == ("60 echo messages in 58.0 s carry 30720 bytes: 1 data sizes (512), mean entropy "
+                               "7.6 bits/byte, 0 of 30 replies echo no request, 58 unlike the first of their size")
+    assert ic.detect.tunnels(cap.icmp.drop("payload_digest")).is_empty()
 
 
 def test_monitoring_revisit_edge():

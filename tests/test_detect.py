@@ -221,6 +221,18 @@ def test_unreachable_edges():
 def test_tunnel_edges():
     edge(sc.icmp_tunnel, ic.detect.tunnels, "tunnel_min_packets", under=11, over=10, exchanges=5)
     edge(sc.icmp_tunnel, ic.detect.tunnels, "tunnel_min_signals", under=4, over=3)
+    # 5 exchanges: 8 of the 10 messages carry other data than the first request (and its echo).
+    edge(sc.ping_exfiltration, ic.detect.tunnels, "tunnel_varying", under=0.81, over=0.8, exchanges=5)
+
+
+def test_echoed_tunnel_is_found_by_its_varying_data():
+    """One size, every reply echoing its request: data and varying are the two signals; without
+    the digest column (an older table) only data remains, and nothing is raised."""
+    cap = sc.ping_exfiltration().read()
+    found = ic.detect.tunnels(cap).row(0, named=True)
+    assert found["detail"] == ("60 echo messages in 58.0 s carry 30720 bytes: 1 data sizes (512), mean entropy "
+                               "7.6 bits/byte, 0 of 30 replies echo no request, 58 unlike the first of their size")
+    assert ic.detect.tunnels(cap.icmp.drop("payload_digest")).is_empty()
 
 
 def test_monitoring_revisit_edge():
@@ -292,6 +304,42 @@ def test_router_lifetime_change(tmp_path):
     found = ic.detect.router_adverts(cap)
     assert alerts(found) == [("rogue_router_advert", "fe80::1", "ff02::1", "T1557", (9,))]
     assert "router lifetime changed from its first advertisement" in found["detail"][0]
+
+
+def test_prefix_change_names_both_sets():
+    found = ic.detect.router_adverts(sc.ra_prefix_change().read()).row(0, named=True)
+    assert found["detail"] == (
+        "3 advertisement(s), router lifetime 1800 s from fe80::1 (MAC 02:00:00:00:00:fe): advertised prefixes "
+        "changed from its first advertisement's (2001:db8:1::/64) to 2001:db8:1::/64, 2001:db8:bad::/64; routers "
+        "inferred early in the capture: 02:00:00:00:00:fe [2001:db8:1::1, fe80::1] (forwards)")
+
+
+def test_prefixes_withdrawn_or_replaced_and_ipv4_router_addresses(tmp_path):
+    """After two minutes of stable advertisements, the first router replaces its prefixes, the
+    second withdraws its own; an IPv4 router advertises another router address than before."""
+    built, rs = sc.two_routers(), ic.synth
+    start = built.frames[0].ts
+    ra6 = lambda src, prefixes: rs.ipv6(src, "ff02::1", rs.router_advert6(prefixes=prefixes, src=src),  # noqa: E731
+                                       hop_limit=255)
+    ra4 = lambda router: rs.ipv4("192.0.2.1", "224.0.0.1", rs.router_advert([(router, 0)]))  # noqa: E731
+    extra = {0.5: ra4("192.0.2.1"), 130: ra6("fe80::1", [("2001:db8:3::", 64)]), 135: ra6("fe80::2", []),
+             140: ra4("192.0.2.66"), 141: ra4("192.0.2.66")}
+    frames = sorted([*built.frames, *(Frame(start + round(at * 1e9), sc._frame(p)) for at, p in extra.items())],
+                    key=lambda f: f.ts)
+    cap = ic.read_pcap(write_pcap(tmp_path / "ra.pcap", frames, nanosecond=True))
+    frame = {round((f.ts - start) / 1e9, 1): i for i, f in enumerate(frames, 1)}
+    found = ic.detect.router_adverts(cap, known_routers=["fe80::1", "fe80::2", "192.0.2.1"])
+    assert alerts(found) == [
+        ("rogue_router_advert", "fe80::1", "ff02::1", "T1557", (frame[130],)),
+        ("rogue_router_advert", "fe80::2", "ff02::1", "T1557", (frame[135],)),
+        ("rogue_router_advert", "192.0.2.1", "224.0.0.1", "T1557", (frame[140], frame[141])),
+    ]
+    assert [d.split(": ", 1)[1].split(";")[0] for d in found["detail"]] == [
+        "advertised prefixes changed from its first advertisement's (2001:db8:1::/64, 2001:db8:2::/64) to "
+        "2001:db8:3::/64",
+        "advertised prefixes changed from its first advertisement's (fd00:1::/64) to none",
+        "advertised router addresses changed from its first advertisement's (192.0.2.1) to 192.0.2.66",
+    ]
 
 
 # --------------------------------------------------------------------------- docs and demo

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import warnings
 from collections import Counter
 from pathlib import Path
+from xml.etree import ElementTree
 
 import polars as pl
 import pytest
@@ -91,3 +93,44 @@ def test_fields_equal_tshark(entry: dict, captures: Path, tshark_icmp) -> None:
         if not with_id:  # tshark's first icmp.ident may come from a quoted echo: compare ours only
             theirs[r["frame"]] = (*theirs.get(r["frame"], (None,) * 9)[:6], None, None, theirs.get(r["frame"], (None,) * 9)[8])
     assert ours == theirs
+
+
+ADVERTS = {4: 9, 6: 134}
+
+
+def _advert_params():
+    for entry in ENTRIES:
+        if any(k.startswith("9/") for k in entry["icmpv4_by_type_code"]) or any(
+                k.startswith("134/") for k in entry["icmpv6_by_type_code"]):
+            yield pytest.param(entry, id=entry["file"])
+
+
+def _tshark_advertised(tshark: str, path: Path) -> dict[int, list[str]]:
+    """Per frame whose outermost ICMP message is a router advertisement, what tshark shows it
+    advertises: an ICMPv4 one's router addresses, an ICMPv6 one's Prefix Information options
+    (type 3; other options, such as Route Information, also have prefixes) as prefix/length."""
+    done = subprocess.run([tshark, "-n", "-r", str(path), "-Y", "icmp.type == 9 or icmpv6.type == 134", "-T", "pdml"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode != 1, done.stderr
+    found = {}
+    for packet in ElementTree.fromstring(done.stdout).iter("packet"):
+        frame = int(next(f for f in packet.iter("field") if f.get("name") == "frame.number").get("show"))
+        proto = next(p for p in packet.iter("proto") if p.get("name") in ("icmp", "icmpv6"))
+        fields = {f.get("name"): f for f in proto}
+        if proto.get("name") == "icmp" and fields["icmp.type"].get("show") == "9":
+            found[frame] = [f.get("show") for f in proto if f.get("name") == "icmp.router_address"]
+        elif proto.get("name") == "icmpv6" and fields["icmpv6.type"].get("show") == "134":
+            options = [{f.get("name"): f.get("show") for f in o} for o in proto if o.get("name") == "icmpv6.opt"]
+            found[frame] = [f"{o['icmpv6.opt.prefix']}/{o['icmpv6.opt.prefix.length']}"
+                            for o in options if o["icmpv6.opt.type"] == "3"]
+    return found
+
+
+@pytest.mark.parametrize("entry", list(_advert_params()))
+def test_advertised_equals_tshark(entry: dict, captures: Path, tshark: str) -> None:
+    path = captures / entry["file"]
+    icmp = _read(path).icmp
+    advert = pl.col("icmp_type") == pl.col("ip_version").replace_strict(ADVERTS)
+    ours = dict(icmp.filter(advert).select("frame", "advertised").iter_rows())
+    assert ours == _tshark_advertised(tshark, path)
+    assert icmp.filter(~advert)["advertised"].null_count() == icmp.filter(~advert).height

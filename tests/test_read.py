@@ -29,6 +29,15 @@ def _one(cap: ic.Capture) -> dict:
     return cap.icmp.with_columns(pl.col(pl.Categorical).cast(pl.String)).row(0, named=True)
 
 
+def _digest(data: bytes) -> int:
+    """The core's echo data digest: FxHash over the length, then 8-byte little-endian words."""
+    mask, k, h = (1 << 64) - 1, 0x517CC1B727220A95, 0
+    words = [len(data)] + [int.from_bytes(data[i:i + 8].ljust(8, b"\0"), "little") for i in range(0, len(data), 8)]
+    for w in words:
+        h = (((h << 5 | h >> 59) & mask) ^ w) * k & mask
+    return h
+
+
 def _ts(ns: int) -> dt.datetime:
     return pl.Series([ns], dtype=pl.Int64).cast(pl.Datetime("ns", "UTC")).item()
 
@@ -142,14 +151,18 @@ UDP6 = s.ipv6("2001:db8::5", "2001:db8::6", s.udp(4000, 33434, b"", src="2001:db
 @pytest.mark.parametrize(
     "message,expected",
     [
-        (s.echo_reply(1, 2, b"abc"), dict(icmp_type=0, icmp_id=1, icmp_seq=2, payload_len=3)),
+        (s.echo_reply(1, 2, b"abc"), dict(icmp_type=0, icmp_id=1, icmp_seq=2, payload_len=3, payload_digest=None)),
+        # The digest leaves out the first 16 bytes of echo data, where ping puts its timestamp.
+        (s.echo_request(1, 1, bytes(range(16)) + b"pattern"), dict(payload_digest=_digest(b"pattern"), advertised=None)),
         (s.dest_unreachable(3, UDP), dict(icmp_type=3, icmp_code=3, inner_src="10.1.1.1", inner_dst="10.2.2.2",
                                           inner_proto=17, inner_sport=5353, inner_dport=53, mtu=None)),
         (s.dest_unreachable(4, UDP, mtu=1400), dict(icmp_code=4, mtu=1400)),
         (s.redirect(1, "192.0.2.254", UDP), dict(icmp_type=5, gateway="192.0.2.254", inner_dst="10.2.2.2")),
         (s.time_exceeded(0, UDP), dict(icmp_type=11, inner_proto=17, icmp_id=None)),
-        (s.router_advert([("192.0.2.1", 0)], lifetime=900), dict(icmp_type=9, router_lifetime=900)),
-        (s.mask_reply(3, 4, "255.255.255.0"), dict(icmp_type=18, mask="255.255.255.0", icmp_id=3, icmp_seq=4)),
+        (s.router_advert([("192.0.2.1", 0), ("192.0.2.2", -1)], lifetime=900),
+         dict(icmp_type=9, router_lifetime=900, advertised=["192.0.2.1", "192.0.2.2"])),
+        (s.mask_reply(3, 4, "255.255.255.0"), dict(icmp_type=18, mask="255.255.255.0", icmp_id=3, icmp_seq=4,
+                                                   payload_digest=None, advertised=None)),
         (s.timestamp_request(7, 8), dict(icmp_type=13, icmp_id=7, icmp_seq=8, payload_len=12)),
         (s.info_request(9, 10), dict(icmp_type=15, icmp_id=9, icmp_seq=10)),
         (s.echo_request(1, 1, b"zz", checksum=0x1234), dict(checksum_ok=False)),
@@ -172,11 +185,14 @@ A, B = "2001:db8::a", "2001:db8::b"
         (s.packet_too_big(1280, UDP6, src=A, dst=B), dict(icmp_type=2, mtu=1280, inner_src="2001:db8::5",
                                                           inner_proto=17, inner_sport=4000, inner_dport=33434)),
         (s.dest_unreachable6(4, UDP6, src=A, dst=B), dict(icmp_type=1, icmp_code=4, inner_dport=33434)),
-        (s.router_advert6(lifetime=600, prefixes=[("2001:db8:1::", 64)], src=A, dst="ff02::1"),
-         dict(icmp_type=134, router_lifetime=600)),
+        (s.router_advert6(lifetime=600, prefixes=[("2001:db8:1::", 64), ("fd00:0:0:1::", 56)],
+                          src_mac="02:00:00:00:00:01", src=A, dst="ff02::1"),
+         dict(icmp_type=134, router_lifetime=600, advertised=["2001:db8:1::/64", "fd00:0:0:1::/56"])),
+        (s.router_advert6(src=A, dst="ff02::1"), dict(icmp_type=134, advertised=[])),
         (s.redirect6("fe80::1", "2001:db8::99", quoted=UDP6, src=A, dst=B),
          dict(icmp_type=137, gateway="fe80::1", inner_dst="2001:db8::6")),
         (s.echo_request6(4, 5, b"12345", src=A, dst=B), dict(icmp_type=128, icmp_id=4, icmp_seq=5, payload_len=5)),
+        (s.echo_reply6(4, 5, bytes(16) + b"\xff" * 9, src=A, dst=B), dict(payload_digest=_digest(b"\xff" * 9))),
         (s.echo_request6(4, 5, b"12345", src=A, dst=B, checksum=1), dict(checksum_ok=False)),
     ],
 )

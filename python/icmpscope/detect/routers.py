@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from icmpscope.detect.base import (Data, episodes, distinct_hot, evidence, finish, icmp_of,
+from icmpscope.detect.base import (Data, episodes, distinct_hot, evidence, finish, has_column, icmp_of,
                                    ipv4_int, is_link_local, is_multicast_mac, listing, seconds, several_files)
 
 __all__ = ["infer_routers", "redirects", "router_adverts"]
@@ -142,9 +142,10 @@ class _Routers:
         return pl.any_horizontal(*tests)
 
 
-def _reasons(*pairs: tuple[pl.Expr, str]) -> pl.Expr:
+def _reasons(*pairs: tuple[pl.Expr, str | pl.Expr]) -> pl.Expr:
     """The texts whose conditions hold, as a list per row."""
-    return pl.concat_list([pl.when(cond).then(pl.lit(text)) for cond, text in pairs]).list.drop_nulls()
+    return pl.concat_list([pl.when(cond).then(pl.lit(text) if isinstance(text, str) else text)
+                           for cond, text in pairs]).list.drop_nulls()
 
 
 def _alerts(rows: pl.LazyFrame, *, kind: str, window: float, describe: pl.Expr,
@@ -208,24 +209,47 @@ def router_adverts(data: Data, *, known_routers: Iterable[str] | None = None,
     """``rogue_router_advert``: router advertisements (IPv4 type 9, ICMPv6 134) from a sender
     that is not a known router, ICMPv6 ones with a hop limit other than 255, and a known
     router's advertisements whose router lifetime changed from its first (a forged lifetime 0
-    removes the default route: THC's kill_router6). Advertisements less than ``advert_window``
-    seconds apart make one alert per sender and receiver.
+    removes the default route: THC's kill_router6) or whose set of ``advertised`` prefixes
+    (ICMPv4: router addresses) differs from its first's — a prefix injected by someone who
+    spoofs the router (hosts configure addresses in it and route through the attacker), or one
+    withdrawn or replaced; the detail names both sets. The order of the options, and a router
+    repeating its prefixes, do not count. Advertisements less than ``advert_window`` seconds
+    apart make one alert per sender and receiver.
 
     >>> import icmpscope as ic
     >>> cap = ic.synth.scenarios.rogue_router_advert().read()
     >>> ic.detect.router_adverts(cap).select("kind", "src", "dst", "packets").rows()
     [('rogue_router_advert', 'fe80::bad', 'ff02::1', 3)]
+    >>> cap = ic.synth.scenarios.ra_prefix_change().read()
+    >>> print(ic.detect.router_adverts(cap)["detail"][0])  # doctest: +ELLIPSIS +NORMALIZE_WHITESPACE
+    3 advertisement(s), ...: advertised prefixes changed from its first advertisement's
+    (2001:db8:1::/64) to 2001:db8:1::/64, 2001:db8:bad::/64; ...
     """
     routers = _Routers.of(data, known_routers, router_learning, router_min_addresses)
     known = routers.known()
-    rows = (icmp_of(data).filter(pl.col("icmp_type").is_in(ADVERTS)).sort("ts", "file", "frame")
-            .with_columns(pl.col("router_lifetime").filter(known).first().over("ip_version", "src")
-                          .alias("_first_lifetime")))
-    changed = known & (pl.col("router_lifetime") != pl.col("_first_lifetime")).fill_null(False)
+    icmp = icmp_of(data)
+    advertised = (pl.col("advertised").list.unique().list.sort() if has_column(icmp, "advertised")
+                  else pl.lit(None, pl.List(pl.String)))
+    rows = (icmp.filter(pl.col("icmp_type").is_in(ADVERTS)).sort("ts", "file", "frame")
+            .with_columns(advertised.alias("_set")))
+
+    def first(column: str) -> pl.Expr:
+        """The value of a known router's first advertisement."""
+        return pl.col(column).filter(known).first().over("ip_version", "src")
+
+    def changed(column: str) -> pl.Expr:
+        return known & (pl.col(column) != first(column)).fill_null(False)
+
+    def text(values: pl.Expr) -> pl.Expr:
+        return pl.when(values.list.len() > 0).then(values.list.join(", ")).otherwise(pl.lit("none"))
+
+    what = pl.when(pl.col("ip_version") == 6).then(pl.lit("prefixes")).otherwise(pl.lit("router addresses"))
     rows = rows.with_columns(_reasons(
         (~known, "sender is not a known router"),
         ((pl.col("ip_version") == 6) & (pl.col("ttl") != 255), "hop limit below 255 (sent from off-link)"),
-        (changed, "router lifetime changed from its first advertisement"),
+        (changed("router_lifetime"), "router lifetime changed from its first advertisement"),
+        (changed("_set"), pl.format("advertised {} changed from its first advertisement's ({}) to {}",
+                                    what, text(first("_set")), text(pl.col("_set")))),
     ).alias("reasons"))
     describe = pl.format("{} advertisement(s), router lifetime {} s", pl.len(), listing("router_lifetime"))
     alerts = _alerts(rows, kind="rogue_router_advert", window=advert_window, describe=describe,

@@ -18,7 +18,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import random
+import struct
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -36,11 +38,11 @@ __all__ = [
     "ATTACKS", "BENIGN",
     # one per alert kind
     "echo_flood", "ddos_echo_flood", "sweep", "smurf", "smurf_replies", "ping_of_death",
-    "teardrop", "icmp_redirect", "redirect_burst", "rogue_router_advert", "kill_router", "mask_reply",
-    "unreachable_scan", "unreachable_host_scan", "icmp_tunnel",
+    "teardrop", "icmp_redirect", "redirect_burst", "rogue_router_advert", "kill_router", "ra_prefix_change",
+    "mask_reply", "unreachable_scan", "unreachable_host_scan", "icmp_tunnel", "ping_exfiltration",
     # benign look-alikes
-    "monitoring", "traceroute", "udp_traceroute", "path_mtu", "router_redirect", "dns_failure",
-    "large_ping", "broadcast_ping",
+    "monitoring", "traceroute", "udp_traceroute", "path_mtu", "router_redirect", "two_routers", "dns_failure",
+    "large_ping", "ping_sizes", "windows_ping", "broadcast_ping",
 ]
 
 DEMO_START_NS = 1_700_000_000_000_000_000
@@ -141,15 +143,24 @@ class _Timeline:
 
 
 def _pings(t: _Timeline, src: str, dst: str, *, at: float, count: int, interval: float,
-           tag: str | None = None, reply: bool = True, id: int = 1, payload: bytes | None = None,
-           ttl: int = 64) -> None:
-    """``count`` echo requests ``interval`` seconds apart, each answered 300 µs later."""
-    extra = {} if payload is None else {"payload": payload}
+           tag: str | None = None, reply: bool = True, id: int = 1,
+           payload: bytes | Callable[[float], bytes] | None = None, ttl: int = 64) -> None:
+    """``count`` echo requests ``interval`` seconds apart, each answered 300 µs later with the
+    same data; ``payload`` may be a function of the request's time (seconds since the epoch)."""
     for seq in range(count):
         when = at + seq * interval
+        data = payload(t.start / 1e9 + when) if callable(payload) else payload
+        extra = {} if data is None else {"payload": data}
         t.add(when, ping(src, dst, id=id, seq=seq, ttl=ttl, **extra), tag)
         if reply:
             t.add(when + 0.0003, ping(dst, src, id=id, seq=seq, reply=True, **extra))
+
+
+def _linux_ping_data(size: int) -> Callable[[float], bytes]:
+    """The echo data of Linux ``ping -s size``: the send time as a 16-byte struct timeval, then
+    the bytes 0x10, 0x11, ... (cyclic) up to ``size``."""
+    pattern = bytes(i & 0xFF for i in range(16, size))
+    return lambda now: struct.pack("<qq", int(now), round(now % 1 * 1e6)) + pattern
 
 
 def _quote(packet: bytes) -> bytes:
@@ -321,6 +332,21 @@ def kill_router() -> Scenario:
                       ("rogue_router_advert", "fe80::1", "ff02::1", "T1557", "advert"))
 
 
+def ra_prefix_change() -> Scenario:
+    """Someone who spoofs the router (fe80::1, from its MAC) adds 2001:db8:bad::/64 to the
+    prefix it advertises, three times a second apart (hosts then configure addresses in the
+    attacker's prefix); the router's own later advertisement is as before."""
+    t = _Timeline()
+    _router_v6(t)
+    forged = router_advert6(prefixes=[("2001:db8:1::", 64), ("2001:db8:bad::", 64)], src="fe80::1")
+    for at in (30, 31, 32):
+        t.add(at, ipv6("fe80::1", "ff02::1", forged, hop_limit=255), "advert")
+    t.add(200, ipv6("fe80::1", "ff02::1", router_advert6(prefixes=[("2001:db8:1::", 64)], src="fe80::1"),
+                    hop_limit=255))
+    return t.scenario("ra_prefix_change", ra_prefix_change.__doc__ or "",
+                      ("rogue_router_advert", "fe80::1", "ff02::1", "T1557", "advert"))
+
+
 def mask_reply() -> Scenario:
     """203.0.113.5 asks 192.0.2.1 for the address mask; it answers 255.255.255.0."""
     t = _Timeline()
@@ -360,6 +386,21 @@ def unreachable_host_scan(*, hosts: int = 25) -> Scenario:
         t.add(i * 0.1 + 0.0002, ipv4("192.0.2.1", prober, dest_unreachable(1, _quote(probe))), "unreachable")
     return t.scenario("unreachable_host_scan", unreachable_host_scan.__doc__ or "",
                       ("unreachable_scan", prober, None, "T1018", "unreachable"))
+
+
+def ping_exfiltration(*, exchanges: int = 30, size: int = 512, seed: int = 11) -> Scenario:
+    """192.0.2.10 sends 203.0.113.200 an encrypted file in echo requests of ``size`` bytes, 2 s
+    apart, and the receiver's kernel echoes each back as it would any ping: one data size, every
+    reply matching its request — only the data, new each time, gives it away."""
+    t = _Timeline()
+    rnd = random.Random(seed)
+    client, server = "192.0.2.10", "203.0.113.200"
+    for seq in range(exchanges):
+        data = rnd.randbytes(size)
+        t.add(seq * 2.0, ping(client, server, id=4243, seq=seq, payload=data), "tunnel")
+        t.add(seq * 2.0 + 0.0003, ping(server, client, id=4243, seq=seq, payload=data, reply=True), "tunnel")
+    return t.scenario("ping_exfiltration", ping_exfiltration.__doc__ or "",
+                      ("icmp_tunnel", "192.0.2.10", "203.0.113.200", "T1095", "tunnel"))
 
 
 def icmp_tunnel(*, exchanges: int = 30, seed: int = 7) -> Scenario:
@@ -463,6 +504,20 @@ def router_redirect(*, declared: bool = False) -> Scenario:
                       **options)
 
 
+def two_routers(*, rounds: int = 12) -> Scenario:
+    """Two routers the site declares, fe80::1 and fe80::2, advertise every 10 s for two minutes:
+    the first 2001:db8:1::/64 and 2001:db8:2::/64, its options in either order, the second its
+    own fd00:1::/64."""
+    t = _Timeline()
+    prefixes = [("2001:db8:1::", 64), ("2001:db8:2::", 64)]
+    for r in range(rounds):
+        first = router_advert6(prefixes=prefixes[::1 if r % 2 else -1], src="fe80::1")
+        t.add(r * 10, ipv6("fe80::1", "ff02::1", first, hop_limit=255))
+        second = router_advert6(prefixes=[("fd00:1::", 64)], src="fe80::2")
+        t.add(r * 10 + 5, ipv6("fe80::2", "ff02::1", second, hop_limit=255))
+    return t.scenario("two_routers", two_routers.__doc__ or "", known_routers=["fe80::1", "fe80::2"])
+
+
 def dns_failure(*, queries: int = 40) -> Scenario:
     """A client retries DNS queries to a resolver that is down, from changing source ports, for
     20 s; each gets a port unreachable for udp/53."""
@@ -478,11 +533,29 @@ def dns_failure(*, queries: int = 40) -> Scenario:
 
 def large_ping(*, count: int = 60) -> Scenario:
     """Linux ``ping -s 1400`` for a minute: large echo data of high entropy (the byte pattern
-    runs through every value) but one size, echoed back."""
+    runs through every value) but one size, echoed back; only the timestamp in its first 16
+    bytes changes."""
     t = _Timeline()
-    payload = bytes(16) + bytes(i & 0xFF for i in range(16, 1400))
-    _pings(t, "192.0.2.10", "203.0.113.200", at=0, count=count, interval=1.0, payload=payload)
+    _pings(t, "192.0.2.10", "203.0.113.200", at=0, count=count, interval=1.0, payload=_linux_ping_data(1400))
     return t.scenario("large_ping", large_ping.__doc__ or "")
+
+
+def ping_sizes(*, sizes: range = range(24, 64, 4)) -> Scenario:
+    """Trying sizes by hand: Linux ``ping -c 1 -s N`` to 203.0.113.80 for N = 24, 28, ... 60, a
+    second apart — many data sizes, each new, but each of ping's pattern."""
+    t = _Timeline()
+    for i, size in enumerate(sizes):
+        _pings(t, "192.0.2.10", "203.0.113.80", at=i, count=1, interval=1.0, id=100 + i,
+               payload=_linux_ping_data(size))
+    return t.scenario("ping_sizes", ping_sizes.__doc__ or "")
+
+
+def windows_ping(*, count: int = 60, size: int = 1400) -> Scenario:
+    """Windows ``ping -t -l 1400`` for a minute: the alphabet a to w over and over, echoed."""
+    t = _Timeline()
+    payload = (b"abcdefghijklmnopqrstuvw" * (size // 23 + 1))[:size]
+    _pings(t, "192.0.2.10", "203.0.113.200", at=0, count=count, interval=1.0, payload=payload)
+    return t.scenario("windows_ping", windows_ping.__doc__ or "")
 
 
 def broadcast_ping(*, count: int = 10, hosts: int = 5) -> Scenario:
@@ -497,10 +570,10 @@ def broadcast_ping(*, count: int = 10, hosts: int = 5) -> Scenario:
 
 
 ATTACKS = (echo_flood, ddos_echo_flood, sweep, smurf, smurf_replies, ping_of_death, teardrop,
-           icmp_redirect, redirect_burst, rogue_router_advert, kill_router, mask_reply, unreachable_scan,
-           unreachable_host_scan, icmp_tunnel)
-BENIGN = (monitoring, traceroute, udp_traceroute, path_mtu, router_redirect, dns_failure,
-          large_ping, broadcast_ping)
+           icmp_redirect, redirect_burst, rogue_router_advert, kill_router, ra_prefix_change, mask_reply,
+           unreachable_scan, unreachable_host_scan, icmp_tunnel, ping_exfiltration)
+BENIGN = (monitoring, traceroute, udp_traceroute, path_mtu, router_redirect, two_routers, dns_failure,
+          large_ping, ping_sizes, windows_ping, broadcast_ping)
 
 
 # --------------------------------------------------------------------------- demo

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use arrow_array::builder::{ArrayBuilder, BooleanBufferBuilder, StringBuilder, UInt32Builder};
 use arrow_array::types::UInt32Type;
-use arrow_array::{ArrayRef, ArrowPrimitiveType, DictionaryArray, PrimitiveArray, StringArray};
-use arrow_buffer::NullBuffer;
-use arrow_schema::{DataType, Field, TimeUnit};
+use arrow_array::{ArrayRef, ArrowPrimitiveType, DictionaryArray, ListArray, PrimitiveArray, StringArray};
+use arrow_buffer::{NullBuffer, OffsetBuffer};
+use arrow_schema::{DataType, Field, FieldRef, TimeUnit};
 // FxHash: addresses are short keys from one capture; SipHash's DoS resistance costs ~10% of a
 // read here and buys nothing (a hostile capture can only slow its own file).
 use rustc_hash::FxHashMap;
@@ -135,6 +135,15 @@ pub fn dict_type() -> DataType {
     DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8))
 }
 
+/// Lists of text (polars `List[String]`).
+pub fn text_list_type() -> DataType {
+    DataType::List(text_item())
+}
+
+fn text_item() -> FieldRef {
+    Arc::new(Field::new_list_field(DataType::Utf8, false))
+}
+
 pub fn ts_type() -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
 }
@@ -213,6 +222,57 @@ impl<K: Internable> SparseKeyColumn<K> {
     }
 }
 
+/// A column of text lists most rows leave null (what router advertisements advertise): only the
+/// rows that have a list are kept, as text, until the column is finished.
+#[derive(Default)]
+pub struct SparseTextList {
+    rows: Vec<u32>,
+    /// Where each kept row's items end in `items`.
+    ends: Vec<i32>,
+    items: StringBuilder,
+    scratch: String,
+}
+
+impl SparseTextList {
+    /// Sets row `row` (rows are pushed in increasing order) to `values` as text.
+    pub fn push<T: Display>(&mut self, row: usize, values: &[T]) {
+        use std::fmt::Write;
+        for value in values {
+            self.scratch.clear();
+            let _ = write!(self.scratch, "{value}");
+            self.items.append_value(&self.scratch);
+        }
+        self.rows.push(row as u32);
+        // A batch holds far fewer than 2^31 items (a message of at most 64 KiB has at most 2048).
+        self.ends.push(i32::try_from(self.items.len()).unwrap_or(i32::MAX));
+    }
+
+    pub fn finish(&mut self, len: usize) -> ArrayRef {
+        let rows = std::mem::take(&mut self.rows);
+        let ends = std::mem::take(&mut self.ends);
+        let items = Arc::new(self.items.finish());
+        if rows.is_empty() {
+            return arrow_array::new_null_array(&text_list_type(), len);
+        }
+        let mut offsets = Vec::with_capacity(len + 1);
+        offsets.push(0i32);
+        let mut valid = BooleanBufferBuilder::new(len);
+        valid.append_n(len, false);
+        let mut end = 0;
+        for (&row, &row_end) in rows.iter().zip(&ends) {
+            // The rows before this one have no list: they end where the last list did.
+            offsets.resize(row as usize + 1, end);
+            offsets.push(row_end);
+            valid.set_bit(row as usize, true);
+            end = row_end;
+        }
+        offsets.resize(len + 1, end);
+        let nulls = Some(NullBuffer::new(valid.finish()));
+        // Offsets grow from 0 to the items' length, one per row.
+        Arc::new(ListArray::try_new(text_item(), OffsetBuffer::new(offsets.into()), items, nulls).expect("offsets within the items"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,5 +288,23 @@ mod tests {
         assert_eq!(c.finish(2).null_count(), 2);
         c.push(0, Some(1));
         assert_eq!(c.finish(1).null_count(), 0);
+    }
+
+    #[test]
+    fn sparse_text_list_fills_nulls() {
+        let mut c = SparseTextList::default();
+        c.push(1, &["a", "b"]);
+        c.push(2, &[] as &[&str]);
+        c.push(4, &[7]);
+        let a = c.finish(5);
+        let list = a.as_any().downcast_ref::<ListArray>().unwrap();
+        let text = |i: usize| {
+            let items = list.value(i);
+            let items = items.as_any().downcast_ref::<StringArray>().unwrap();
+            items.iter().map(|s| s.unwrap().to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!((0..5).map(|i| list.is_valid(i)).collect::<Vec<_>>(), [false, true, true, false, true]);
+        assert_eq!((text(1), text(2), text(4)), (vec!["a".to_string(), "b".into()], vec![], vec!["7".into()]));
+        assert_eq!(c.finish(3).null_count(), 3);
     }
 }

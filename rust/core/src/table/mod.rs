@@ -10,13 +10,15 @@ use arrow_array::builder::{
     BooleanBuilder, Float32Builder, StringBuilder, StringViewBuilder, TimestampNanosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
     UInt8Builder,
 };
-use arrow_array::types::{UInt16Type, UInt32Type, UInt8Type};
+use arrow_array::types::{UInt16Type, UInt32Type, UInt64Type, UInt8Type};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Schema, SchemaRef};
 
-use columns::{dict_type, field, ts_type, Internable, Interner, KeyColumn, SparseColumn, SparseKeyColumn};
+use columns::{
+    dict_type, field, text_list_type, ts_type, Internable, Interner, KeyColumn, SparseColumn, SparseKeyColumn, SparseTextList,
+};
 
-use crate::icmp::IcmpMessage;
+use crate::icmp::{self, IcmpMessage};
 use crate::ip::IpPacket;
 use crate::link::LinkFrame;
 use crate::reassembly::DatagramRow;
@@ -124,11 +126,13 @@ pub fn icmp_schema() -> SchemaRef {
         field("icmp_seq", DataType::UInt16, true),
         field("payload_len", DataType::UInt32, false),
         field("payload_entropy", DataType::Float32, true),
+        field("payload_digest", DataType::UInt64, true),
         field("datagram_len", DataType::UInt32, false),
         field("reassembled", DataType::Boolean, false),
         field("gateway", d(), true),
         field("mtu", DataType::UInt32, true),
         field("router_lifetime", DataType::UInt16, true),
+        field("advertised", text_list_type(), true),
         field("mask", d(), true),
         field("inner_src", d(), true),
         field("inner_dst", d(), true),
@@ -169,21 +173,25 @@ pub mod icmp_column {
     pub const ICMP_SEQ: usize = 15;
     pub const PAYLOAD_LEN: usize = 16;
     pub const PAYLOAD_ENTROPY: usize = 17;
-    pub const DATAGRAM_LEN: usize = 18;
-    pub const REASSEMBLED: usize = 19;
-    pub const GATEWAY: usize = 20;
-    pub const MTU: usize = 21;
-    pub const ROUTER_LIFETIME: usize = 22;
-    pub const MASK: usize = 23;
-    pub const INNER_SRC: usize = 24;
-    pub const INNER_DST: usize = 25;
-    pub const INNER_PROTO: usize = 26;
-    pub const INNER_SPORT: usize = 27;
-    pub const INNER_DPORT: usize = 28;
-    pub const TUNNEL: usize = 29;
-    pub const OUTER_SRC: usize = 30;
-    pub const OUTER_DST: usize = 31;
-    pub const TUNNEL_ID: usize = 32;
+    pub const PAYLOAD_DIGEST: usize = 18;
+    pub const DATAGRAM_LEN: usize = 19;
+    pub const REASSEMBLED: usize = 20;
+    pub const GATEWAY: usize = 21;
+    pub const MTU: usize = 22;
+    pub const ROUTER_LIFETIME: usize = 23;
+    pub const ADVERTISED: usize = 24;
+    pub const MASK: usize = 25;
+    pub const INNER_SRC: usize = 26;
+    pub const INNER_DST: usize = 27;
+    pub const INNER_PROTO: usize = 28;
+    pub const INNER_SPORT: usize = 29;
+    pub const INNER_DPORT: usize = 30;
+    pub const TUNNEL: usize = 31;
+    pub const OUTER_SRC: usize = 32;
+    pub const OUTER_DST: usize = 33;
+    pub const TUNNEL_ID: usize = 34;
+    /// How many columns the schema has.
+    pub const COUNT: usize = 35;
 }
 
 /// The `icmp` columns a scan wants (bit i: schema column i); the others are never built.
@@ -235,11 +243,13 @@ pub struct IcmpTable {
     icmp_seq: UInt16Builder,
     payload_len: UInt32Builder,
     payload_entropy: Float32Builder,
+    payload_digest: SparseColumn<UInt64Type>,
     datagram_len: UInt32Builder,
     reassembled: BooleanBuilder,
     gateway: SparseKeyColumn<IpAddr>,
     mtu: SparseColumn<UInt32Type>,
     router_lifetime: SparseColumn<UInt16Type>,
+    advertised: SparseTextList,
     mask: SparseKeyColumn<IpAddr>,
     inner_src: SparseKeyColumn<IpAddr>,
     inner_dst: SparseKeyColumn<IpAddr>,
@@ -321,6 +331,9 @@ impl IcmpTable {
         if c.has(icmp_column::PAYLOAD_ENTROPY) {
             self.payload_entropy.append_option(m.payload_entropy);
         }
+        if c.has(icmp_column::PAYLOAD_DIGEST) {
+            self.payload_digest.push(row, m.payload_digest);
+        }
         if c.has(icmp_column::DATAGRAM_LEN) {
             self.datagram_len.append_value(u32::try_from(ip.datagram_len()).unwrap_or(u32::MAX));
         }
@@ -335,6 +348,12 @@ impl IcmpTable {
         }
         if c.has(icmp_column::ROUTER_LIFETIME) {
             self.router_lifetime.push(row, m.router_lifetime);
+        }
+        if c.has(icmp_column::ADVERTISED) {
+            // `ip` carries the message decoded into `m`.
+            if let Some(advertised) = icmp::advertised(ip.version, ip.payload, ip.payload_len) {
+                self.advertised.push(row, &advertised);
+            }
         }
         if c.has(icmp_column::MASK) {
             self.mask.push(row, &mut self.addrs, m.mask.map(IpAddr::V4));
@@ -380,107 +399,113 @@ impl IcmpTable {
         let a = self.addrs.take_values();
         let m = self.macs.take_values();
         let c = self.columns;
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(33);
-        if c.has(0) {
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(icmp_column::COUNT);
+        if c.has(icmp_column::FILE) {
             columns.push(file_column(file, rows));
         }
-        if c.has(1) {
+        if c.has(icmp_column::FRAME) {
             columns.push(Arc::new(self.frame.finish()));
         }
-        if c.has(2) {
+        if c.has(icmp_column::TS) {
             columns.push(ts(&mut self.ts));
         }
-        if c.has(3) {
+        if c.has(icmp_column::IP_VERSION) {
             columns.push(Arc::new(self.ip_version.finish()));
         }
-        if c.has(4) {
+        if c.has(icmp_column::SRC) {
             columns.push(self.src.finish(&a));
         }
-        if c.has(5) {
+        if c.has(icmp_column::DST) {
             columns.push(self.dst.finish(&a));
         }
-        if c.has(6) {
+        if c.has(icmp_column::TTL) {
             columns.push(Arc::new(self.ttl.finish()));
         }
-        if c.has(7) {
+        if c.has(icmp_column::VLAN) {
             columns.push(Arc::new(self.vlan.finish(rows)));
         }
-        if c.has(8) {
+        if c.has(icmp_column::SRC_MAC) {
             columns.push(self.src_mac.finish(&m));
         }
-        if c.has(9) {
+        if c.has(icmp_column::DST_MAC) {
             columns.push(self.dst_mac.finish(&m));
         }
-        if c.has(10) {
+        if c.has(icmp_column::ICMP_TYPE) {
             columns.push(Arc::new(self.icmp_type.finish()));
         }
-        if c.has(11) {
+        if c.has(icmp_column::ICMP_CODE) {
             columns.push(Arc::new(self.icmp_code.finish()));
         }
-        if c.has(12) {
+        if c.has(icmp_column::CHECKSUM_OK) {
             columns.push(Arc::new(self.checksum_ok.finish()));
         }
-        if c.has(13) {
+        if c.has(icmp_column::CHECKSUM) {
             columns.push(Arc::new(self.checksum.finish()));
         }
-        if c.has(14) {
+        if c.has(icmp_column::ICMP_ID) {
             columns.push(Arc::new(self.icmp_id.finish()));
         }
-        if c.has(15) {
+        if c.has(icmp_column::ICMP_SEQ) {
             columns.push(Arc::new(self.icmp_seq.finish()));
         }
-        if c.has(16) {
+        if c.has(icmp_column::PAYLOAD_LEN) {
             columns.push(Arc::new(self.payload_len.finish()));
         }
-        if c.has(17) {
+        if c.has(icmp_column::PAYLOAD_ENTROPY) {
             columns.push(Arc::new(self.payload_entropy.finish()));
         }
-        if c.has(18) {
+        if c.has(icmp_column::PAYLOAD_DIGEST) {
+            columns.push(Arc::new(self.payload_digest.finish(rows)));
+        }
+        if c.has(icmp_column::DATAGRAM_LEN) {
             columns.push(Arc::new(self.datagram_len.finish()));
         }
-        if c.has(19) {
+        if c.has(icmp_column::REASSEMBLED) {
             columns.push(Arc::new(self.reassembled.finish()));
         }
-        if c.has(20) {
+        if c.has(icmp_column::GATEWAY) {
             columns.push(self.gateway.finish(rows, &a));
         }
-        if c.has(21) {
+        if c.has(icmp_column::MTU) {
             columns.push(Arc::new(self.mtu.finish(rows)));
         }
-        if c.has(22) {
+        if c.has(icmp_column::ROUTER_LIFETIME) {
             columns.push(Arc::new(self.router_lifetime.finish(rows)));
         }
-        if c.has(23) {
+        if c.has(icmp_column::ADVERTISED) {
+            columns.push(self.advertised.finish(rows));
+        }
+        if c.has(icmp_column::MASK) {
             columns.push(self.mask.finish(rows, &a));
         }
-        if c.has(24) {
+        if c.has(icmp_column::INNER_SRC) {
             columns.push(self.inner_src.finish(rows, &a));
         }
-        if c.has(25) {
+        if c.has(icmp_column::INNER_DST) {
             columns.push(self.inner_dst.finish(rows, &a));
         }
-        if c.has(26) {
+        if c.has(icmp_column::INNER_PROTO) {
             columns.push(Arc::new(self.inner_proto.finish(rows)));
         }
-        if c.has(27) {
+        if c.has(icmp_column::INNER_SPORT) {
             columns.push(Arc::new(self.inner_sport.finish(rows)));
         }
-        if c.has(28) {
+        if c.has(icmp_column::INNER_DPORT) {
             columns.push(Arc::new(self.inner_dport.finish(rows)));
         }
-        if c.has(29) {
+        if c.has(icmp_column::TUNNEL) {
             columns.push(self.tunnel.finish(rows));
         }
-        if c.has(30) {
+        if c.has(icmp_column::OUTER_SRC) {
             columns.push(self.outer_src.finish(rows, &a));
         }
-        if c.has(31) {
+        if c.has(icmp_column::OUTER_DST) {
             columns.push(self.outer_dst.finish(rows, &a));
         }
-        if c.has(32) {
+        if c.has(icmp_column::TUNNEL_ID) {
             columns.push(Arc::new(self.tunnel_id.finish(rows)));
         }
-        let wanted: Vec<usize> = (0..33).filter(|&i| c.has(i)).collect();
+        let wanted: Vec<usize> = (0..icmp_column::COUNT).filter(|&i| c.has(i)).collect();
         // The indices are the schema's own.
         let schema = Arc::new(icmp_schema().project(&wanted).expect("icmp column indices in range"));
         batch(&schema, columns)
@@ -784,5 +809,26 @@ impl ErrorsTable {
                 Arc::new(self.reason.finish()),
             ],
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn icmp_column_positions_are_the_schemas() {
+        let schema = icmp_schema();
+        assert_eq!(schema.fields().len(), icmp_column::COUNT);
+        for (name, at) in [
+            ("payload_entropy", icmp_column::PAYLOAD_ENTROPY),
+            ("payload_digest", icmp_column::PAYLOAD_DIGEST),
+            ("router_lifetime", icmp_column::ROUTER_LIFETIME),
+            ("advertised", icmp_column::ADVERTISED),
+            ("mask", icmp_column::MASK),
+            ("tunnel_id", icmp_column::TUNNEL_ID),
+        ] {
+            assert_eq!(schema.index_of(name).ok(), Some(at), "{name}");
+        }
     }
 }

@@ -569,17 +569,19 @@ fn read_pieces(path: &Path, options: Options, reader: CaptureReader, points: &[u
         })
         .collect();
     let mut kept = Vec::with_capacity(pieces.len());
-    for (mut decoder, mut reader, reached) in pieces {
-        let next_piece_holds = reached == Reached::Exactly && decoder.reassembler.in_flight() == 0;
-        if next_piece_holds {
+    let mut pieces = pieces.into_iter();
+    while let Some((mut decoder, mut reader, reached)) = pieces.next() {
+        if reached == Reached::Exactly && decoder.reassembler.in_flight() == 0 {
             decoder.finish();
-        } else if reached != Reached::End {
+            kept.push(decoder);
+            continue;
+        }
+        // The later pieces are of no use: their tables go before this decoder reads on.
+        pieces = Vec::new().into_iter();
+        if reached != Reached::End {
             decoder.run(&mut reader);
         }
         kept.push(decoder);
-        if !next_piece_holds {
-            break;
-        }
     }
     Ok(FileTables::join(name, kept))
 }
@@ -591,15 +593,17 @@ enum Reached {
     Exactly,
     /// A record ran across the next piece's start: that start was not a record's.
     Past,
-    /// The capture ended (cleanly or not) before the next piece.
+    /// The capture ended (cleanly or not) before the next piece: the decoder is finished.
     End,
 }
 
 impl FileDecoder {
-    /// Reads records that start before `end`; `finish` is left to the caller.
+    /// Reads records that start before `end`; `finish` is left to the caller unless the
+    /// capture ended.
     fn run_until(&mut self, reader: &mut CaptureReader, end: u64) -> Reached {
         while reader.offset() < end {
             if !self.step(reader) {
+                self.finish();
                 return Reached::End;
             }
         }
@@ -706,12 +710,19 @@ mod tests {
         f
     }
 
-    /// Pings from several hosts, a datagram in three fragments, and a last record cut short.
-    fn capture() -> Vec<u8> {
+    /// Pings from several hosts, a datagram in three fragments, and a last record cut short;
+    /// with `corrupt`, a fragment that never completes and a record too long to be one after
+    /// the 30th ping (reading stops there, the datagram still in flight).
+    fn capture(corrupt: bool) -> Vec<u8> {
         let mut out = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0];
         let ping = |seq: u8| vec![8, 0, 0, 0, 0, 1, 0, seq, 0xab, 0xcd, 0xef, seq];
         for i in 0..40u8 {
             record(&mut out, 1000 + u32::from(i), &ipv4(i % 5, u16::from(i), 0, false, &ping(i)), 46);
+            if i == 30 && corrupt {
+                let lone = ipv4(8, 555, 0, true, &[8, 0, 0, 0, 0, 3, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8]);
+                record(&mut out, 1031, &lone, lone.len());
+                out.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0, 0xff, 0xff, 0xff, 0]);
+            }
             if i == 20 {
                 let message: Vec<u8> = [8, 0, 0, 0, 0, 2, 0, 1].into_iter().chain(0..40).collect();
                 for (k, part) in message.chunks(16).enumerate() {
@@ -753,37 +764,46 @@ mod tests {
 
     #[test]
     fn pieces_read_as_one_sequential_read_wherever_they_start() {
-        let bytes = capture();
-        let path = std::env::temp_dir().join(format!("icmpscope-pieces-{}.pcap", std::process::id()));
-        std::fs::write(&path, &bytes).unwrap();
-        let whole = read_file(&path, Options::default()).unwrap();
-        assert_eq!((whole.stats_values.packets, whole.stats_values.reassembled), (43, 1));
-        assert!(whole.stats_values.cut_short);
-        let mut kept_pieces = std::collections::BTreeSet::new();
-        // Every byte as the start of a second piece, and pairs of starts: a start that is no
-        // record's, or that falls inside the fragmented datagram, must not change the tables.
-        let starts = (24..bytes.len() as u64).map(|a| vec![a]).chain((24..bytes.len() as u64).step_by(31).map(|a| vec![a, a + 6 * 62]));
-        for points in starts {
-            let reader = CaptureReader::open(&path).unwrap();
-            let t = read_pieces(&path, Options::default(), reader, &points).unwrap();
-            kept_pieces.insert(t.icmp.len());
-            assert_eq!(t.stats_values, whole.stats_values, "split at {points:?}");
-            assert_eq!(frames(&t.icmp, "frame"), frames(&whole.icmp, "frame"), "split at {points:?}");
-            assert_eq!(sources(&t.icmp), sources(&whole.icmp), "split at {points:?}");
-            assert_eq!(frames(&t.fragments, "frame"), frames(&whole.fragments, "frame"));
-            assert_eq!(frames(&t.datagrams, "first_frame"), frames(&whole.datagrams, "first_frame"));
-            assert_eq!(frames(&t.datagrams, "last_frame"), frames(&whole.datagrams, "last_frame"));
-            assert_eq!(error_places(&t.errors), error_places(&whole.errors));
-            assert_eq!(t.ended_early.is_some(), whole.ended_early.is_some());
+        for corrupt in [false, true] {
+            let bytes = capture(corrupt);
+            let path = std::env::temp_dir().join(format!("icmpscope-pieces-{}-{corrupt}.pcap", std::process::id()));
+            std::fs::write(&path, &bytes).unwrap();
+            let whole = read_file(&path, Options::default()).unwrap();
+            let s = &whole.stats_values;
+            if corrupt {
+                assert_eq!((s.packets, s.reassembled, s.corrupt, whole.datagrams[0].num_rows()), (35, 1, true, 2));
+            } else {
+                assert_eq!((s.packets, s.reassembled, s.cut_short), (43, 1, true));
+            }
+            let mut kept_pieces = std::collections::BTreeSet::new();
+            // Every byte as the start of a second piece, and pairs of starts: a start that is no
+            // record's, or that falls inside the fragmented datagram or past the corruption,
+            // must not change the tables.
+            let starts = (24..bytes.len() as u64)
+                .map(|a| vec![a])
+                .chain((24..bytes.len() as u64).step_by(31).map(|a| vec![a, a + 6 * 62]));
+            for points in starts {
+                let reader = CaptureReader::open(&path).unwrap();
+                let t = read_pieces(&path, Options::default(), reader, &points).unwrap();
+                kept_pieces.insert(t.icmp.len());
+                assert_eq!(t.stats_values, whole.stats_values, "split at {points:?}");
+                assert_eq!(frames(&t.icmp, "frame"), frames(&whole.icmp, "frame"), "split at {points:?}");
+                assert_eq!(sources(&t.icmp), sources(&whole.icmp), "split at {points:?}");
+                assert_eq!(frames(&t.fragments, "frame"), frames(&whole.fragments, "frame"));
+                assert_eq!(frames(&t.datagrams, "first_frame"), frames(&whole.datagrams, "first_frame"));
+                assert_eq!(frames(&t.datagrams, "last_frame"), frames(&whole.datagrams, "last_frame"));
+                assert_eq!(error_places(&t.errors), error_places(&whole.errors));
+                assert_eq!(t.ended_early.is_some(), whole.ended_early.is_some());
+            }
+            // Record starts were taken as pieces: the test exercised joins, not only fallbacks.
+            assert_eq!(kept_pieces.into_iter().collect::<Vec<_>>(), vec![1, 2, 3]);
+            std::fs::remove_file(&path).unwrap();
         }
-        // Record starts were taken as pieces: the test exercised joins, not only fallbacks.
-        assert_eq!(kept_pieces.into_iter().collect::<Vec<_>>(), vec![1, 2, 3]);
-        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
     fn split_points_land_on_record_starts() {
-        let bytes = capture();
+        let bytes = capture(false);
         let path = std::env::temp_dir().join(format!("icmpscope-split-{}.pcap", std::process::id()));
         std::fs::write(&path, &bytes).unwrap();
         let reader = CaptureReader::open(&path).unwrap();

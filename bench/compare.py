@@ -184,7 +184,8 @@ def write_results(results: list[Timing], mixed: Path, minimal: Path, quick: bool
     lines += [f"- {v}" for v in versions()]
     lines += ["", "| command | capture | packets | wall s | Mpps | MB/s | CPU s | peak RSS MiB |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for t in results:
-        lines.append(f"| {t.name} | {t.capture} | {t.packets:,} | {t.wall:.3f} | {t.mpps:.2f} | {t.nbytes / t.wall / 1e6:.0f} | {t.cpu:.2f} | {t.rss_mib:.0f} |")
+        rates = f"{t.mpps:.2f} | {t.nbytes / t.wall / 1e6:.0f}" if t.packets else "– | –"
+        lines.append(f"| {t.name} | {t.capture} | {t.packets:,} | {t.wall:.3f} | {rates} | {t.cpu:.2f} | {t.rss_mib:.0f} |")
     lines += ["", "## Ratios (packets/s of icmpscope ÷ packets/s of the other, same run)", "", "| ratio | value |", "|---|---:|"]
     for capture in (mixed, minimal):
         ours = pick("icmpscope read_pcap (1 thread)", capture)

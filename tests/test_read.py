@@ -329,3 +329,18 @@ def test_arrow_pycapsule_export(tmp_path: Path) -> None:
     assert table.schema.field("src").type == pa.dictionary(pa.uint32(), pa.string())
     assert table.schema.field("ts").type == pa.timestamp("ns", tz="UTC")
     assert pl.DataFrame(result["icmp"]).schema["src"] == pl.Categorical
+
+
+def test_columns_without_values_keep_their_types(tmp_path) -> None:
+    """A capture of pings has no gateway, mask or tunnel endpoint anywhere: those columns cross
+    from Rust as nulls (cheaper for polars) and must still have the table's types."""
+    from icmpscope import _core
+
+    path = ic.synth.write_pcap(tmp_path / "pings.pcap", [(i, ic.synth.ethernet(ic.synth.ping("10.0.0.1", "10.0.0.2", seq=i)))
+                                                         for i in range(3)])
+    cap = ic.read_pcap(path)
+    for table in ("icmp", "fragments", "datagrams", "stats", "errors"):
+        assert getattr(cap, table).schema == pl.DataFrame(_core.empty_table(table)).schema, table
+    assert cap.icmp["gateway"].dtype == pl.Categorical and cap.icmp["gateway"].null_count() == 3
+    both = pl.concat([cap.icmp, ic.read_pcap(ic.synth.write_demo(tmp_path / "demo.pcap")).icmp])
+    assert both.height == 3 + 84

@@ -1,6 +1,7 @@
 """Reading captures into polars tables."""
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import sys
@@ -138,6 +139,20 @@ def _read_files(paths: list[str], options: dict[str, float | int], progress: boo
     return [results[p] for p in paths]
 
 
+@functools.cache
+def _schema(table: str) -> pl.Schema:
+    return pl.DataFrame(_core.empty_table(table)).schema
+
+
+def _typed(frame: pl.DataFrame, table: str) -> pl.DataFrame:
+    """`frame` with the columns that came as nulls (no value in the file) given their type."""
+    if pl.Null not in frame.schema.dtypes():
+        return frame
+    schema = _schema(table)
+    # Column by column: with_columns would rechunk (copy) a capture read in pieces.
+    return pl.DataFrame([c.cast(schema[c.name]) if c.dtype == pl.Null else c for c in frame.iter_columns()])
+
+
 def read_pcap(
     source: Source,
     *,
@@ -199,7 +214,7 @@ def read_pcap(
         if result["warning"]:
             _ended_early(result["warning"], strict=strict)
         for name in TABLES:
-            parts[name].append(pl.DataFrame(result[name]))
+            parts[name].append(_typed(pl.DataFrame(result[name]), name))
     tables = {name: pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0] for name, frames in parts.items()}
     return Capture(**tables, files=tuple(str(p) for p in paths))
 
@@ -235,7 +250,7 @@ def scan_pcap(
     options = _options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams, max_ext_headers,
                        max_tunnel_depth=max_tunnel_depth, max_record_len=max_record_len, max_block_len=max_block_len,
                        max_decompression_ratio=max_decompression_ratio)
-    schema = pl.DataFrame(_core.empty_table(table)).schema
+    schema = _schema(table)
 
     def batches(
         with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None

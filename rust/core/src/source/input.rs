@@ -246,7 +246,7 @@ impl ReadAhead {
         std::thread::spawn(move || loop {
             let mut chunk = recycled.try_recv().unwrap_or_else(|_| vec![0; CHUNK]);
             chunk.resize(CHUNK, 0);
-            let filled = fill_chunk(&mut stream, &mut chunk).map(|n| {
+            let filled = read_up_to(&mut stream, &mut chunk).map(|n| {
                 chunk.truncate(n);
                 chunk
             });
@@ -258,20 +258,6 @@ impl ReadAhead {
         });
         ReadAhead { chunks, used, current: Vec::new(), at: 0 }
     }
-}
-
-/// Reads until `chunk` is full or the stream ends; how many bytes came.
-fn fill_chunk(stream: &mut impl Read, chunk: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < chunk.len() {
-        match stream.read(&mut chunk[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 impl Read for ReadAhead {
@@ -332,6 +318,7 @@ fn detect_compression(magic: &[u8]) -> Compression {
     }
 }
 
+/// Reads until `buf` is full or the stream ends; how many bytes came.
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {

@@ -123,10 +123,12 @@ fn ports(proto: u8, transport: &[u8]) -> (Option<u16>, Option<u16>) {
 
 /// The 16-bit one's-complement sum of RFC 1071, unfolded (callers fold and complement).
 pub fn ones_sum(data: &[u8], mut sum: u64) -> u64 {
+    // Big-endian 32-bit words fold to the same sum as their 16-bit halves (2^16 = 1 modulo
+    // 0xffff, RFC 1071 2(B)), for half the work; a record's words cannot overflow 64 bits.
     let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
         let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        sum += (w >> 48) + ((w >> 32) & 0xffff) + ((w >> 16) & 0xffff) + (w & 0xffff);
+        sum += (w >> 32) + (w & 0xffff_ffff);
     }
     let mut rest = chunks.remainder().chunks_exact(2);
     for c in &mut rest {
@@ -177,5 +179,32 @@ mod tests {
         with_checksum.extend_from_slice(&(!0xddf2u16).to_be_bytes());
         assert!(checksum_valid(ones_sum(&with_checksum, 0)));
         assert!(checksum_valid(ones_sum(&[0xff, 0xff, 0x00], 0)));
+    }
+
+    #[test]
+    fn word_sums_fold_as_sixteen_bit_sums() {
+        let fold = |mut s: u64| {
+            while s > 0xffff {
+                s = (s & 0xffff) + (s >> 16);
+            }
+            s
+        };
+        let by_halves = |data: &[u8]| {
+            let padded: Vec<u8> = data.iter().copied().chain((data.len() % 2 == 1).then_some(0)).collect();
+            fold(padded.chunks(2).map(|w| u64::from(u16::from_be_bytes([w[0], w[1]]))).sum())
+        };
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for len in 0..300 {
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    if seed % 5 == 0 { 0xff } else { seed as u8 }
+                })
+                .collect();
+            assert_eq!(fold(ones_sum(&data, 0)), by_halves(&data), "{len} bytes");
+        }
+        assert_eq!(fold(ones_sum(&[0xff; 64], 0)), 0xffff);
     }
 }

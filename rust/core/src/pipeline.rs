@@ -9,6 +9,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::UInt64Type;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Schema, SchemaRef};
+use rayon::prelude::*;
 
 use crate::error::{CaptureError, DecodeError};
 use crate::icmp;
@@ -552,7 +553,6 @@ fn read_pieces(path: &Path, options: Options, reader: CaptureReader, points: &[u
         readers.push(readers[0].resume_at(path, at)?);
     }
     let ends: Vec<Option<u64>> = points.iter().map(|&p| Some(p)).chain([None]).collect();
-    use rayon::prelude::*;
     let pieces: Vec<(FileDecoder, CaptureReader, Reached)> = readers
         .into_par_iter()
         .zip(ends)

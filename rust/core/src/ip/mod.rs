@@ -200,7 +200,7 @@ mod tests {
                     seed ^= seed << 13;
                     seed ^= seed >> 7;
                     seed ^= seed << 17;
-                    if seed % 5 == 0 { 0xff } else { seed as u8 }
+                    if seed.is_multiple_of(5) { 0xff } else { seed as u8 }
                 })
                 .collect();
             assert_eq!(fold(ones_sum(&data, 0)), by_halves(&data), "{len} bytes");

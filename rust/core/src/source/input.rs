@@ -73,7 +73,7 @@ impl Input {
         let consumed = Arc::new(AtomicU64::new(0));
         let counted = |file| Counted { inner: io::BufReader::with_capacity(CHUNK, file), consumed: consumed.clone() };
         let inner: Box<dyn Read + Send> = match compression {
-            Compression::None => Box::new(file),
+            Compression::None => Box::new(Shrinking { file, at: 0 }),
             Compression::Gzip => {
                 let decoder = flate2::bufread::MultiGzDecoder::new(counted(file));
                 Box::new(ReadAhead::spawn(Inflating::new(decoder, consumed.clone(), max_ratio)))
@@ -91,7 +91,7 @@ impl Input {
         let name = path.display().to_string();
         let mut file = File::open(path).map_err(|e| CaptureError::io(&name, e))?;
         file.seek(SeekFrom::Start(offset)).map_err(|e| CaptureError::io(&name, e))?;
-        let mut input = Input::with_buffer(Box::new(file), Compression::None, CHUNK);
+        let mut input = Input::with_buffer(Box::new(Shrinking { file, at: offset }), Compression::None, CHUNK);
         input.offset = offset;
         Ok(input)
     }
@@ -197,6 +197,33 @@ pub fn decode_error(e: io::Error) -> DecodeError {
         }
         Some(Stopped::Broken(m)) => DecodeError::Decompress(m.clone()),
         None => DecodeError::Io(e.to_string()),
+    }
+}
+
+/// A plain file that may be cut while it is read (a capture rotated or truncated in place).
+/// Linux lowers the size before it zeroes the pages it drops, so a read racing with the cut can
+/// copy zeros from past the new end: bytes past the size the file has once the read returns are
+/// not kept, as if the read had come after the cut (the capture then ends cut short).
+struct Shrinking {
+    file: File,
+    /// Offset of the next byte to read.
+    at: u64,
+}
+
+impl Read for Shrinking {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read(buf)?;
+        if n == 0 {
+            return Ok(0);
+        }
+        let size = self.file.metadata()?.len();
+        let kept = size.saturating_sub(self.at).min(n as u64);
+        self.at += kept;
+        if kept < n as u64 {
+            // Read on from where the kept bytes end, should the file grow again.
+            self.file.seek(SeekFrom::Start(self.at))?;
+        }
+        Ok(kept as usize)
     }
 }
 

@@ -9,12 +9,12 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence, Union
-
-import polars as pl
-from polars.io.plugins import register_io_source
+from typing import TYPE_CHECKING, Any, Iterator, Sequence, Union
 
 from icmpscope import _core
+
+if TYPE_CHECKING:
+    import polars as pl
 
 CaptureFormatError = _core.CaptureFormatError
 CaptureFormatError.__module__ = "icmpscope"
@@ -139,13 +139,30 @@ def _read_files(paths: list[str], options: dict[str, float | int], progress: boo
     return [results[p] for p in paths]
 
 
+def _read_importing_polars(paths: list[str], options: dict[str, float | int], progress: bool | None,
+                           threads: int | None) -> list[Any]:
+    """`_read_files`; a process's first read also imports polars (~0.2 s) while the core decodes."""
+    if "polars" in sys.modules:
+        return _read_files(paths, options, progress, threads)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The core releases the GIL for the whole read, so the import runs beside it.
+        reading = pool.submit(_read_files, paths, options, progress, threads)
+        import polars  # noqa: F401
+
+        return reading.result()
+
+
 @functools.cache
 def _schema(table: str) -> pl.Schema:
+    import polars as pl
+
     return pl.DataFrame(_core.empty_table(table)).schema
 
 
 def _typed(frame: pl.DataFrame, table: str) -> pl.DataFrame:
     """`frame` with the columns that came as nulls (no value in the file) given their type."""
+    import polars as pl
+
     if pl.Null not in frame.schema.dtypes():
         return frame
     schema = _schema(table)
@@ -206,7 +223,9 @@ def read_pcap(
                        max_decompression_ratio=max_decompression_ratio)
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be at least 1, not {threads!r}")
-    results = _read_files([str(p) for p in paths], options, progress, threads)
+    results = _read_importing_polars([str(p) for p in paths], options, progress, threads)
+    import polars as pl
+
     parts: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLES}
     for result in results:
         if isinstance(result, BaseException):
@@ -243,9 +262,13 @@ def scan_pcap(
     >>> import icmpscope as ic, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "ping.pcap")
     >>> _ = ic.synth.write_pcap(path, [(0, ic.synth.ethernet(ic.synth.ping("10.0.0.1", "10.0.0.2")))])
+    >>> import polars as pl
     >>> ic.scan_pcap(path).filter(pl.col("icmp_type") == 8).select("dst").collect().rows()
     [('10.0.0.2',)]
     """
+    import polars as pl
+    from polars.io.plugins import register_io_source
+
     paths = [str(p) for p in expand_sources(source)]
     options = _options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams, max_ext_headers,
                        max_tunnel_depth=max_tunnel_depth, max_record_len=max_record_len, max_block_len=max_block_len,

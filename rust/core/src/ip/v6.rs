@@ -111,7 +111,7 @@ pub fn quoted(data: &[u8]) -> Option<Quoted> {
     match walk(next, body, 8) {
         Ok(chain) => {
             q.proto = Some(chain.proto);
-            if chain.fragment.map_or(true, |f| f.offset == 0) {
+            if chain.fragment.is_none_or(|f| f.offset == 0) {
                 (q.sport, q.dport) = ports(chain.proto, body.get(chain.len..).unwrap_or_default());
             }
         }

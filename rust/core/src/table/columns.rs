@@ -113,12 +113,19 @@ impl<K> Default for KeyColumn<K> {
 
 impl<K: Internable> KeyColumn<K> {
     pub fn push(&mut self, dict: &mut Interner<K>, value: Option<K>) {
-        let Some(v) = value else {
-            self.keys.append_null();
-            return;
-        };
-        let key = dict.key_after(&mut self.last, v);
-        self.keys.append_value(key);
+        let key = self.key(dict, value);
+        self.keys.append_option(key);
+    }
+
+    /// `value`'s key, interned now (the dictionary stays in order of first appearance) and
+    /// appended later through [`KeyColumn::keys`].
+    #[inline]
+    pub fn key(&mut self, dict: &mut Interner<K>, value: Option<K>) -> Option<u32> {
+        value.map(|v| dict.key_after(&mut self.last, v))
+    }
+
+    pub fn keys(&mut self) -> &mut UInt32Builder {
+        &mut self.keys
     }
 
     /// Ends the batch; keys of the next one refer to the interner's next dictionary.

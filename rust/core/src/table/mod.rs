@@ -7,11 +7,11 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use arrow_array::builder::{
-    BooleanBuilder, Float32Builder, StringBuilder, StringViewBuilder, TimestampNanosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
+    BooleanBuilder, Float32Builder, PrimitiveBuilder, StringBuilder, StringViewBuilder, TimestampNanosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
     UInt8Builder,
 };
 use arrow_array::types::{UInt16Type, UInt32Type, UInt64Type, UInt8Type};
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{ArrayRef, ArrowPrimitiveType, RecordBatch};
 use arrow_schema::{DataType, Schema, SchemaRef};
 
 use columns::{
@@ -217,6 +217,50 @@ impl Default for ColumnSet {
     }
 }
 
+/// The always-present fields of an `icmp` row, staged: a row is one write of this struct, and
+/// every [`STAGED_ROWS`] rows each column takes its values in one slice copy. Appending to
+/// 18 Arrow builders row by row cost ~25 instructions per column and row (callgrind: appends
+/// were a quarter of reading echo-only records).
+#[derive(Clone, Copy)]
+struct Staged {
+    frame: u64,
+    ts: i64,
+    src: Option<u32>,
+    dst: Option<u32>,
+    src_mac: Option<u32>,
+    dst_mac: Option<u32>,
+    payload_len: u32,
+    datagram_len: u32,
+    payload_entropy: Option<f32>,
+    checksum: Option<u16>,
+    icmp_id: Option<u16>,
+    icmp_seq: Option<u16>,
+    ip_version: u8,
+    ttl: u8,
+    icmp_type: u8,
+    icmp_code: u8,
+    checksum_ok: bool,
+    reassembled: bool,
+}
+
+/// Rows staged before they go to the columns (about 64 KiB: stays in cache).
+const STAGED_ROWS: usize = 1024;
+
+/// Appends one field of staged rows to its column: a slice copy when none is null.
+fn append_field<T: ArrowPrimitiveType>(column: &mut PrimitiveBuilder<T>, rows: &[Staged], field: impl Fn(&Staged) -> Option<T::Native>) {
+    if rows.iter().all(|r| field(r).is_some()) {
+        let values: Vec<T::Native> = rows.iter().map(|r| field(r).unwrap_or_default()).collect();
+        column.append_slice(&values);
+    } else {
+        rows.iter().for_each(|r| column.append_option(field(r)));
+    }
+}
+
+fn append_flag(column: &mut BooleanBuilder, rows: &[Staged], field: impl Fn(&Staged) -> bool) {
+    let values: Vec<bool> = rows.iter().map(field).collect();
+    column.append_slice(&values);
+}
+
 #[derive(Default)]
 pub struct IcmpTable {
     /// Columns to build (a projected scan builds only those).
@@ -224,6 +268,7 @@ pub struct IcmpTable {
     /// Set by a scan of another table: rows are counted nowhere and built not at all.
     pub skip: bool,
     rows: usize,
+    staged: Vec<Staged>,
     addrs: Interner<IpAddr>,
     macs: Interner<Mac>,
     frame: UInt64Builder,
@@ -280,65 +325,35 @@ impl IcmpTable {
         let row = self.rows;
         let c = self.columns;
         self.rows += 1;
-        if c.has(icmp_column::FRAME) {
-            self.frame.append_value(at.frame);
-        }
-        if c.has(icmp_column::TS) {
-            self.ts.append_value(at.ts_ns);
-        }
-        if c.has(icmp_column::IP_VERSION) {
-            self.ip_version.append_value(ip.version);
-        }
-        if c.has(icmp_column::SRC) {
-            self.src.push(&mut self.addrs, Some(ip.src));
-        }
-        if c.has(icmp_column::DST) {
-            self.dst.push(&mut self.addrs, Some(ip.dst));
-        }
-        if c.has(icmp_column::TTL) {
-            self.ttl.append_value(ip.ttl);
+        let (addrs, macs) = (&mut self.addrs, &mut self.macs);
+        self.staged.push(Staged {
+            frame: at.frame,
+            ts: at.ts_ns,
+            src: if c.has(icmp_column::SRC) { self.src.key(addrs, Some(ip.src)) } else { None },
+            dst: if c.has(icmp_column::DST) { self.dst.key(addrs, Some(ip.dst)) } else { None },
+            src_mac: if c.has(icmp_column::SRC_MAC) { self.src_mac.key(macs, link.src_mac.map(Mac)) } else { None },
+            dst_mac: if c.has(icmp_column::DST_MAC) { self.dst_mac.key(macs, link.dst_mac.map(Mac)) } else { None },
+            payload_len: m.payload_len,
+            datagram_len: u32::try_from(ip.datagram_len()).unwrap_or(u32::MAX),
+            payload_entropy: m.payload_entropy,
+            checksum: m.checksum,
+            icmp_id: m.id,
+            icmp_seq: m.seq,
+            ip_version: ip.version,
+            ttl: ip.ttl,
+            icmp_type: m.icmp_type,
+            icmp_code: m.code,
+            checksum_ok: m.checksum_ok,
+            reassembled,
+        });
+        if self.staged.len() == STAGED_ROWS {
+            self.append_staged();
         }
         if c.has(icmp_column::VLAN) {
             self.vlan.push(row, link.vlan);
         }
-        if c.has(icmp_column::SRC_MAC) {
-            self.src_mac.push(&mut self.macs, link.src_mac.map(Mac));
-        }
-        if c.has(icmp_column::DST_MAC) {
-            self.dst_mac.push(&mut self.macs, link.dst_mac.map(Mac));
-        }
-        if c.has(icmp_column::ICMP_TYPE) {
-            self.icmp_type.append_value(m.icmp_type);
-        }
-        if c.has(icmp_column::ICMP_CODE) {
-            self.icmp_code.append_value(m.code);
-        }
-        if c.has(icmp_column::CHECKSUM_OK) {
-            self.checksum_ok.append_value(m.checksum_ok);
-        }
-        if c.has(icmp_column::CHECKSUM) {
-            self.checksum.append_option(m.checksum);
-        }
-        if c.has(icmp_column::ICMP_ID) {
-            self.icmp_id.append_option(m.id);
-        }
-        if c.has(icmp_column::ICMP_SEQ) {
-            self.icmp_seq.append_option(m.seq);
-        }
-        if c.has(icmp_column::PAYLOAD_LEN) {
-            self.payload_len.append_value(m.payload_len);
-        }
-        if c.has(icmp_column::PAYLOAD_ENTROPY) {
-            self.payload_entropy.append_option(m.payload_entropy);
-        }
         if c.has(icmp_column::PAYLOAD_DIGEST) {
             self.payload_digest.push(row, m.payload_digest);
-        }
-        if c.has(icmp_column::DATAGRAM_LEN) {
-            self.datagram_len.append_value(u32::try_from(ip.datagram_len()).unwrap_or(u32::MAX));
-        }
-        if c.has(icmp_column::REASSEMBLED) {
-            self.reassembled.append_value(reassembled);
         }
         if c.has(icmp_column::GATEWAY) {
             self.gateway.push(row, &mut self.addrs, m.gateway);
@@ -393,8 +408,69 @@ impl IcmpTable {
         }
     }
 
+    /// The staged rows into their columns (those projected).
+    fn append_staged(&mut self) {
+        let (c, rows) = (self.columns, self.staged.as_slice());
+        if c.has(icmp_column::FRAME) {
+            append_field(&mut self.frame, rows, |r| Some(r.frame));
+        }
+        if c.has(icmp_column::TS) {
+            append_field(&mut self.ts, rows, |r| Some(r.ts));
+        }
+        if c.has(icmp_column::IP_VERSION) {
+            append_field(&mut self.ip_version, rows, |r| Some(r.ip_version));
+        }
+        if c.has(icmp_column::SRC) {
+            append_field(self.src.keys(), rows, |r| r.src);
+        }
+        if c.has(icmp_column::DST) {
+            append_field(self.dst.keys(), rows, |r| r.dst);
+        }
+        if c.has(icmp_column::TTL) {
+            append_field(&mut self.ttl, rows, |r| Some(r.ttl));
+        }
+        if c.has(icmp_column::SRC_MAC) {
+            append_field(self.src_mac.keys(), rows, |r| r.src_mac);
+        }
+        if c.has(icmp_column::DST_MAC) {
+            append_field(self.dst_mac.keys(), rows, |r| r.dst_mac);
+        }
+        if c.has(icmp_column::ICMP_TYPE) {
+            append_field(&mut self.icmp_type, rows, |r| Some(r.icmp_type));
+        }
+        if c.has(icmp_column::ICMP_CODE) {
+            append_field(&mut self.icmp_code, rows, |r| Some(r.icmp_code));
+        }
+        if c.has(icmp_column::CHECKSUM_OK) {
+            append_flag(&mut self.checksum_ok, rows, |r| r.checksum_ok);
+        }
+        if c.has(icmp_column::CHECKSUM) {
+            append_field(&mut self.checksum, rows, |r| r.checksum);
+        }
+        if c.has(icmp_column::ICMP_ID) {
+            append_field(&mut self.icmp_id, rows, |r| r.icmp_id);
+        }
+        if c.has(icmp_column::ICMP_SEQ) {
+            append_field(&mut self.icmp_seq, rows, |r| r.icmp_seq);
+        }
+        if c.has(icmp_column::PAYLOAD_LEN) {
+            append_field(&mut self.payload_len, rows, |r| Some(r.payload_len));
+        }
+        if c.has(icmp_column::PAYLOAD_ENTROPY) {
+            append_field(&mut self.payload_entropy, rows, |r| r.payload_entropy);
+        }
+        if c.has(icmp_column::DATAGRAM_LEN) {
+            append_field(&mut self.datagram_len, rows, |r| Some(r.datagram_len));
+        }
+        if c.has(icmp_column::REASSEMBLED) {
+            append_flag(&mut self.reassembled, rows, |r| r.reassembled);
+        }
+        self.staged.clear();
+    }
+
     /// The rows so far as a batch; the builder starts again empty (the dictionaries stay).
     pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
+        self.append_staged();
         let rows = std::mem::take(&mut self.rows);
         let a = self.addrs.take_values();
         let m = self.macs.take_values();

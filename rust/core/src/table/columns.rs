@@ -65,10 +65,19 @@ impl<K: Internable> Default for Interner<K> {
 }
 
 impl<K: Internable> Interner<K> {
+    #[inline]
     pub fn key(&mut self, value: K) -> u32 {
-        if let Some(k) = K::find(&self.index, value) {
-            return k;
+        match K::find(&self.index, value) {
+            Some(k) => k,
+            None => self.insert(value),
         }
+    }
+
+    /// A value seen for the first time: its text is made here, once. Out of line, so that the
+    /// lookup above inlines into the row builders (the call cost 18 instructions a lookup).
+    #[cold]
+    #[inline(never)]
+    fn insert(&mut self, value: K) -> u32 {
         use std::fmt::Write;
         self.scratch.clear();
         let _ = write!(self.scratch, "{value}");

@@ -150,8 +150,10 @@ impl Input {
     }
 
     /// Exactly `n` bytes, consumed. On a short stream the remaining bytes are consumed too.
+    #[inline]
     pub fn take(&mut self, n: usize) -> Result<&[u8], Short> {
-        let have = self.fill(n).map_err(Short::Io)?;
+        // Most records are already buffered: that test inline, the refill out of line.
+        let have = if self.end - self.start >= n { n } else { self.fill(n).map_err(Short::Io)? };
         if have < n {
             self.offset += have as u64;
             self.start = self.end;

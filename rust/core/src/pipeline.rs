@@ -16,7 +16,7 @@ use crate::icmp;
 use crate::ip::{self, IpPacket, PROTO_AH, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, PROTO_UDPLITE};
 use crate::link::{self, LinkFrame, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use crate::reassembly::{self, Key, Limit, Piece, Reassembler};
-use crate::source::{CaptureReader, Limits, Next, Packet};
+use crate::source::{CaptureReader, Compression, Limits, Next, Packet};
 use crate::table::columns::{dict_type, field, ts_type};
 use crate::table::{file_dictionary, DatagramsTable, ErrorsTable, FragmentRow, FragmentsTable, IcmpTable, Origin};
 use crate::tunnel::{self, Bytes, Inner, Tunnel};
@@ -542,6 +542,13 @@ pub fn read_file_in_parts(path: &Path, options: Options, parts: usize) -> Result
     read_pieces(path, options, reader, &points)
 }
 
+/// The most `icmp` rows `bytes` of pcap records can hold (a 16-byte record header, Ethernet,
+/// IPv4 and an ICMP header: 58 bytes; raw IP frames are smaller, their table then grows), at
+/// most 16M: a guess for reserving, never a limit.
+fn rows_at_most(bytes: u64) -> usize {
+    usize::try_from(bytes / 58).unwrap_or(usize::MAX).min(1 << 24)
+}
+
 /// Pieces smaller than this are not worth a thread.
 const MIN_PIECE: u64 = 16 << 20;
 
@@ -553,11 +560,16 @@ fn read_pieces(path: &Path, options: Options, reader: CaptureReader, points: &[u
         readers.push(readers[0].resume_at(path, at)?);
     }
     let ends: Vec<Option<u64>> = points.iter().map(|&p| Some(p)).chain([None]).collect();
+    // An uncompressed file's size bounds the rows of each piece.
+    let size = (readers[0].compression() == Compression::None).then(|| std::fs::metadata(path).ok().map(|m| m.len())).flatten();
     let pieces: Vec<(FileDecoder, CaptureReader, Reached)> = readers
         .into_par_iter()
         .zip(ends)
         .map(|(mut reader, end)| {
             let mut decoder = FileDecoder::new(&name, options, &reader);
+            if let Some(bytes) = end.or(size).map(|end| end.saturating_sub(reader.offset())) {
+                decoder.icmp = IcmpTable::with_capacity(rows_at_most(bytes));
+            }
             let reached = match end {
                 Some(end) => decoder.run_until(&mut reader, end),
                 None => {

@@ -116,7 +116,13 @@ pub struct KeyColumn<K> {
 
 impl<K> Default for KeyColumn<K> {
     fn default() -> Self {
-        KeyColumn { keys: UInt32Builder::new(), last: None }
+        KeyColumn::with_capacity(0)
+    }
+}
+
+impl<K> KeyColumn<K> {
+    pub fn with_capacity(rows: usize) -> Self {
+        KeyColumn { keys: UInt32Builder::with_capacity(rows), last: None }
     }
 }
 

@@ -1,5 +1,6 @@
-"""One big uncompressed pcap is decoded in pieces on several threads: the tables must be those of
-one sequential read, whatever the pieces hold (fragments in flight, a cut-short end)."""
+"""One big uncompressed pcap or pcapng is decoded in pieces on several threads: the tables must be
+those of one sequential read, whatever the pieces hold (fragments in flight, a cut-short end, a
+pcapng interface added halfway)."""
 from __future__ import annotations
 
 import struct
@@ -36,6 +37,34 @@ def repeated(frames: list[ic.synth.Frame], path: Path, *, cut: int = 0) -> Path:
     return path
 
 
+def repeated_ng(frames: list[ic.synth.Frame], path: Path, *, interfaces: int = 1) -> Path:
+    """The pcapng counterpart of `repeated` (µs timestamps); with `interfaces=2`, a second
+    interface is described after the first repetition and every other packet uses it."""
+    head_and_blocks = ic.synth.pcapng_bytes(frames)
+    shb_len = struct.unpack_from("<I", head_and_blocks, 4)[0]
+    idb_len = struct.unpack_from("<I", head_and_blocks, shb_len + 4)[0]
+    head, blocks = head_and_blocks[:shb_len + idb_len], head_and_blocks[shb_len + idb_len:]
+    idb = head[shb_len:]
+    chunks, size, rep = [head], len(head), 0
+    while size < SIZE:
+        out, at = bytearray(blocks), 0
+        while at < len(out):
+            block_type, total = struct.unpack_from("<II", out, at)
+            if block_type == 6:
+                interface, hi, lo = struct.unpack_from("<III", out, at + 8)
+                ts = (hi << 32 | lo) + rep * 1000 * 10**6
+                second = interfaces == 2 and rep > 0 and (at // 4) % 2
+                struct.pack_into("<III", out, at + 8, 1 if second else interface, ts >> 32, ts & 0xFFFFFFFF)
+            at += total
+        if rep == 1 and interfaces == 2:
+            chunks.append(idb)
+        chunks.append(bytes(out))
+        size += len(out)
+        rep += 1
+    path.write_bytes(b"".join(chunks))
+    return path
+
+
 @pytest.fixture(scope="module")
 def captures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("split")
@@ -48,6 +77,10 @@ def captures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         # the last record cut short
         "demo_cut": repeated(demo, d / "demo_cut.pcap", cut=7),
         "pings": repeated(pings, d / "pings.pcap"),
+        "demo_ng": repeated_ng(demo, d / "demo.pcapng"),
+        "pings_ng": repeated_ng(pings, d / "pings.pcapng"),
+        # pieces after the new interface start with the wrong interfaces: they must be dropped
+        "pings_ng_two_interfaces": repeated_ng(pings, d / "pings2.pcapng", interfaces=2),
     }
 
 
@@ -58,7 +91,7 @@ def read(path: Path, threads: int) -> tuple[ic.Capture, list[str]]:
     return cap, [f"{w.category.__name__}: {w.message}" for w in caught]
 
 
-@pytest.mark.parametrize("name", ["demo", "demo_cut", "pings"])
+@pytest.mark.parametrize("name", ["demo", "demo_cut", "pings", "demo_ng", "pings_ng", "pings_ng_two_interfaces"])
 def test_pieces_equal_one_sequential_read(captures: dict[str, Path], name: str) -> None:
     one, one_warned = read(captures[name], threads=1)
     two, two_warned = read(captures[name], threads=2)
@@ -72,10 +105,18 @@ def test_pieces_equal_one_sequential_read(captures: dict[str, Path], name: str) 
     assert one.icmp["frame"].is_sorted() and one.icmp["frame"].n_unique() == one.icmp.height
 
 
-def test_a_capture_of_whole_packets_is_read_in_two_pieces(captures: dict[str, Path]) -> None:
-    cap = ic.read_pcap(captures["pings"], threads=2, progress=False)
+@pytest.mark.parametrize("name", ["pings", "pings_ng"])
+def test_a_capture_of_whole_packets_is_read_in_two_pieces(captures: dict[str, Path], name: str) -> None:
+    cap = ic.read_pcap(captures[name], threads=2, progress=False)
     assert cap.icmp.n_chunks() == 2
     assert cap.icmp["frame"].to_list() == list(range(1, cap.stats["packets"][0] + 1))
+
+
+def test_a_pcapng_whose_interfaces_change_is_read_on_from_the_change(captures: dict[str, Path]) -> None:
+    cap = ic.read_pcap(captures["pings_ng_two_interfaces"], threads=2, progress=False)
+    # The piece after the new interface was dropped; its packets use both interfaces.
+    assert cap.icmp.n_chunks() == 1
+    assert cap.stats["undecodable"][0] == 0 and cap.errors.height == 0
 
 
 def test_compressed_and_small_captures_are_read_whole(captures: dict[str, Path], tmp_path: Path) -> None:

@@ -190,8 +190,8 @@ def read_pcap(
 
     Several files (a list or a glob) are read in parallel, one per core, with a progress bar over
     files and bytes in terminals and notebooks (``progress=False`` silences it, ``True`` forces it).
-    An uncompressed pcap file bigger than 32 MiB, read with cores to spare, is decoded in pieces
-    side by side (the tables are the same as from one sequential read). ``threads`` sets how many
+    An uncompressed pcap or pcapng file bigger than 32 MiB, read with cores to spare, is decoded
+    in pieces side by side (the tables are the same as from one sequential read). ``threads`` sets how many
     threads decode (default: one per core).
     A capture cut short keeps every whole record before the cut and warns
     (``strict=True`` raises :class:`CaptureFormatError` instead).

@@ -16,7 +16,7 @@ use crate::icmp;
 use crate::ip::{self, IpPacket, PROTO_AH, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, PROTO_UDPLITE};
 use crate::link::{self, LinkFrame, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use crate::reassembly::{self, Key, Limit, Piece, Reassembler};
-use crate::source::{CaptureReader, Compression, Limits, Next, Packet};
+use crate::source::{CaptureReader, Compression, Limits, Next, Packet, ReaderState};
 use crate::table::columns::{dict_type, field, ts_type};
 use crate::table::{file_dictionary, DatagramsTable, ErrorsTable, FragmentRow, FragmentsTable, IcmpTable, Origin};
 use crate::tunnel::{self, Bytes, Inner, Tunnel};
@@ -526,7 +526,7 @@ pub fn read_file(path: &Path, options: Options) -> Result<FileTables, CaptureErr
     read_file_in_parts(path, options, 1)
 }
 
-/// Reads a whole capture into its tables, an uncompressed pcap file in up to `parts` pieces
+/// Reads a whole capture into its tables, an uncompressed pcap or pcapng file in up to `parts` pieces
 /// decoded side by side (on rayon's threads). The result is the same as one sequential read:
 ///
 /// - pieces start where records seem to start (`CaptureReader::split_points`), and a piece is
@@ -559,6 +559,8 @@ fn read_pieces(path: &Path, options: Options, reader: CaptureReader, points: &[u
     for &at in points {
         readers.push(readers[0].resume_at(path, at)?);
     }
+    // The state each piece starts in: the piece before must end in it.
+    let starts: Vec<ReaderState> = readers.iter().skip(1).map(CaptureReader::state).collect();
     let ends: Vec<Option<u64>> = points.iter().map(|&p| Some(p)).chain([None]).collect();
     // An uncompressed file's size bounds the rows of each piece.
     let size = (readers[0].compression() == Compression::None).then(|| std::fs::metadata(path).ok().map(|m| m.len())).flatten();
@@ -582,8 +584,10 @@ fn read_pieces(path: &Path, options: Options, reader: CaptureReader, points: &[u
         .collect();
     let mut kept = Vec::with_capacity(pieces.len());
     let mut pieces = pieces.into_iter();
+    let mut next_starts = starts.iter();
     while let Some((mut decoder, mut reader, reached)) = pieces.next() {
-        if reached == Reached::Exactly && decoder.reassembler.in_flight() == 0 {
+        let next_fits = next_starts.next().is_some_and(|start| reader.state().same_as(start));
+        if reached == Reached::Exactly && decoder.reassembler.in_flight() == 0 && next_fits {
             decoder.finish();
             kept.push(decoder);
             continue;
@@ -809,6 +813,92 @@ mod tests {
             }
             // Record starts were taken as pieces: the test exercised joins, not only fallbacks.
             assert_eq!(kept_pieces.into_iter().collect::<Vec<_>>(), vec![1, 2, 3]);
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+
+    fn block(out: &mut Vec<u8>, block_type: u32, body: &[u8]) {
+        let total = (12 + body.len().div_ceil(4) * 4) as u32;
+        out.extend_from_slice(&block_type.to_le_bytes());
+        out.extend_from_slice(&total.to_le_bytes());
+        out.extend_from_slice(body);
+        out.resize(out.len() + (4 - body.len() % 4) % 4, 0);
+        out.extend_from_slice(&total.to_le_bytes());
+    }
+
+    fn epb(out: &mut Vec<u8>, interface: u32, ts: u64, frame: &[u8]) {
+        let mut body = Vec::new();
+        for v in [interface, (ts >> 32) as u32, ts as u32, frame.len() as u32, frame.len() as u32] {
+            body.extend_from_slice(&v.to_le_bytes());
+        }
+        body.extend_from_slice(frame);
+        block(out, 6, &body);
+    }
+
+    /// The pcapng counterpart of `capture`: pings, a datagram in three fragments, a name
+    /// resolution block (skipped), a last block cut short; with `second_interface`, an interface
+    /// (nanosecond timestamps) added halfway, used by the pings after it: a piece that starts
+    /// there with the first packet's interfaces would misread them.
+    fn capture_ng(second_interface: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        block(&mut out, 0x0A0D_0D0A, &[0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        block(&mut out, 1, &[1, 0, 0, 0, 0xff, 0xff, 0, 0]);
+        let ping = |seq: u8| vec![8, 0, 0, 0, 0, 1, 0, seq, 0xab, 0xcd, 0xef, seq];
+        for i in 0..40u8 {
+            let interface = u32::from(second_interface && i > 25 && i % 2 == 0);
+            epb(&mut out, interface, 1_000_000 * (1000 + u64::from(i)), &ipv4(i % 5, u16::from(i), 0, false, &ping(i)));
+            if i == 10 {
+                block(&mut out, 4, &[0, 0, 0, 0]);
+            }
+            if i == 20 {
+                let message: Vec<u8> = [8, 0, 0, 0, 0, 2, 0, 1].into_iter().chain(0..40).collect();
+                for (k, part) in message.chunks(16).enumerate() {
+                    epb(&mut out, 0, 1_021_000_000, &ipv4(7, 999, (k * 2) as u16, k < 2, part));
+                }
+            }
+            if i == 25 && second_interface {
+                block(&mut out, 1, &[1, 0, 0, 0, 0xff, 0xff, 0, 0, 9, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0]);
+            }
+        }
+        epb(&mut out, 0, 1_100_000_000, &ipv4(1, 1, 0, false, &ping(99)));
+        out.truncate(out.len() - 5);
+        out
+    }
+
+    #[test]
+    fn pcapng_pieces_read_as_one_sequential_read_wherever_they_start() {
+        for second_interface in [false, true] {
+            let bytes = capture_ng(second_interface);
+            let path = std::env::temp_dir().join(format!("icmpscope-ng-pieces-{}-{second_interface}.pcapng", std::process::id()));
+            std::fs::write(&path, &bytes).unwrap();
+            let whole = read_file(&path, Options::default()).unwrap();
+            let s = &whole.stats_values;
+            assert_eq!((s.packets, s.icmp, s.reassembled, s.cut_short), (43, 41, 1, true));
+            let first_packet = 28 + 20;
+            let mut kept_pieces = std::collections::BTreeSet::new();
+            for at in first_packet..bytes.len() as u64 {
+                let reader = CaptureReader::open(&path).unwrap();
+                let t = read_pieces(&path, Options::default(), reader, &[at]).unwrap();
+                kept_pieces.insert(t.icmp.len());
+                assert_eq!(t.stats_values, whole.stats_values, "split at {at}");
+                assert_eq!(frames(&t.icmp, "frame"), frames(&whole.icmp, "frame"), "split at {at}");
+                assert_eq!(sources(&t.icmp), sources(&whole.icmp), "split at {at}");
+                let ts = |batches: &[RecordBatch]| -> Vec<i64> {
+                    batches.iter().flat_map(|b| b.column_by_name("ts").unwrap().as_primitive::<arrow_array::types::TimestampNanosecondType>().values().to_vec()).collect()
+                };
+                assert_eq!(ts(&t.icmp), ts(&whole.icmp), "split at {at}");
+                assert_eq!(frames(&t.datagrams, "last_frame"), frames(&whole.datagrams, "last_frame"));
+                assert_eq!(error_places(&t.errors), error_places(&whole.errors), "split at {at}");
+            }
+            assert_eq!(kept_pieces.into_iter().collect::<Vec<_>>(), vec![1, 2], "joins were exercised");
+            let points = CaptureReader::open(&path).unwrap().split_points(&path, 3, 1);
+            let mut r = CaptureReader::open(&path).unwrap();
+            let mut starts = vec![];
+            while let Next::Packet(p) = r.next() {
+                starts.push(p.offset);
+            }
+            assert_eq!(points.len(), 2);
+            assert!(points.iter().all(|p| starts.contains(p)), "{points:?}");
             std::fs::remove_file(&path).unwrap();
         }
     }

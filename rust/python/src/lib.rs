@@ -152,7 +152,7 @@ impl From<PyOptions> for Options {
     }
 }
 
-/// Reads captures in parallel (files side by side, a lone big pcap in pieces) on `threads`
+/// Reads captures in parallel (files side by side, a lone big pcap or pcapng in pieces) on `threads`
 /// threads (one per core by default). Returns, in order, one dict of tables per file, or the
 /// exception that file raised (the caller decides whether to raise it).
 #[pyfunction]

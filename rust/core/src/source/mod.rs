@@ -151,50 +151,68 @@ impl CaptureReader {
         self.input.offset()
     }
 
-    /// Offsets that split an uncompressed pcap file into about `parts` pieces at what look like
-    /// record starts (increasing, none for other captures or small files). Guesses: a piece
-    /// is only used once the records before it are found to end exactly at its start.
+    /// Offsets that split an uncompressed pcap or pcapng file into about `parts` pieces at what
+    /// look like record (block) starts (increasing, none for compressed or small files).
+    /// Guesses: a piece is only used once the records before it are found to end exactly at
+    /// its start, with the reader in the state the piece started in (`state`).
     pub fn split_points(&self, path: &Path, parts: usize, min_piece: u64) -> Vec<u64> {
         const WINDOW: u64 = 4 << 20;
-        let Records::Pcap(reader) = &self.records else { return Vec::new() };
         if self.input.compression != Compression::None || parts < 2 {
             return Vec::new();
         }
-        let read_at = |offset: u64, len: u64| -> io::Result<Vec<u8>> {
-            use std::io::{Read, Seek, SeekFrom};
-            let mut file = std::fs::File::open(path)?;
-            file.seek(SeekFrom::Start(offset))?;
-            let mut bytes = Vec::new();
-            file.take(len).read_to_end(&mut bytes)?;
-            Ok(bytes)
-        };
         let Ok(size) = std::fs::metadata(path).map(|m| m.len()) else { return Vec::new() };
         let piece = size / parts as u64;
-        let first = self.input.offset();
-        let Ok(first_header) = read_at(first, 16) else { return Vec::new() };
-        if piece < min_piece.max(1) || first_header.len() < 16 {
+        if piece < min_piece.max(1) {
             return Vec::new();
         }
-        let first_sec = reader.header.u32_at(&first_header, 0);
+        let start_in: StartIn = match &self.records {
+            Records::Pcap(reader) => {
+                let reader = *reader;
+                let Ok(first_header) = read_at(path, self.input.offset(), 16) else { return Vec::new() };
+                if first_header.len() < 16 {
+                    return Vec::new();
+                }
+                let first_sec = reader.header.u32_at(&first_header, 0);
+                Box::new(move |window, _, at_eof| reader.record_start(window, at_eof, first_sec))
+            }
+            Records::Pcapng(reader) => {
+                let Some(state) = pcapng_state_at_first_packet(path, reader.limits()) else { return Vec::new() };
+                // Blocks start at multiples of 4 from the file's start.
+                Box::new(move |window, from, at_eof| state.block_start(window, ((4 - from % 4) % 4) as usize, at_eof))
+            }
+        };
+        let first = self.input.offset();
         let mut points: Vec<u64> = Vec::new();
         for k in 1..parts as u64 {
             let from = (k * piece).max(points.last().map_or(first, |&p| p + 1));
-            let Ok(window) = read_at(from, WINDOW) else { break };
+            let Ok(window) = read_at(path, from, WINDOW) else { break };
             let at_eof = from + window.len() as u64 >= size;
-            if let Some(start) = reader.record_start(&window, at_eof, first_sec) {
+            if let Some(start) = start_in(&window, from, at_eof) {
                 points.push(from + start as u64);
             }
         }
         points
     }
 
-    /// A reader of the same pcap file from `offset` (one of `split_points`) on.
+    /// A reader of the same file from `offset` (one of `split_points`) on. A pcapng piece
+    /// starts with the byte order and interfaces of the file's first packet.
     pub fn resume_at(&self, path: &Path, offset: u64) -> Result<CaptureReader, CaptureError> {
         let records = match &self.records {
             Records::Pcap(reader) => Records::Pcap(*reader),
-            Records::Pcapng(_) => return Err(CaptureError::io(&path.display().to_string(), io::Error::other("pcapng is not split"))),
+            Records::Pcapng(reader) => match pcapng_state_at_first_packet(path, reader.limits()) {
+                Some(state) => Records::Pcapng(state),
+                None => return Err(CaptureError::io(&path.display().to_string(), io::Error::other("no pcapng packet to resume from"))),
+            },
         };
         Ok(CaptureReader { input: Input::open_at(path, offset)?, records })
+    }
+
+    /// What decides how the records ahead are read (pcapng: byte order and interfaces).
+    pub fn state(&self) -> ReaderState {
+        ReaderState(match &self.records {
+            Records::Pcap(_) => None,
+            Records::Pcapng(reader) => Some(reader.clone()),
+        })
     }
 
     pub fn next(&mut self) -> Next<'_> {
@@ -202,6 +220,50 @@ impl CaptureReader {
             Records::Pcap(r) => r.next(&mut self.input),
             Records::Pcapng(r) => r.next(&mut self.input),
         }
+    }
+}
+
+/// Where a record seems to start in a window read from file offset `from` (`window`, `from`,
+/// whether the window reaches the end of the file).
+type StartIn = Box<dyn Fn(&[u8], u64, bool) -> Option<usize>>;
+
+/// A snapshot of [`CaptureReader::state`].
+pub struct ReaderState(Option<pcapng::PcapngReader>);
+
+impl ReaderState {
+    /// True when a reader in state `self` reads the bytes ahead as one in `other` does.
+    pub fn same_as(&self, other: &ReaderState) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => a.same_state(b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+fn read_at(path: &Path, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut bytes = Vec::new();
+    file.take(len).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// A pcapng file's reader state once its first packet is read (sections, interfaces and blocks
+/// before it walked): what a piece that starts later assumes. None without such a packet.
+fn pcapng_state_at_first_packet(path: &Path, limits: Limits) -> Option<pcapng::PcapngReader> {
+    let mut head = CaptureReader::open_with(path, limits).ok()?;
+    loop {
+        match head.next() {
+            Next::Packet(_) => break,
+            Next::Skipped(..) => continue,
+            Next::CutShort(..) | Next::Corrupt(..) | Next::End => return None,
+        }
+    }
+    match &head.records {
+        Records::Pcapng(reader) => Some(reader.for_piece()),
+        Records::Pcap(_) => None,
     }
 }
 

@@ -20,7 +20,7 @@ pub const NON_PACKET: u32 = 0xFFFF_0000;
 /// decryption secrets, Sysdig/process-information blocks.
 const KNOWN_SKIPPED: &[u32] = &[4, 5, 0x0A, 0x8000_0001];
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Interface {
     linktype: u32,
     snaplen: u32,
@@ -46,6 +46,7 @@ impl Interface {
     }
 }
 
+#[derive(Debug, Clone)]
 pub struct PcapngReader {
     big_endian: bool,
     interfaces: Vec<Interface>,
@@ -81,6 +82,53 @@ impl PcapngReader {
             _ => return Err("bad pcapng byte-order magic".into()),
         };
         Ok(PcapngReader { big_endian, interfaces: Vec::new(), sections: 0, limits })
+    }
+
+    /// What decodes the blocks that follow: the byte order and the interfaces. Two readers in
+    /// the same state read the same bytes the same way.
+    pub fn same_state(&self, other: &PcapngReader) -> bool {
+        self.big_endian == other.big_endian && self.interfaces == other.interfaces
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// This reader's state for a piece of the file read from elsewhere (its sections are the
+    /// piece's own).
+    pub fn for_piece(&self) -> PcapngReader {
+        PcapngReader { sections: 0, ..self.clone() }
+    }
+
+    /// Where a packet block seems to start at or after `window[0]` (offsets in `window` that
+    /// are multiples of 4 from `aligned`): from there `BLOCKS_TO_AGREE` blocks in a row, none a
+    /// section header, have a sane length that their trailing copy repeats (or the chain ends
+    /// exactly at the end of the file, `at_eof`). A guess, checked by the caller like pcap's.
+    pub fn block_start(&self, window: &[u8], aligned: usize, at_eof: bool) -> Option<usize> {
+        (aligned..window.len()).step_by(4).find(|&start| self.plausible_chain(window, start, at_eof))
+    }
+
+    fn plausible_chain(&self, window: &[u8], start: usize, at_eof: bool) -> bool {
+        const BLOCKS_TO_AGREE: usize = 8;
+        let be = self.big_endian;
+        let mut at = start;
+        for i in 0..BLOCKS_TO_AGREE {
+            let (Some(block_type), Some(total)) = (u32_at(be, window, at), u32_at(be, window, at + 4)) else {
+                return at == window.len() && at_eof;
+            };
+            let starts_with_packet = i > 0 || matches!(block_type, EPB | PB | SPB);
+            if !starts_with_packet || block_type == SHB || total < 12 || total % 4 != 0 || u64::from(total) > self.limits.max_block_len {
+                return false;
+            }
+            let len = total as usize;
+            match u32_at(be, window, at + len - 4) {
+                Some(trailer) if trailer == total => at += len,
+                Some(_) => return false,
+                // Past the window: the blocks before it agreed (the first must fit).
+                None => return i > 0,
+            }
+        }
+        true
     }
 
     pub fn next<'a>(&mut self, input: &'a mut Input) -> Next<'a> {

@@ -5,6 +5,8 @@ import datetime as dt
 import gzip
 import warnings
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -344,3 +346,27 @@ def test_columns_without_values_keep_their_types(tmp_path) -> None:
     assert cap.icmp["gateway"].dtype == pl.Categorical and cap.icmp["gateway"].null_count() == 3
     both = pl.concat([cap.icmp, ic.read_pcap(ic.synth.write_demo(tmp_path / "demo.pcap")).icmp])
     assert both.height == 3 + 84
+
+
+def test_first_read_of_a_process_imports_polars_beside_the_decoding(tmp_path: Path) -> None:
+    # In a fresh interpreter polars is not loaded yet: read_pcap imports it while the core
+    # reads. Its result, or its error, must be what a later read gives.
+    path = ic.synth.write_demo(tmp_path / "demo.pcap")
+    junk = tmp_path / "junk.pcap"
+    junk.write_bytes(b"not a capture at all")
+    script = (
+        "import sys, icmpscope as ic\n"
+        "assert 'polars' not in sys.modules\n"
+        "for path in sys.argv[1:]:\n"
+        "    try:\n"
+        "        cap = ic.read_pcap(path)\n"
+        "        print(type(cap.icmp).__module__.split('.')[0], cap.icmp.height, cap.stats['packets'][0])\n"
+        "    except ic.CaptureFormatError as e:\n"
+        "        print('CaptureFormatError', 'junk.pcap' in str(e))\n"
+    )
+    expected = ic.read_pcap(path)
+    read = f"polars {expected.icmp.height} {expected.stats['packets'][0]}"
+    for order, lines in (([path, junk], [read, "CaptureFormatError True"]), ([junk, path], ["CaptureFormatError True", read])):
+        done = subprocess.run([sys.executable, "-c", script, *map(str, order)], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == lines

@@ -836,7 +836,8 @@ mod tests {
     }
 
     /// The pcapng counterpart of `capture`: pings, a datagram in three fragments, a name
-    /// resolution block (skipped), a last block cut short; with `second_interface`, an interface
+    /// resolution block (skipped) and an unknown one (skipped and reported), a last block cut
+    /// short; with `second_interface`, an interface
     /// (nanosecond timestamps) added halfway, used by the pings after it: a piece that starts
     /// there with the first packet's interfaces would misread them.
     fn capture_ng(second_interface: bool) -> Vec<u8> {
@@ -849,6 +850,10 @@ mod tests {
             epb(&mut out, interface, 1_000_000 * (1000 + u64::from(i)), &ipv4(i % 5, u16::from(i), 0, false, &ping(i)));
             if i == 10 {
                 block(&mut out, 4, &[0, 0, 0, 0]);
+            }
+            if i == 15 {
+                // An unknown block: skipped, with an error row.
+                block(&mut out, 0x40, &[1, 2, 3, 4]);
             }
             if i == 20 {
                 let message: Vec<u8> = [8, 0, 0, 0, 0, 2, 0, 1].into_iter().chain(0..40).collect();
@@ -894,8 +899,12 @@ mod tests {
             let points = CaptureReader::open(&path).unwrap().split_points(&path, 3, 1);
             let mut r = CaptureReader::open(&path).unwrap();
             let mut starts = vec![];
-            while let Next::Packet(p) = r.next() {
-                starts.push(p.offset);
+            loop {
+                match r.next() {
+                    Next::Packet(p) => starts.push(p.offset),
+                    Next::Skipped(..) => {}
+                    _ => break,
+                }
             }
             assert_eq!(points.len(), 2);
             assert!(points.iter().all(|p| starts.contains(p)), "{points:?}");

@@ -370,3 +370,21 @@ def test_first_read_of_a_process_imports_polars_beside_the_decoding(tmp_path: Pa
         done = subprocess.run([sys.executable, "-c", script, *map(str, order)], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines() == lines
+
+
+def test_files_with_and_without_a_column_read_together(tmp_path: Path) -> None:
+    # The files' tables are chained in Rust and converted once: a column empty in one file (no
+    # redirect, no gateway) and filled in another keeps its type and its values.
+    quoted = s.ipv4("10.0.0.2", "198.51.100.9", s.udp(1, 53, src="10.0.0.2", dst="198.51.100.9"), proto=17)
+    pings = s.write_pcap(tmp_path / "a.pcap", [s.Frame(T0, s.ethernet(s.ping("10.0.0.1", "10.0.0.2")))])
+    redirect = s.write_pcap(tmp_path / "b.pcap", [s.Frame(T0 + 1, s.ethernet(s.ipv4("10.0.0.254", "10.0.0.2", s.redirect(1, "10.0.0.66", quoted))))])
+    cap = ic.read_pcap([pings, redirect, pings])
+    assert cap.icmp["gateway"].dtype == pl.Categorical
+    assert cap.icmp["gateway"].cast(pl.String).to_list() == [None, "10.0.0.66", None]
+    assert cap.icmp["file"].cast(pl.String).to_list() == [str(pings), str(redirect), str(pings)]
+    assert cap.stats.height == 3
+    with pytest.raises(ValueError, match="no table"):
+        ic._core.ArrowTable.concat([])
+    [one] = ic._core.read_files([str(pings)], ic.io._options())
+    with pytest.raises(ValueError, match="tables differ"):
+        ic._core.ArrowTable.concat([one["icmp"], one["stats"]])

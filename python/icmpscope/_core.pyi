@@ -11,6 +11,9 @@ class ArrowTable:
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
     def __arrow_c_schema__(self) -> object: ...
     def __len__(self) -> int: ...
+    @staticmethod
+    def concat(tables: list[ArrowTable]) -> ArrowTable:
+        """The tables' batches one after another (same schema), without a copy."""
 
 # timeout_v4, timeout_v6, max_reassembly_bytes, max_datagrams, max_ext_headers, max_tunnel_depth,
 # max_record_len, max_block_len, max_decompression_ratio

@@ -41,6 +41,8 @@ fn to_pyerr(error: CaptureError) -> PyErr {
 struct ArrowTable {
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
+    /// Dictionary columns without a value leave as Arrow nulls (`capture_table`).
+    empty_as_null: bool,
 }
 
 #[pymethods]
@@ -53,14 +55,29 @@ impl ArrowTable {
     #[pyo3(signature = (requested_schema=None))]
     fn __arrow_c_stream__<'py>(&self, py: Python<'py>, requested_schema: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyCapsule>> {
         let _ = requested_schema; // Our schema is fixed; consumers cast if they asked for another.
-        let batches = RecordBatchIterator::new(self.batches.clone().into_iter().map(Ok), self.schema.clone());
+        let (schema, batches) = self.exported();
+        let batches = RecordBatchIterator::new(batches.into_iter().map(Ok), schema);
         let stream = FFI_ArrowArrayStream::new(Box::new(batches));
         PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
     }
 
     fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
-        let schema = FFI_ArrowSchema::try_from(self.schema.as_ref()).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let (schema, _) = self.exported();
+        let schema = FFI_ArrowSchema::try_from(schema.as_ref()).map_err(|e| PyValueError::new_err(e.to_string()))?;
         PyCapsule::new_with_value(py, schema, c"arrow_schema")
+    }
+
+    /// The tables of several captures as one (their batches one after another, no copy): polars
+    /// then converts one stream, not one per file (a read of 1000 small files spent most of its
+    /// time converting and retyping 5000 small frames).
+    #[staticmethod]
+    fn concat(tables: Vec<PyRef<'_, ArrowTable>>) -> PyResult<ArrowTable> {
+        let Some(first) = tables.first() else { return Err(PyValueError::new_err("no table to concatenate")) };
+        if let Some(other) = tables.iter().find(|t| t.schema != first.schema || t.empty_as_null != first.empty_as_null) {
+            return Err(PyValueError::new_err(format!("tables differ: {:?} and {:?}", first.schema, other.schema)));
+        }
+        let batches = tables.iter().flat_map(|t| t.batches.iter().cloned()).collect();
+        Ok(ArrowTable { schema: first.schema.clone(), batches, empty_as_null: first.empty_as_null })
     }
 
     fn __len__(&self) -> usize {
@@ -69,7 +86,7 @@ impl ArrowTable {
 }
 
 fn arrow_table(batch: RecordBatch) -> ArrowTable {
-    ArrowTable { schema: batch.schema(), batches: vec![batch] }
+    ArrowTable { schema: batch.schema(), batches: vec![batch], empty_as_null: false }
 }
 
 /// The record batches of one capture's table (at least one: its schema comes from them), for
@@ -78,31 +95,40 @@ fn arrow_table(batch: RecordBatch) -> ArrowTable {
 /// it is; `io.read_pcap` gives it back its type. Polars re-maps a dictionary row by row even when
 /// every row is null: about 12 ms per 5M rows and column.
 fn capture_table(batches: Vec<RecordBatch>) -> ArrowTable {
-    let schema = batches[0].schema();
-    let empty = |i: usize| batches.iter().all(|b| b.column(i).null_count() == b.num_rows());
-    let nulls: Vec<usize> = (0..schema.fields().len())
-        .filter(|&i| matches!(schema.field(i).data_type(), DataType::Dictionary(..)) && empty(i))
-        .collect();
-    if nulls.is_empty() {
-        return ArrowTable { schema, batches };
+    ArrowTable { schema: batches[0].schema(), batches, empty_as_null: true }
+}
+
+impl ArrowTable {
+    /// The schema and batches that leave: with `empty_as_null`, decided over all the batches
+    /// (so tables concatenated first agree on one schema).
+    fn exported(&self) -> (SchemaRef, Vec<RecordBatch>) {
+        let batches = &self.batches;
+        let empty = |i: usize| batches.iter().all(|b| b.column(i).null_count() == b.num_rows());
+        let nulls: Vec<usize> = (0..self.schema.fields().len())
+            .filter(|&i| self.empty_as_null && matches!(self.schema.field(i).data_type(), DataType::Dictionary(..)) && empty(i))
+            .collect();
+        if nulls.is_empty() {
+            return (self.schema.clone(), batches.clone());
+        }
+        let fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| if nulls.contains(&i) { Field::new(f.name(), DataType::Null, true) } else { f.as_ref().clone() })
+            .collect();
+        let schema = Arc::new(Schema::new(fields));
+        let batches = batches
+            .iter()
+            .map(|b| {
+                let columns = (0..b.num_columns())
+                    .map(|i| if nulls.contains(&i) { Arc::new(NullArray::new(b.num_rows())) as ArrayRef } else { b.column(i).clone() })
+                    .collect();
+                RecordBatch::try_new(schema.clone(), columns).expect("same columns, null ones as nulls")
+            })
+            .collect();
+        (schema, batches)
     }
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| if nulls.contains(&i) { Field::new(f.name(), DataType::Null, true) } else { f.as_ref().clone() })
-        .collect();
-    let schema = Arc::new(Schema::new(fields));
-    let batches = batches
-        .into_iter()
-        .map(|b| {
-            let columns = (0..b.num_columns())
-                .map(|i| if nulls.contains(&i) { Arc::new(NullArray::new(b.num_rows())) as ArrayRef } else { b.column(i).clone() })
-                .collect();
-            RecordBatch::try_new(schema.clone(), columns).expect("same columns, null ones as nulls")
-        })
-        .collect();
-    ArrowTable { schema, batches }
 }
 
 fn file_result<'py>(py: Python<'py>, t: FileTables) -> PyResult<Bound<'py, PyDict>> {

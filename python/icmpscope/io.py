@@ -160,7 +160,7 @@ def _schema(table: str) -> pl.Schema:
 
 
 def _typed(frame: pl.DataFrame, table: str) -> pl.DataFrame:
-    """`frame` with the columns that came as nulls (no value in the file) given their type."""
+    """`frame` with the columns that came as nulls (no value in any file read) given their type."""
     import polars as pl
 
     if pl.Null not in frame.schema.dtypes():

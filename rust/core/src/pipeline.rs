@@ -555,10 +555,8 @@ const MIN_PIECE: u64 = 16 << 20;
 /// Reads the capture `reader` has opened in pieces starting at `points` (guesses, checked).
 fn read_pieces(path: &Path, options: Options, reader: CaptureReader, points: &[u64]) -> Result<FileTables, CaptureError> {
     let name = path.display().to_string();
-    let mut readers = vec![reader];
-    for &at in points {
-        readers.push(readers[0].resume_at(path, at)?);
-    }
+    let rest = reader.resume_at(path, points)?;
+    let readers: Vec<CaptureReader> = std::iter::once(reader).chain(rest).collect();
     // The state each piece starts in: the piece before must end in it.
     let starts: Vec<ReaderState> = readers.iter().skip(1).map(CaptureReader::state).collect();
     let ends: Vec<Option<u64>> = points.iter().map(|&p| Some(p)).chain([None]).collect();

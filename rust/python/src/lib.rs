@@ -62,7 +62,7 @@ impl ArrowTable {
     }
 
     fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
-        let (schema, _) = self.exported();
+        let schema = self.exported_schema(&self.null_columns());
         let schema = FFI_ArrowSchema::try_from(schema.as_ref()).map_err(|e| PyValueError::new_err(e.to_string()))?;
         PyCapsule::new_with_value(py, schema, c"arrow_schema")
     }
@@ -102,23 +102,13 @@ impl ArrowTable {
     /// The schema and batches that leave: with `empty_as_null`, decided over all the batches
     /// (so tables concatenated first agree on one schema).
     fn exported(&self) -> (SchemaRef, Vec<RecordBatch>) {
-        let batches = &self.batches;
-        let empty = |i: usize| batches.iter().all(|b| b.column(i).null_count() == b.num_rows());
-        let nulls: Vec<usize> = (0..self.schema.fields().len())
-            .filter(|&i| self.empty_as_null && matches!(self.schema.field(i).data_type(), DataType::Dictionary(..)) && empty(i))
-            .collect();
+        let nulls = self.null_columns();
         if nulls.is_empty() {
-            return (self.schema.clone(), batches.clone());
+            return (self.schema.clone(), self.batches.clone());
         }
-        let fields: Vec<Field> = self
-            .schema
-            .fields()
-            .iter()
-            .enumerate()
-            .map(|(i, f)| if nulls.contains(&i) { Field::new(f.name(), DataType::Null, true) } else { f.as_ref().clone() })
-            .collect();
-        let schema = Arc::new(Schema::new(fields));
-        let batches = batches
+        let schema = self.exported_schema(&nulls);
+        let batches = self
+            .batches
             .iter()
             .map(|b| {
                 let columns = (0..b.num_columns())
@@ -128,6 +118,28 @@ impl ArrowTable {
             })
             .collect();
         (schema, batches)
+    }
+
+    /// The dictionary columns that leave as nulls: none unless `empty_as_null`.
+    fn null_columns(&self) -> Vec<usize> {
+        let empty = |i: usize| self.batches.iter().all(|b| b.column(i).null_count() == b.num_rows());
+        (0..self.schema.fields().len())
+            .filter(|&i| self.empty_as_null && matches!(self.schema.field(i).data_type(), DataType::Dictionary(..)) && empty(i))
+            .collect()
+    }
+
+    fn exported_schema(&self, nulls: &[usize]) -> SchemaRef {
+        if nulls.is_empty() {
+            return self.schema.clone();
+        }
+        let fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| if nulls.contains(&i) { Field::new(f.name(), DataType::Null, true) } else { f.as_ref().clone() })
+            .collect();
+        Arc::new(Schema::new(fields))
     }
 }
 

@@ -72,7 +72,10 @@ impl Input {
         let compression = detect_compression(magic.get(..n).unwrap_or_default());
         // A small plain file gets a buffer its size: zeroing 1 MiB for each of a thousand small
         // files was a tenth of reading them. The buffer grows if the file does.
-        let plain_capacity = file.metadata().map_or(CHUNK, |m| usize::try_from(m.len()).unwrap_or(CHUNK).clamp(SMALL_CHUNK, CHUNK));
+        let capacity = match compression {
+            Compression::None => file.metadata().map_or(CHUNK, |m| usize::try_from(m.len()).unwrap_or(CHUNK).clamp(SMALL_CHUNK, CHUNK)),
+            Compression::Gzip | Compression::Zstd => CHUNK,
+        };
         let consumed = Arc::new(AtomicU64::new(0));
         let counted = |file| Counted { inner: io::BufReader::with_capacity(CHUNK, file), consumed: consumed.clone() };
         let inner: Box<dyn Read + Send> = match compression {
@@ -86,7 +89,6 @@ impl Input {
                 Box::new(ReadAhead::spawn(Inflating::new(decoder, consumed.clone(), max_ratio)))
             }
         };
-        let capacity = if compression == Compression::None { plain_capacity } else { CHUNK };
         Ok(Input::with_buffer(inner, compression, capacity))
     }
 

@@ -87,6 +87,7 @@ impl Format {
     }
 }
 
+#[derive(Clone)]
 enum Records {
     Pcap(pcap::PcapReader),
     Pcapng(pcapng::PcapngReader),
@@ -194,9 +195,12 @@ impl CaptureReader {
         points
     }
 
-    /// A reader of the same file from `offset` (one of `split_points`) on. A pcapng piece
+    /// Readers of the same file from each of `offsets` (`split_points`) on. A pcapng piece
     /// starts with the byte order and interfaces of the file's first packet.
-    pub fn resume_at(&self, path: &Path, offset: u64) -> Result<CaptureReader, CaptureError> {
+    pub fn resume_at(&self, path: &Path, offsets: &[u64]) -> Result<Vec<CaptureReader>, CaptureError> {
+        if offsets.is_empty() {
+            return Ok(Vec::new());
+        }
         let records = match &self.records {
             Records::Pcap(reader) => Records::Pcap(*reader),
             Records::Pcapng(reader) => match pcapng_state_at_first_packet(path, reader.limits()) {
@@ -204,7 +208,7 @@ impl CaptureReader {
                 None => return Err(CaptureError::io(&path.display().to_string(), io::Error::other("no pcapng packet to resume from"))),
             },
         };
-        Ok(CaptureReader { input: Input::open_at(path, offset)?, records })
+        offsets.iter().map(|&offset| Ok(CaptureReader { input: Input::open_at(path, offset)?, records: records.clone() })).collect()
     }
 
     /// What decides how the records ahead are read (pcapng: byte order and interfaces).

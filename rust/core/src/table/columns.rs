@@ -23,9 +23,13 @@ pub trait Internable: Copy + Eq + Display {
     fn clear(index: &mut Self::Index);
     /// Appends the value's text to `out` (its `Display` unless a faster way is known).
     fn write_text(self, out: &mut String) {
-        use std::fmt::Write;
-        let _ = write!(out, "{self}");
+        write_display(self, out);
     }
+}
+
+fn write_display(value: impl Display, out: &mut String) {
+    use std::fmt::Write;
+    let _ = write!(out, "{value}");
 }
 
 /// `n` in decimal, as `Display` writes it, without the formatting machinery.
@@ -76,10 +80,7 @@ impl Internable for IpAddr {
                     push_decimal(out, octet);
                 }
             }
-            IpAddr::V6(_) => {
-                use std::fmt::Write;
-                let _ = write!(out, "{self}");
-            }
+            IpAddr::V6(_) => write_display(self, out),
         }
     }
 }

@@ -170,7 +170,12 @@ impl<K: Internable> KeyColumn<K> {
     /// appended later through [`KeyColumn::keys`].
     #[inline]
     pub fn key(&mut self, dict: &mut Interner<K>, value: Option<K>) -> Option<u32> {
-        value.map(|v| dict.key_after(&mut self.last, v))
+        value.map(|v| self.key_of(dict, v))
+    }
+
+    #[inline]
+    pub fn key_of(&mut self, dict: &mut Interner<K>, value: K) -> u32 {
+        dict.key_after(&mut self.last, value)
     }
 
     pub fn keys(&mut self) -> &mut UInt32Builder {

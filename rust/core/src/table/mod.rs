@@ -244,8 +244,9 @@ struct Staged {
     reassembled: Lane<bool>,
 }
 
-/// Rows staged before they go to the columns (about 64 KiB: stays in cache). A power of two.
-const STAGED_ROWS: usize = 1024;
+/// Rows staged before they go to the columns: about 9 KiB, in L1 (1024 rows, 70 KiB, were 6 %
+/// slower on echo-only records). A power of two.
+const STAGED_ROWS: usize = 128;
 
 struct Lane<T>([T; STAGED_ROWS]);
 

@@ -378,11 +378,16 @@ def test_files_with_and_without_a_column_read_together(tmp_path: Path) -> None:
     quoted = s.ipv4("10.0.0.2", "198.51.100.9", s.udp(1, 53, src="10.0.0.2", dst="198.51.100.9"), proto=17)
     pings = s.write_pcap(tmp_path / "a.pcap", [s.Frame(T0, s.ethernet(s.ping("10.0.0.1", "10.0.0.2")))])
     redirect = s.write_pcap(tmp_path / "b.pcap", [s.Frame(T0 + 1, s.ethernet(s.ipv4("10.0.0.254", "10.0.0.2", s.redirect(1, "10.0.0.66", quoted))))])
+    advert = s.write_pcap(tmp_path / "c.pcap", [s.Frame(T0 + 2, s.ethernet(s.ipv4("10.0.0.254", "224.0.0.1", s.router_advert([("10.0.0.254", 0)]))))])
     cap = ic.read_pcap([pings, redirect, pings])
     assert cap.icmp["gateway"].dtype == pl.Categorical
     assert cap.icmp["gateway"].cast(pl.String).to_list() == [None, "10.0.0.66", None]
+    # A list column too (it crosses as nulls where no file has a value).
+    assert cap.icmp["advertised"].dtype == pl.List(pl.String)
+    assert cap.icmp["advertised"].null_count() == 3
     assert cap.icmp["file"].cast(pl.String).to_list() == [str(pings), str(redirect), str(pings)]
     assert cap.stats.height == 3
+    assert ic.read_pcap([pings, advert]).icmp["advertised"].to_list() == [None, ["10.0.0.254"]]
     with pytest.raises(ValueError, match="no table"):
         ic._core.ArrowTable.concat([])
     [one] = ic._core.read_files([str(pings)], ic.io._options())

@@ -401,10 +401,10 @@ mod tests {
         }
         // Every pattern of zero and non-zero groups (runs to compress, ties, single zeros), with
         // groups of each hex width; IPv4-mapped and -compatible addresses.
-        let widths = [0x1, 0xa, 0xab, 0xf0c, 0xabcd, 0x10, 0x100, 0x1000, 0xffff];
+        let widths: [u16; 9] = [0x1, 0xa, 0xab, 0xf0c, 0xabcd, 0x10, 0x100, 0x1000, 0xffff];
         let mut addrs: Vec<Ipv6Addr> = (0..=255u32)
             .flat_map(|zeros| widths.iter().map(move |&w| (zeros, w)))
-            .map(|(zeros, w)| Ipv6Addr::from(std::array::from_fn::<u16, 8, _>(|i| if zeros >> i & 1 == 1 { 0 } else { w + i as u16 })))
+            .map(|(zeros, w)| Ipv6Addr::from(std::array::from_fn::<u16, 8, _>(|i| if zeros >> i & 1 == 1 { 0 } else { w.wrapping_add(i as u16).max(1) })))
             .collect();
         addrs.extend(["::ffff:1.2.3.4", "::1.2.3.4", "::ffff:0:0", "::", "::1", "1::", "64:ff9b::1.2.3.4"].map(|t| t.parse::<Ipv6Addr>().unwrap()));
         for addr in addrs {

@@ -781,12 +781,39 @@ mod tests {
         frames(batches, "frame").into_iter().zip(frames(batches, "offset")).collect()
     }
 
+    fn timestamps(batches: &[RecordBatch]) -> Vec<i64> {
+        batches.iter().flat_map(|b| b.column_by_name("ts").unwrap().as_primitive::<arrow_array::types::TimestampNanosecondType>().values().to_vec()).collect()
+    }
+
+    /// Reads `path` in pieces starting at `points`, checks that every table equals `whole`'s
+    /// (a sequential read) and returns how many pieces were kept.
+    fn pieces_read_as_whole(path: &Path, whole: &FileTables, points: &[u64]) -> usize {
+        let reader = CaptureReader::open(path).unwrap();
+        let t = read_pieces(path, Options::default(), reader, points).unwrap();
+        assert_eq!(t.stats_values, whole.stats_values, "split at {points:?}");
+        assert_eq!(frames(&t.icmp, "frame"), frames(&whole.icmp, "frame"), "split at {points:?}");
+        assert_eq!(sources(&t.icmp), sources(&whole.icmp), "split at {points:?}");
+        assert_eq!(timestamps(&t.icmp), timestamps(&whole.icmp), "split at {points:?}");
+        assert_eq!(frames(&t.fragments, "frame"), frames(&whole.fragments, "frame"), "split at {points:?}");
+        assert_eq!(frames(&t.datagrams, "first_frame"), frames(&whole.datagrams, "first_frame"), "split at {points:?}");
+        assert_eq!(frames(&t.datagrams, "last_frame"), frames(&whole.datagrams, "last_frame"), "split at {points:?}");
+        assert_eq!(error_places(&t.errors), error_places(&whole.errors), "split at {points:?}");
+        assert_eq!(t.ended_early.is_some(), whole.ended_early.is_some(), "split at {points:?}");
+        t.icmp.len()
+    }
+
+    /// `bytes` written to a file of this process in the temporary folder.
+    fn written(bytes: &[u8], name: &str) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("icmpscope-{}-{name}", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
     #[test]
     fn pieces_read_as_one_sequential_read_wherever_they_start() {
         for corrupt in [false, true] {
             let bytes = capture(corrupt);
-            let path = std::env::temp_dir().join(format!("icmpscope-pieces-{}-{corrupt}.pcap", std::process::id()));
-            std::fs::write(&path, &bytes).unwrap();
+            let path = written(&bytes, &format!("pieces-{corrupt}.pcap"));
             let whole = read_file(&path, Options::default()).unwrap();
             let s = &whole.stats_values;
             if corrupt {
@@ -802,17 +829,7 @@ mod tests {
                 .map(|a| vec![a])
                 .chain((24..bytes.len() as u64).step_by(31).map(|a| vec![a, a + 6 * 62]));
             for points in starts {
-                let reader = CaptureReader::open(&path).unwrap();
-                let t = read_pieces(&path, Options::default(), reader, &points).unwrap();
-                kept_pieces.insert(t.icmp.len());
-                assert_eq!(t.stats_values, whole.stats_values, "split at {points:?}");
-                assert_eq!(frames(&t.icmp, "frame"), frames(&whole.icmp, "frame"), "split at {points:?}");
-                assert_eq!(sources(&t.icmp), sources(&whole.icmp), "split at {points:?}");
-                assert_eq!(frames(&t.fragments, "frame"), frames(&whole.fragments, "frame"));
-                assert_eq!(frames(&t.datagrams, "first_frame"), frames(&whole.datagrams, "first_frame"));
-                assert_eq!(frames(&t.datagrams, "last_frame"), frames(&whole.datagrams, "last_frame"));
-                assert_eq!(error_places(&t.errors), error_places(&whole.errors));
-                assert_eq!(t.ended_early.is_some(), whole.ended_early.is_some());
+                kept_pieces.insert(pieces_read_as_whole(&path, &whole, &points));
             }
             // Record starts were taken as pieces: the test exercised joins, not only fallbacks.
             assert_eq!(kept_pieces.into_iter().collect::<Vec<_>>(), vec![1, 2, 3]);
@@ -877,26 +894,14 @@ mod tests {
     fn pcapng_pieces_read_as_one_sequential_read_wherever_they_start() {
         for second_interface in [false, true] {
             let bytes = capture_ng(second_interface);
-            let path = std::env::temp_dir().join(format!("icmpscope-ng-pieces-{}-{second_interface}.pcapng", std::process::id()));
-            std::fs::write(&path, &bytes).unwrap();
+            let path = written(&bytes, &format!("ng-pieces-{second_interface}.pcapng"));
             let whole = read_file(&path, Options::default()).unwrap();
             let s = &whole.stats_values;
             assert_eq!((s.packets, s.icmp, s.reassembled, s.cut_short), (43, 41, 1, true));
             let first_packet = 28 + 20;
             let mut kept_pieces = std::collections::BTreeSet::new();
             for at in first_packet..bytes.len() as u64 {
-                let reader = CaptureReader::open(&path).unwrap();
-                let t = read_pieces(&path, Options::default(), reader, &[at]).unwrap();
-                kept_pieces.insert(t.icmp.len());
-                assert_eq!(t.stats_values, whole.stats_values, "split at {at}");
-                assert_eq!(frames(&t.icmp, "frame"), frames(&whole.icmp, "frame"), "split at {at}");
-                assert_eq!(sources(&t.icmp), sources(&whole.icmp), "split at {at}");
-                let ts = |batches: &[RecordBatch]| -> Vec<i64> {
-                    batches.iter().flat_map(|b| b.column_by_name("ts").unwrap().as_primitive::<arrow_array::types::TimestampNanosecondType>().values().to_vec()).collect()
-                };
-                assert_eq!(ts(&t.icmp), ts(&whole.icmp), "split at {at}");
-                assert_eq!(frames(&t.datagrams, "last_frame"), frames(&whole.datagrams, "last_frame"));
-                assert_eq!(error_places(&t.errors), error_places(&whole.errors), "split at {at}");
+                kept_pieces.insert(pieces_read_as_whole(&path, &whole, &[at]));
             }
             assert_eq!(kept_pieces.into_iter().collect::<Vec<_>>(), vec![1, 2], "joins were exercised");
             let points = CaptureReader::open(&path).unwrap().split_points(&path, 3, 1);
@@ -917,9 +922,7 @@ mod tests {
 
     #[test]
     fn split_points_land_on_record_starts() {
-        let bytes = capture(false);
-        let path = std::env::temp_dir().join(format!("icmpscope-split-{}.pcap", std::process::id()));
-        std::fs::write(&path, &bytes).unwrap();
+        let path = written(&capture(false), "split.pcap");
         let reader = CaptureReader::open(&path).unwrap();
         let mut starts = vec![];
         let mut r = CaptureReader::open(&path).unwrap();

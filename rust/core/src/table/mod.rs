@@ -15,7 +15,7 @@ use arrow_array::{ArrayRef, ArrowPrimitiveType, RecordBatch};
 use arrow_schema::{DataType, Schema, SchemaRef};
 
 use columns::{
-    dict_type, field, text_list_type, ts_type, Internable, Interner, KeyColumn, SparseColumn, SparseKeyColumn, SparseTextList,
+    dict_type, field, text_list_type, ts_type, Internable, Interner, KeyColumn, SparseColumn, SparseKeyColumn, SparseTextList, Zeros,
 };
 
 use crate::icmp::{self, IcmpMessage};
@@ -550,12 +550,13 @@ impl IcmpTable {
     pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
         self.append_staged();
         let rows = std::mem::take(&mut self.rows);
+        let zeros = Zeros::new(rows);
         let a = self.addrs.take_values();
         let m = self.macs.take_values();
         let c = self.columns;
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(icmp_column::COUNT);
         if c.has(icmp_column::FILE) {
-            columns.push(file_column(file, rows));
+            columns.push(file_column(file, &zeros));
         }
         if c.has(icmp_column::FRAME) {
             columns.push(Arc::new(self.frame.finish()));
@@ -576,7 +577,7 @@ impl IcmpTable {
             columns.push(Arc::new(self.ttl.finish()));
         }
         if c.has(icmp_column::VLAN) {
-            columns.push(Arc::new(self.vlan.finish(rows)));
+            columns.push(Arc::new(self.vlan.finish(&zeros)));
         }
         if c.has(icmp_column::SRC_MAC) {
             columns.push(self.src_mac.finish(&m));
@@ -609,7 +610,7 @@ impl IcmpTable {
             columns.push(Arc::new(self.payload_entropy.finish()));
         }
         if c.has(icmp_column::PAYLOAD_DIGEST) {
-            columns.push(Arc::new(self.payload_digest.finish(rows)));
+            columns.push(Arc::new(self.payload_digest.finish(&zeros)));
         }
         if c.has(icmp_column::DATAGRAM_LEN) {
             columns.push(Arc::new(self.datagram_len.finish()));
@@ -618,46 +619,46 @@ impl IcmpTable {
             columns.push(Arc::new(self.reassembled.finish()));
         }
         if c.has(icmp_column::GATEWAY) {
-            columns.push(self.gateway.finish(rows, &a));
+            columns.push(self.gateway.finish(&zeros, &a));
         }
         if c.has(icmp_column::MTU) {
-            columns.push(Arc::new(self.mtu.finish(rows)));
+            columns.push(Arc::new(self.mtu.finish(&zeros)));
         }
         if c.has(icmp_column::ROUTER_LIFETIME) {
-            columns.push(Arc::new(self.router_lifetime.finish(rows)));
+            columns.push(Arc::new(self.router_lifetime.finish(&zeros)));
         }
         if c.has(icmp_column::ADVERTISED) {
-            columns.push(self.advertised.finish(rows));
+            columns.push(self.advertised.finish(&zeros));
         }
         if c.has(icmp_column::MASK) {
-            columns.push(self.mask.finish(rows, &a));
+            columns.push(self.mask.finish(&zeros, &a));
         }
         if c.has(icmp_column::INNER_SRC) {
-            columns.push(self.inner_src.finish(rows, &a));
+            columns.push(self.inner_src.finish(&zeros, &a));
         }
         if c.has(icmp_column::INNER_DST) {
-            columns.push(self.inner_dst.finish(rows, &a));
+            columns.push(self.inner_dst.finish(&zeros, &a));
         }
         if c.has(icmp_column::INNER_PROTO) {
-            columns.push(Arc::new(self.inner_proto.finish(rows)));
+            columns.push(Arc::new(self.inner_proto.finish(&zeros)));
         }
         if c.has(icmp_column::INNER_SPORT) {
-            columns.push(Arc::new(self.inner_sport.finish(rows)));
+            columns.push(Arc::new(self.inner_sport.finish(&zeros)));
         }
         if c.has(icmp_column::INNER_DPORT) {
-            columns.push(Arc::new(self.inner_dport.finish(rows)));
+            columns.push(Arc::new(self.inner_dport.finish(&zeros)));
         }
         if c.has(icmp_column::TUNNEL) {
             columns.push(self.tunnel.finish(rows));
         }
         if c.has(icmp_column::OUTER_SRC) {
-            columns.push(self.outer_src.finish(rows, &a));
+            columns.push(self.outer_src.finish(&zeros, &a));
         }
         if c.has(icmp_column::OUTER_DST) {
-            columns.push(self.outer_dst.finish(rows, &a));
+            columns.push(self.outer_dst.finish(&zeros, &a));
         }
         if c.has(icmp_column::TUNNEL_ID) {
-            columns.push(Arc::new(self.tunnel_id.finish(rows)));
+            columns.push(Arc::new(self.tunnel_id.finish(&zeros)));
         }
         let wanted: Vec<usize> = (0..icmp_column::COUNT).filter(|&i| c.has(i)).collect();
         // The indices are the schema's own.
@@ -671,8 +672,8 @@ pub fn file_dictionary(name: &str) -> ArrayRef {
     Arc::new(arrow_array::StringArray::from(vec![name]))
 }
 
-fn file_column(values: &ArrayRef, rows: usize) -> ArrayRef {
-    let keys = arrow_array::UInt32Array::from(vec![0u32; rows]);
+fn file_column(values: &ArrayRef, zeros: &Zeros) -> ArrayRef {
+    let keys = arrow_array::UInt32Array::new(zeros.values(zeros.rows()), None);
     Arc::new(
         arrow_array::DictionaryArray::<arrow_array::types::UInt32Type>::try_new(keys, values.clone())
             .expect("one file value"),
@@ -769,11 +770,12 @@ impl FragmentsTable {
 
     pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
         let rows = std::mem::take(&mut self.rows);
+        let zeros = Zeros::new(rows);
         let a = self.addrs.take_values();
         batch(
             &fragments_schema(),
             vec![
-                file_column(file, rows),
+                file_column(file, &zeros),
                 Arc::new(self.frame.finish()),
                 ts(&mut self.ts),
                 Arc::new(self.ip_version.finish()),
@@ -882,11 +884,12 @@ impl DatagramsTable {
 
     pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
         let rows = std::mem::take(&mut self.rows);
+        let zeros = Zeros::new(rows);
         let a = self.addrs.take_values();
         batch(
             &datagrams_schema(),
             vec![
-                file_column(file, rows),
+                file_column(file, &zeros),
                 Arc::new(self.ip_version.finish()),
                 self.src.finish(&a),
                 self.dst.finish(&a),
@@ -953,10 +956,11 @@ impl ErrorsTable {
 
     pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
         let rows = std::mem::take(&mut self.rows);
+        let zeros = Zeros::new(rows);
         batch(
             &errors_schema(),
             vec![
-                file_column(file, rows),
+                file_column(file, &zeros),
                 Arc::new(self.frame.finish()),
                 Arc::new(self.offset.finish()),
                 Arc::new(self.kind.finish()),

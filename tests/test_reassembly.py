@@ -409,12 +409,16 @@ def test_many_distinct_ids_stay_within_the_budget(tmp_path):
 
 @pytest.mark.parametrize("options", [
     {"reassembly_timeout_v4": 0.0}, {"reassembly_timeout_v6": -1.0}, {"reassembly_timeout_v4": float("nan")},
-    {"max_reassembly_bytes": -1}, {"max_datagrams": 0},
+    {"reassembly_timeout_v6": float("inf")}, {"max_reassembly_bytes": -1}, {"max_datagrams": 0},
+    {"max_ext_headers": -1}, {"max_tunnel_depth": -1},
 ])
-def test_bad_reassembly_options_raise(tmp_path, options):
+@pytest.mark.parametrize("read", [ic.read_pcap, lambda path, **options: ic.scan_pcap(path, **options).collect()],
+                         ids=["read_pcap", "scan_pcap"])
+def test_bad_decoder_options_raise_the_same_from_read_and_scan(tmp_path, options, read):
     path = write(tmp_path, in_order())
-    with pytest.raises(ValueError):
-        ic.read_pcap(path, **options)
+    [(name, value)] = options.items()
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        read(path, **options)
 
 
 # --------------------------------------------------------------------------- against tshark

@@ -66,6 +66,7 @@ def expand_sources(source: Source) -> list[Path]:
 
 
 def _options(
+    *,
     reassembly_timeout_v4: float = 30.0,
     reassembly_timeout_v6: float = 60.0,
     max_reassembly_bytes: int = 32 << 20,
@@ -76,11 +77,17 @@ def _options(
     max_block_len: int = 16 << 20,
     max_decompression_ratio: int = 1000,
 ) -> dict[str, float | int]:
-    """The decoder options `_core` takes (defaults as `read_pcap`'s)."""
-    for name, value in (("max_record_len", max_record_len), ("max_block_len", max_block_len),
-                        ("max_decompression_ratio", max_decompression_ratio), ("max_ext_headers", max_ext_headers)):
-        if value < 0:
-            raise ValueError(f"{name} must be at least 0, not {value!r}")
+    """The decoder options `_core` takes (defaults as `read_pcap`'s), checked: a bad one raises
+    ValueError whichever function was given it."""
+    for name, value in (("reassembly_timeout_v4", reassembly_timeout_v4), ("reassembly_timeout_v6", reassembly_timeout_v6)):
+        if not (0 < value < float("inf")):
+            raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+    for name, value, least in (("max_reassembly_bytes", max_reassembly_bytes, 0), ("max_datagrams", max_datagrams, 1),
+                               ("max_ext_headers", max_ext_headers, 0), ("max_tunnel_depth", max_tunnel_depth, 0),
+                               ("max_record_len", max_record_len, 0), ("max_block_len", max_block_len, 0),
+                               ("max_decompression_ratio", max_decompression_ratio, 0)):
+        if value < least:
+            raise ValueError(f"{name} must be at least {least}, not {value!r}")
     return {
         "timeout_v4": reassembly_timeout_v4,
         "timeout_v6": reassembly_timeout_v6,
@@ -98,16 +105,6 @@ def _ended_early(message: str, *, strict: bool) -> None:
     if strict:
         raise CaptureFormatError(message)
     warnings.warn(message, CaptureTruncatedWarning, stacklevel=3)
-
-
-def _check_reassembly_options(timeout_v4: float, timeout_v6: float, max_bytes: int, max_datagrams: int) -> None:
-    for name, value in (("reassembly_timeout_v4", timeout_v4), ("reassembly_timeout_v6", timeout_v6)):
-        if not (0 < value < float("inf")):
-            raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
-    if max_bytes < 0:
-        raise ValueError(f"max_reassembly_bytes must be at least 0, not {max_bytes!r}")
-    if max_datagrams < 1:
-        raise ValueError(f"max_datagrams must be at least 1, not {max_datagrams!r}")
 
 
 def progress_bar(total_bytes: int, files: int, progress: bool | None) -> Any:
@@ -216,11 +213,11 @@ def read_pcap(
     >>> cap.icmp.select("src", "dst", "icmp_type").rows()
     [('10.0.0.1', '10.0.0.2', 8)]
     """
-    _check_reassembly_options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams)
-    paths = expand_sources(source)
-    options = _options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams, max_ext_headers,
+    options = _options(reassembly_timeout_v4=reassembly_timeout_v4, reassembly_timeout_v6=reassembly_timeout_v6,
+                       max_reassembly_bytes=max_reassembly_bytes, max_datagrams=max_datagrams, max_ext_headers=max_ext_headers,
                        max_tunnel_depth=max_tunnel_depth, max_record_len=max_record_len, max_block_len=max_block_len,
                        max_decompression_ratio=max_decompression_ratio)
+    paths = expand_sources(source)
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be at least 1, not {threads!r}")
     results = _read_importing_polars([str(p) for p in paths], options, progress, threads)
@@ -267,10 +264,11 @@ def scan_pcap(
     import polars as pl
     from polars.io.plugins import register_io_source
 
-    paths = [str(p) for p in expand_sources(source)]
-    options = _options(reassembly_timeout_v4, reassembly_timeout_v6, max_reassembly_bytes, max_datagrams, max_ext_headers,
+    options = _options(reassembly_timeout_v4=reassembly_timeout_v4, reassembly_timeout_v6=reassembly_timeout_v6,
+                       max_reassembly_bytes=max_reassembly_bytes, max_datagrams=max_datagrams, max_ext_headers=max_ext_headers,
                        max_tunnel_depth=max_tunnel_depth, max_record_len=max_record_len, max_block_len=max_block_len,
                        max_decompression_ratio=max_decompression_ratio)
+    paths = [str(p) for p in expand_sources(source)]
     schema = _schema(table)
 
     def batches(

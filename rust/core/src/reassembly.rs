@@ -254,8 +254,16 @@ impl Pending {
         self.arena = arena;
     }
 
-    /// The payload, once complete: the runs below `end`, contiguous by then.
-    fn assemble(&self, end: u32) -> Vec<u8> {
+    /// The payload, once complete: the runs below `end`, contiguous by then. When each lies in the
+    /// arena where it lies in the payload (fragments in order, no overlap: the usual case), the
+    /// arena is the payload and is handed over instead of copied.
+    fn assemble(&mut self, end: u32) -> Vec<u8> {
+        let in_place = self.runs.range(..end).all(|(&start, run)| run.at == start as usize);
+        if in_place && self.arena.len() >= end as usize {
+            let mut out = std::mem::take(&mut self.arena);
+            out.truncate(end as usize);
+            return out;
+        }
         let mut out = Vec::with_capacity(end as usize);
         for (&start, run) in self.runs.range(..end) {
             let len = (run.end.min(end) - start) as usize;
@@ -469,7 +477,7 @@ impl Reassembler {
         let payload_len = if p.complete() { p.end.unwrap_or(0) } else { p.reach };
         p.row.total_len = p.row.header_len.saturating_add(payload_len);
         if p.complete() {
-            let done = self.take(slot)?;
+            let mut done = self.take(slot)?;
             let payload = done.assemble(done.end.unwrap_or(0));
             let mut row = done.row;
             row.complete = true;
@@ -522,6 +530,24 @@ mod tests {
         assert_eq!((done.row.total_len, done.row.fragments, done.row.last_frame), (44, 3, 3));
         assert_eq!(r.in_flight(), 0);
         assert_eq!(r.bytes_held(), 0);
+    }
+
+    #[test]
+    fn payload_is_the_same_handed_over_in_place_or_copied() {
+        let bytes: Vec<u8> = (0..40).collect();
+        let [a, b, c] = [&bytes[..16], &bytes[16..32], &bytes[32..]];
+        // In order, overlapping or not: the arena is the payload. Out of order: copied.
+        let orders: [&[(u32, bool, &[u8])]; 4] = [
+            &[(0, true, a), (16, true, b), (32, false, c)],
+            &[(0, true, &bytes[..24]), (16, true, b), (32, false, c)],
+            &[(32, false, c), (0, true, a), (16, true, b)],
+            &[(16, true, b), (0, true, a), (32, false, c)],
+        ];
+        for order in orders {
+            let mut r = Reassembler::default();
+            let done = order.iter().enumerate().find_map(|(i, &(offset, more, data))| r.add(key(), piece(i as u64, offset, more, data)));
+            assert_eq!(done.expect("complete").payload, bytes, "{order:?}");
+        }
     }
 
     #[test]

@@ -318,9 +318,28 @@ def test_many_files_glob_and_list(tmp_path: Path) -> None:
     cap = ic.read_pcap(str(tmp_path / "part*.pcap"))
     assert cap.icmp["icmp_seq"].to_list() == [0, 1, 2, 3]
     assert cap.stats.height == 4 and cap.stats["packets"].sum() == 4
-    assert cap.icmp["file"].cast(pl.String).to_list() == [str(tmp_path / f"part{i}.pcap") for i in range(4)]
+    assert cap.icmp["file"].to_list() == [str(tmp_path / f"part{i}.pcap") for i in range(4)]
     same = ic.read_pcap([tmp_path / "part3.pcap", tmp_path / "part0.pcap"])
     assert same.icmp["icmp_seq"].to_list() == [3, 0]
+
+
+def test_file_column_is_a_string_in_every_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SPEC: `file` (String). A name of up to 12 bytes lives in its Arrow view, a longer one in a buffer."""
+    monkeypatch.chdir(tmp_path)
+    frames = [s.Frame(T0, s.ethernet(s.ping("10.0.0.1", "10.0.0.2")))]
+    frames += [s.Frame(T0 + 1, s.ethernet(f)) for f in s.fragment_ipv4(s.ping("10.0.0.1", "10.0.0.3", payload=b"x" * 64), size=32)]
+    short = s.write_pcap("a.pcap", frames)
+    long = s.write_pcap(tmp_path / ("b" * 40 + ".pcap"), frames)
+    cap = ic.read_pcap([short, long])
+    for table in ("icmp", "fragments", "datagrams", "stats"):
+        frame = getattr(cap, table)
+        assert frame.schema["file"] == pl.String, table
+        assert frame["file"].unique(maintain_order=True).to_list() == ["a.pcap", str(long)], table
+    assert cap.icmp.height == 4 and cap.fragments.height == 6
+    scanned = ic.scan_pcap([short, long]).select("file").collect()
+    assert scanned.schema["file"] == pl.String and scanned["file"].to_list() == cap.icmp["file"].to_list()
+    [result] = ic._core.read_files([str(short)], ic.io._options())
+    assert pa.table(result["icmp"]).schema.field("file").type == pa.string_view()
 
 
 def test_arrow_pycapsule_export(tmp_path: Path) -> None:
@@ -385,7 +404,7 @@ def test_files_with_and_without_a_column_read_together(tmp_path: Path) -> None:
     # A list column too (it crosses as nulls where no file has a value).
     assert cap.icmp["advertised"].dtype == pl.List(pl.String)
     assert cap.icmp["advertised"].null_count() == 3
-    assert cap.icmp["file"].cast(pl.String).to_list() == [str(pings), str(redirect), str(pings)]
+    assert cap.icmp["file"].to_list() == [str(pings), str(redirect), str(pings)]
     assert cap.stats.height == 3
     assert ic.read_pcap([pings, advert]).icmp["advertised"].to_list() == [None, ["10.0.0.254"]]
     with pytest.raises(ValueError, match="no table"):

@@ -52,7 +52,7 @@ def _failure_rows(parts: list[FilePart]) -> pl.DataFrame:
             "kind": ["file"] * len(failed),
             "reason": [p.failure for p in failed],
         },
-        schema={"file": pl.Categorical, "frame": pl.UInt64, "offset": pl.UInt64, "kind": pl.String, "reason": pl.String},
+        schema={"file": pl.String, "frame": pl.UInt64, "offset": pl.UInt64, "kind": pl.String, "reason": pl.String},
     )
 
 

@@ -27,7 +27,7 @@ class Report:
 
     @classmethod
     def from_capture(cls, capture: Capture, alerts: pl.DataFrame) -> Report:
-        icmp = capture.icmp.with_columns(pl.col("file").cast(pl.String))
+        icmp = capture.icmp
         summary = (
             icmp.group_by(_TYPE_KEYS)
             .agg(

@@ -33,7 +33,7 @@ ALERT_SCHEMA: dict[str, pl.DataType] = {
 }
 FILES_TYPE = pl.List(pl.String())
 
-# Text columns, Categorical in the table: compared and joined as String across files.
+# Text columns (Categorical in our tables, `file` aside): compared and joined as String across files.
 _TEXT = ("file", "src", "dst", "src_mac", "dst_mac", "gateway", "mask", "inner_src", "inner_dst",
          "outer_src", "outer_dst")
 

@@ -17,8 +17,8 @@ use crate::ip::{self, IpPacket, PROTO_AH, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, 
 use crate::link::{self, LinkFrame, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use crate::reassembly::{self, Key, Limit, Piece, Reassembler};
 use crate::source::{CaptureReader, Compression, Limits, Next, Packet, ReaderState};
-use crate::table::columns::{dict_type, field, ts_type};
-use crate::table::{file_dictionary, DatagramsTable, ErrorsTable, FragmentRow, FragmentsTable, IcmpTable, Origin};
+use crate::table::columns::{field, ts_type};
+use crate::table::{file_column, DatagramsTable, ErrorsTable, FragmentRow, FragmentsTable, IcmpTable, Origin};
 use crate::tunnel::{self, Bytes, Inner, Tunnel};
 
 #[derive(Debug, Clone, Copy)]
@@ -344,7 +344,7 @@ impl FileDecoder {
     }
 
     /// The per-file `stats` row.
-    pub fn stats_batch(&self, file: &ArrayRef) -> RecordBatch {
+    pub fn stats_batch(&self, file: &str) -> RecordBatch {
         stats_batch(file, &self.stats)
     }
 }
@@ -427,7 +427,7 @@ fn tiny_first(ip: &IpPacket, frag: &ip::Fragment, max_ext_headers: usize) -> boo
 pub fn stats_schema() -> SchemaRef {
     let u = || DataType::UInt64;
     Arc::new(Schema::new(vec![
-        field("file", dict_type(), false),
+        field("file", DataType::Utf8View, false),
         field("format", DataType::Utf8, false),
         field("compression", DataType::Utf8, false),
         field("packets", u(), false),
@@ -455,7 +455,7 @@ pub fn stats_schema() -> SchemaRef {
     ]))
 }
 
-fn stats_batch(file: &ArrayRef, s: &Stats) -> RecordBatch {
+fn stats_batch(file: &str, s: &Stats) -> RecordBatch {
     let text = |v: &str| -> ArrayRef {
         let mut b = StringBuilder::new();
         b.append_value(v);
@@ -476,15 +476,10 @@ fn stats_batch(file: &ArrayRef, s: &Stats) -> RecordBatch {
         b.append_option(v);
         Arc::new(b.finish().with_timezone("UTC"))
     };
-    let keys = arrow_array::UInt32Array::from(vec![0u32]);
-    let file_col: ArrayRef = Arc::new(
-        arrow_array::DictionaryArray::<arrow_array::types::UInt32Type>::try_new(keys, file.clone())
-            .expect("one file value"),
-    );
     RecordBatch::try_new(
         stats_schema(),
         vec![
-            file_col,
+            file_column(file, 1),
             text(s.format),
             text(s.compression),
             num(s.packets),
@@ -633,20 +628,19 @@ impl FileDecoder {
 impl FileTables {
     /// The tables of consecutive pieces of one capture (each finished), as one capture's.
     fn join(name: String, pieces: Vec<FileDecoder>) -> FileTables {
-        let file = file_dictionary(&name);
         let mut stats = Stats::default();
         let (mut icmp, mut fragments, mut datagrams, mut errors) = (vec![], vec![], vec![], vec![]);
         let mut ended_early = None;
         for mut piece in pieces {
             let base = stats.packets;
-            icmp.push(shift_frames(piece.icmp.finish(&file), &["frame"], base));
-            fragments.push(shift_frames(piece.fragments.finish(&file), &["frame"], base));
-            datagrams.push(shift_frames(piece.datagrams.finish(&file), &["first_frame", "last_frame"], base));
-            errors.push(shift_frames(piece.errors.finish(&file), &["frame"], base));
+            icmp.push(shift_frames(piece.icmp.finish(&name), &["frame"], base));
+            fragments.push(shift_frames(piece.fragments.finish(&name), &["frame"], base));
+            datagrams.push(shift_frames(piece.datagrams.finish(&name), &["first_frame", "last_frame"], base));
+            errors.push(shift_frames(piece.errors.finish(&name), &["frame"], base));
             stats.absorb(&piece.stats);
             ended_early = piece.ended_early.take();
         }
-        FileTables { stats: stats_batch(&file, &stats), icmp, fragments, datagrams, errors, name, stats_values: stats, ended_early }
+        FileTables { stats: stats_batch(&name, &stats), icmp, fragments, datagrams, errors, name, stats_values: stats, ended_early }
     }
 }
 

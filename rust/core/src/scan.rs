@@ -3,13 +3,13 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
 use crate::error::CaptureError;
 use crate::pipeline::{stats_schema, FileDecoder, Options};
 use crate::source::CaptureReader;
-use crate::table::{datagrams_schema, errors_schema, file_dictionary, fragments_schema, icmp_schema, ColumnSet};
+use crate::table::{datagrams_schema, errors_schema, fragments_schema, icmp_schema, ColumnSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TableKind {
@@ -49,7 +49,7 @@ impl TableKind {
 struct Open {
     reader: CaptureReader,
     decoder: FileDecoder,
-    file: ArrayRef,
+    file: String,
 }
 
 pub struct Scan {
@@ -82,7 +82,7 @@ impl Scan {
         decoder.fragments.skip = self.kind != TableKind::Fragments;
         decoder.datagrams.skip = self.kind != TableKind::Datagrams;
         decoder.errors.skip = self.kind != TableKind::Errors;
-        self.current = Some(Open { reader, decoder, file: file_dictionary(&name) });
+        self.current = Some(Open { reader, decoder, file: name });
         Ok(())
     }
 

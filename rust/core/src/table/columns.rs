@@ -260,8 +260,8 @@ pub fn field(name: &str, data_type: DataType, nullable: bool) -> Field {
 }
 
 /// Zero bytes for the columns of one batch that no row fills, allocated once, when the first
-/// such column is finished, and shared: each is a slice of it (values and validity alike), as
-/// are the `file` column's keys. Zeroed memory of their own for each would cost up to 8 bytes a
+/// such column is finished, and shared: each is a slice of it (values and validity alike).
+/// Zeroed memory of their own for each would cost up to 8 bytes a
 /// row apiece, which glibc clears by hand when it comes from the heap (callgrind, min 200k:
 /// `memset` 3 %).
 pub struct Zeros {
@@ -272,10 +272,6 @@ pub struct Zeros {
 impl Zeros {
     pub fn new(rows: usize) -> Zeros {
         Zeros { rows, bytes: std::cell::OnceCell::new() }
-    }
-
-    pub fn rows(&self) -> usize {
-        self.rows
     }
 
     fn bytes(&self) -> Buffer {

@@ -108,7 +108,7 @@ fn batch(schema: &SchemaRef, columns: Vec<ArrayRef>) -> RecordBatch {
 pub fn icmp_schema() -> SchemaRef {
     let d = dict_type;
     Arc::new(Schema::new(vec![
-        field("file", d(), false),
+        field("file", DataType::Utf8View, false),
         field("frame", DataType::UInt64, false),
         field("ts", ts_type(), false),
         field("ip_version", DataType::UInt8, false),
@@ -547,7 +547,7 @@ impl IcmpTable {
     }
 
     /// The rows so far as a batch; the builder starts again empty (the dictionaries stay).
-    pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
+    pub fn finish(&mut self, file: &str) -> RecordBatch {
         self.append_staged();
         let rows = std::mem::take(&mut self.rows);
         let zeros = Zeros::new(rows);
@@ -556,7 +556,7 @@ impl IcmpTable {
         let c = self.columns;
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(icmp_column::COUNT);
         if c.has(icmp_column::FILE) {
-            columns.push(file_column(file, &zeros));
+            columns.push(file_column(file, rows));
         }
         if c.has(icmp_column::FRAME) {
             columns.push(Arc::new(self.frame.finish()));
@@ -667,23 +667,18 @@ impl IcmpTable {
     }
 }
 
-/// The `file` column: one dictionary value repeated, so it costs 4 bytes a row.
-pub fn file_dictionary(name: &str) -> ArrayRef {
-    Arc::new(arrow_array::StringArray::from(vec![name]))
-}
-
-fn file_column(values: &ArrayRef, zeros: &Zeros) -> ArrayRef {
-    let keys = arrow_array::UInt32Array::new(zeros.values(zeros.rows()), None);
-    Arc::new(
-        arrow_array::DictionaryArray::<arrow_array::types::UInt32Type>::try_new(keys, values.clone())
-            .expect("one file value"),
-    )
+/// The `file` column: the capture's name on every row (SPEC: String), as string views that all
+/// point at one copy of the name, so polars takes it without a copy.
+pub fn file_column(name: &str, rows: usize) -> ArrayRef {
+    let mut builder = StringViewBuilder::with_capacity(rows);
+    builder.try_append_value_n(name, rows).expect("a file name is shorter than 4 GiB");
+    Arc::new(builder.finish())
 }
 
 pub fn fragments_schema() -> SchemaRef {
     let d = dict_type;
     Arc::new(Schema::new(vec![
-        field("file", d(), false),
+        field("file", DataType::Utf8View, false),
         field("frame", DataType::UInt64, false),
         field("ts", ts_type(), false),
         field("ip_version", DataType::UInt8, false),
@@ -768,14 +763,13 @@ impl FragmentsTable {
         self.tunnel.push(self.rows - 1, tunnel.scope.path);
     }
 
-    pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
+    pub fn finish(&mut self, file: &str) -> RecordBatch {
         let rows = std::mem::take(&mut self.rows);
-        let zeros = Zeros::new(rows);
         let a = self.addrs.take_values();
         batch(
             &fragments_schema(),
             vec![
-                file_column(file, &zeros),
+                file_column(file, rows),
                 Arc::new(self.frame.finish()),
                 ts(&mut self.ts),
                 Arc::new(self.ip_version.finish()),
@@ -798,7 +792,7 @@ impl FragmentsTable {
 pub fn datagrams_schema() -> SchemaRef {
     let d = dict_type;
     Arc::new(Schema::new(vec![
-        field("file", d(), false),
+        field("file", DataType::Utf8View, false),
         field("ip_version", DataType::UInt8, false),
         field("src", d(), false),
         field("dst", d(), false),
@@ -882,14 +876,13 @@ impl DatagramsTable {
         self.tunnel.push(self.rows - 1, d.key.tunnel.path);
     }
 
-    pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
+    pub fn finish(&mut self, file: &str) -> RecordBatch {
         let rows = std::mem::take(&mut self.rows);
-        let zeros = Zeros::new(rows);
         let a = self.addrs.take_values();
         batch(
             &datagrams_schema(),
             vec![
-                file_column(file, &zeros),
+                file_column(file, rows),
                 Arc::new(self.ip_version.finish()),
                 self.src.finish(&a),
                 self.dst.finish(&a),
@@ -916,7 +909,7 @@ impl DatagramsTable {
 
 pub fn errors_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
-        field("file", dict_type(), false),
+        field("file", DataType::Utf8View, false),
         field("frame", DataType::UInt64, true),
         field("offset", DataType::UInt64, false),
         field("kind", DataType::Utf8, false),
@@ -959,13 +952,12 @@ impl ErrorsTable {
         self.rows == 0
     }
 
-    pub fn finish(&mut self, file: &ArrayRef) -> RecordBatch {
+    pub fn finish(&mut self, file: &str) -> RecordBatch {
         let rows = std::mem::take(&mut self.rows);
-        let zeros = Zeros::new(rows);
         batch(
             &errors_schema(),
             vec![
-                file_column(file, &zeros),
+                file_column(file, rows),
                 Arc::new(self.frame.finish()),
                 Arc::new(self.offset.finish()),
                 Arc::new(self.kind.finish()),
@@ -992,7 +984,7 @@ mod tests {
         for (frame, error) in errors.iter().enumerate() {
             table.push(Some(frame as u64 + 1), 0, error);
         }
-        let batch = table.finish(&file_dictionary("a.pcap"));
+        let batch = table.finish("a.pcap");
         let reasons: Vec<&str> = batch.column(4).as_string::<i32>().iter().flatten().collect();
         assert_eq!(reasons, errors.iter().map(|e| e.to_string()).collect::<Vec<_>>());
     }

@@ -101,10 +101,11 @@ def test_report_outputs(split: tuple[Path, list[Path]], tmp_path: Path) -> None:
     assert len(fig.axes[0].patches) == report.alerts.height  # one shaded span per alert
     out = report.write(tmp_path / "pq")
     assert_frame_equal(pl.read_parquet(out / "alerts.parquet"), report.alerts)
-    report.write(tmp_path / "js", format="json")
+    report.write(tmp_path / "js", "json")  # SPEC: write(dir, format="parquet"|"json")
     assert len(json.loads((tmp_path / "js" / "alerts.json").read_text())) == report.alerts.height
     with pytest.raises(ValueError):
         report.write(tmp_path / "x", format="csv")  # type: ignore[arg-type]
+    assert not (tmp_path / "x").exists()
 
 
 def test_progress_bar_only_when_asked(split: tuple[Path, list[Path]], capsys: pytest.CaptureFixture[str]) -> None:

@@ -77,3 +77,43 @@ def test_convert(capture: Path, tmp_path: Path) -> None:
     assert {p.name for p in folder.iterdir()} == {f"{t}.parquet" for t in ("icmp", "fragments", "datagrams", "stats", "errors")}
     assert pl.read_parquet(folder / "icmp.parquet").height == pl.read_parquet(folder / "stats.parquet")["icmp"].item()
     assert run("convert", "/nonexistent.pcap", "--out", str(tmp_path / "t")).returncode == 2
+
+
+@pytest.mark.parametrize("args", [["analyze", "--bogus", "{cap}"], [], ["analyze", "{cap}", "--format", "xml"],
+                                  ["analyze", "{cap}", "--workers", "0"], ["analyze", "{cap}", "--workers", "-1"]])
+def test_usage_errors_exit_2_with_one_line(capture: Path, args: list[str]) -> None:
+    out = run(*[a.format(cap=capture) for a in args])
+    assert (out.returncode, out.stdout, out.stderr.count("\n")) == (2, "", 1), out.stderr
+    assert out.stderr.startswith("icmpscope") and "--help" in out.stderr
+
+
+def test_unwritable_out_exits_2_with_one_line(capture: Path, tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("a file, not a folder")
+    out = run("analyze", str(capture), "--format", "json", "--out", str(tmp_path / "taken"))
+    assert (out.returncode, out.stderr.count("\n")) == (2, 1) and "cannot write" in out.stderr
+
+
+def test_unreadable_files_are_skipped_named_and_fail_the_run(capture: Path, tmp_path: Path) -> None:
+    (tmp_path / "notes.pcap").write_text("hello")
+    out = run("analyze", str(capture), str(tmp_path / "notes.pcap"), "--format", "json")
+    assert (out.returncode, out.stderr.count("\n")) == (2, 1)
+    assert "skipped 1 of 2 file(s)" in out.stderr and "notes.pcap: not a pcap or pcapng capture" in out.stderr
+    doc = json.loads(out.stdout)
+    assert [row["file"] for row in doc["stats"]] == [str(capture)]
+    assert [(row["file"], row["kind"]) for row in doc["errors"] if row["kind"] == "file"] == [(str(tmp_path / "notes.pcap"), "file")]
+
+
+def test_convert_keeps_going_and_leaves_nothing_half_written(capture: Path, tmp_path: Path) -> None:
+    (tmp_path / "notes.pcap").write_text("hello")
+    out = run("convert", str(tmp_path / "notes.pcap"), str(capture), "--out", str(tmp_path / "t"))
+    assert (out.returncode, out.stderr.count("\n")) == (2, 1) and "skipped 1 of 2 file(s)" in out.stderr
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["demo.pcap"]
+    assert pl.read_parquet(tmp_path / "t" / "demo.pcap" / "stats.parquet")["file"].to_list() == [str(capture)]
+
+
+def test_convert_refuses_two_captures_of_one_name(capture: Path, tmp_path: Path) -> None:
+    (tmp_path / "other").mkdir()
+    twin = s.write_demo(str(tmp_path / "other" / "demo.pcap"))
+    out = run("convert", str(capture), str(twin), "--out", str(tmp_path / "t"))
+    assert (out.returncode, out.stderr.count("\n")) == (2, 1) and "would both be converted into" in out.stderr
+    assert not (tmp_path / "t").exists()

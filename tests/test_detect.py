@@ -209,6 +209,21 @@ def test_ping_of_death_edge():
     edge(sc.ping_of_death, ic.detect.fragment_attacks, "max_datagram", under=65628, over=65627)
 
 
+def test_ping_of_death_from_fragments_that_never_complete(tmp_path: Path) -> None:
+    """The last fragment alone already ends past 65535 bytes: still the attack, and the detail says
+    nothing was reassembled."""
+    from icmpscope.synth import fragment_ipv4_payload, packets
+
+    message = packets.echo_request(1, 1, bytes(65600))
+    last = fragment_ipv4_payload("198.51.100.9", "192.0.2.50", message, ident=7, size=1480)[-1]
+    cap = ic.read_pcap(write_pcap(tmp_path / "tail.pcap", [Frame(0, ethernet(last))]))
+    assert cap.datagrams.select("complete", "total_len", "oversize").rows() == [(False, 65628, True)]
+    [alert] = ic.detect.fragment_attacks(cap).rows(named=True)
+    assert (alert["kind"], alert["packets"], alert["frames"]) == ("ping_of_death", 1, [1])
+    assert alert["detail"].startswith("1 datagram(s) whose fragments reach 65628 bytes, past the 65535-byte limit, "
+                                      "0 of them reassembled")
+
+
 def test_redirect_burst_edge():
     edge(sc.redirect_burst, ic.detect.redirects, under={"destinations": 9}, over={"destinations": 10})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import json
 import subprocess
+import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -19,6 +20,16 @@ from icmpscope.synth import Frame, ethernet, ping, write_pcap
 A, B, C = "192.0.2.1", "192.0.2.2", "192.0.2.3"
 A6, B6 = "2001:db8::1", "2001:db8::2"
 S = 10**9
+
+
+def test_every_public_name_and_module_loads_first_in_a_fresh_process() -> None:
+    """A name that only loads after another was touched (an import cycle) fails a user's first line."""
+    modules = ["icmpscope.echo", "icmpscope.batch", "icmpscope.report", "icmpscope.cli", "icmpscope.detect.smurf",
+               "icmpscope.detect.tunnels", "icmpscope.detect.conversations"]
+    lines = [f"import icmpscope as ic; ic.{name}" for name in ic.__all__] + [f"import {m}" for m in modules]
+    for line in lines:
+        done = subprocess.run([sys.executable, "-c", line], capture_output=True, text=True)
+        assert done.returncode == 0, (line, done.stderr)
 
 
 def capture(tmp_path: Path, packets: list[tuple[float, bytes]], name: str = "echo.pcap") -> Path:

@@ -7,7 +7,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 EXAMPLES = """examples:
   icmpscope demo                                  write the built-in labelled sample and analyse it
@@ -20,6 +20,33 @@ EXAMPLES = """examples:
 
 class BadInput(Exception):
     """Input the command cannot work on: one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line on stderr and exit status 2, like bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return value
+
+
+def _skipped(errors: Any, files: int) -> str | None:
+    """One line naming the captures that could not be read at all, or None when every one was."""
+    failed = errors.filter(errors["kind"] == "file")
+    if failed.is_empty():
+        return None
+    first = failed.row(0, named=True)
+    more = f" (and {failed.height - 1} more; all in the errors table)" if failed.height > 1 else ""
+    return f"skipped {failed.height} of {files} file(s): {first['reason']}{more}"
 
 
 def _captures(paths: Sequence[str]) -> list[str]:
@@ -67,22 +94,30 @@ def _print_tables(report: Any) -> None:
 
 def _analyze(args: argparse.Namespace) -> int:
     import icmpscope as ic
+    from icmpscope.report import records
 
     if args.format == "parquet" and not args.out:
         raise BadInput("--format parquet needs --out DIR")
     paths = _captures(args.paths)
     report = ic.analyze(paths, executor=_executor(args), progress=None if args.progress else False)
-    read = report.stats.height
-    if read == 0:
+    if report.stats.is_empty():
         raise BadInput(report.errors.row(0, named=True)["reason"] if report.errors.height else "no capture was read")
-    if args.format == "table":
-        _print_tables(report)
-        if args.out:
-            report.write(args.out, format="parquet")
-    elif args.out:
-        report.write(args.out, format=args.format)
-    else:
-        print(json.dumps({name: _json_rows(getattr(report, name)) for name in ("alerts", "summary", "stats", "errors")}, default=str, indent=1))
+    try:
+        if args.format == "table":
+            _print_tables(report)
+            if args.out:
+                report.write(args.out, "parquet")
+        elif args.out:
+            report.write(args.out, args.format)
+        else:
+            print(json.dumps({name: records(getattr(report, name)) for name in ("alerts", "summary", "stats", "errors")},
+                             default=str, indent=1))
+    except OSError as exc:
+        raise BadInput(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    # The readable captures are reported above; the others make the run a failure.
+    skipped = _skipped(report.errors, len(paths))
+    if skipped:
+        raise BadInput(skipped)
     return 0
 
 
@@ -97,12 +132,6 @@ def _alerts(alerts: Any) -> str:
     return "\n".join(lines)
 
 
-def _json_rows(frame: Any) -> list[dict[str, Any]]:
-    import polars as pl
-
-    return frame.with_columns(pl.col(pl.Categorical).cast(pl.String)).to_dicts()
-
-
 def _convert(args: argparse.Namespace) -> int:
     import warnings
 
@@ -110,17 +139,35 @@ def _convert(args: argparse.Namespace) -> int:
     from icmpscope.io import TABLES
 
     out = Path(args.out)
-    for path in _captures(args.paths):
+    paths = _captures(args.paths)
+    named: dict[str, str] = {}
+    for path in paths:
+        clash = named.setdefault(Path(path).name, path)
+        if clash != path:
+            raise BadInput(f"{clash} and {path} would both be converted into {out / Path(path).name}")
+    failures: list[str] = []
+    for path in paths:
         folder = out / Path(path).name
-        folder.mkdir(parents=True, exist_ok=True)
+        written: list[Path] = []
         try:
+            folder.mkdir(parents=True, exist_ok=True)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ic.io.CaptureTruncatedWarning)
                 for table in TABLES:
-                    ic.scan_pcap(path, table).sink_parquet(folder / f"{table}.parquet")
+                    written.append(folder / f"{table}.parquet")
+                    ic.scan_pcap(path, table).sink_parquet(written[-1])
         except (ValueError, OSError) as exc:
-            raise BadInput(str(exc)) from None
+            # No half-converted capture is left behind to be taken for a whole one.
+            for part in written:
+                part.unlink(missing_ok=True)
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+            failures.append(str(exc))
+            continue
         print(folder)
+    if failures:
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        raise BadInput(f"skipped {len(failures)} of {len(paths)} file(s): {failures[0]}{more}")
     return 0
 
 
@@ -136,7 +183,7 @@ def _demo(_: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog="icmpscope",
         description="ICMP security analytics over pcap/pcapng captures (plain, gzip or zstd).",
         epilog=EXAMPLES,
@@ -148,7 +195,7 @@ def parser() -> argparse.ArgumentParser:
     analyze.add_argument("paths", nargs="+", metavar="PATH", help="capture files, globs or folders")
     analyze.add_argument("--out", metavar="DIR", help="write the report's tables into DIR")
     analyze.add_argument("--format", choices=["table", "json", "parquet"], default="table")
-    analyze.add_argument("--workers", type=int, metavar="N", help="read N files at a time (threads)")
+    analyze.add_argument("--workers", type=_at_least_one, metavar="N", help="read N files at a time (threads)")
     analyze.add_argument("--scheduler", metavar="ADDRESS", help="run per-file work on this Dask scheduler")
     analyze.add_argument("--progress", action="store_true", help="show a progress bar even when not on a terminal")
     analyze.set_defaults(run=_analyze)

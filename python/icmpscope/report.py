@@ -86,22 +86,23 @@ class Report:
             ax.legend(loc="upper right", fontsize="small")
         return fig
 
-    def write(self, directory: str | Path, *, format: Literal["parquet", "json"] = "parquet") -> Path:
+    def write(self, directory: str | Path, format: Literal["parquet", "json"] = "parquet") -> Path:
         """Write every table of the report into ``directory`` (created if needed)."""
+        if format not in ("parquet", "json"):
+            raise ValueError(f"format must be 'parquet' or 'json', not {format!r}")
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         for name in ("alerts", "summary", "stats", "errors", "timeline", "talkers"):
             frame: pl.DataFrame = getattr(self, name)
             if format == "parquet":
                 frame.write_parquet(out / f"{name}.parquet")
-            elif format == "json":
-                (out / f"{name}.json").write_text(json.dumps(_records(frame), default=str, indent=1))
             else:
-                raise ValueError(f"format must be 'parquet' or 'json', not {format!r}")
+                (out / f"{name}.json").write_text(json.dumps(records(frame), default=str, indent=1))
         return out
 
 
-def _records(frame: pl.DataFrame) -> list[dict[str, Any]]:
+def records(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """The rows as dicts for JSON, Categorical text as plain strings."""
     return frame.with_columns(pl.col(pl.Categorical).cast(pl.String)).to_dicts()
 
 

@@ -40,6 +40,7 @@ def fragment_attacks(data: Data, *, datagrams: pl.DataFrame | pl.LazyFrame | Non
                 .with_row_index("datagram")
                 .with_columns(pl.lit("ping_of_death").alias("kind"),
                               pl.col("datagram_len").alias("total_len"),
+                              pl.lit(True).alias("complete"),
                               pl.lit(None, pl.UInt32).alias("frag_id"),
                               pl.lit(0, pl.UInt32).alias("overlap_bytes")))
         return finish(_alerts(rows, max_datagram), several=several)
@@ -67,9 +68,11 @@ def _alerts(rows: pl.LazyFrame, max_datagram: int) -> pl.LazyFrame:
         pl.col("datagram").n_unique().alias("datagrams"),
         pl.col("total_len").max().alias("largest"),
         pl.col("overlap_bytes").filter(per_datagram).sum().alias("overlap"),
+        pl.col("complete").filter(per_datagram).sum().alias("reassembled"),
         listing(pl.col("frag_id").sort_by("ts")).alias("ids"))
-    pod = pl.format("{} datagram(s) reassembled to {} bytes, past the {}-byte limit (fragment ids {})",
-                    "datagrams", "largest", pl.lit(max_datagram), "ids")
+    # A fragment ending past the limit is the attack whether or not the rest was captured.
+    pod = pl.format("{} datagram(s) whose fragments reach {} bytes, past the {}-byte limit, {} of them "
+                    "reassembled (fragment ids {})", "datagrams", "largest", pl.lit(max_datagram), "reassembled", "ids")
     teardrop = pl.format("{} datagram(s) whose overlapping fragments carry different bytes ({} bytes "
                          "overlap; fragment ids {})", "datagrams", "overlap", "ids")
     return alerts.with_columns(

@@ -9,7 +9,7 @@ import polars as pl
 from icmpscope.detect.base import (ECHO_REPLY, ECHO_REQUEST, Data, by_frequency, episodes, evidence, finish,
                                    icmp_of, is_broadcast, listing, rate_hot, seconds, seconds_between,
                                    several_files)
-from icmpscope.echo import pairs
+from icmpscope.detect.conversations import pairs
 
 __all__ = ["smurf"]
 

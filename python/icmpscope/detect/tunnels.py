@@ -6,7 +6,7 @@ import polars as pl
 from icmpscope.detect.base import (ECHO_REPLY, ECHO_REQUEST, Data, empty, evidence, finish, has_column,
                                    icmp_of, listing, runs, seconds, seconds_between,
                                    several_files)
-from icmpscope.echo import pairs
+from icmpscope.detect.conversations import pairs
 
 __all__ = ["tunnels"]
 

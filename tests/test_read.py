@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import shutil
 import warnings
 import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import polars as pl
@@ -284,6 +286,201 @@ def test_truncation_of_pcapng_at_every_byte(tmp_path: Path) -> None:
         assert cap.stats["cut_short"].item() is (cut not in boundaries)
         assert cap.errors.height == int(cut not in boundaries)
     assert kept == {0, 1, 2}
+
+
+def _pings(n: int, payload: bytes = b"") -> list[s.Frame]:
+    return [s.Frame(T0 + i, s.ethernet(s.ping("10.0.0.1", "10.0.0.2", seq=i % 65536, payload=payload))) for i in range(n)]
+
+
+def _pcap_records(data: bytes) -> tuple[int, int]:
+    """The whole records of a pcap cut anywhere past its header: how many, and where they end."""
+    at, n = 24, 0
+    while at + 16 <= len(data):
+        end = at + 16 + struct.unpack_from("<I", data, at + 8)[0]
+        if end > len(data):
+            break
+        at, n = end, n + 1
+    return n, at
+
+
+def _check_compressed_cut(path: Path, recovered: bytes, whole: ic.Capture) -> None:
+    """`path` is a compressed pcap cut short from which a decompressor recovers `recovered`: as
+    tshark shows it, every whole record in those bytes, then the cut (a short read)."""
+    if len(recovered) < 24:
+        # No whole file header: nothing says it is a capture (a plain file this short raises too).
+        with pytest.raises(ic.CaptureFormatError, match="cut short"):
+            ic.read_pcap(path)
+        return
+    n, end = _pcap_records(recovered)
+    with pytest.warns(ic.io.CaptureTruncatedWarning, match="cut short"):
+        cap = _read(path)
+    assert cap.stats.select("packets", "cut_short", "corrupt").row(0) == (n, True, False)
+    strings = pl.col(pl.Categorical).cast(pl.String)
+    kept = whole.icmp.filter(pl.col("frame") <= n).drop("file").with_columns(strings)
+    assert cap.icmp.drop("file").with_columns(strings).equals(kept)
+    # The cut's row: the record it fell in (none when it fell between records), where it starts.
+    frame = n + 1 if end < len(recovered) else None
+    cut_row = cap.errors.filter(pl.col("frame").is_null() | (pl.col("frame") > n))
+    assert cut_row.select("frame", "offset", "kind").rows() == [(frame, end, "cut_short")]
+    if frame is None:
+        assert "ends, without its end marker, between records" in cut_row["reason"].item()
+    assert cap.errors.height == whole.errors.filter(pl.col("frame") <= n).height + 1
+    with pytest.raises(ic.CaptureFormatError, match="cut short"):
+        ic.read_pcap(path, strict=True)
+
+
+def _gzip_cuts(gz: bytes) -> dict[str, int]:
+    """Where to cut a gzip file: in and before its 8-byte trailer, mid-stream, so early that
+    fewer than 4 bytes inflate, inside the gzip header."""
+    early = next(c for c in range(10, len(gz)) if len(zlib.decompressobj(31).decompress(gz[:c])) >= 4) - 1
+    return {"trailer": len(gz) - 8, "in_trailer": len(gz) - 3, "mid": len(gz) // 2, "early": early, "header": 5}
+
+
+@pytest.mark.parametrize("where", ["trailer", "in_trailer", "mid", "early", "header"])
+def test_gzip_cut_short_keeps_every_record_inflated_before_the_cut(tmp_path: Path, where: str) -> None:
+    plain = Path(ic.synth.write_demo(tmp_path / "demo.pcap"))
+    whole = _read(plain)
+    gz = gzip.compress(plain.read_bytes())
+    cut = _gzip_cuts(gz)[where]
+    part = gz[:cut]
+    recovered = zlib.decompressobj(31).decompress(part)
+    path = tmp_path / "cut.pcap.gz"
+    path.write_bytes(part)
+    _check_compressed_cut(path, recovered, whole)
+
+
+def test_big_gzip_cut_short_loses_no_record(tmp_path: Path) -> None:
+    """A stream inflated a chunk (1 MiB) at a time: the records of the chunk the cut falls in are
+    kept too."""
+    plain = s.write_pcap(tmp_path / "big.pcap", _pings(4000, payload=bytes(range(256)) * 4))
+    whole = _read(plain)
+    gz = gzip.compress(plain.read_bytes(), 1)
+    path = tmp_path / "cut.pcap.gz"
+    for fraction in (0.1, 0.31, 0.5, 0.77, 0.999):
+        part = gz[:int(len(gz) * fraction)]
+        path.write_bytes(part)
+        recovered = zlib.decompressobj(31).decompress(part)
+        assert len(recovered) > 24
+        _check_compressed_cut(path, recovered, whole)
+
+
+def test_zstd_cut_short_keeps_every_record_decompressed_before_the_cut(tmp_path: Path) -> None:
+    if shutil.which("zstd") is None:
+        pytest.skip("the zstd command is not installed")
+    plain = s.write_pcap(tmp_path / "big.pcap", _pings(4000, payload=bytes(range(256)) * 4))
+    whole = _read(plain)
+    zst = subprocess.run(["zstd", "-q", "-3", "--check", "-c", str(plain)], capture_output=True, check=True).stdout
+    path = tmp_path / "cut.pcap.zst"
+    # Without (part of) its 4-byte checksum the frame's blocks are all there: every record.
+    for cut in (len(zst) - 4, len(zst) - 1):
+        path.write_bytes(zst[:cut])
+        _check_compressed_cut(path, plain.read_bytes(), whole)
+    # Cut in its blocks: what a zstd decoder recovers (the zstd command writes only whole
+    # 128 KiB buffers of it, so it cannot tell).
+    try:
+        import zstandard
+    except ImportError:
+        return
+    for cut in (len(zst) // 2, len(zst) // 10, 20, 6):
+        part = zst[:cut]
+        path.write_bytes(part)
+        recovered = bytearray()
+        with zstandard.ZstdDecompressor().stream_reader(part) as reader:
+            try:
+                while chunk := reader.read(1 << 16):
+                    recovered += chunk
+            except zstandard.ZstdError:
+                pass
+        _check_compressed_cut(path, bytes(recovered), whole)
+
+
+def test_a_corrupt_compressed_stream_is_a_decompress_error(tmp_path: Path) -> None:
+    """Compressed bytes that are wrong (not merely missing) are no cut: the row says decompress."""
+    plain = Path(ic.synth.write_demo(tmp_path / "demo.pcap"))
+    gz = bytearray(gzip.compress(plain.read_bytes()))
+    gz[len(gz) // 2] ^= 0xFF
+    path = tmp_path / "broken.pcap.gz"
+    path.write_bytes(bytes(gz))
+    with pytest.warns(ic.io.CaptureTruncatedWarning, match="decompression failed"):
+        cap = _read(path)
+    assert cap.errors.filter(pl.col("kind") == "decompress").height == 1
+    assert cap.errors.filter(pl.col("kind") == "cut_short").height == 0
+
+
+def test_cut_inside_a_pcap_record_names_its_frame(tmp_path: Path) -> None:
+    data = s.pcap_bytes(_pings(130))
+    n, last = _pcap_records(data[:-1])
+    assert n == 129
+    path = tmp_path / "cut.pcap"
+    # Anywhere in record 130, its header included: frame 130 (1-based, as tshark's frame.number).
+    for cut in range(last + 1, len(data)):
+        path.write_bytes(data[:cut])
+        with pytest.warns(ic.io.CaptureTruncatedWarning, match="cut short"):
+            cap = _read(path)
+        assert cap.stats["packets"].item() == 129
+        assert cap.errors.select("frame", "offset", "kind").rows() == [(130, last, "cut_short")], cut
+
+
+def _blocks(data: bytes) -> list[tuple[int, int, int]]:
+    """(type, start, end) of each pcapng block (little-endian)."""
+    out, at = [], 0
+    while at < len(data):
+        block_type, total = struct.unpack_from("<II", data, at)
+        out.append((block_type, at, at + total))
+        at += total
+    return out
+
+
+def test_cut_inside_a_pcapng_block_names_the_frame_of_a_packet_block_only(tmp_path: Path) -> None:
+    data = s.pcapng_bytes(_pings(130), sections=2)
+    blocks = _blocks(data)
+    path = tmp_path / "cut.pcapng"
+    frame = 0
+    for block_type, start, end in blocks:
+        frame += block_type == 6
+        if start < 12:
+            continue  # the first section header cut before its byte-order magic: not a capture
+        for cut in sorted({start + 1, start + 3, start + 4, start + 9, (start + end) // 2, end - 1}):
+            if cut < 12:
+                continue
+            # A cut in a packet block is that frame's; in a section header or interface, or
+            # before the block's type is read, no frame's.
+            in_frame = block_type == 6 and cut >= start + 4
+            expected = [(frame if in_frame else None, start, "cut_short")]
+            path.write_bytes(data[:cut])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ic.io.CaptureTruncatedWarning)
+                cap = _read(path)
+            assert cap.stats.select("packets", "cut_short").row(0) == (frame - (block_type == 6), True)
+            assert cap.errors.select("frame", "offset", "kind").rows() == expected, (block_type, cut)
+    assert frame == 130 and {t for t, _, _ in blocks} == {0x0A0D0D0A, 1, 6}
+
+
+SPLIT_SIZE = 40 << 20  # pieces are at least 16 MiB: past 32 MiB a capture splits on two threads
+
+
+@pytest.mark.parametrize("container", ["pcap", "pcapng"])
+def test_cut_in_the_last_piece_of_a_split_read_names_its_frame(tmp_path: Path, container: str) -> None:
+    one = _pings(1, payload=bytes(1000))
+    if container == "pcap":
+        single = s.pcap_bytes(one)
+        head, record = single[:24], single[24:]
+    else:
+        single = s.pcapng_bytes(one)
+        head_end = _blocks(single)[-1][1]
+        head, record = single[:head_end], single[head_end:]
+    records = -(-(SPLIT_SIZE - len(head)) // len(record))
+    path = tmp_path / f"big.{container}"
+    path.write_bytes(head + record * records)
+    with open(path, "r+b") as f:  # the last record cut in its middle
+        f.truncate(len(head) + len(record) * records - len(record) // 2)
+    cut_at = len(head) + len(record) * (records - 1)
+    for threads in (2, 1):
+        with pytest.warns(ic.io.CaptureTruncatedWarning, match="cut short"):
+            cap = ic.read_pcap(path, threads=threads, progress=False)
+        assert cap.icmp.n_chunks() == threads, "read in pieces with 2 threads, whole with 1"
+        assert cap.stats.select("packets", "cut_short").row(0) == (records - 1, True)
+        assert cap.errors.select("frame", "offset", "kind").rows() == [(records, cut_at, "cut_short")]
 
 
 def test_oversized_record_is_corruption(tmp_path: Path) -> None:

@@ -43,6 +43,8 @@ pub enum DecodeError {
     CaplenOverOrig { caplen: u32, orig_len: u32 },
     #[error("capture cut short in the middle of a record ({have} of {need} bytes)")]
     CutShort { need: u64, have: u64 },
+    #[error("capture cut short: the compressed stream ends, without its end marker, between records")]
+    StreamCutShort,
     #[error("pcapng block length {0} is invalid")]
     BadBlockLength(u64),
     #[error("pcapng block length {len} exceeds the {limit}-byte limit (max_block_len): corrupt capture")]
@@ -82,7 +84,7 @@ impl DecodeError {
             DecodeError::TunnelTooDeep(_) => "tunnel_too_deep",
             DecodeError::RecordTooLong { .. } => "record_too_long",
             DecodeError::CaplenOverOrig { .. } => "caplen_over_orig_len",
-            DecodeError::CutShort { .. } => "cut_short",
+            DecodeError::CutShort { .. } | DecodeError::StreamCutShort => "cut_short",
             DecodeError::BadBlockLength(_) => "bad_block_length",
             DecodeError::BlockTooLong { .. } => "block_too_long",
             DecodeError::UnknownInterface(_) => "unknown_interface",

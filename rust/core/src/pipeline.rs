@@ -16,7 +16,7 @@ use crate::icmp;
 use crate::ip::{self, IpPacket, PROTO_AH, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, PROTO_UDPLITE};
 use crate::link::{self, LinkFrame, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use crate::reassembly::{self, Key, Limit, Piece, Reassembler};
-use crate::source::{CaptureReader, Compression, Limits, Next, Packet, ReaderState};
+use crate::source::{CaptureReader, Compression, CutIn, Limits, Next, Packet, ReaderState};
 use crate::table::columns::{field, ts_type};
 use crate::table::{file_column, DatagramsTable, ErrorsTable, FragmentRow, FragmentsTable, IcmpTable, Origin};
 use crate::tunnel::{self, Bytes, Inner, Tunnel};
@@ -128,9 +128,11 @@ impl FileDecoder {
                 self.stats.skipped_blocks += 1;
                 self.error(None, offset, &e);
             }
-            Next::CutShort(e, offset) => {
+            Next::CutShort(e, offset, within) => {
                 self.stats.cut_short = true;
-                self.error(None, offset, &e);
+                // The record cut would have been the next frame.
+                let frame = (within == CutIn::Frame).then_some(self.stats.packets + 1);
+                self.error(frame, offset, &e);
                 self.ended_early = Some(e);
                 return false;
             }
@@ -814,6 +816,8 @@ mod tests {
                 assert_eq!((s.packets, s.reassembled, s.corrupt, whole.datagrams[0].num_rows()), (35, 1, true, 2));
             } else {
                 assert_eq!((s.packets, s.reassembled, s.cut_short), (43, 1, true));
+                // The cut record is frame 44, in every piece's numbering too (checked below).
+                assert_eq!(error_places(&whole.errors).last().map(|&(frame, _)| frame), Some(Some(44)));
             }
             let mut kept_pieces = std::collections::BTreeSet::new();
             // Every byte as the start of a second piece, and pairs of starts: a start that is no
@@ -892,6 +896,7 @@ mod tests {
             let whole = read_file(&path, Options::default()).unwrap();
             let s = &whole.stats_values;
             assert_eq!((s.packets, s.icmp, s.reassembled, s.cut_short), (43, 41, 1, true));
+            assert_eq!(error_places(&whole.errors).last().map(|&(frame, _)| frame), Some(Some(44)), "the cut block's frame");
             let first_packet = 28 + 20;
             let mut kept_pieces = std::collections::BTreeSet::new();
             for at in first_packet..bytes.len() as u64 {

@@ -40,7 +40,11 @@ impl Compression {
 /// Fewer bytes than asked for were left in the stream.
 #[derive(Debug)]
 pub enum Short {
+    /// The stream ended where it may end, with `have` bytes left (now consumed).
     Eof { have: usize },
+    /// The stream ended before its end marker (a compressed stream cut short), with `have` bytes
+    /// left (now consumed): a cut even where `have` is 0.
+    Cut { have: usize },
     Io(io::Error),
 }
 
@@ -50,6 +54,8 @@ pub struct Input {
     start: usize,
     end: usize,
     eof: bool,
+    /// The stream ended before its end marker: the bytes it gave stand, the rest is missing.
+    cut: bool,
     /// Stream offset (after decompression) of `buf[start]`.
     offset: u64,
     pub compression: Compression,
@@ -67,7 +73,10 @@ impl Input {
         let name = path.display().to_string();
         let mut file = File::open(path).map_err(|e| CaptureError::io(&name, e))?;
         let mut magic = [0u8; 4];
-        let n = read_up_to(&mut file, &mut magic).map_err(|e| CaptureError::io(&name, e))?;
+        let (n, failed) = read_up_to(&mut file, &mut magic);
+        if let Some(e) = failed {
+            return Err(CaptureError::io(&name, e));
+        }
         file.seek(SeekFrom::Start(0)).map_err(|e| CaptureError::io(&name, e))?;
         let compression = detect_compression(magic.get(..n).unwrap_or_default());
         // A small plain file gets a buffer its size: zeroing 1 MiB for each of a thousand small
@@ -108,11 +117,23 @@ impl Input {
     }
 
     fn with_buffer(inner: Box<dyn Read + Send>, compression: Compression, capacity: usize) -> Input {
-        Input { inner, buf: vec![0; capacity], start: 0, end: 0, eof: false, offset: 0, compression }
+        Input { inner, buf: vec![0; capacity], start: 0, end: 0, eof: false, cut: false, offset: 0, compression }
     }
 
     pub fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// The bytes buffered and not yet consumed: after a failed `take`, the part of the record
+    /// that came before the failure.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// True once the stream has ended before its end marker (a compressed stream cut short):
+    /// its end is then a cut, not the end of the capture.
+    pub fn cut_short(&self) -> bool {
+        self.cut
     }
 
     // Invariant of the buffer arithmetic below: start <= end <= buf.len(). Callers bound `n` by
@@ -143,6 +164,13 @@ impl Input {
                 }
                 Ok(k) => self.end += k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // As Wireshark (WTAP_ERR_SHORT_READ): a compressed stream that merely ends early
+                // is a capture cut short, its bytes so far as good as a plain file's.
+                Err(e) if is_cut(&e) => {
+                    self.eof = true;
+                    self.cut = true;
+                    break;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -163,7 +191,7 @@ impl Input {
         if have < n {
             self.offset += have as u64;
             self.start = self.end;
-            return Err(Short::Eof { have });
+            return Err(if self.cut { Short::Cut { have } } else { Short::Eof { have } });
         }
         let s = self.start;
         self.start += n;
@@ -181,7 +209,11 @@ impl Input {
 #[derive(Debug)]
 enum Stopped {
     Ratio { compressed: u64, decompressed: u64, limit: u64 },
+    /// The compressed bytes are not a valid stream.
     Broken(String),
+    /// The compressed stream ended before its end (truncated, not corrupt). `Input` takes it
+    /// as the end of its stream (`Short::Cut`): it never reaches the record readers.
+    Cut,
 }
 
 impl std::fmt::Display for Stopped {
@@ -191,6 +223,7 @@ impl std::fmt::Display for Stopped {
                 write!(f, "{decompressed} bytes from {compressed} compressed bytes is over {limit}:1")
             }
             Stopped::Broken(m) => f.write_str(m),
+            Stopped::Cut => f.write_str("the compressed stream ends before its end"),
         }
     }
 }
@@ -204,8 +237,14 @@ pub fn decode_error(e: io::Error) -> DecodeError {
             DecodeError::DecompressionRatio { compressed, decompressed, limit }
         }
         Some(Stopped::Broken(m)) => DecodeError::Decompress(m.clone()),
+        Some(cut @ Stopped::Cut) => DecodeError::Decompress(cut.to_string()),
         None => DecodeError::Io(e.to_string()),
     }
+}
+
+/// The decompressor ran out of input before its stream's end.
+fn is_cut(e: &io::Error) -> bool {
+    matches!(e.get_ref().and_then(|inner| inner.downcast_ref::<Stopped>()), Some(Stopped::Cut))
 }
 
 /// A plain file that may be cut while it is read (a capture rotated or truncated in place).
@@ -281,14 +320,21 @@ impl ReadAhead {
         std::thread::spawn(move || loop {
             let mut chunk = recycled.try_recv().unwrap_or_else(|_| vec![0; CHUNK]);
             chunk.resize(CHUNK, 0);
-            let filled = read_up_to(&mut stream, &mut chunk).map(|n| {
-                chunk.truncate(n);
-                chunk
-            });
-            let last = !matches!(&filled, Ok(c) if !c.is_empty());
+            let (n, failed) = read_up_to(&mut stream, &mut chunk);
+            chunk.truncate(n);
+            // The bytes that came before a failure go first: they hold the last whole records.
             // The reader went away (reading stopped early): so does this thread.
-            if send.send(filled).is_err() || last {
+            if n > 0 && send.send(Ok(chunk)).is_err() {
                 return;
+            }
+            match failed {
+                Some(e) => {
+                    let _ = send.send(Err(e));
+                    return;
+                }
+                // Short of a chunk: the stream ended (the reader sees the channel close).
+                None if n < CHUNK => return,
+                None => {}
             }
         });
         ReadAhead { chunks, used, current: Vec::new(), at: 0 }
@@ -331,8 +377,11 @@ impl<D> Inflating<D> {
 
 impl<D: Read> Read for Inflating<D> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // flate2 and zstd say UnexpectedEof when their input ends inside a stream (a deflate
+        // block, a gzip member's header or trailer, a zstd frame); corrupt input is another kind.
         let n = self.decoder.read(buf).map_err(|e| match e.kind() {
             io::ErrorKind::Interrupted => e,
+            io::ErrorKind::UnexpectedEof => io::Error::new(io::ErrorKind::UnexpectedEof, Stopped::Cut),
             _ => io::Error::other(Stopped::Broken(e.to_string())),
         })?;
         self.produced = self.produced.saturating_add(n as u64);
@@ -353,18 +402,19 @@ fn detect_compression(magic: &[u8]) -> Compression {
     }
 }
 
-/// Reads until `buf` is full or the stream ends; how many bytes came.
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads until `buf` is full, the stream ends or fails; how many bytes came, and the failure.
+/// The bytes before a failure are kept: a stream cut short still gave them.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(e) => return (n, Some(e)),
         }
     }
-    Ok(n)
+    (n, None)
 }
 
 #[cfg(test)]
@@ -397,16 +447,26 @@ mod tests {
         assert_eq!(input.buf.len(), 3 * CHUNK);
     }
 
-    /// Reads `data` from a file through `open_with` until the stream ends or fails.
-    fn drain(name: &str, data: &[u8], max_ratio: u64) -> (u64, Option<DecodeError>) {
+    /// How a stream read to its end ended.
+    #[derive(Debug, PartialEq)]
+    enum Ending {
+        Clean,
+        Cut,
+        Failed(DecodeError),
+    }
+
+    /// Reads `data` from a file through `open_with` until the stream ends or fails: how many
+    /// bytes it gave, and how it ended.
+    fn drain(name: &str, data: &[u8], max_ratio: u64) -> (u64, Ending) {
         let path = std::env::temp_dir().join(format!("icmpscope-input-{}-{name}", std::process::id()));
         std::fs::write(&path, data).unwrap();
         let mut input = Input::open_with(&path, max_ratio).unwrap();
         let end = loop {
             match input.take(CHUNK) {
                 Ok(_) => continue,
-                Err(Short::Eof { .. }) => break None,
-                Err(Short::Io(e)) => break Some(decode_error(e)),
+                Err(Short::Eof { .. }) => break Ending::Clean,
+                Err(Short::Cut { .. }) => break Ending::Cut,
+                Err(Short::Io(e)) => break Ending::Failed(decode_error(e)),
             }
         };
         std::fs::remove_file(&path).unwrap();
@@ -423,13 +483,13 @@ mod tests {
         let zst = zstd::bulk::compress(&zeros, 3).unwrap();
         for (name, data) in [("gz", &gz), ("zst", &zst)] {
             let (read, end) = drain(name, data, 1000);
-            let Some(DecodeError::DecompressionRatio { compressed, decompressed, limit: 1000 }) = end else {
+            let Ending::Failed(DecodeError::DecompressionRatio { compressed, decompressed, limit: 1000 }) = end else {
                 panic!("{name}: {end:?}");
             };
             assert!(decompressed > RATIO_GRACE && decompressed > compressed * 1000, "{name}");
             assert!(read < 16 << 20, "{name}: stopped early, after {read} bytes");
             // With room for its ratio the same stream reads to the end.
-            assert_eq!(drain(name, data, 1_000_000), (64 << 20, None), "{name}");
+            assert_eq!(drain(name, data, 1_000_000), (64 << 20, Ending::Clean), "{name}");
         }
     }
 
@@ -441,6 +501,40 @@ mod tests {
         let n = gz.len();
         gz[n / 2] ^= 0xff;
         let (_, end) = drain("broken.gz", &gz, 1000);
-        assert!(matches!(end, Some(DecodeError::Decompress(_))), "{end:?}");
+        assert!(matches!(end, Ending::Failed(DecodeError::Decompress(_))), "{end:?}");
+    }
+
+    /// What a decompressor reading `data` gives before it stops, however it stops.
+    fn decompressible(mut decoder: impl Read) -> u64 {
+        let mut buf = vec![0; 1 << 16];
+        let mut n = 0;
+        while let Ok(k @ 1..) = decoder.read(&mut buf) {
+            n += k as u64;
+        }
+        n
+    }
+
+    #[test]
+    fn a_compressed_stream_cut_short_gives_every_byte_before_the_cut() {
+        use std::io::Write;
+        // 3 MiB over several 1 MiB chunks, compressible but not trivially.
+        let data: Vec<u8> = (0..3u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 29) as u8).collect();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&data).unwrap();
+        let gz = gz.finish().unwrap();
+        let zst = zstd::bulk::compress(&data, 3).unwrap();
+        for (name, whole) in [("gz", &gz), ("zst", &zst)] {
+            let n = whole.len();
+            // Into the trailer (gzip's CRC and size, zstd's last block), mid-stream, into the header.
+            for cut in [n - 3, n - 8, n * 2 / 3, n / 2, n / 10, 5] {
+                let part = &whole[..cut];
+                let expected = if name == "gz" {
+                    decompressible(flate2::read::MultiGzDecoder::new(part))
+                } else {
+                    decompressible(zstd::stream::read::Decoder::new(part).unwrap())
+                };
+                assert_eq!(drain(name, part, 1000), (expected, Ending::Cut), "{name} cut at {cut} of {n}");
+            }
+        }
     }
 }

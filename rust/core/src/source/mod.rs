@@ -56,19 +56,39 @@ pub enum Next<'a> {
     Packet(Packet<'a>),
     /// Not a frame, e.g. an unknown pcapng block; reading goes on.
     Skipped(DecodeError, u64),
-    /// The stream ended inside a record: what came before stands.
-    CutShort(DecodeError, u64),
+    /// The stream ended inside a record, or a compressed stream before its end: what came
+    /// before stands.
+    CutShort(DecodeError, u64, CutIn),
     /// The rest of the stream cannot be trusted (e.g. an absurd record length): reading stops.
     Corrupt(DecodeError, u64),
     End,
 }
 
-/// The stream failed under a reader at `offset`: a tripped limit means the rest is untrusted,
-/// anything else (a read error, a broken compressed stream) cuts the capture short.
-fn stream_failed<'a>(e: io::Error, offset: u64) -> Next<'a> {
+/// What a cut fell in the middle of: a frame's record gives its `errors` row the frame number
+/// the record would have had (as tshark's frame.number), anything else none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CutIn {
+    /// A record counted as a frame (pcap record; pcapng packet or record block).
+    Frame,
+    /// A file or section header, an interface description or other non-frame block, or no
+    /// record at all (a compressed stream that ended between records).
+    Other,
+}
+
+impl CutIn {
+    /// A pcap record of which `have` bytes came: none means no record was begun.
+    fn record(have: usize) -> CutIn {
+        if have > 0 { CutIn::Frame } else { CutIn::Other }
+    }
+}
+
+/// The stream failed under a reader at `offset`, inside `within`: a tripped limit means the
+/// rest is untrusted, anything else (a read error, a broken compressed stream) cuts the capture
+/// short.
+fn stream_failed<'a>(e: io::Error, offset: u64, within: CutIn) -> Next<'a> {
     match input::decode_error(e) {
         e @ DecodeError::DecompressionRatio { .. } => Next::Corrupt(e, offset),
-        e => Next::CutShort(e, offset),
+        e => Next::CutShort(e, offset, within),
     }
 }
 
@@ -121,10 +141,18 @@ impl CaptureReader {
             offset,
             detail,
         };
-        let magic = input.peek(4).map_err(|e| not_capture(0, e.to_string()))?;
+        let magic = input.peek(4).map_err(|e| not_capture(0, input::decode_error(e).to_string()))?;
         let magic: [u8; 4] = match magic.try_into() {
             Ok(m) => m,
-            Err(_) => return Err(not_capture(0, format!("only {} bytes", magic.len()))),
+            Err(_) => {
+                let n = magic.len();
+                let detail = if input.cut_short() {
+                    format!("only {n} bytes before the {} stream is cut short", input.compression.name())
+                } else {
+                    format!("only {n} bytes")
+                };
+                return Err(not_capture(0, detail));
+            }
         };
         let records = if pcap::PcapHeader::magic(magic).is_some() {
             Records::Pcap(pcap::PcapReader::open(&mut input, limits).map_err(|d| not_capture(0, d))?)

@@ -1,7 +1,7 @@
 //! Classic pcap: a 24-byte file header, then records of a 16-byte header (24 in the modified
 //! "Kuznetzov" variant) and the captured bytes.
-use super::input::{Input, Short};
-use super::{stream_failed, Limits, Next, Packet};
+use super::input::{decode_error, Input, Short};
+use super::{stream_failed, CutIn, Limits, Next, Packet};
 use crate::error::DecodeError;
 
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +46,10 @@ pub struct PcapReader {
 impl PcapReader {
     /// Reads the file header; `Err` carries what is wrong for `CaptureFormatError`.
     pub fn open(input: &mut Input, limits: Limits) -> Result<PcapReader, String> {
-        let raw = input.take(24).map_err(|_| "pcap file header is cut short".to_owned())?;
+        let raw = input.take(24).map_err(|short| match short {
+            Short::Io(e) => decode_error(e).to_string(),
+            Short::Eof { .. } | Short::Cut { .. } => "pcap file header is cut short".to_owned(),
+        })?;
         let magic = raw.first_chunk::<4>().copied().ok_or("pcap file header is cut short")?;
         let (big_endian, nanosecond, modified) = PcapHeader::magic(magic).ok_or("bad pcap magic")?;
         let mut header = PcapHeader { big_endian, nanosecond, modified, snaplen: 0, linktype: 0 };
@@ -100,13 +103,15 @@ impl PcapReader {
         let (sec, frac, caplen, orig_len) = match input.take(record_header_len) {
             Ok(b) => (h.u32_at(b, 0), h.u32_at(b, 4), h.u32_at(b, 8), h.u32_at(b, 12)),
             Err(Short::Eof { have: 0 }) => return Next::End,
-            Err(Short::Eof { have }) => {
+            Err(Short::Cut { have: 0 }) => return Next::CutShort(DecodeError::StreamCutShort, offset, CutIn::Other),
+            Err(Short::Eof { have } | Short::Cut { have }) => {
                 return Next::CutShort(
                     DecodeError::CutShort { need: record_header_len as u64, have: have as u64 },
                     offset,
+                    CutIn::record(have),
                 )
             }
-            Err(Short::Io(e)) => return stream_failed(e, offset),
+            Err(Short::Io(e)) => return stream_failed(e, offset, CutIn::record(input.buffered().len())),
         };
         let limit = self.limits.max_record_len;
         if u64::from(caplen) > limit {
@@ -117,14 +122,15 @@ impl PcapReader {
         let ts_ns = i64::from(sec) * 1_000_000_000 + i64::from(frac) * scale;
         match input.take(caplen as usize) {
             Ok(data) => Next::Packet(Packet { ts_ns, orig_len, linktype: h.linktype, data, offset }),
-            Err(Short::Eof { have }) => Next::CutShort(
+            Err(Short::Eof { have } | Short::Cut { have }) => Next::CutShort(
                 DecodeError::CutShort {
                     need: u64::from(caplen) + record_header_len as u64,
                     have: (have + record_header_len) as u64,
                 },
                 offset,
+                CutIn::Frame,
             ),
-            Err(Short::Io(e)) => stream_failed(e, offset),
+            Err(Short::Io(e)) => stream_failed(e, offset, CutIn::Frame),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! pcapng: a chain of blocks. Sections (SHB) set the byte order and reset the interfaces (IDB),
 //! each with its own link type, snaplen and timestamp resolution/offset. Packets come from
 //! EPB, SPB and the obsolete PB; every other block is skipped (unknown ones are reported).
-use super::input::{Input, Short};
-use super::{stream_failed, Limits, Next, Packet};
+use super::input::{decode_error, Input, Short};
+use super::{stream_failed, CutIn, Limits, Next, Packet};
 use crate::error::DecodeError;
 
 const SHB: u32 = 0x0A0D_0D0A;
@@ -72,7 +72,7 @@ fn u64_at(be: bool, b: &[u8], at: usize) -> Option<u64> {
 impl PcapngReader {
     /// Checks the first Section Header Block without consuming it.
     pub fn open(input: &mut Input, limits: Limits) -> Result<PcapngReader, String> {
-        let head = input.peek(12).map_err(|e| e.to_string())?;
+        let head = input.peek(12).map_err(|e| decode_error(e).to_string())?;
         let Some(magic) = u32_at(false, head, 8) else {
             return Err("pcapng section header is cut short".into());
         };
@@ -136,21 +136,27 @@ impl PcapngReader {
             let offset = input.offset();
             let head = match input.peek(12) {
                 Ok(h) => h,
-                Err(e) => return stream_failed(e, offset),
+                Err(e) => {
+                    let within = self.cut_in(input.buffered());
+                    return stream_failed(e, offset, within);
+                }
             };
             if head.is_empty() {
+                if input.cut_short() {
+                    return Next::CutShort(DecodeError::StreamCutShort, offset, CutIn::Other);
+                }
                 return Next::End;
             }
             let Some(block_type) = u32_at(false, head, 0).filter(|_| head.len() >= 8) else {
-                let have = head.len() as u64;
+                let (have, within) = (head.len() as u64, self.cut_in(head));
                 let _ = input.take(8);
-                return Next::CutShort(DecodeError::CutShort { need: 8, have }, offset);
+                return Next::CutShort(DecodeError::CutShort { need: 8, have }, offset, within);
             };
             if block_type == SHB {
                 let Some(magic) = u32_at(false, head, 8) else {
                     let have = head.len() as u64;
                     let _ = input.take(12);
-                    return Next::CutShort(DecodeError::CutShort { need: 12, have }, offset);
+                    return Next::CutShort(DecodeError::CutShort { need: 12, have }, offset, CutIn::Other);
                 };
                 self.big_endian = match magic {
                     BYTE_ORDER_MAGIC => false,
@@ -179,12 +185,12 @@ impl PcapngReader {
             if matches!(block_type, EPB | PB | SPB) {
                 return match input.take(len) {
                     Ok(block) => self.packet(block_type, block.get(8..len - 4).unwrap_or_default(), offset),
-                    Err(short) => cut_short(short, total, offset),
+                    Err(short) => cut_short(short, total, offset, CutIn::Frame),
                 };
             }
             let block = match input.take(len) {
                 Ok(b) => b,
-                Err(short) => return cut_short(short, total, offset),
+                Err(short) => return cut_short(short, total, offset, block_cut_in(block_type)),
             };
             let body = block.get(8..len - 4).unwrap_or_default();
             match block_type {
@@ -197,6 +203,11 @@ impl PcapngReader {
                 t => return Next::Skipped(DecodeError::UnknownBlock(t), offset),
             }
         }
+    }
+
+    /// What a cut falls in when `head`, the start of a block, is all that came of it.
+    fn cut_in(&self, head: &[u8]) -> CutIn {
+        u32_at(self.big_endian, head, 0).map_or(CutIn::Other, block_cut_in)
     }
 
     fn packet<'a>(&self, block_type: u32, body: &'a [u8], offset: u64) -> Next<'a> {
@@ -246,10 +257,18 @@ impl PcapngReader {
     }
 }
 
-fn cut_short<'a>(short: Short, need: u64, offset: u64) -> Next<'a> {
+/// Blocks read as frames (packets and the records Wireshark lists as frames): a cut inside one
+/// is that frame's.
+fn block_cut_in(block_type: u32) -> CutIn {
+    if matches!(block_type, EPB | PB | SPB) || RECORD_BLOCKS.contains(&block_type) { CutIn::Frame } else { CutIn::Other }
+}
+
+fn cut_short<'a>(short: Short, need: u64, offset: u64, within: CutIn) -> Next<'a> {
     match short {
-        Short::Eof { have } => Next::CutShort(DecodeError::CutShort { need, have: have as u64 }, offset),
-        Short::Io(e) => stream_failed(e, offset),
+        Short::Eof { have } | Short::Cut { have } => {
+            Next::CutShort(DecodeError::CutShort { need, have: have as u64 }, offset, within)
+        }
+        Short::Io(e) => stream_failed(e, offset, within),
     }
 }
 

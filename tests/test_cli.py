@@ -33,6 +33,12 @@ def test_demo() -> None:
     assert "icmpscope demo" in out.stdout and "alert(s)" in out.stdout
 
 
+def test_demo_keeps_its_sample_when_asked(tmp_path: Path) -> None:
+    out = run("demo", "--out", str(tmp_path / "sample.pcap"))
+    assert (out.returncode, out.stderr) == (0, "") and f"kept in {tmp_path / 'sample.pcap'}" in out.stdout
+    assert (tmp_path / "sample.pcap").read_bytes() == s.pcap_bytes(s.demo_frames(), nanosecond=True)
+
+
 def test_analyze_table_and_json(capture: Path, tmp_path: Path) -> None:
     out = run("analyze", str(capture))
     assert (out.returncode, out.stderr) == (0, "")

@@ -171,13 +171,17 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(_: argparse.Namespace) -> int:
+def _demo(args: argparse.Namespace) -> int:
     import icmpscope as ic
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = ic.synth.write_demo(os.path.join(tmp, "demo.pcap"))
+        try:
+            path = ic.synth.write_demo(args.out or os.path.join(tmp, "demo.pcap"))
+        except OSError as exc:
+            raise BadInput(f"cannot write {args.out}: {exc.strerror or exc}") from None
         report = ic.analyze([path], progress=False)
-        print(f"icmpscope demo: the built-in labelled sample, {report.stats['packets'].sum()} packets")
+        kept = f", kept in {path}" if args.out else ""
+        print(f"icmpscope demo: the built-in labelled sample, {report.stats['packets'].sum()} packets{kept}")
         _print_tables(report)
     return 0
 
@@ -204,6 +208,7 @@ def parser() -> argparse.ArgumentParser:
     convert.add_argument("--out", metavar="DIR", required=True)
     convert.set_defaults(run=_convert)
     demo = commands.add_parser("demo", help="write the built-in labelled sample and analyse it")
+    demo.add_argument("--out", metavar="FILE", help="write the sample capture there and keep it")
     demo.set_defaults(run=_demo)
     return top
 

@@ -39,14 +39,12 @@ def _at_least_one(text: str) -> int:
     return value
 
 
-def _skipped(errors: Any, files: int) -> str | None:
-    """One line naming the captures that could not be read at all, or None when every one was."""
-    failed = errors.filter(errors["kind"] == "file")
-    if failed.is_empty():
+def _skipped(reasons: list[str], files: int) -> BadInput | None:
+    """The one line for captures that could not be read at all (why, for the first of them)."""
+    if not reasons:
         return None
-    first = failed.row(0, named=True)
-    more = f" (and {failed.height - 1} more; all in the errors table)" if failed.height > 1 else ""
-    return f"skipped {failed.height} of {files} file(s): {first['reason']}{more}"
+    more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+    return BadInput(f"skipped {len(reasons)} of {files} file(s): {reasons[0]}{more}")
 
 
 def _captures(paths: Sequence[str]) -> list[str]:
@@ -115,9 +113,9 @@ def _analyze(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise BadInput(f"cannot write {args.out}: {exc.strerror or exc}") from None
     # The readable captures are reported above; the others make the run a failure.
-    skipped = _skipped(report.errors, len(paths))
+    skipped = _skipped(report.errors.filter(report.errors["kind"] == "file")["reason"].to_list(), len(paths))
     if skipped:
-        raise BadInput(skipped)
+        raise skipped
     return 0
 
 
@@ -165,9 +163,9 @@ def _convert(args: argparse.Namespace) -> int:
             failures.append(str(exc))
             continue
         print(folder)
-    if failures:
-        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-        raise BadInput(f"skipped {len(failures)} of {len(paths)} file(s): {failures[0]}{more}")
+    skipped = _skipped(failures, len(paths))
+    if skipped:
+        raise skipped
     return 0
 
 

@@ -123,3 +123,23 @@ def test_convert_refuses_two_captures_of_one_name(capture: Path, tmp_path: Path)
     out = run("convert", str(capture), str(twin), "--out", str(tmp_path / "t"))
     assert (out.returncode, out.stderr.count("\n")) == (2, 1) and "would both be converted into" in out.stderr
     assert not (tmp_path / "t").exists()
+
+
+def test_files_met_in_folders_that_are_not_captures_only_warn(capture: Path, tmp_path: Path) -> None:
+    """A folder of captures also holds licences and notes: they are skipped and named, the run succeeds;
+    `convert` mirrors the folders, so two folders' captures of one name stay apart."""
+    for sub in ("a", "b"):
+        (tmp_path / "archive" / sub).mkdir(parents=True)
+        (tmp_path / "archive" / sub / "demo.pcap").write_bytes(Path(capture).read_bytes())
+        (tmp_path / "archive" / sub / "LICENSE").write_text("not a capture")
+    out = run("analyze", str(tmp_path / "archive"), "--format", "json")
+    assert (out.returncode, out.stderr.count("\n")) == (0, 1), out.stderr
+    assert "skipped 2 of 4 file(s)" in out.stderr and "all met in folders" in out.stderr
+    assert len(json.loads(out.stdout)["stats"]) == 2
+    out = run("convert", str(tmp_path / "archive"), "--out", str(tmp_path / "t"))
+    assert (out.returncode, out.stderr.count("\n")) == (0, 1), out.stderr
+    converted = sorted(str(p.relative_to(tmp_path / "t")) for p in (tmp_path / "t").rglob("stats.parquet"))
+    assert converted == ["archive/a/demo.pcap/stats.parquet", "archive/b/demo.pcap/stats.parquet"]
+    # Named on the command line, a file that is not a capture still fails the run.
+    out = run("analyze", str(tmp_path / "archive"), str(tmp_path / "archive" / "a" / "LICENSE"))
+    assert out.returncode == 2

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
@@ -39,30 +40,59 @@ def _at_least_one(text: str) -> int:
     return value
 
 
-def _skipped(reasons: list[str], files: int) -> BadInput | None:
-    """The one line for captures that could not be read at all (why, for the first of them)."""
-    if not reasons:
-        return None
-    more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
-    return BadInput(f"skipped {len(reasons)} of {files} file(s): {reasons[0]}{more}")
+@dataclass
+class _Captures:
+    """The files to read: named by paths and globs, or met while searching folders."""
+
+    files: list[str]
+    in_folders: set[str]
+    # file -> where `convert` writes its tables: a named file by its name, a file met in a folder
+    # by that folder's name and its path inside it (two folders' `a.pcap` stay apart).
+    out_names: dict[str, str]
+
+    def skipped(self, failures: dict[str, str]) -> None:
+        """Says which files could not be read at all (`failures`: file -> why), in one line.
+        One the user named fails the run; files met in folders (licences, notes) only warn."""
+        if not failures:
+            return
+        first = next(iter(failures.values()))
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        line = f"skipped {len(failures)} of {len(self.files)} file(s): {first}{more}"
+        if failures.keys() - self.in_folders:
+            raise BadInput(line)
+        print(f"icmpscope: {line}; all met in folders", file=sys.stderr)
 
 
-def _captures(paths: Sequence[str]) -> list[str]:
-    """Files named by paths, globs and folders (searched recursively)."""
+def _captures(paths: Sequence[str]) -> _Captures:
+    """Files named by paths, globs and folders (searched recursively), each once."""
     from icmpscope.io import expand_sources
 
-    found: list[str] = []
+    found = _Captures([], set(), {})
+
+    def add(path: str, out_name: str, in_folder: bool) -> None:
+        if path not in found.out_names:
+            found.files.append(path)
+            found.out_names[path] = out_name
+            if in_folder:
+                found.in_folders.add(path)
+        elif not in_folder:  # named as well as met in a folder: it counts as named
+            found.in_folders.discard(path)
+
     for text in paths:
         if os.path.isdir(text):
-            inside = sorted(str(p) for p in Path(text).rglob("*") if p.is_file())
+            inside = sorted(p for p in Path(text).rglob("*") if p.is_file())
             if not inside:
                 raise BadInput(f"{text}: folder holds no file")
-            found.extend(inside)
+            root = Path(text).resolve().name
+            for p in inside:
+                add(str(p), str(Path(root, p.relative_to(text))), True)
             continue
         try:
-            found.extend(str(p) for p in expand_sources(text))
+            named = list(expand_sources(text))
         except FileNotFoundError as exc:
             raise BadInput(str(exc).strip("'\"")) from None
+        for p in named:
+            add(str(p), Path(p).name, False)
     return found
 
 
@@ -96,8 +126,8 @@ def _analyze(args: argparse.Namespace) -> int:
 
     if args.format == "parquet" and not args.out:
         raise BadInput("--format parquet needs --out DIR")
-    paths = _captures(args.paths)
-    report = ic.analyze(paths, executor=_executor(args), progress=None if args.progress else False)
+    captures = _captures(args.paths)
+    report = ic.analyze(captures.files, executor=_executor(args), progress=None if args.progress else False)
     if report.stats.is_empty():
         raise BadInput(report.errors.row(0, named=True)["reason"] if report.errors.height else "no capture was read")
     try:
@@ -113,9 +143,8 @@ def _analyze(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise BadInput(f"cannot write {args.out}: {exc.strerror or exc}") from None
     # The readable captures are reported above; the others make the run a failure.
-    skipped = _skipped(report.errors.filter(report.errors["kind"] == "file")["reason"].to_list(), len(paths))
-    if skipped:
-        raise skipped
+    failed = report.errors.filter(report.errors["kind"] == "file")
+    captures.skipped(dict(zip(failed["file"].to_list(), failed["reason"].to_list())))
     return 0
 
 
@@ -137,15 +166,15 @@ def _convert(args: argparse.Namespace) -> int:
     from icmpscope.io import TABLES
 
     out = Path(args.out)
-    paths = _captures(args.paths)
-    named: dict[str, str] = {}
-    for path in paths:
-        clash = named.setdefault(Path(path).name, path)
+    captures = _captures(args.paths)
+    taken: dict[str, str] = {}
+    for path in captures.files:
+        clash = taken.setdefault(captures.out_names[path], path)
         if clash != path:
-            raise BadInput(f"{clash} and {path} would both be converted into {out / Path(path).name}")
-    failures: list[str] = []
-    for path in paths:
-        folder = out / Path(path).name
+            raise BadInput(f"{clash} and {path} would both be converted into {out / captures.out_names[path]}")
+    failures: dict[str, str] = {}
+    for path in captures.files:
+        folder = out / captures.out_names[path]
         written: list[Path] = []
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -160,12 +189,10 @@ def _convert(args: argparse.Namespace) -> int:
                 part.unlink(missing_ok=True)
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
-            failures.append(str(exc))
+            failures[path] = str(exc)
             continue
         print(folder)
-    skipped = _skipped(failures, len(paths))
-    if skipped:
-        raise skipped
+    captures.skipped(failures)
     return 0
 
 

@@ -261,9 +261,8 @@ pub fn field(name: &str, data_type: DataType, nullable: bool) -> Field {
 
 /// Zero bytes for the columns of one batch that no row fills, allocated once, when the first
 /// such column is finished, and shared: each is a slice of it (values and validity alike).
-/// Zeroed memory of their own for each would cost up to 8 bytes a
-/// row apiece, which glibc clears by hand when it comes from the heap (callgrind, min 200k:
-/// `memset` 3 %).
+/// Zeroed memory of their own for each would cost up to 8 bytes a row apiece, which glibc clears
+/// by hand when it comes from the heap (callgrind, min 200k: `memset` 3 %).
 pub struct Zeros {
     rows: usize,
     bytes: std::cell::OnceCell<Buffer>,

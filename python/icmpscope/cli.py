@@ -44,11 +44,15 @@ def _at_least_one(text: str) -> int:
 class _Captures:
     """The files to read: named by paths and globs, or met while searching folders."""
 
-    files: list[str]
-    in_folders: set[str]
     # file -> where `convert` writes its tables: a named file by its name, a file met in a folder
-    # by that folder's name and its path inside it (two folders' `a.pcap` stay apart).
+    # by that folder's name and its path inside it (two folders' `a.pcap` stay apart). In the
+    # order the files were given.
     out_names: dict[str, str]
+    in_folders: set[str]
+
+    @property
+    def files(self) -> list[str]:
+        return list(self.out_names)
 
     def skipped(self, failures: dict[str, str]) -> None:
         """Says which files could not be read at all (`failures`: file -> why), in one line.
@@ -57,7 +61,7 @@ class _Captures:
             return
         first = next(iter(failures.values()))
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-        line = f"skipped {len(failures)} of {len(self.files)} file(s): {first}{more}"
+        line = f"skipped {len(failures)} of {len(self.out_names)} file(s): {first}{more}"
         if failures.keys() - self.in_folders:
             raise BadInput(line)
         print(f"icmpscope: {line}; all met in folders", file=sys.stderr)
@@ -67,11 +71,10 @@ def _captures(paths: Sequence[str]) -> _Captures:
     """Files named by paths, globs and folders (searched recursively), each once."""
     from icmpscope.io import expand_sources
 
-    found = _Captures([], set(), {})
+    found = _Captures({}, set())
 
     def add(path: str, out_name: str, in_folder: bool) -> None:
         if path not in found.out_names:
-            found.files.append(path)
             found.out_names[path] = out_name
             if in_folder:
                 found.in_folders.add(path)
@@ -168,13 +171,13 @@ def _convert(args: argparse.Namespace) -> int:
     out = Path(args.out)
     captures = _captures(args.paths)
     taken: dict[str, str] = {}
-    for path in captures.files:
-        clash = taken.setdefault(captures.out_names[path], path)
+    for path, name in captures.out_names.items():
+        clash = taken.setdefault(name, path)
         if clash != path:
-            raise BadInput(f"{clash} and {path} would both be converted into {out / captures.out_names[path]}")
+            raise BadInput(f"{clash} and {path} would both be converted into {out / name}")
     failures: dict[str, str] = {}
-    for path in captures.files:
-        folder = out / captures.out_names[path]
+    for path, name in captures.out_names.items():
+        folder = out / name
         written: list[Path] = []
         try:
             folder.mkdir(parents=True, exist_ok=True)

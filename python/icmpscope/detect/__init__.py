@@ -22,7 +22,9 @@ from collections.abc import Callable
 
 import polars as pl
 
-from icmpscope.detect.base import ALERT_SCHEMA, Data, empty, several_files
+from icmpscope.detect import engine
+from icmpscope.detect import plans as plans_of
+from icmpscope.detect.base import ALERT_SCHEMA, Data, Whole, empty, icmp_of, part_of, several_files
 from icmpscope.detect.floods import echo_floods
 from icmpscope.detect.fragments import fragment_attacks
 from icmpscope.detect.routers import infer_routers, redirects, router_adverts
@@ -53,16 +55,59 @@ def defaults() -> dict[str, object]:
 
 def all(data: Data, **thresholds: object) -> pl.DataFrame:  # noqa: A001 - the SPEC's name
     """Every detector over ``data``; each keyword goes to the detectors that take it (shared
-    ones such as ``known_routers`` and ``networks`` to all of them). Alerts in time order."""
+    ones such as ``known_routers`` and ``networks`` to all of them). Alerts in time order.
+
+    Each detector reads only the rows of the groups that can reach its thresholds (see
+    :mod:`icmpscope.detect.engine`), so detecting keeps up with reading. A LazyFrame (from
+    ``scan_pcap``) is streamed twice, batch by batch: once for the bounds, once for the
+    candidates' rows, so memory follows the detectors' state, not the capture."""
     options = {d: set(inspect.signature(d).parameters) - {"data"} for d in DETECTORS}
     unknown = set(thresholds).difference(*options.values())
     if unknown:
         raise TypeError(f"unknown threshold(s) {sorted(unknown)}; see icmpscope.detect.defaults()")
     if isinstance(data, pl.LazyFrame):
-        data = data.collect()  # read the capture once, not once per detector
+        from icmpscope.detect.stream import detect_streamed
+
+        return detect_streamed(data, thresholds)
+    if isinstance(data, Capture):
+        icmp, several = data.icmp, data.stats.height > 1
+    elif isinstance(data, pl.DataFrame):
+        icmp, several = data, several_files(data)
+    else:
+        icmp_of(data)  # raises the TypeError that names what is expected
     if _quiet(data):
-        return empty(several=several_files(data))
-    found = [d(data, **{k: v for k, v in thresholds.items() if k in options[d]}) for d in DETECTORS]
+        return empty(several=several)
+    plans = {d: getattr(plans_of, d.__name__)(**engine.options(d, thresholds)) for d in DETECTORS}
+    parts = {d: engine.partial_bounds(icmp, plan) for d, plan in plans.items()}
+    computed = iter(pl.collect_all([q for qs in parts.values() for q in qs]))
+    chosen = {d: engine.candidates([next(computed) for _ in parts[d]], plan) for d, plan in plans.items()}
+    rows = {d: engine.select_rows(icmp, plans[d], chosen[d]) for d in DETECTORS}
+    return run_parts(rows, engine.whole_of(icmp, several=several), thresholds, early=icmp,
+                     capture=data if isinstance(data, Capture) else None)
+
+
+def run_parts(rows: dict[Callable[..., pl.DataFrame], pl.DataFrame], whole: Whole,
+              thresholds: dict[str, object], *, early: pl.DataFrame,
+              capture: Capture | None = None) -> pl.DataFrame:
+    """Each detector over its rows (the candidate groups' rows of a whole described by
+    ``whole``); ``early`` holds the rows router inference learns from (those of the capture's
+    first ``router_learning`` seconds, or more)."""
+    wanted = {d: {k: v for k, v in thresholds.items() if k in inspect.signature(d).parameters}
+              for d in DETECTORS}
+    if thresholds.get("known_routers") is None and any(
+            not rows[d].is_empty() for d in (redirects, router_adverts)):
+        learn = {k: wanted[redirects].get(k, p.default) for k, p in inspect.signature(infer_routers).parameters.items()
+                 if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        whole.routers[(learn["router_learning"], learn["router_min_addresses"])] = infer_routers(early, **learn)
+    found = []
+    with part_of(whole):
+        for d in DETECTORS:
+            if d is fragment_attacks and capture is not None:
+                found.append(d(capture, **wanted[d]))
+            elif not rows[d].is_empty():
+                found.append(d(rows[d], **wanted[d]))
+    if not found:
+        return empty(several=whole.several)
     return pl.concat(found).sort("start", "kind", "src", "dst", nulls_last=True)
 
 

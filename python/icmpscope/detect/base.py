@@ -10,8 +10,11 @@ one window before its first hot row to its last: that is the evidence of one ale
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
-from typing import Union
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, Union
 
 import polars as pl
 
@@ -58,8 +61,39 @@ def icmp_of(data: Data) -> pl.LazyFrame:
     raise TypeError(f"expected a Capture, a polars DataFrame or LazyFrame, not {type(data).__name__}")
 
 
+@dataclass(frozen=True)
+class Whole:
+    """What a detector run over part of a capture (the rows of some groups) must know of the
+    whole: whether it spans several files, each file's first echo timestamp (echo pairing
+    orders files by it), and the routers inferred from it (by the inference's parameters)."""
+
+    several: bool
+    file_starts: pl.DataFrame
+    routers: dict[tuple[Any, ...], pl.DataFrame] = field(default_factory=dict)
+
+
+_WHOLE: ContextVar[Whole | None] = ContextVar("icmpscope_whole", default=None)
+
+
+@contextmanager
+def part_of(context: Whole) -> Iterator[None]:
+    """Detectors called inside see ``context`` where they would look at the whole capture."""
+    token = _WHOLE.set(context)
+    try:
+        yield
+    finally:
+        _WHOLE.reset(token)
+
+
+def whole() -> Whole | None:
+    """The whole capture the rows being detected over are part of, if they are a part."""
+    return _WHOLE.get()
+
+
 def several_files(data: Data) -> bool:
     """Whether ``data`` comes from more than one capture file (alerts then name the files)."""
+    if (context := _WHOLE.get()) is not None:
+        return context.several
     if isinstance(data, Capture):
         return data.stats.height > 1
     return bool(icmp_of(data).select(pl.col("file").n_unique()).collect().item() > 1)

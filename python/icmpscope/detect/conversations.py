@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from icmpscope.detect.base import ECHO_REPLY, ECHO_REQUEST, has_column
+from icmpscope.detect.base import ECHO_REPLY, ECHO_REQUEST, has_column, whole
 
 PUBLIC = ("src", "dst", "icmp_id", "icmp_seq", "request_frame", "reply_frame", "request_ts",
           "reply_ts", "rtt", "request_bytes", "reply_bytes")
@@ -15,9 +15,13 @@ def pairs(icmp: pl.LazyFrame, *, timeout: float | None = 30.0) -> pl.LazyFrame:
     """:func:`echo_pairs` over a prepared ``icmp`` LazyFrame, with the extra columns
     ``ip_version``, ``request_payload``, ``reply_payload`` (echo data bytes)."""
     request = pl.col("icmp_type").is_in(ECHO_REQUEST)
-    echo = (icmp.filter(pl.col("icmp_type").is_in(ECHO_REQUEST + ECHO_REPLY)
-                        & pl.col("icmp_id").is_not_null() & pl.col("icmp_seq").is_not_null())
-            .with_columns(pl.col("ts").min().over("file").alias("_file_start"))
+    echo = icmp.filter(pl.col("icmp_type").is_in(ECHO_REQUEST + ECHO_REPLY)
+                       & pl.col("icmp_id").is_not_null() & pl.col("icmp_seq").is_not_null())
+    if (context := whole()) is not None:  # part of a capture: its files start where the whole's do
+        echo = echo.join(context.file_starts.lazy(), on="file", how="left")
+    else:
+        echo = echo.with_columns(pl.col("ts").min().over("file").alias("_file_start"))
+    echo = (echo
             .sort("_file_start", "file", "frame")
             .with_row_index("_order")
             .with_columns(pl.min_horizontal("src", "dst").alias("_a"),

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from icmpscope.detect.base import (Data, episodes, distinct_hot, evidence, finish, has_column, icmp_of,
-                                   ipv4_int, is_link_local, is_multicast_mac, listing, seconds, several_files)
+                                   ipv4_int, is_link_local, is_multicast_mac, listing, seconds, several_files,
+                                   whole)
 
 __all__ = ["infer_routers", "redirects", "router_adverts"]
 
@@ -116,7 +117,10 @@ class _Routers:
             addresses = frozenset(str(ipaddress.ip_address(n)) for n in names if n not in macs)
             text = "declared routers: " + (", ".join(sorted(names)) or "none")
             return cls({4: macs, 6: macs}, {4: addresses, 6: addresses}, True, text)
-        found = infer_routers(data, router_learning=learning, router_min_addresses=min_addresses)
+        context = whole()
+        inferred = context.routers.get((learning, min_addresses)) if context is not None else None
+        found = (infer_routers(data, router_learning=learning, router_min_addresses=min_addresses)
+                 if inferred is None else inferred)
         macs = {v: frozenset(found.filter((pl.col("ip_version") == v) & pl.col("mac").is_not_null())["mac"])
                 for v in (4, 6)}
         addresses = {v: frozenset(found.filter(pl.col("ip_version") == v)["addresses"].explode().drop_nulls())

@@ -1,0 +1,149 @@
+"""How :func:`icmpscope.detect.all` runs the detectors at the reader's speed and scale.
+
+Every alert depends only on the rows of its group (a source, a target, a pair of addresses), so
+a detector run over the rows of some groups finds exactly their alerts. Each detector's
+:class:`Plan` names the rows it reads and the group key of each (its *routes*), and, where the
+detector counts over a window, a :class:`Bound`: per group and time bucket as long as the
+window, measures that can only over-count what the detector counts (counts, distinct counts
+added up). A window of length W overlaps at most two consecutive buckets of length W, so a group
+whose two-bucket sums stay under the thresholds cannot alert: only the other groups' rows (the
+candidates, few in most captures) reach the polars detector. The measures add up across
+batches, files and machines, so the same filter serves a capture in memory and one streamed
+from ``scan_pcap``.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from icmpscope.detect.base import ECHO_REPLY, ECHO_REQUEST, Whole
+
+__all__ = ["Bound", "Plan", "Route", "candidates", "partial_bounds", "merge_bounds", "select_rows",
+           "whole_of", "file_starts", "options"]
+
+
+@dataclass(frozen=True)
+class Route:
+    """Rows a detector reads (``rows``) and the group key of each (one or two expressions)."""
+
+    rows: pl.Expr
+    key: tuple[pl.Expr, ...]
+
+
+@dataclass(frozen=True)
+class Bound:
+    """Per group (and ``sub`` value) and bucket of ``window`` seconds (``None``: one bucket for
+    the whole capture), ``measures`` (name -> aggregation over the routed rows, with ``_role``
+    the route's index, and how two partial values merge: "sum", "min" or "max"); a group is a
+    candidate when ``hot`` holds over the sums of two consecutive buckets."""
+
+    window: float | None
+    measures: dict[str, tuple[pl.Expr, str]]
+    hot: pl.Expr
+    sub: pl.Expr | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    routes: tuple[Route, ...]
+    bounds: tuple[Bound, ...] = ()
+    # Columns some measures need, computed over the distinct values of a batch (string tests
+    # on addresses cost a cast per row otherwise).
+    helpers: Callable[[pl.DataFrame], list[pl.Expr]] | None = field(default=None)
+
+    @property
+    def width(self) -> int:
+        return len(self.routes[0].key)
+
+
+def _keys(width: int) -> list[str]:
+    return [f"_k{i}" for i in range(width)]
+
+
+def routed(frame: pl.LazyFrame, plan: Plan) -> pl.LazyFrame:
+    """The rows of ``frame`` each route reads, with their key (``_k0``, ``_k1``) and ``_role``."""
+    names = _keys(plan.width)
+    return pl.concat([frame.filter(route.rows).with_columns(
+        *(k.alias(n) for k, n in zip(route.key, names)), pl.lit(i, pl.UInt8).alias("_role"))
+        for i, route in enumerate(plan.routes)], how="vertical_relaxed")
+
+
+def _bucket(window: float | None) -> pl.Expr:
+    if window is None:
+        return pl.lit(0, pl.Int64).alias("_bucket")
+    return (pl.col("ts").dt.epoch("ns") // round(window * 1e9)).alias("_bucket")
+
+
+def partial_bounds(frame: pl.DataFrame, plan: Plan) -> list[pl.LazyFrame]:
+    """Each bound's measures over ``frame`` (a capture, a batch of one), per group and bucket."""
+    rows = routed(frame.lazy(), plan)
+    if plan.helpers is not None:
+        rows = rows.with_columns(plan.helpers(frame))
+    out = []
+    for bound in plan.bounds:
+        by = [*_keys(plan.width), *([bound.sub.alias("_sub")] if bound.sub is not None else []),
+              _bucket(bound.window)]
+        out.append(rows.group_by(by).agg(expr.alias(name) for name, (expr, _) in bound.measures.items()))
+    return out
+
+
+_MERGE = {"sum": pl.Expr.sum, "min": pl.Expr.min, "max": pl.Expr.max}
+
+
+def merge_bounds(parts: Iterable[pl.DataFrame], plan: Plan, index: int) -> pl.DataFrame:
+    """Partial measures of one bound (from batches, files) merged into one table."""
+    bound = plan.bounds[index]
+    by = [*_keys(plan.width), *(["_sub"] if bound.sub is not None else []), "_bucket"]
+    return (pl.concat(list(parts), how="vertical_relaxed").group_by(by)
+            .agg(_MERGE[how](pl.col(name)) for name, (_, how) in bound.measures.items()))
+
+
+def candidates(merged: Sequence[pl.DataFrame], plan: Plan) -> pl.DataFrame | None:
+    """The groups that may alert (``None``: every group, the plan has no bound)."""
+    if not plan.bounds:
+        return None
+    keys = _keys(plan.width)
+    found = []
+    for bound, table in zip(plan.bounds, merged):
+        group = [*keys, *(["_sub"] if bound.sub is not None else [])]
+        if bound.window is not None:
+            table = table.sort(*group, "_bucket")
+            follows = (pl.all_horizontal(pl.col(c).eq_missing(pl.col(c).shift()) for c in group)
+                       & (pl.col("_bucket") - pl.col("_bucket").shift() == 1)).fill_null(False)
+            table = table.with_columns(
+                pl.col(name) + pl.when(follows).then(pl.col(name).shift()).otherwise(0)
+                for name, (_, how) in bound.measures.items() if how == "sum")
+        found.append(table.filter(bound.hot).select(keys))
+    return pl.concat(found).unique()
+
+
+def select_rows(frame: pl.DataFrame, plan: Plan, chosen: pl.DataFrame | None) -> pl.DataFrame:
+    """The rows of ``frame`` that the plan's routes give to candidate groups, in frame order."""
+    rows = routed(frame.lazy().with_row_index("_row"), plan)
+    if chosen is not None:
+        rows = rows.join(chosen.lazy(), on=_keys(plan.width), how="semi", nulls_equal=True)
+    index = rows.select("_row").unique().sort("_row").collect()["_row"]
+    return frame[index] if index.len() < frame.height else frame
+
+
+def whole_of(icmp: pl.DataFrame, *, several: bool) -> Whole:
+    """What parts of ``icmp`` need to know of it (see :class:`icmpscope.detect.base.Whole`)."""
+    return Whole(several=several, file_starts=file_starts(icmp))
+
+
+def file_starts(icmp: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Each file's first echo timestamp, the order echo pairing puts files in."""
+    echo = (pl.col("icmp_type").is_in(ECHO_REQUEST + ECHO_REPLY)
+            & pl.col("icmp_id").is_not_null() & pl.col("icmp_seq").is_not_null())
+    return (icmp.lazy().filter(echo).group_by(pl.col("file").cast(pl.String))
+            .agg(pl.col("ts").min().alias("_file_start")).collect())
+
+
+def options(detector: Callable[..., pl.DataFrame], thresholds: dict[str, object]) -> dict[str, object]:
+    """The keywords ``detector`` runs with: its defaults, overridden by ``thresholds``."""
+    params = inspect.signature(detector).parameters
+    return {name: thresholds.get(name, p.default) for name, p in params.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY}

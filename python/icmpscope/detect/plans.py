@@ -1,0 +1,120 @@
+"""What each detector reads, how its rows group, and the bound that tells which groups may alert
+(see :mod:`icmpscope.detect.engine`). A plan mirrors its detector: when a detector learns to
+read other rows, its plan must route them too (tests run every detector with and without its
+plan over every scenario and corpus capture)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import polars as pl
+
+from icmpscope.detect.base import ECHO_REPLY, ECHO_REQUEST, is_broadcast, is_multicast_mac
+from icmpscope.detect.engine import Bound, Plan, Route
+from icmpscope.detect.routers import ADVERTS, REDIRECTS
+from icmpscope.detect.sweeps import PROBES, TIME_EXCEEDED
+
+PlanOf = Callable[..., Plan]
+
+
+def _in(column: str, values: pl.Series) -> pl.Expr:
+    return pl.col(column).is_in(values.implode()) if values.len() else pl.lit(False)
+
+
+def _broadcast(networks) -> Callable[[pl.DataFrame], list[pl.Expr]]:
+    """``_broadcast``: is_broadcast, judged once per distinct address and MAC."""
+
+    def helpers(frame: pl.DataFrame) -> list[pl.Expr]:
+        requests = frame.lazy().filter(pl.col("icmp_type").is_in(ECHO_REQUEST))
+        addrs = requests.select(pl.col("dst").unique().cast(pl.String)).collect()["dst"]
+        macs = requests.select(pl.col("dst_mac").unique().cast(pl.String)).collect()["dst_mac"]
+        group_addr = addrs.filter(pl.select(is_broadcast(pl.lit(addrs), pl.lit(None, pl.String), networks)
+                                            ).to_series())
+        group_mac = macs.filter(pl.select(is_multicast_mac(pl.lit(macs)).fill_null(False)).to_series())
+        return [(_in("dst", group_addr) | _in("dst_mac", group_mac)).alias("_broadcast")]
+
+    return helpers
+
+
+def echo_floods(*, flood_window, flood_rate, flood_byte_rate, ddos_rate, ddos_min_sources,
+                networks) -> Plan:
+    # Keyed by target: a pair's requests are among its target's.
+    w = flood_window
+    return Plan(routes=(Route(pl.col("icmp_type").is_in(ECHO_REQUEST), (pl.col("dst"),)),),
+                bounds=(Bound(w, {"n": (pl.len(), "sum"), "bytes": (pl.col("datagram_len").sum(), "sum")},
+                              (pl.col("n") >= min(flood_rate, ddos_rate) * w)
+                              | (pl.col("bytes") >= flood_byte_rate * w)),))
+
+
+def sweeps(*, sweep_window, sweep_min_targets, sweep_revisit) -> Plan:
+    probe = pl.any_horizontal(*[(pl.col("ip_version") == v) & (pl.col("icmp_type") == t)
+                                for v, t in PROBES])
+    answer = pl.col("icmp_type").is_in(sorted({a for _, a in PROBES.values()}))
+    expired = pl.any_horizontal(*[(pl.col("ip_version") == v) & (pl.col("icmp_type") == t)
+                                  for v, t in TIME_EXCEEDED.items()])
+    return Plan(routes=(Route(probe, (pl.col("src"),)),          # the prober's probes
+                        Route(answer, (pl.col("dst"),)),         # the answers it got
+                        Route(expired, (pl.col("inner_src"),))),  # the routes it traced
+                bounds=(Bound(sweep_window,
+                              {"targets": (pl.col("dst").filter(pl.col("_role") == 0).n_unique(), "sum")},
+                              pl.col("targets") >= sweep_min_targets),))
+
+
+def smurf(*, smurf_window, smurf_rate, smurf_reply_rate, smurf_min_reflectors, networks) -> Plan:
+    # Keyed by victim: the requests in its name, the replies it receives (and, to pair them,
+    # the requests it sent itself).
+    w = smurf_window
+    return Plan(routes=(Route(pl.col("icmp_type").is_in(ECHO_REQUEST), (pl.col("src"),)),
+                        Route(pl.col("icmp_type").is_in(ECHO_REPLY), (pl.col("dst"),))),
+                bounds=(Bound(w, {"broadcast": (((pl.col("_role") == 0) & pl.col("_broadcast")).sum(), "sum"),
+                                  "replies": ((pl.col("_role") == 1).sum(), "sum")},
+                              (pl.col("broadcast") >= smurf_rate * w)
+                              | (pl.col("replies") >= smurf_reply_rate * w)),),
+                helpers=_broadcast(networks))
+
+
+def tunnels(*, tunnel_min_packets, tunnel_min_duration, **_) -> Plan:
+    # A session is one pair of addresses, both ways; it is no longer than the pair's traffic.
+    echo = pl.col("icmp_type").is_in(ECHO_REQUEST + ECHO_REPLY)
+    a, b = pl.col("src").cast(pl.String), pl.col("dst").cast(pl.String)
+    return Plan(routes=(Route(echo, (pl.min_horizontal(a, b), pl.max_horizontal(a, b))),),
+                bounds=(Bound(None, {"n": (pl.len(), "sum"), "first": (pl.col("ts").min(), "min"),
+                                     "last": (pl.col("ts").max(), "max")},
+                              (pl.col("n") >= tunnel_min_packets)
+                              & ((pl.col("last") - pl.col("first")).dt.total_nanoseconds()
+                                 >= round(tunnel_min_duration * 1e9))),))
+
+
+def unreachable_scans(*, unreach_window, unreach_min_ports, unreach_min_hosts) -> Plan:
+    unreachable = ((((pl.col("ip_version") == 4) & (pl.col("icmp_type") == 3) & (pl.col("icmp_code") != 4))
+                    | ((pl.col("ip_version") == 6) & (pl.col("icmp_type") == 1)))
+                   & pl.col("inner_dst").is_not_null())
+    expired = pl.any_horizontal(*[(pl.col("ip_version") == v) & (pl.col("icmp_type") == t)
+                                  for v, t in TIME_EXCEEDED.items()])
+    first = pl.col("_role") == 0
+    w = unreach_window
+    return Plan(routes=(Route(unreachable, (pl.col("dst"),)), Route(expired, (pl.col("inner_src"),))),
+                bounds=(Bound(w, {"hosts": (pl.col("inner_dst").filter(first).n_unique(), "sum")},
+                              pl.col("hosts") >= unreach_min_hosts),
+                        Bound(w, {"services": (first.sum(), "sum")}, pl.col("services") >= unreach_min_ports,
+                              sub=pl.col("inner_dst"))))
+
+
+def _by_source(rows: pl.Expr) -> Plan:
+    """Rare messages, all of them read: every sender is a candidate."""
+    return Plan(routes=(Route(rows, (pl.col("src"),)),))
+
+
+def mask_replies(**_) -> Plan:
+    return _by_source((pl.col("ip_version") == 4) & (pl.col("icmp_type") == 18))
+
+
+def redirects(**_) -> Plan:
+    return _by_source(pl.col("icmp_type").is_in(REDIRECTS))
+
+
+def router_adverts(**_) -> Plan:
+    return _by_source(pl.col("icmp_type").is_in(ADVERTS))
+
+
+def fragment_attacks(*, max_datagram, **_) -> Plan:
+    return _by_source(pl.col("reassembled") & (pl.col("datagram_len") > max_datagram))

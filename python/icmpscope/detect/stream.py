@@ -10,18 +10,22 @@ from icmpscope.detect import engine
 from icmpscope.detect import plans as plans_of
 from icmpscope.detect.base import Whole, empty, seconds
 
+# What infer_routers reads.
+_LEARNS_FROM = ["file", "frame", "ts", "ip_version", "icmp_type", "src", "dst", "src_mac", "dst_mac",
+                "inner_dst"]
 # Partial bounds are merged whenever this many batches' worth have piled up.
 _MERGE_EVERY = 16
 
 
 def detect_streamed(lf: pl.LazyFrame, thresholds: dict[str, object]) -> pl.DataFrame:
-    from icmpscope.detect import DETECTORS, router_adverts, run_parts
+    from icmpscope.detect import DETECTORS, redirects, router_adverts, run_parts
 
     plans = {d: getattr(plans_of, d.__name__)(**engine.options(d, thresholds)) for d in DETECTORS}
     merged: dict = {d: [[] for _ in plan.bounds] for d, plan in plans.items()}
     files: set[str] = set()
     starts: list[pl.DataFrame] = []
     first_ts = None
+    routing = {redirects: False, router_adverts: False}  # whether any row is theirs
     for batch in lf.collect_batches():
         if batch.is_empty():
             continue
@@ -29,6 +33,8 @@ def detect_streamed(lf: pl.LazyFrame, thresholds: dict[str, object]) -> pl.DataF
         starts.append(engine.file_starts(batch))
         low = batch["ts"].min()
         first_ts = low if first_ts is None else min(first_ts, low)
+        for d in routing:
+            routing[d] = routing[d] or not engine.select_rows(batch, plans[d], None).is_empty()
         parts = {d: engine.partial_bounds(batch, plan) for d, plan in plans.items()}
         computed = iter(pl.collect_all([q for qs in parts.values() for q in qs]))
         for d, plan in plans.items():
@@ -42,6 +48,8 @@ def detect_streamed(lf: pl.LazyFrame, thresholds: dict[str, object]) -> pl.DataF
                                    plans[d]) for d in DETECTORS}
     learning = thresholds.get("router_learning", 60.0)
     early_until = pl.lit(first_ts) + seconds(float(learning))
+    # Router inference, only where there is something to judge, reads a few columns.
+    inferring = thresholds.get("known_routers") is None and routing[redirects] | routing[router_adverts]
     kept: dict = {d: [] for d in DETECTORS}
     early: list[pl.DataFrame] = []
     for batch in lf.collect_batches():
@@ -49,11 +57,12 @@ def detect_streamed(lf: pl.LazyFrame, thresholds: dict[str, object]) -> pl.DataF
             rows = engine.select_rows(batch, plans[d], chosen[d])
             if not rows.is_empty():
                 kept[d].append(rows)
-        early.append(batch.filter(pl.col("ts") <= early_until))
+        if inferring:
+            early.append(batch.lazy().filter(pl.col("ts") <= early_until).select(_LEARNS_FROM).collect())
     schema = lf.collect_schema()
     rows = {d: pl.concat(kept[d]) if kept[d] else pl.DataFrame(schema=schema) for d in DETECTORS}
     # Router inference reads the first seconds, and the first advertisement wherever it is.
-    early_rows = (pl.concat([*early, rows[router_adverts]])
+    early_rows = (pl.concat([*early, rows[router_adverts].select(_LEARNS_FROM)])
                   .unique(subset=["file", "frame"], maintain_order=True))
     starts_all = (pl.concat(starts).group_by("file").agg(pl.col("_file_start").min())
                   if starts else pl.DataFrame(schema={"file": pl.String, "_file_start": schema["ts"]}))

@@ -24,6 +24,10 @@ pub struct IcmpMessage {
     pub router_lifetime: Option<u16>,
     pub mask: Option<Ipv4Addr>,
     pub inner: Option<Quoted>,
+    /// Bytes of the original datagram an error message quotes, as carried (the declared length,
+    /// not what the snaplen kept): the message after its 8-byte header, or only the length an
+    /// RFC 4884 length field gives when it is set (the rest is an extension structure).
+    pub quoted_len: Option<u32>,
 }
 
 /// An ICMPv6 router advertisement's prefix (`2001:db8:1::/64`, RFC 4861 4.6.2), or an ICMPv4
@@ -352,6 +356,10 @@ pub fn decode_v4(data: &[u8], declared_len: usize) -> Result<IcmpMessage, Decode
                 m.gateway = be32(data, 4).map(|g| IpAddr::V4(Ipv4Addr::from(g)));
             }
             m.inner = data.get(8..).and_then(quoted);
+            // RFC 4884 length (32-bit words) in destination unreachable, time exceeded and
+            // parameter problem.
+            let words = if matches!(m.icmp_type, 3 | 11 | 12) { data.get(5).copied() } else { None };
+            m.quoted_len = Some(quote_len(m.payload_len, words, 4));
         }
         9 => m.router_lifetime = be16(data, 6),
         _ => {}
@@ -374,6 +382,9 @@ pub fn decode_v6(data: &[u8], declared_len: usize, src: &Ipv6Addr, dst: &Ipv6Add
                 m.mtu = be32(data, 4);
             }
             m.inner = data.get(8..).and_then(quoted);
+            // RFC 4884 length (64-bit words) in destination unreachable and time exceeded.
+            let words = if matches!(m.icmp_type, 1 | 3) { data.get(4).copied() } else { None };
+            m.quoted_len = Some(quote_len(m.payload_len, words, 8));
         }
         128 | 129 => {
             m.id = be16(data, 4);
@@ -383,26 +394,119 @@ pub fn decode_v6(data: &[u8], declared_len: usize, src: &Ipv6Addr, dst: &Ipv6Add
         134 => m.router_lifetime = be16(data, 6),
         137 => {
             m.gateway = data.get(8..24).and_then(|t| <[u8; 16]>::try_from(t).ok()).map(|t| IpAddr::V6(Ipv6Addr::from(t)));
-            m.inner = redirected_header(data.get(40..).unwrap_or_default());
+            let options = data.get(40..declared_len.min(data.len())).unwrap_or_default();
+            let header = redirected_header(options, declared_len.saturating_sub(40));
+            m.inner = header.and_then(|(quote, _)| quoted(quote));
+            m.quoted_len = header.map(|(_, len)| len);
         }
         _ => {}
     }
     Ok(m)
 }
 
-/// The Redirected Header option (type 4) of an ICMPv6 redirect quotes the packet redirected.
-fn redirected_header(mut options: &[u8]) -> Option<Quoted> {
+/// Quoted bytes of an error whose `payload_len` bytes follow its header: all of them, or the
+/// RFC 4884 length (`words` of `unit` bytes) when it is set and fits.
+fn quote_len(payload_len: u32, words: Option<u8>, unit: u32) -> u32 {
+    match words {
+        Some(w) if w > 0 => (u32::from(w) * unit).min(payload_len),
+        _ => payload_len,
+    }
+}
+
+/// The Redirected Header option (type 4) of an ICMPv6 redirect quotes the packet redirected:
+/// its captured bytes, and how many it carries (its length less its 8-byte header, within the
+/// `declared` bytes of options).
+fn redirected_header(mut options: &[u8], mut declared: usize) -> Option<(&[u8], u32)> {
     while options.len() >= 8 {
         let len = usize::from(options[1]) * 8;
         if len == 0 {
             return None;
         }
         if options[0] == 4 {
-            return quoted(options.get(8..len.min(options.len()))?);
+            let carried = len.min(declared).saturating_sub(8);
+            return Some((options.get(8..len.min(options.len()))?, u32::try_from(carried).unwrap_or(u32::MAX)));
         }
         options = options.get(len..)?;
+        declared = declared.saturating_sub(len);
     }
     None
+}
+
+/// What a neighbour discovery message (RFC 4861: types 133 to 137) says beyond [`IcmpMessage`]:
+/// kept apart from it, as [`advertised`] is, since most messages are not ND.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NeighborDiscovery {
+    /// Target address of a neighbour solicitation, advertisement or redirect.
+    pub target: Option<Ipv6Addr>,
+    /// The flag byte: a neighbour advertisement's R (0x80), S (0x40), O (0x20); a router
+    /// advertisement's M (0x80), O (0x40), H (0x20), preference (0x18), proxy (0x04).
+    pub flags: Option<u8>,
+    /// The first source (type 1) or target (type 2) link-layer address option holding a MAC.
+    pub lladdr: Option<[u8; 6]>,
+    /// A router advertisement's MTU option (type 5).
+    pub mtu: Option<u32>,
+    /// A router advertisement's Route Information options (type 24, RFC 4191), in order sent.
+    pub routes: Vec<Advertised>,
+}
+
+/// The neighbour discovery fields of an ICMPv6 message; None for any other message. `data` and
+/// `declared_len` as for [`decode_v6`].
+#[inline]
+pub fn neighbor_discovery(data: &[u8], declared_len: usize) -> Option<NeighborDiscovery> {
+    if !matches!(data.first(), Some(133..=137)) {
+        return None;
+    }
+    Some(nd_fields(data.get(..declared_len).unwrap_or(data)))
+}
+
+#[inline(never)]
+fn nd_fields(message: &[u8]) -> NeighborDiscovery {
+    let target = || message.get(8..24).and_then(|t| <[u8; 16]>::try_from(t).ok()).map(Ipv6Addr::from);
+    let mut nd = NeighborDiscovery::default();
+    // Where the options start, and which link-layer address option this message carries.
+    let (options_at, lladdr_kind) = match message[0] {
+        133 => (8, 1),
+        134 => {
+            nd.flags = message.get(5).copied();
+            (16, 1)
+        }
+        135 => {
+            nd.target = target();
+            (24, 1)
+        }
+        136 => {
+            nd.flags = message.get(4).map(|f| f & 0xe0);
+            nd.target = target();
+            (24, 2)
+        }
+        _ => {
+            nd.target = target();
+            (40, 2)
+        }
+    };
+    let mut options = message.get(options_at..).unwrap_or_default();
+    // As for prefixes: a zero-length option or one cut short ends the walk.
+    while let [kind, units, ..] = *options {
+        let Some(option) = options.get(..usize::from(units) * 8).filter(|o| !o.is_empty()) else { break };
+        match kind {
+            1 | 2 if kind == lladdr_kind && option.len() == 8 && nd.lladdr.is_none() => {
+                nd.lladdr = option.get(2..8).and_then(|m| <[u8; 6]>::try_from(m).ok());
+            }
+            5 if message[0] == 134 && nd.mtu.is_none() => nd.mtu = be32(option, 4),
+            // Route Information: the prefix is 0, 8 or 16 bytes after the first 8 (RFC 4191 2.3).
+            24 if message[0] == 134 => {
+                if let Some(&len) = option.get(2) {
+                    let mut prefix = [0u8; 16];
+                    let given = option.get(8..).unwrap_or_default();
+                    prefix[..given.len().min(16)].copy_from_slice(&given[..given.len().min(16)]);
+                    nd.routes.push(Advertised { addr: IpAddr::V6(Ipv6Addr::from(prefix)), len: Some(len) });
+                }
+            }
+            _ => {}
+        }
+        options = options.get(option.len()..).unwrap_or_default();
+    }
+    nd
 }
 
 #[cfg(test)]
@@ -576,6 +680,94 @@ mod tests {
         // Only router advertisements advertise: not an echo reply, nor type 9 in ICMPv6.
         assert_eq!(advertised(4, &[0, 0, 0, 0, 0, 1, 0, 1], 8), None);
         assert_eq!(advertised(6, &[9, 0, 0, 0, 2, 2, 0, 1], 8), None);
+    }
+
+    fn neighbor_advert(flags: u8, target: &str, options: &[u8]) -> Vec<u8> {
+        let mut msg = vec![136, 0, 0, 0, flags, 0, 0, 0];
+        msg.extend_from_slice(&target.parse::<Ipv6Addr>().unwrap().octets());
+        msg.extend_from_slice(options);
+        msg
+    }
+
+    #[test]
+    fn neighbor_discovery_fields() {
+        let mac = [2, 0, 0, 0, 0, 9];
+        let target_ll = [&[2u8, 1][..], &mac].concat();
+        let source_ll = [&[1u8, 1][..], &[2, 0, 0, 0, 0, 1]].concat();
+        // The advert's own kind of link-layer option (target), not a source one before it.
+        let na = neighbor_advert(0xe5, "2001:db8::7", &[source_ll.clone(), target_ll.clone()].concat());
+        let nd = neighbor_discovery(&na, na.len()).unwrap();
+        assert_eq!((nd.target, nd.flags, nd.lladdr), (Some("2001:db8::7".parse().unwrap()), Some(0xe0), Some(mac)));
+        // A router advertisement: flag byte, MTU and route information options of each size.
+        let route = |len: u8, units: u8, prefix: &[u8]| [&[24, units, len, 0x08, 0, 0, 0, 9][..], prefix].concat();
+        let options = [
+            source_ll.clone(),
+            vec![5, 1, 0, 0, 0, 0, 0x05, 0xdc],
+            route(0, 1, &[]),
+            route(48, 2, &[0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0]),
+            route(64, 3, &"fd00:1:2:3::".parse::<Ipv6Addr>().unwrap().octets()),
+        ]
+        .concat();
+        let mut ra = vec![134, 0, 0, 0, 64, 0xc8, 0x07, 0x08, 0, 0, 0, 0, 0, 0, 0, 0];
+        ra.extend_from_slice(&options);
+        let nd = neighbor_discovery(&ra, ra.len()).unwrap();
+        assert_eq!((nd.target, nd.flags, nd.lladdr, nd.mtu), (None, Some(0xc8), Some([2, 0, 0, 0, 0, 1]), Some(1500)));
+        assert_eq!(nd.routes.iter().map(ToString::to_string).collect::<Vec<_>>(), ["::/0", "2001:db8:1::/48", "fd00:1:2:3::/64"]);
+        assert_eq!(neighbor_discovery(&[128, 0, 0, 0, 0, 1, 0, 1], 8), None);
+        // Ethernet padding after the declared length holds no option.
+        let bare = neighbor_advert(0x40, "fe80::1", &[]);
+        let padded = [bare.clone(), target_ll].concat();
+        assert_eq!(neighbor_discovery(&padded, bare.len()).unwrap().lladdr, None);
+    }
+
+    #[test]
+    fn neighbor_discovery_cut_at_every_byte_keeps_what_is_whole() {
+        let options = [vec![2u8, 1, 2, 0, 0, 0, 0, 9], vec![0, 0, 0, 0, 0, 0, 0, 0], vec![2, 1, 9, 9, 9, 9, 9, 9]].concat();
+        let msg = neighbor_advert(0x60, "2001:db8::7", &options);
+        let whole = neighbor_discovery(&msg, msg.len()).unwrap();
+        // A zero-length option ends the walk: the second MAC is never read.
+        assert_eq!(whole.lladdr, Some([2, 0, 0, 0, 0, 9]));
+        for cut in 0..msg.len() {
+            // Cut by the snaplen (declared longer) and declared short alike.
+            for declared in [msg.len(), cut] {
+                let nd = neighbor_discovery(&msg[..cut], declared);
+                if cut == 0 {
+                    assert_eq!(nd, None);
+                    continue;
+                }
+                let nd = nd.unwrap();
+                assert_eq!(nd.target.is_some(), cut >= 24, "cut {cut}");
+                assert_eq!(nd.flags, (cut > 4).then_some(0x60), "cut {cut}");
+                assert_eq!(nd.lladdr.is_some(), cut >= 32, "cut {cut}");
+            }
+        }
+        for kind in 133..=137u8 {
+            let mut msg = vec![kind; 64];
+            msg[1] = 0;
+            for cut in 0..msg.len() {
+                let _ = neighbor_discovery(&msg[..cut], 64);
+                let _ = decode_v6(&msg[..cut], 64, &Ipv6Addr::LOCALHOST, &Ipv6Addr::LOCALHOST);
+            }
+        }
+    }
+
+    #[test]
+    fn quoted_length_and_ttl() {
+        let ip = [0x45, 0, 0, 60, 0, 0, 0x40, 0, 3, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0x30, 0x39, 0, 53, 0, 8, 0, 0];
+        let mut msg = vec![11, 0, 0, 0, 0, 0, 0, 0];
+        msg.extend_from_slice(&ip);
+        let m = decode_v4(&msg, msg.len()).unwrap();
+        assert_eq!((m.quoted_len, m.inner.unwrap().ttl), (Some(28), Some(3)));
+        // Declared longer than captured: the quote as carried.
+        assert_eq!(decode_v4(&msg, msg.len() + 100).unwrap().quoted_len, Some(128));
+        // An RFC 4884 length (7 words) in front of an extension structure.
+        msg[5] = 7;
+        msg.extend_from_slice(&[0; 20]);
+        assert_eq!(decode_v4(&msg, msg.len()).unwrap().quoted_len, Some(28));
+        // No quote past the header: nothing quoted, still an error.
+        let m = decode_v4(&msg[..8], 8).unwrap();
+        assert_eq!((m.quoted_len, m.inner), (Some(0), None));
+        assert_eq!(decode_v4(&[8, 0, 0, 0, 0, 1, 0, 1], 8).unwrap().quoted_len, None);
     }
 
     #[test]

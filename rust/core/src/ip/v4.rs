@@ -47,6 +47,9 @@ pub fn decode(data: &[u8], wire_len: usize) -> Result<IpPacket<'_>, DecodeError>
         src,
         dst,
         ttl: data[8],
+        tos: data[1],
+        ident: u16::from_be_bytes([data[4], data[5]]),
+        df: flags_offset & 0x4000 != 0,
         proto: data[9],
         header_len,
         payload: data.get(header_len..total.min(data.len())).unwrap_or_default(),
@@ -64,5 +67,5 @@ pub fn quoted(data: &[u8]) -> Option<Quoted> {
         (Some(p), Some(t)) if first_fragment => ports(p, t),
         _ => (None, None),
     };
-    Some(Quoted { src: addr(data, 12), dst: addr(data, 16), proto, sport, dport })
+    Some(Quoted { ttl: data.get(8).copied(), src: addr(data, 12), dst: addr(data, 16), proto, sport, dport })
 }

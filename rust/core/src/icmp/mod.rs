@@ -359,7 +359,7 @@ pub fn decode_v4(data: &[u8], declared_len: usize) -> Result<IcmpMessage, Decode
             // RFC 4884 length (32-bit words) in destination unreachable, time exceeded and
             // parameter problem.
             let words = if matches!(m.icmp_type, 3 | 11 | 12) { data.get(5).copied() } else { None };
-            m.quoted_len = Some(quote_len(m.payload_len, words, 4));
+            m.quoted_len = Some(quote_len(data, declared_len, words, 4));
         }
         9 => m.router_lifetime = be16(data, 6),
         _ => {}
@@ -384,7 +384,7 @@ pub fn decode_v6(data: &[u8], declared_len: usize, src: &Ipv6Addr, dst: &Ipv6Add
             m.inner = data.get(8..).and_then(quoted);
             // RFC 4884 length (64-bit words) in destination unreachable and time exceeded.
             let words = if matches!(m.icmp_type, 1 | 3) { data.get(4).copied() } else { None };
-            m.quoted_len = Some(quote_len(m.payload_len, words, 8));
+            m.quoted_len = Some(quote_len(data, declared_len, words, 8));
         }
         128 | 129 => {
             m.id = be16(data, 4);
@@ -404,13 +404,25 @@ pub fn decode_v6(data: &[u8], declared_len: usize, src: &Ipv6Addr, dst: &Ipv6Add
     Ok(m)
 }
 
-/// Quoted bytes of an error whose `payload_len` bytes follow its header: all of them, or the
-/// RFC 4884 length (`words` of `unit` bytes) when it is set and fits.
-fn quote_len(payload_len: u32, words: Option<u8>, unit: u32) -> u32 {
-    match words {
-        Some(w) if w > 0 => (u32::from(w) * unit).min(payload_len),
-        _ => payload_len,
-    }
+/// Bytes an RFC 4884 error quotes when its length field is 0 and an extension structure follows
+/// ("compatibility" mode, 5.5: the quote padded to 128 bytes).
+const COMPAT_QUOTE: usize = 128;
+
+/// Quoted bytes of the error `data` (declared `declared_len` bytes long, header included): all
+/// after the header, or the RFC 4884 length (`words` of `unit` bytes) when it is set and fits;
+/// when it is 0, 128 if an extension structure (version 2, valid checksum, captured whole)
+/// follows them, as tshark and traceroute read MPLS label stacks of routers that send them so.
+fn quote_len(data: &[u8], declared_len: usize, words: Option<u8>, unit: usize) -> u32 {
+    let carried = declared_len.saturating_sub(8);
+    let quoted = match words {
+        Some(w) if w > 0 => (usize::from(w) * unit).min(carried),
+        Some(_) if carried > COMPAT_QUOTE + 4 => {
+            let extension = data.get(8 + COMPAT_QUOTE..declared_len).filter(|e| e.len() == carried - COMPAT_QUOTE);
+            if extension.is_some_and(|e| e[0] >> 4 == 2 && checksum_valid(ones_sum(e, 0))) { COMPAT_QUOTE } else { carried }
+        }
+        _ => carried,
+    };
+    u32::try_from(quoted).unwrap_or(u32::MAX)
 }
 
 /// The Redirected Header option (type 4) of an ICMPv6 redirect quotes the packet redirected:
@@ -751,6 +763,13 @@ mod tests {
         }
     }
 
+    fn fold16(mut s: u64) -> u16 {
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        s as u16
+    }
+
     #[test]
     fn quoted_length_and_ttl() {
         let ip = [0x45, 0, 0, 60, 0, 0, 0x40, 0, 3, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0x30, 0x39, 0, 53, 0, 8, 0, 0];
@@ -764,6 +783,19 @@ mod tests {
         msg[5] = 7;
         msg.extend_from_slice(&[0; 20]);
         assert_eq!(decode_v4(&msg, msg.len()).unwrap().quoted_len, Some(28));
+        // Compatibility mode: length 0, a 128-byte quote, then a valid extension structure.
+        let mut compat = vec![11, 0, 0, 0, 0, 0, 0, 0];
+        compat.extend_from_slice(&ip);
+        compat.resize(8 + 128, 0);
+        let extension = [0x20, 0, 0, 0, 0, 8, 1, 1, 0, 1, 0x61, 1];
+        let sum = !fold16(ones_sum(&extension, 0));
+        compat.extend_from_slice(&extension);
+        compat[8 + 128 + 2..8 + 128 + 4].copy_from_slice(&sum.to_be_bytes());
+        assert_eq!(decode_v4(&compat, compat.len()).unwrap().quoted_len, Some(128));
+        // A bad checksum: no extension, all quoted.
+        let last = compat.len() - 1;
+        compat[last] ^= 1;
+        assert_eq!(decode_v4(&compat, compat.len()).unwrap().quoted_len, Some(140));
         // No quote past the header: nothing quoted, still an error.
         let m = decode_v4(&msg[..8], 8).unwrap();
         assert_eq!((m.quoted_len, m.inner), (Some(0), None));

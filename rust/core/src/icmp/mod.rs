@@ -408,18 +408,22 @@ pub fn decode_v6(data: &[u8], declared_len: usize, src: &Ipv6Addr, dst: &Ipv6Add
 /// ("compatibility" mode, 5.5: the quote padded to 128 bytes).
 const COMPAT_QUOTE: usize = 128;
 
-/// Quoted bytes of the error `data` (declared `declared_len` bytes long, header included): all
-/// after the header, or the RFC 4884 length (`words` of `unit` bytes) when it is set and fits;
-/// when it is 0, 128 if an extension structure (version 2, valid checksum, captured whole)
-/// follows them, as tshark and traceroute read MPLS label stacks of routers that send them so.
+/// Quoted bytes of the error `data` (declared `declared_len` bytes long, header included), as
+/// tshark reads them: all after the header, unless an RFC 4884 extension structure follows the
+/// quote. Then the quote is the length field's (`words` of `unit` bytes) when it is set and the
+/// quoted datagram claims more; when it is 0, 128 bytes if more follow and the quoted datagram
+/// claims at most 128 ("compatibility" mode, 5.5: routers that send MPLS label stacks so).
 fn quote_len(data: &[u8], declared_len: usize, words: Option<u8>, unit: usize) -> u32 {
     let carried = declared_len.saturating_sub(8);
-    let quoted = match words {
-        Some(w) if w > 0 => (usize::from(w) * unit).min(carried),
-        Some(_) if carried > COMPAT_QUOTE + 4 => {
-            let extension = data.get(8 + COMPAT_QUOTE..declared_len).filter(|e| e.len() == carried - COMPAT_QUOTE);
-            if extension.is_some_and(|e| e[0] >> 4 == 2 && checksum_valid(ones_sum(e, 0))) { COMPAT_QUOTE } else { carried }
-        }
+    // The quoted datagram's own total length.
+    let claimed = match data.get(8).map(|b| b >> 4) {
+        Some(4) => be16(data, 10).map(usize::from),
+        Some(6) => be16(data, 12).map(|p| usize::from(p) + 40),
+        _ => None,
+    };
+    let quoted = match (words, claimed) {
+        (Some(w), Some(claimed)) if w > 0 && carried > usize::from(w) * unit && claimed > usize::from(w) * unit => usize::from(w) * unit,
+        (Some(0), Some(claimed)) if carried > COMPAT_QUOTE && claimed <= COMPAT_QUOTE => COMPAT_QUOTE,
         _ => carried,
     };
     u32::try_from(quoted).unwrap_or(u32::MAX)
@@ -453,7 +457,8 @@ pub struct NeighborDiscovery {
     /// The flag byte: a neighbour advertisement's R (0x80), S (0x40), O (0x20); a router
     /// advertisement's M (0x80), O (0x40), H (0x20), preference (0x18), proxy (0x04).
     pub flags: Option<u8>,
-    /// The first source (type 1) or target (type 2) link-layer address option holding a MAC.
+    /// The first source (type 1) or target (type 2) link-layer address option holding a MAC
+    /// (8 bytes long), whichever the message carries (tshark's first `icmpv6.opt.linkaddr`).
     pub lladdr: Option<[u8; 6]>,
     /// A router advertisement's MTU option (type 5).
     pub mtu: Option<u32>,
@@ -475,25 +480,25 @@ pub fn neighbor_discovery(data: &[u8], declared_len: usize) -> Option<NeighborDi
 fn nd_fields(message: &[u8]) -> NeighborDiscovery {
     let target = || message.get(8..24).and_then(|t| <[u8; 16]>::try_from(t).ok()).map(Ipv6Addr::from);
     let mut nd = NeighborDiscovery::default();
-    // Where the options start, and which link-layer address option this message carries.
-    let (options_at, lladdr_kind) = match message[0] {
-        133 => (8, 1),
+    // Where the options start.
+    let options_at = match message[0] {
+        133 => 8,
         134 => {
             nd.flags = message.get(5).copied();
-            (16, 1)
+            16
         }
         135 => {
             nd.target = target();
-            (24, 1)
+            24
         }
         136 => {
             nd.flags = message.get(4).map(|f| f & 0xe0);
             nd.target = target();
-            (24, 2)
+            24
         }
         _ => {
             nd.target = target();
-            (40, 2)
+            40
         }
     };
     let mut options = message.get(options_at..).unwrap_or_default();
@@ -501,7 +506,7 @@ fn nd_fields(message: &[u8]) -> NeighborDiscovery {
     while let [kind, units, ..] = *options {
         let Some(option) = options.get(..usize::from(units) * 8).filter(|o| !o.is_empty()) else { break };
         match kind {
-            1 | 2 if kind == lladdr_kind && option.len() == 8 && nd.lladdr.is_none() => {
+            1 | 2 if option.len() == 8 && nd.lladdr.is_none() => {
                 nd.lladdr = option.get(2..8).and_then(|m| <[u8; 6]>::try_from(m).ok());
             }
             5 if message[0] == 134 && nd.mtu.is_none() => nd.mtu = be32(option, 4),
@@ -706,8 +711,9 @@ mod tests {
         let mac = [2, 0, 0, 0, 0, 9];
         let target_ll = [&[2u8, 1][..], &mac].concat();
         let source_ll = [&[1u8, 1][..], &[2, 0, 0, 0, 0, 1]].concat();
-        // The advert's own kind of link-layer option (target), not a source one before it.
-        let na = neighbor_advert(0xe5, "2001:db8::7", &[source_ll.clone(), target_ll.clone()].concat());
+        // The first link-layer address option, of either kind; one that holds no MAC is passed.
+        let long_ll = [2u8, 2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+        let na = neighbor_advert(0xe5, "2001:db8::7", &[&long_ll[..], &target_ll, &source_ll].concat());
         let nd = neighbor_discovery(&na, na.len()).unwrap();
         assert_eq!((nd.target, nd.flags, nd.lladdr), (Some("2001:db8::7".parse().unwrap()), Some(0xe0), Some(mac)));
         // A router advertisement: flag byte, MTU and route information options of each size.
@@ -763,13 +769,6 @@ mod tests {
         }
     }
 
-    fn fold16(mut s: u64) -> u16 {
-        while s > 0xffff {
-            s = (s & 0xffff) + (s >> 16);
-        }
-        s as u16
-    }
-
     #[test]
     fn quoted_length_and_ttl() {
         let ip = [0x45, 0, 0, 60, 0, 0, 0x40, 0, 3, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0x30, 0x39, 0, 53, 0, 8, 0, 0];
@@ -779,22 +778,22 @@ mod tests {
         assert_eq!((m.quoted_len, m.inner.unwrap().ttl), (Some(28), Some(3)));
         // Declared longer than captured: the quote as carried.
         assert_eq!(decode_v4(&msg, msg.len() + 100).unwrap().quoted_len, Some(128));
-        // An RFC 4884 length (7 words) in front of an extension structure.
+        // An RFC 4884 length (7 words) in front of an extension structure, the quoted datagram
+        // claiming 60 bytes: 28 quoted; claiming no more than 28, the length field is not believed.
         msg[5] = 7;
         msg.extend_from_slice(&[0; 20]);
         assert_eq!(decode_v4(&msg, msg.len()).unwrap().quoted_len, Some(28));
-        // Compatibility mode: length 0, a 128-byte quote, then a valid extension structure.
+        msg[8 + 3] = 28;
+        assert_eq!(decode_v4(&msg, msg.len()).unwrap().quoted_len, Some(48));
+        // Compatibility mode: length 0, more than 128 bytes, a datagram that claims 60: a
+        // 128-byte quote and an extension structure.
         let mut compat = vec![11, 0, 0, 0, 0, 0, 0, 0];
         compat.extend_from_slice(&ip);
         compat.resize(8 + 128, 0);
-        let extension = [0x20, 0, 0, 0, 0, 8, 1, 1, 0, 1, 0x61, 1];
-        let sum = !fold16(ones_sum(&extension, 0));
-        compat.extend_from_slice(&extension);
-        compat[8 + 128 + 2..8 + 128 + 4].copy_from_slice(&sum.to_be_bytes());
+        compat.extend_from_slice(&[0x20, 0, 0, 0, 0, 8, 1, 1, 0, 1, 0x61, 1]);
         assert_eq!(decode_v4(&compat, compat.len()).unwrap().quoted_len, Some(128));
-        // A bad checksum: no extension, all quoted.
-        let last = compat.len() - 1;
-        compat[last] ^= 1;
+        // A datagram claiming more than 128: all of it quoted (Linux quotes up to 576 bytes).
+        compat[8 + 2] = 1;
         assert_eq!(decode_v4(&compat, compat.len()).unwrap().quoted_len, Some(140));
         // No quote past the header: nothing quoted, still an error.
         let m = decode_v4(&msg[..8], 8).unwrap();

@@ -100,8 +100,6 @@ pub fn skip_ah<'a>(ip: &IpPacket<'a>) -> Result<IpPacket<'a>, DecodeError> {
 /// quote is often cut short.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Quoted {
-    /// TTL (hop limit) of the quoted datagram.
-    pub ttl: Option<u8>,
     pub src: Option<IpAddr>,
     pub dst: Option<IpAddr>,
     pub proto: Option<u8>,

@@ -67,5 +67,5 @@ pub fn quoted(data: &[u8]) -> Option<Quoted> {
         (Some(p), Some(t)) if first_fragment => ports(p, t),
         _ => (None, None),
     };
-    Some(Quoted { ttl: data.get(8).copied(), src: addr(data, 12), dst: addr(data, 16), proto, sport, dport })
+    Some(Quoted { src: addr(data, 12), dst: addr(data, 16), proto, sport, dport })
 }

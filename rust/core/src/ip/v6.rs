@@ -108,7 +108,7 @@ pub fn decode(data: &[u8], wire_len: usize, max_ext_headers: usize) -> Result<Ip
 }
 
 pub fn quoted(data: &[u8]) -> Option<Quoted> {
-    let mut q = Quoted { ttl: data.get(7).copied(), src: addr(data, 8), dst: addr(data, 24), ..Default::default() };
+    let mut q = Quoted { src: addr(data, 8), dst: addr(data, 24), ..Default::default() };
     let next = *data.get(6)?;
     let body = data.get(40..).unwrap_or_default();
     match walk(next, body, 8) {

@@ -491,16 +491,13 @@ impl IcmpTable {
         if c.has(icmp_column::MASK) {
             self.mask.push(row, &mut self.addrs, m.mask.map(IpAddr::V4));
         }
-        if c.has(icmp_column::QUOTED_LEN) {
-            self.quoted_len.push(row, m.quoted_len);
+        if matches!((ip.version, m.icmp_type), (4, 3 | 4 | 5 | 11 | 12) | (6, 1..=4 | 137)) {
+            self.push_quote(row, ip);
         }
         if ip.version == 6 && matches!(m.icmp_type, 133..=137) {
             self.push_nd(row, ip);
         }
         if let Some(q) = m.inner {
-            if c.has(icmp_column::INNER_TTL) {
-                self.inner_ttl.push(row, q.ttl);
-            }
             if c.has(icmp_column::INNER_SRC) {
                 self.inner_src.push(row, &mut self.addrs, q.src);
             }
@@ -532,6 +529,19 @@ impl IcmpTable {
             if c.has(icmp_column::TUNNEL_ID) {
                 self.tunnel_id.push(row, tunnel.id);
             }
+        }
+    }
+
+    /// The quote columns of row `row`, an error message that `ip` carries. Out of line: errors
+    /// are rare.
+    #[inline(never)]
+    fn push_quote(&mut self, row: usize, ip: &IpPacket) {
+        let Some(q) = icmp::quote(ip.version, ip.payload, ip.payload_len) else { return };
+        if self.columns.has(icmp_column::INNER_TTL) {
+            self.inner_ttl.push(row, q.ttl);
+        }
+        if self.columns.has(icmp_column::QUOTED_LEN) {
+            self.quoted_len.push(row, Some(q.len));
         }
     }
 

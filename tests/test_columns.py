@@ -122,3 +122,14 @@ def test_empty_tables_know_the_new_columns(tmp_path: Path) -> None:
         "nd_target": pl.Categorical, "nd_flags": pl.UInt8, "lladdr": pl.Categorical, "ra_mtu": pl.UInt32,
         "routes": pl.List(pl.String),
     }
+
+
+def test_ipv4_only_columns_are_null_on_ipv6_rows_whatever_is_projected(tmp_path: Path) -> None:
+    frames = [s.Frame(T0, s.ethernet(s.ipv4("10.0.0.1", "10.0.0.2", s.echo_request(1, 1), df=True, ident=5))),
+              s.Frame(T0 + 1, s.ethernet(s.ipv6(A, B, s.echo_request6(1, 1, src=A, dst=B))))]
+    path = s.write_pcap(tmp_path / "mixed.pcap", frames)
+    want = {"df": [True, None], "ip_id": [5, None], "ip_version": [4, 6]}
+    for columns in (["df"], ["ip_id"], ["ip_id", "df"], ["ip_version", "df", "ip_id"]):
+        got = ic.scan_pcap(path).select(columns).collect()
+        assert got.to_dict(as_series=False) == {c: want[c] for c in columns}, columns
+    assert ic.read_pcap(path).icmp.select("df", "ip_id").rows() == [(True, 5), (None, None)]

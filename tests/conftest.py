@@ -1,3 +1,4 @@
+import os
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -5,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-CAPTURES = Path(__file__).resolve().parents[1].parent / "shared" / "captures"
+# Beside the checkout, or where ICMPSCOPE_CAPTURES says (a git worktree lives elsewhere).
+CAPTURES = Path(os.environ.get("ICMPSCOPE_CAPTURES") or Path(__file__).resolve().parents[1].parent / "shared" / "captures")
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,9 @@ import pytest
 import icmpscope as ic
 
 DIFFERENCES = json.loads((Path(__file__).parent / "data" / "tshark_differences.json").read_text())["files"]
-MANIFEST = Path(__file__).resolve().parents[1].parent / "shared" / "captures" / "manifest.json"
+from conftest import CAPTURES  # noqa: E402
+
+MANIFEST = CAPTURES / "manifest.json"
 ENTRIES = json.loads(MANIFEST.read_text())["files"] if MANIFEST.exists() else []
 ID_SEQ_TYPES = {4: {0, 8, 13, 14, 15, 16, 17, 18, 37, 38}, 6: {128, 129}}
 
@@ -134,3 +136,85 @@ def test_advertised_equals_tshark(entry: dict, captures: Path, tshark: str) -> N
     ours = dict(icmp.filter(advert).select("frame", "advertised").iter_rows())
     assert ours == _tshark_advertised(tshark, path)
     assert icmp.filter(~advert)["advertised"].null_count() == icmp.filter(~advert).height
+
+
+IP_CARRIER_FIELDS = ["ip.dsfield", "ipv6.tclass", "ip.flags.df", "ip.id", "ip.ttl", "ipv6.hlim"]
+ND_FIELDS = [
+    "icmpv6.nd.ns.target_address", "icmpv6.nd.na.target_address", "icmpv6.nd.rd.target_address", "icmpv6.nd.na.flag",
+    "icmpv6.nd.ra.flag", "icmpv6.opt.type", "icmpv6.opt.linkaddr", "icmpv6.opt.mtu", "icmpv6.opt.prefix",
+    "icmpv6.opt.prefix.length",
+]
+ERROR_TYPES = {4: {3, 4, 5, 11, 12}, 6: {1, 2, 3, 4, 137}}
+ND_TYPES = {133, 134, 135, 136, 137}
+
+
+def _int(s: str) -> int | None:
+    return int(s, 0) if s else None
+
+
+def _tshark_new_columns(v: dict) -> dict:
+    """The new `icmp` columns as tshark shows them for one frame: the carrier's occurrence of the
+    IP fields (after any tunnel's headers) and the next one, the datagram an error quotes."""
+    layers = v["layers"]
+    carrier = max(i for i, p in enumerate(layers) if p in ("ip", "ipv6"))
+    name = layers[carrier]
+    nth = layers[:carrier].count(name)
+    a = v["all"]
+
+    def at(field: str, n: int) -> str:
+        return a[field][n] if len(a[field]) > n else ""
+
+    if name == "ip":
+        row = dict(tos=_int(at("ip.dsfield", nth)), df=at("ip.flags.df", nth) in ("1", "True"), ip_id=_int(at("ip.id", nth)))
+        inner_ttl = _int(at("ip.ttl", nth + 1))
+    else:
+        row = dict(tos=_int(at("ipv6.tclass", nth)), df=None, ip_id=None)
+        inner_ttl = _int(at("ipv6.hlim", nth + 1))
+    row["inner_ttl"] = inner_ttl
+    if name == "ipv6":
+        types = a["icmpv6.opt.type"]
+        target = (v["icmpv6.nd.ns.target_address"] or v["icmpv6.nd.na.target_address"] or v["icmpv6.nd.rd.target_address"])
+        na, ra = v["icmpv6.nd.na.flag"], v["icmpv6.nd.ra.flag"]
+        prefixes = iter(zip(a["icmpv6.opt.prefix"], a["icmpv6.opt.prefix.length"]))
+        routes = [f"{p}/{n}" for t in types if t in ("3", "24") for p, n in [next(prefixes, ("", ""))] if t == "24"]
+        row.update(nd_target=target or None, nd_flags=_int(na) >> 24 if na else _int(ra),
+                   # a MAC column: other link-layer addresses (a Teredo relay's 14 bytes) stay null
+                   lladdr=next((m for m in a["icmpv6.opt.linkaddr"] if len(m) == 17), None), ra_mtu=_int(v["icmpv6.opt.mtu"]), routes=routes)
+    return row
+
+
+@pytest.mark.parametrize("entry", list(_field_params()))
+def test_new_icmp_columns_equal_tshark(entry: dict, captures: Path, tshark_icmp) -> None:
+    """tos, df, ip_id, inner_ttl and the neighbour discovery columns against tshark's fields."""
+    path = captures / entry["file"]
+    theirs = tshark_icmp(path, IP_CARRIER_FIELDS + ND_FIELDS + ["icmp.ext.version", "icmp.length.original_datagram"])
+    icmp = _read(path).icmp.with_columns(pl.col("nd_target", "lladdr").cast(pl.String))
+    mismatches = []
+    for r in icmp.iter_rows(named=True):
+        t = theirs[r["frame"]]
+        want = _tshark_new_columns(t)
+        version, kind = r["ip_version"], r["icmp_type"]
+        got = {k: r[k] for k in ("tos", "df", "ip_id")}
+        got["inner_ttl"] = r["inner_ttl"]
+        if kind not in ERROR_TYPES[version] or r["inner_src"] is None:
+            # tshark's next IP header is no quote here (a tunnel's), and ours is null.
+            want["inner_ttl"] = got["inner_ttl"]
+            assert r["inner_ttl"] is None or kind in ERROR_TYPES[version]
+        if version == 6 and kind in ND_TYPES:
+            got.update({k: r[k] for k in ("nd_target", "nd_flags", "lladdr", "ra_mtu")})
+            got["routes"] = r["routes"] if kind == 134 else []
+            if kind not in (134, 136):  # tshark has no flag byte for these
+                want["nd_flags"] = got["nd_flags"] = None
+        else:
+            assert (r["nd_target"], r["nd_flags"], r["lladdr"], r["ra_mtu"], r["routes"]) == (None,) * 5
+            for k in ("nd_target", "nd_flags", "lladdr", "ra_mtu", "routes"):
+                want.pop(k, None)
+        if kind in ERROR_TYPES[version] and kind != 137:
+            # Where tshark shows an extension structure (RFC 4884), the quote ends where it
+            # starts: at the length field's bytes, or at 128 in compatibility mode.
+            got["quoted_len"] = r["quoted_len"]
+            words = t["icmp.length.original_datagram"]
+            want["quoted_len"] = (int(words) if words else 128) if t["icmp.ext.version"] else r["payload_len"]
+        if got != want:
+            mismatches.append((r["frame"], {k: (got.get(k), want.get(k)) for k in {*got, *want} if got.get(k) != want.get(k)}))
+    assert mismatches == []

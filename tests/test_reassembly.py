@@ -15,7 +15,9 @@ import icmpscope as ic
 import icmpscope.synth as synth
 
 DIFFERENCES = json.loads((Path(__file__).parent / "data" / "tshark_differences.json").read_text())["reassembly"]
-MANIFEST = Path(__file__).resolve().parents[1].parent / "shared" / "captures" / "manifest.json"
+from conftest import CAPTURES  # noqa: E402
+
+MANIFEST = CAPTURES / "manifest.json"
 ENTRIES = json.loads(MANIFEST.read_text())["files"] if MANIFEST.exists() else []
 FRAGMENTED = [e for e in ENTRIES if e["ipv4_fragments"] or e["ipv6_fragments"] or e["reassembled_ipv4"] or e["reassembled_ipv6"]]
 

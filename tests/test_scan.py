@@ -60,7 +60,9 @@ def test_scan_warns_on_cut_short(tmp_path: Path) -> None:
         ic.scan_pcap(tmp_path / "cut.pcap", strict=True).collect()
 
 
-MANIFEST = Path(__file__).resolve().parents[1].parent / "shared" / "captures" / "manifest.json"
+from conftest import CAPTURES  # noqa: E402
+
+MANIFEST = CAPTURES / "manifest.json"
 FILES = [e["file"] for e in json.loads(MANIFEST.read_text())["files"]] if MANIFEST.exists() else []
 
 

@@ -499,22 +499,34 @@ def router_solicit6(*, src_mac: str | None = None, src: str, dst: str = "ff02::2
 
 
 def router_advert6(*, lifetime: int = 1800, prefixes: Sequence[tuple[str, int]] = (),
-                   hop_limit: int = 64, src_mac: str | None = None, src: str,
+                   hop_limit: int = 64, src_mac: str | None = None, flags: int = 0,
+                   mtu: int | None = None, routes: Sequence[tuple[str, int]] = (), src: str,
                    dst: str = "ff02::1") -> bytes:
     """ICMPv6 router advertisement (type 134) with prefix-information options (on-link, SLAAC).
+
+    ``flags`` is the byte after the hop limit (M 0x80, O 0x40, H 0x20, preference 0x18); ``mtu``
+    adds an MTU option, ``routes`` Route Information options (RFC 4191) of (prefix, length), each
+    as short as its length allows.
 
     >>> ra = router_advert6(prefixes=[("2001:db8::", 64)], src="fe80::1")
     >>> len(ra), ra[4:8].hex(), ra[16:20].hex()
     (48, '40000708', '030440c0')
+    >>> router_advert6(routes=[("2001:db8::", 32)], src="fe80::1")[16:28].hex()
+    '180220080000ffff20010db8'
     """
     options = b"".join(
         _nd_option(3, struct.pack("!BBIII16s", length, 0xC0, 2592000, 604800, 0,
                                   _ip(prefix, 6).packed))
         for prefix, length in prefixes)
+    if mtu is not None:
+        options += _nd_option(5, struct.pack("!HI", 0, mtu))
+    for prefix, length in routes:
+        given = 0 if length == 0 else 8 if length <= 64 else 16
+        options += _nd_option(24, struct.pack("!BBI", length, 0x08, 0xFFFF) + _ip(prefix, 6).packed[:given])
     if src_mac:
         options = _nd_option(1, _mac(src_mac)) + options
     return icmpv6(134, 0, struct.pack("!II", 0, 0) + options,
-                  rest=struct.pack("!BBH", hop_limit, 0, lifetime), src=src, dst=dst)
+                  rest=struct.pack("!BBH", hop_limit, flags, lifetime), src=src, dst=dst)
 
 
 def neighbor_solicit(target: str, *, src_mac: str | None = None, src: str,
@@ -532,25 +544,29 @@ def neighbor_solicit(target: str, *, src_mac: str | None = None, src: str,
 
 
 def neighbor_advert(target: str, *, router: bool = False, solicited: bool = True,
-                    override: bool = True, target_mac: str | None = None, src: str,
-                    dst: str) -> bytes:
-    """ICMPv6 neighbor advertisement (type 136), with a target link-layer option if given.
+                    override: bool = True, target_mac: str | None = None, options: bytes = b"",
+                    src: str, dst: str) -> bytes:
+    """ICMPv6 neighbor advertisement (type 136), with a target link-layer option if given, then
+    ``options`` as they are (for malformed ones).
 
     >>> neighbor_advert("fe80::2", src="fe80::2", dst="fe80::1")[4:8].hex()
     '60000000'
     """
     flags = (0x80 if router else 0) | (0x40 if solicited else 0) | (0x20 if override else 0)
-    body = _ip(target, 6).packed + (_nd_option(2, _mac(target_mac)) if target_mac else b"")
+    body = _ip(target, 6).packed + (_nd_option(2, _mac(target_mac)) if target_mac else b"") + options
     return icmpv6(136, 0, body, rest=bytes([flags, 0, 0, 0]), src=src, dst=dst)
 
 
-def redirect6(target: str, destination: str, *, quoted: bytes = b"", src: str, dst: str) -> bytes:
+def redirect6(target: str, destination: str, *, quoted: bytes = b"", target_mac: str | None = None,
+              src: str, dst: str) -> bytes:
     """ICMPv6 redirect (type 137): reach ``destination`` via ``target``; ``quoted`` in an option.
 
     >>> len(redirect6("fe80::fe", "2001:db8::9", src="fe80::1", dst="fe80::2"))
     40
     """
     body = _ip(target, 6).packed + _ip(destination, 6).packed
+    if target_mac:
+        body += _nd_option(2, _mac(target_mac))
     if quoted:
         body += _nd_option(4, b"\x00" * 6 + quoted)
     return icmpv6(137, 0, body, src=src, dst=dst)

@@ -30,6 +30,11 @@ pub struct IpPacket<'a> {
     pub src: IpAddr,
     pub dst: IpAddr,
     pub ttl: u8,
+    /// IPv4 type of service (DSCP and ECN), IPv6 traffic class.
+    pub tos: u8,
+    /// IPv4 identification and don't-fragment flag (0 and false for IPv6, which has neither).
+    pub ident: u16,
+    pub df: bool,
     /// The upper-layer protocol (after IPv6 extension headers; of the fragment for fragments).
     pub proto: u8,
     /// IP header bytes in front of `payload` (IPv6: fixed header plus extension headers).

@@ -42,15 +42,15 @@ def read_part(path: str) -> FilePart:
         return FilePart(path, size, None, f"{type(exc).__name__}: {exc}")
 
 
-def _failure_rows(parts: list[FilePart]) -> pl.DataFrame:
-    failed = [p for p in parts if p.failure is not None]
+def failure_rows(failed: list[tuple[str, str]]) -> pl.DataFrame:
+    """``errors`` rows of files that could not be read: (path, failure) pairs."""
     return pl.DataFrame(
         {
-            "file": [p.path for p in failed],
+            "file": [path for path, _ in failed],
             "frame": [None] * len(failed),
             "offset": [0] * len(failed),
             "kind": ["file"] * len(failed),
-            "reason": [p.failure for p in failed],
+            "reason": [failure for _, failure in failed],
         },
         schema={"file": pl.String, "frame": pl.UInt64, "offset": pl.UInt64, "kind": pl.String, "reason": pl.String},
     )
@@ -66,7 +66,7 @@ def merge(parts: list[FilePart], **thresholds: Any) -> Report:
         tables["icmp"] = tables["icmp"].sort("ts", maintain_order=True)
     else:  # no file could be read: empty tables of the right schema
         tables = {name: pl.DataFrame(_core.empty_table(name)) for name in TABLES}
-    tables["errors"] = pl.concat([tables["errors"], _failure_rows(parts)], how="vertical")
+    tables["errors"] = pl.concat([tables["errors"], failure_rows([(p.path, p.failure) for p in parts if p.failure is not None])], how="vertical")
     capture = Capture(**tables, files=tuple(p.path for p in parts))
     alerts = detect.all(capture, **thresholds)
     return Report.from_capture(capture, alerts)
@@ -82,8 +82,9 @@ def analyze(
     """Alerts and summaries over many captures (SPEC "Batch and scale").
 
     Per-file work runs on ``executor`` (any ``concurrent.futures.Executor``: a thread or process
-    pool, or a Dask cluster through ``distributed.Client(...).get_executor()``); by default a
-    thread pool with one thread per core (the reader releases the GIL). Files that fail are listed
+    pool); by default a thread pool with one thread per core (the reader releases the GIL). With
+    a ``distributed.Client`` the cluster reads, detects and merges, and only the report's tables
+    come back (see :mod:`icmpscope.distributed`). Files that fail are listed
     in ``Report.errors`` and never stop the batch. ``thresholds`` go to ``detect.all``.
 
     >>> import icmpscope as ic, tempfile, os
@@ -95,6 +96,14 @@ def analyze(
     paths = [str(p) for p in _expand_keep_missing(sources)]
     sizes = {p: (os.path.getsize(p) if os.path.exists(p) else 0) for p in paths}
     bar = progress_bar(sum(sizes.values()), len(paths), progress)
+    if _is_dask_client(executor):
+        from icmpscope.distributed import analyze_on_cluster
+
+        try:
+            return analyze_on_cluster(executor, paths, thresholds, sizes, bar)
+        finally:
+            if bar is not None:
+                bar.close()
     own = executor is None
     pool = executor or cf.ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
     try:
@@ -112,6 +121,10 @@ def analyze(
         if bar is not None:
             bar.close()
     return merge([done[p] for p in paths], **thresholds)
+
+
+def _is_dask_client(executor: object) -> bool:
+    return type(executor).__name__ == "Client" and type(executor).__module__.startswith("distributed")
 
 
 def _expand_keep_missing(sources: Source) -> Iterable[Path]:

@@ -14,6 +14,16 @@ from icmpscope.io import Capture
 _TYPE_KEYS = ["file", "ip_version", "icmp_type", "icmp_code"]
 
 
+def top_talkers(icmp: pl.DataFrame) -> pl.DataFrame:
+    """The ten sources of the most ICMP messages, with how many addresses each sent to."""
+    return (
+        icmp.group_by(pl.col("src").cast(pl.String))
+        .agg(pl.len().cast(pl.UInt64).alias("packets"), pl.col("dst").n_unique().alias("destinations"))
+        .sort("packets", "src", descending=[True, False])
+        .head(10)
+    )
+
+
 @dataclass(frozen=True)
 class Report:
     """Alerts, per-file/per-type summary, stats, errors, ICMP time line and top talkers."""
@@ -43,13 +53,7 @@ class Report:
             .agg(pl.len().cast(pl.UInt64).alias("packets"))
             .sort("ts", "ip_version", "icmp_type")
         )
-        talkers = (
-            icmp.group_by(pl.col("src").cast(pl.String))
-            .agg(pl.len().cast(pl.UInt64).alias("packets"), pl.col("dst").n_unique().alias("destinations"))
-            .sort("packets", "src", descending=[True, False])
-            .head(10)
-        )
-        return cls(alerts, summary, capture.stats, capture.errors, timeline, talkers)
+        return cls(alerts, summary, capture.stats, capture.errors, timeline, top_talkers(icmp))
 
     def _repr_html_(self) -> str:
         totals = self.stats.select("packets", "icmp", "fragment", "other", "undecodable").sum()

@@ -1,0 +1,195 @@
+"""``analyze`` on a Dask cluster: the cluster reads, detects and merges; the client receives the
+alerts, summaries, stats and errors only.
+
+Each file is read by a task whose result stays on its worker. Small per-file tasks then return
+the detectors' bounds (see :mod:`icmpscope.detect.engine`), summaries and stats; one task merges
+the bounds into each detector's candidate groups; per-file tasks cut out the candidates' rows;
+one task runs the detectors over them. A lost worker costs its tasks, which Dask runs again from
+the file; a file that fails to read is a row of ``errors``.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from icmpscope import _core
+from icmpscope.io import TABLES, Capture, read_pcap
+
+__all__ = ["analyze_on_cluster"]
+
+# What infer_routers reads.
+LEARNS_FROM = ["file", "frame", "ts", "ip_version", "icmp_type", "src", "dst", "src_mac", "dst_mac",
+               "inner_dst"]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a file tells the merge: bounds per detector, and its share of the report."""
+
+    path: str
+    failure: str | None
+    bounds: dict[str, list[pl.DataFrame]]
+    file_starts: pl.DataFrame | None
+    first_ts: Any
+    routing: bool  # it has redirects or router advertisements
+    summary: pl.DataFrame | None
+    timeline: pl.DataFrame | None
+    stats: pl.DataFrame | None
+    errors: pl.DataFrame | None
+
+
+@dataclass(frozen=True)
+class Candidates:
+    several: bool
+    file_starts: pl.DataFrame
+    first_ts: Any
+    inferring: bool
+    chosen: dict[str, pl.DataFrame | None]
+
+
+def _plans(thresholds: dict[str, object]) -> dict:
+    from icmpscope.detect import DETECTORS, engine
+    from icmpscope.detect import plans as plans_of
+
+    return {d.__name__: getattr(plans_of, d.__name__)(**engine.options(d, thresholds)) for d in DETECTORS}
+
+
+def read_file(path: str) -> Capture | str:
+    """A file's tables, or the failure that stopped its reading (as text)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a cut-short file is reported in its stats and errors
+            return read_pcap(path, threads=1)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a row of Report.errors
+        return f"{type(exc).__name__}: {exc}"
+
+
+def file_facts(path: str, capture: Capture | str, thresholds: dict[str, object]) -> Facts:
+    from icmpscope.detect import engine
+    from icmpscope.report import Report
+
+    if isinstance(capture, str):
+        return Facts(path, capture, {}, None, None, False, None, None, None, None)
+    icmp = capture.icmp
+    plans = _plans(thresholds)
+    parts = {name: engine.partial_bounds(icmp, plan) for name, plan in plans.items()}
+    computed = iter(pl.collect_all([q for qs in parts.values() for q in qs]))
+    bounds = {name: [next(computed) for _ in qs] for name, qs in parts.items()}
+    routing = any(not engine.select_rows(icmp, plans[n], None).is_empty() for n in ("redirects", "router_adverts"))
+    report = Report.from_capture(capture, pl.DataFrame())
+    return Facts(path, None, bounds, engine.file_starts(icmp), icmp["ts"].min(), routing,
+                 report.summary, report.timeline, capture.stats, capture.errors)
+
+
+def choose(facts: list[Facts], thresholds: dict[str, object]) -> Candidates:
+    from icmpscope.detect import engine
+
+    read = [f for f in facts if f.failure is None]
+    plans = _plans(thresholds)
+    chosen = {name: engine.candidates([engine.merge_bounds([f.bounds[name][i] for f in read], plan, i)
+                                       for i in range(len(plan.bounds))], plan) if read else None
+              for name, plan in plans.items()}
+    starts = [f.file_starts for f in read]
+    firsts = [f.first_ts for f in read if f.first_ts is not None]
+    return Candidates(several=len(read) > 1,
+                      file_starts=pl.concat(starts) if starts else pl.DataFrame(),
+                      first_ts=min(firsts) if firsts else None,
+                      inferring=thresholds.get("known_routers") is None and any(f.routing for f in read),
+                      chosen=chosen)
+
+
+def file_rows(capture: Capture | str, candidates: Candidates, thresholds: dict[str, object]) -> dict[str, Any]:
+    """The candidates' rows of one file for each detector, its fragment-attack evidence and, where
+    routers are inferred, its rows of the capture's first seconds."""
+    from icmpscope.detect import engine
+    from icmpscope.detect.base import seconds
+
+    if isinstance(capture, str):
+        return {}
+    icmp = capture.icmp
+    plans = _plans(thresholds)
+    out: dict[str, Any] = {name: engine.select_rows(icmp, plan, candidates.chosen[name])
+                           for name, plan in plans.items()}
+    if candidates.inferring:
+        learning = float(thresholds.get("router_learning", 60.0))  # type: ignore[arg-type]
+        until = pl.lit(candidates.first_ts) + seconds(learning)
+        out["_early"] = icmp.lazy().filter(pl.col("ts") <= until).select(LEARNS_FROM).collect()
+    # A fragmented datagram's alert needs that datagram's row and fragments only.
+    max_datagram = thresholds.get("max_datagram", 65535)
+    attacks = capture.datagrams.filter(
+        ((pl.col("total_len") > max_datagram) & pl.col("proto").is_in([1, 58])) | pl.col("conflicting_overlap"))
+    out["_datagrams"] = attacks
+    out["_fragments"] = capture.fragments.join(attacks.select("file", "ip_version", "src", "dst", "proto", "frag_id"),
+                                               on=["file", "ip_version", "src", "dst", "proto", "frag_id"], how="semi")
+    return out
+
+
+def detect_rows(rows: list[dict[str, Any]], candidates: Candidates, thresholds: dict[str, object]) -> pl.DataFrame:
+    from icmpscope.detect import DETECTORS, router_adverts, run_parts
+    from icmpscope.detect.base import Whole
+
+    rows = [r for r in rows if r]
+    if not rows:
+        from icmpscope.detect.base import empty
+
+        return empty(several=False)
+    icmp_schema = rows[0][DETECTORS[0].__name__].schema
+    per = {d: pl.concat([r[d.__name__] for r in rows], how="vertical_relaxed").sort("ts", maintain_order=True)
+           for d in DETECTORS}
+    early = [r["_early"] for r in rows if "_early" in r]
+    early_rows = (pl.concat([*early, per[router_adverts].select(LEARNS_FROM)])
+                  .unique(subset=["file", "frame"], maintain_order=True).sort("ts", maintain_order=True)
+                  if early else pl.DataFrame(schema={c: icmp_schema[c] for c in LEARNS_FROM}))
+    empty_of = {name: pl.DataFrame(_core.empty_table(name)) for name in TABLES}
+    fragments = Capture(icmp=empty_of["icmp"], stats=empty_of["stats"], errors=empty_of["errors"],
+                        datagrams=pl.concat([r["_datagrams"] for r in rows], how="vertical_relaxed"),
+                        fragments=pl.concat([r["_fragments"] for r in rows], how="vertical_relaxed"))
+    whole = Whole(several=candidates.several, file_starts=candidates.file_starts)
+    return run_parts(per, whole, thresholds, early=early_rows, capture=fragments)
+
+
+def talkers(captures: list[Capture | str]) -> pl.DataFrame:
+    from icmpscope.report import top_talkers
+
+    icmp = [c.icmp.select("src", "dst") for c in captures if not isinstance(c, str)]
+    return top_talkers(pl.concat(icmp) if icmp else pl.DataFrame(_core.empty_table("icmp")))
+
+
+def analyze_on_cluster(client: Any, paths: list[str], thresholds: dict[str, object],
+                       sizes: dict[str, int], bar: Any = None) -> Any:
+    """:func:`icmpscope.analyze` with ``client``, a ``distributed.Client``."""
+    from distributed import as_completed
+
+    from icmpscope.batch import failure_rows
+    from icmpscope.report import Report
+
+    nothing = Report.from_capture(Capture(**{n: pl.DataFrame(_core.empty_table(n)) for n in TABLES}),
+                                  pl.DataFrame())
+
+    captures = client.map(read_file, paths, key=[f"icmpscope-read-{i}-{p}" for i, p in enumerate(paths)])
+    facts_f = [client.submit(file_facts, p, c, thresholds) for p, c in zip(paths, captures)]
+    if bar is not None:
+        for done in as_completed(facts_f):
+            bar.update(sizes[paths[facts_f.index(done)]])
+    chosen = client.submit(choose, facts_f, thresholds)
+    rows = [client.submit(file_rows, c, chosen, thresholds) for c in captures]
+    alerts_f = client.submit(detect_rows, rows, chosen, thresholds)
+    talkers_f = client.submit(talkers, captures)
+    facts, alerts, top = client.gather([facts_f, alerts_f, talkers_f])
+    read = [f for f in facts if f.failure is None]
+
+    def joined(name: str, table: str) -> pl.DataFrame:
+        frames = [getattr(f, name) for f in read]
+        return pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame(_core.empty_table(table))
+
+    errors = pl.concat([joined("errors", "errors"),
+                        failure_rows([(f.path, f.failure) for f in facts if f.failure is not None])])
+    if not read:
+        return Report(alerts, nothing.summary, nothing.stats, errors, nothing.timeline, nothing.talkers)
+    summary = pl.concat([f.summary for f in read]).sort("file", "ip_version", "icmp_type", "icmp_code")
+    timeline = (pl.concat([f.timeline for f in read]).group_by("ts", "ip_version", "icmp_type")
+                .agg(pl.col("packets").sum()).sort("ts", "ip_version", "icmp_type"))
+    return Report(alerts, summary, joined("stats", "stats"), errors, timeline, top)

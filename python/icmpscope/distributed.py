@@ -9,6 +9,8 @@ the file; a file that fails to read is a row of ``errors``.
 """
 from __future__ import annotations
 
+import inspect
+import operator
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -16,13 +18,12 @@ from typing import Any
 import polars as pl
 
 from icmpscope import _core
+from icmpscope.detect.base import Whole
+from icmpscope.detect.routers import LEARNS_FROM
 from icmpscope.io import TABLES, Capture, read_pcap
 
 __all__ = ["analyze_on_cluster"]
 
-# What infer_routers reads.
-LEARNS_FROM = ["file", "frame", "ts", "ip_version", "icmp_type", "src", "dst", "src_mac", "dst_mac",
-               "inner_dst"]
 
 
 @dataclass(frozen=True)
@@ -101,54 +102,80 @@ def choose(facts: list[Facts], thresholds: dict[str, object]) -> Candidates:
                       chosen=chosen)
 
 
-def file_rows(capture: Capture | str, candidates: Candidates, thresholds: dict[str, object]) -> dict[str, Any]:
-    """The candidates' rows of one file for each detector, its fragment-attack evidence and, where
-    routers are inferred, its rows of the capture's first seconds."""
+def file_rows(capture: Capture | str, candidates: Candidates, thresholds: dict[str, object],
+              shares: int) -> list[dict[str, pl.DataFrame]]:
+    """The candidates' rows of one file for each detector, in ``shares`` shares by group, and
+    last what the whole needs of it: its fragment-attack evidence, its router advertisements and,
+    where routers are inferred, its rows of the capture's first seconds."""
     from icmpscope.detect import engine
     from icmpscope.detect.base import seconds
 
     if isinstance(capture, str):
-        return {}
+        return [{} for _ in range(shares + 1)]
     icmp = capture.icmp
     plans = _plans(thresholds)
-    out: dict[str, Any] = {name: engine.select_rows(icmp, plan, candidates.chosen[name])
-                           for name, plan in plans.items()}
+    out: list[dict[str, pl.DataFrame]] = [
+        {name: engine.select_rows(icmp, plan, candidates.chosen[name], (i, shares))
+         for name, plan in plans.items() if name != "fragment_attacks"} for i in range(shares)]
+    extra: dict[str, pl.DataFrame] = {}
     if candidates.inferring:
         learning = float(thresholds.get("router_learning", 60.0))  # type: ignore[arg-type]
         until = pl.lit(candidates.first_ts) + seconds(learning)
-        out["_early"] = icmp.lazy().filter(pl.col("ts") <= until).select(LEARNS_FROM).collect()
+        extra["early"] = icmp.lazy().filter(pl.col("ts") <= until).select(LEARNS_FROM).collect()
+        extra["adverts"] = engine.select_rows(icmp, plans["router_adverts"], None).select(LEARNS_FROM)
     # A fragmented datagram's alert needs that datagram's row and fragments only.
     max_datagram = thresholds.get("max_datagram", 65535)
     attacks = capture.datagrams.filter(
         ((pl.col("total_len") > max_datagram) & pl.col("proto").is_in([1, 58])) | pl.col("conflicting_overlap"))
-    out["_datagrams"] = attacks
-    out["_fragments"] = capture.fragments.join(attacks.select("file", "ip_version", "src", "dst", "proto", "frag_id"),
-                                               on=["file", "ip_version", "src", "dst", "proto", "frag_id"], how="semi")
-    return out
+    extra["datagrams"] = attacks
+    extra["fragments"] = capture.fragments.join(attacks.select(_DATAGRAM), on=_DATAGRAM, how="semi")
+    return [*out, extra]
 
 
-def detect_rows(rows: list[dict[str, Any]], candidates: Candidates, thresholds: dict[str, object]) -> pl.DataFrame:
-    from icmpscope.detect import DETECTORS, router_adverts, run_parts
-    from icmpscope.detect.base import Whole
+_DATAGRAM = ["file", "ip_version", "src", "dst", "proto", "frag_id"]
 
+
+def whole_of(extras: list[dict[str, pl.DataFrame]], candidates: Candidates,
+             thresholds: dict[str, object]) -> tuple[Whole, Capture]:
+    """What every share needs of the whole: its files, the routers it shows, and its fragments'
+    evidence (as a Capture for fragment_attacks)."""
+    from icmpscope.detect import infer_routers
+
+    extras = [e for e in extras if e]
+    whole = Whole(several=candidates.several, file_starts=candidates.file_starts)
+    early = [e["early"] for e in extras if "early" in e]
+    if early:
+        rows = (pl.concat([*early, *(e["adverts"] for e in extras)])
+                .unique(subset=["file", "frame"], maintain_order=True).sort("ts", maintain_order=True))
+        learn = {k: thresholds.get(k, p.default) for k, p in inspect.signature(infer_routers).parameters.items()
+                 if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        whole.routers[(learn["router_learning"], learn["router_min_addresses"])] = infer_routers(rows, **learn)
+    empty_of = {name: pl.DataFrame(_core.empty_table(name)) for name in TABLES}
+    evidence = (Capture(icmp=empty_of["icmp"], stats=empty_of["stats"], errors=empty_of["errors"],
+                        datagrams=pl.concat([e["datagrams"] for e in extras], how="vertical_relaxed"),
+                        fragments=pl.concat([e["fragments"] for e in extras], how="vertical_relaxed"))
+                if extras else Capture(**empty_of))
+    return whole, evidence
+
+
+def detect_share(rows: list[dict[str, pl.DataFrame]], context: tuple[Whole, Capture],
+                 thresholds: dict[str, object], first: bool) -> pl.DataFrame:
+    """The detectors over one share of the groups (the first share also judges fragments)."""
+    from icmpscope.detect import DETECTORS, fragment_attacks, run_parts
+    from icmpscope.detect.base import empty
+
+    whole, evidence = context
     rows = [r for r in rows if r]
     if not rows:
-        from icmpscope.detect.base import empty
+        return empty(several=whole.several)
+    schema = next(iter(rows[0].values())).schema
+    per = {d: (pl.concat([r[d.__name__] for r in rows], how="vertical_relaxed").sort("ts", maintain_order=True)
+               if d is not fragment_attacks else pl.DataFrame(schema=schema)) for d in DETECTORS}
+    return run_parts(per, whole, thresholds, early=None, capture=evidence if first else None)
 
-        return empty(several=False)
-    icmp_schema = rows[0][DETECTORS[0].__name__].schema
-    per = {d: pl.concat([r[d.__name__] for r in rows], how="vertical_relaxed").sort("ts", maintain_order=True)
-           for d in DETECTORS}
-    early = [r["_early"] for r in rows if "_early" in r]
-    early_rows = (pl.concat([*early, per[router_adverts].select(LEARNS_FROM)])
-                  .unique(subset=["file", "frame"], maintain_order=True).sort("ts", maintain_order=True)
-                  if early else pl.DataFrame(schema={c: icmp_schema[c] for c in LEARNS_FROM}))
-    empty_of = {name: pl.DataFrame(_core.empty_table(name)) for name in TABLES}
-    fragments = Capture(icmp=empty_of["icmp"], stats=empty_of["stats"], errors=empty_of["errors"],
-                        datagrams=pl.concat([r["_datagrams"] for r in rows], how="vertical_relaxed"),
-                        fragments=pl.concat([r["_fragments"] for r in rows], how="vertical_relaxed"))
-    whole = Whole(several=candidates.several, file_starts=candidates.file_starts)
-    return run_parts(per, whole, thresholds, early=early_rows, capture=fragments)
+
+def _sorted(found: list[pl.DataFrame]) -> pl.DataFrame:
+    return pl.concat(found).sort("start", "kind", "src", "dst", nulls_last=True)
 
 
 def talkers(captures: list[Capture | str]) -> pl.DataFrame:
@@ -175,8 +202,13 @@ def analyze_on_cluster(client: Any, paths: list[str], thresholds: dict[str, obje
         for done in as_completed(facts_f):
             bar.update(sizes[paths[facts_f.index(done)]])
     chosen = client.submit(choose, facts_f, thresholds)
-    rows = [client.submit(file_rows, c, chosen, thresholds) for c in captures]
-    alerts_f = client.submit(detect_rows, rows, chosen, thresholds)
+    # Groups in two shares per worker, so that no worker holds more than its part of the rows.
+    shares = max(1, 2 * len(client.scheduler_info().get("workers", {})))
+    rows = [client.submit(file_rows, c, chosen, thresholds, shares) for c in captures]
+    share_of = [[client.submit(operator.getitem, r, i) for r in rows] for i in range(shares + 1)]
+    context = client.submit(whole_of, share_of[shares], chosen, thresholds)
+    found = [client.submit(detect_share, share_of[i], context, thresholds, i == 0) for i in range(shares)]
+    alerts_f = client.submit(_sorted, found)
     talkers_f = client.submit(talkers, captures)
     facts, alerts, top = client.gather([facts_f, alerts_f, talkers_f])
     read = [f for f in facts if f.failure is None]

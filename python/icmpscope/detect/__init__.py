@@ -87,18 +87,20 @@ def all(data: Data, **thresholds: object) -> pl.DataFrame:  # noqa: A001 - the S
 
 
 def run_parts(rows: dict[Callable[..., pl.DataFrame], pl.DataFrame], whole: Whole,
-              thresholds: dict[str, object], *, early: pl.DataFrame,
+              thresholds: dict[str, object], *, early: pl.DataFrame | None,
               capture: Capture | None = None) -> pl.DataFrame:
     """Each detector over its rows (the candidate groups' rows of a whole described by
     ``whole``); ``early`` holds the rows router inference learns from (those of the capture's
-    first ``router_learning`` seconds, or more)."""
+    first ``router_learning`` seconds, or more; ``None`` where ``whole`` has them already)."""
     wanted = {d: {k: v for k, v in thresholds.items() if k in inspect.signature(d).parameters}
               for d in DETECTORS}
     if thresholds.get("known_routers") is None and any(
             not rows[d].is_empty() for d in (redirects, router_adverts)):
         learn = {k: wanted[redirects].get(k, p.default) for k, p in inspect.signature(infer_routers).parameters.items()
                  if p.kind is inspect.Parameter.KEYWORD_ONLY}
-        whole.routers[(learn["router_learning"], learn["router_min_addresses"])] = infer_routers(early, **learn)
+        key = (learn["router_learning"], learn["router_min_addresses"])
+        if key not in whole.routers:
+            whole.routers[key] = infer_routers(early, **learn)
     found = []
     with part_of(whole):
         for d in DETECTORS:

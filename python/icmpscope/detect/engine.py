@@ -120,11 +120,18 @@ def candidates(merged: Sequence[pl.DataFrame], plan: Plan) -> pl.DataFrame | Non
     return pl.concat(found).unique()
 
 
-def select_rows(frame: pl.DataFrame, plan: Plan, chosen: pl.DataFrame | None) -> pl.DataFrame:
-    """The rows of ``frame`` that the plan's routes give to candidate groups, in frame order."""
+def select_rows(frame: pl.DataFrame, plan: Plan, chosen: pl.DataFrame | None,
+                part: tuple[int, int] | None = None) -> pl.DataFrame:
+    """The rows of ``frame`` that the plan's routes give to candidate groups, in frame order;
+    with ``part`` = (i, n), those of the groups in the i-th of n shares (by a hash of the key's
+    text, the same in every process)."""
     rows = routed(frame.lazy().with_row_index("_row"), plan)
     if chosen is not None:
         rows = rows.join(chosen.lazy(), on=_keys(plan.width), how="semi", nulls_equal=True)
+    if part is not None:
+        share = pl.concat_str([pl.col(k).cast(pl.String) for k in _keys(plan.width)], separator=" ",
+                              ignore_nulls=True).hash(seed=0) % part[1]
+        rows = rows.filter(share == part[0])
     index = rows.select("_row").unique().sort("_row").collect()["_row"]
     return frame[index] if index.len() < frame.height else frame
 

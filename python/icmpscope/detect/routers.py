@@ -39,6 +39,9 @@ REDIRECTS = (5, 137)
 _FORWARDING_ERRORS = {4: (3, 4, 11, 12), 6: (1, 2, 3, 4)}
 # Queries and answers hosts exchange through a router (not control messages of its own).
 _HOST_TRAFFIC = (0, 8, 13, 14, 15, 16, 17, 128, 129, 139, 140)
+# The columns infer_routers reads.
+LEARNS_FROM = ["file", "frame", "ts", "ip_version", "icmp_type", "src", "dst", "src_mac", "dst_mac",
+               "inner_dst"]
 _MAC = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$", re.IGNORECASE)
 
 

@@ -9,10 +9,8 @@ import polars as pl
 from icmpscope.detect import engine
 from icmpscope.detect import plans as plans_of
 from icmpscope.detect.base import Whole, empty, seconds
+from icmpscope.detect.routers import LEARNS_FROM
 
-# What infer_routers reads.
-_LEARNS_FROM = ["file", "frame", "ts", "ip_version", "icmp_type", "src", "dst", "src_mac", "dst_mac",
-                "inner_dst"]
 # Partial bounds are merged whenever this many batches' worth have piled up.
 _MERGE_EVERY = 16
 
@@ -58,11 +56,11 @@ def detect_streamed(lf: pl.LazyFrame, thresholds: dict[str, object]) -> pl.DataF
             if not rows.is_empty():
                 kept[d].append(rows)
         if inferring:
-            early.append(batch.lazy().filter(pl.col("ts") <= early_until).select(_LEARNS_FROM).collect())
+            early.append(batch.lazy().filter(pl.col("ts") <= early_until).select(LEARNS_FROM).collect())
     schema = lf.collect_schema()
     rows = {d: pl.concat(kept[d]) if kept[d] else pl.DataFrame(schema=schema) for d in DETECTORS}
     # Router inference reads the first seconds, and the first advertisement wherever it is.
-    early_rows = (pl.concat([*early, rows[router_adverts].select(_LEARNS_FROM)])
+    early_rows = (pl.concat([*early, rows[router_adverts].select(LEARNS_FROM)])
                   .unique(subset=["file", "frame"], maintain_order=True))
     starts_all = (pl.concat(starts).group_by("file").agg(pl.col("_file_start").min())
                   if starts else pl.DataFrame(schema={"file": pl.String, "_file_start": schema["ts"]}))

@@ -19,7 +19,7 @@ OUT = Path(__file__).resolve().parent / "out"
 GENERATOR = Path(__file__).resolve().parents[2] / "shared" / "perf" / "gen_pcap.py"
 PACKETS = int(os.environ.get("ICMPSCOPE_BENCH_PACKETS", "1000000"))
 # Scripts, not test modules: importing them (--doctest-modules) would run them.
-collect_ignore = ["peers", "compare.py", "scan_memory.py"]
+collect_ignore = ["peers", "compare.py", "scan_memory.py", "cluster_memory.py"]
 
 
 def _generate(path: Path, packets: int, profile: str) -> Path:

@@ -54,6 +54,25 @@ class Capture:
             f"datagrams={self.datagrams.height}, errors={self.errors.height})"
         )
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: the accounting per file, then the first ICMP rows.
+
+        >>> import icmpscope as ic
+        >>> cap = ic.read_pcap(ic.synth.pcap_bytes([(0, ic.synth.ethernet(ic.synth.ping("10.0.0.1", "10.0.0.2")))]))
+        >>> "<b>icmpscope capture</b>: 1 file(s), 1 packets (1 ICMP" in cap._repr_html_()
+        True
+        """
+        totals = self.stats.select("packets", "icmp", "fragment", "other", "undecodable").sum()
+        head = (
+            f"<b>icmpscope capture</b>: {len(self.files)} file(s), {totals['packets'].item()} packets "
+            f"({totals['icmp'].item()} ICMP, {totals['fragment'].item()} fragments, "
+            f"{totals['undecodable'].item()} undecodable), {self.errors.height} error row(s)"
+        )
+        per_file = self.stats.select("file", "format", "compression", "packets", "icmp", "first_ts", "last_ts")
+        shown = [c for c in ("frame", "ts", "src", "dst", "icmp_type", "icmp_code", "payload_len", "tunnel") if c in self.icmp.columns]
+        return (f"<div>{head}<h4>Files</h4>{per_file._repr_html_()}"
+                f"<h4>ICMP (first rows)</h4>{self.icmp.select(shown).head(10)._repr_html_()}</div>")
+
 
 @dataclass(frozen=True)
 class Remote:

@@ -19,9 +19,9 @@ class ArrowTable:
 # max_record_len, max_block_len, max_decompression_ratio
 Options = dict[str, float | int]
 
-# A capture: a local path; (name, size, open_at(offset) -> binary file object) for one that opens
-# at any offset (split like a local file); (name, binary file object) for a stream read once.
-SourceArg = Union[str, tuple[str, int, Callable[[int], Any]], tuple[str, Any]]
+# A capture: a local path; (name, size, open_at(offset[, length]) -> binary file object) for one
+# that opens at any offset (split like a local file); (name, binary file object) for a stream read once.
+SourceArg = Union[str, tuple[str, int, Callable[..., Any]], tuple[str, Any]]
 
 def read_files(
     sources: list[SourceArg], options: Options, *, threads: int | None = None

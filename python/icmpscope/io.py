@@ -88,8 +88,11 @@ class Remote:
     def __str__(self) -> str:
         return self.url
 
-    def open_at(self, offset: int) -> Any:
-        file = self.fs.open(self.path, "rb", block_size=self.block_size, cache_type="readahead")
+    def open_at(self, offset: int, length: int | None = None) -> Any:
+        """A file object at ``offset``; with ``length``, one that fetches about that much (the
+        reader looks into a window for a record start) rather than a whole block."""
+        block = self.block_size if length is None else max(1, min(length, self.block_size))
+        file = self.fs.open(self.path, "rb", block_size=block, cache_type="readahead")
         if offset:
             file.seek(offset)
         return file

@@ -100,7 +100,8 @@ fn raise_interrupt() -> PyResult<()> {
 }
 
 /// A capture that Python opens at any byte offset: `open_at(offset)` returns a binary file
-/// object positioned there (an fsspec file reading by ranged requests).
+/// object positioned there (an fsspec file reading by ranged requests); `open_at(offset, len)`
+/// one that reads about `len` bytes (a window looked into).
 struct PyLocation {
     name: String,
     size: u64,
@@ -118,6 +119,11 @@ impl Location for PyLocation {
 
     fn open_at(&self, offset: u64) -> io::Result<Box<dyn Read + Send>> {
         let file = Python::attach(|py| self.open_at.bind(py).call1((offset,)).map(Bound::unbind)).map_err(interrupted_or_io)?;
+        Ok(Box::new(PyReader::new(file)))
+    }
+
+    fn open_window(&self, offset: u64, len: u64) -> io::Result<Box<dyn Read + Send>> {
+        let file = Python::attach(|py| self.open_at.bind(py).call1((offset, len)).map(Bound::unbind)).map_err(interrupted_or_io)?;
         Ok(Box::new(PyReader::new(file)))
     }
 }

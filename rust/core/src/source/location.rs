@@ -16,6 +16,12 @@ pub trait Location: Send + Sync {
     fn size(&self) -> io::Result<u64>;
     /// Its bytes from `offset` on.
     fn open_at(&self, offset: u64) -> io::Result<Box<dyn Read + Send>>;
+    /// About `len` of its bytes from `offset` on (a window looked into, not read through): a
+    /// store then fetches that much rather than a whole read-ahead block.
+    fn open_window(&self, offset: u64, len: u64) -> io::Result<Box<dyn Read + Send>> {
+        let _ = len;
+        self.open_at(offset)
+    }
 }
 
 /// A file on a local disk.
@@ -109,7 +115,7 @@ impl Read for Shrinking {
 /// Up to `len` bytes of `location` from `offset` on.
 pub fn read_at(location: &dyn Location, offset: u64, len: u64) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    location.open_at(offset)?.take(len).read_to_end(&mut bytes)?;
+    location.open_window(offset, len)?.take(len).read_to_end(&mut bytes)?;
     Ok(bytes)
 }
 

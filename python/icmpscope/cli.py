@@ -229,6 +229,48 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _watch(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from icmpscope.report import ecs_alerts
+    from icmpscope.watch import watch
+
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    with tempfile.TemporaryDirectory() as tmp:
+        target = args.path
+        if target == STDIN:  # standard input is copied to a file that is followed as it grows
+            target = os.path.join(tmp, "stdin.pcap")
+            done = threading.Event()
+
+            def copy() -> None:
+                with open(target, "wb") as out:
+                    while chunk := sys.stdin.buffer.read1(1 << 20):
+                        out.write(chunk)
+                        out.flush()
+                done.set()
+
+            open(target, "wb").close()
+            threading.Thread(target=copy, daemon=True).start()
+            stop = lambda: stopping.is_set() or done.is_set()  # noqa: E731
+        else:
+            if not os.path.exists(target):
+                raise BadInput(f"{target}: no such file or folder")
+            stop = stopping.is_set
+        try:
+            for alerts in watch(target, interval=args.interval, stop=stop):
+                for doc in ecs_alerts(alerts):
+                    print(json.dumps(doc, default=str), flush=True)
+        except FileNotFoundError as exc:
+            raise BadInput(str(exc)) from None
+        except ValueError as exc:  # a file that is no capture
+            raise BadInput(str(exc).splitlines()[0]) from None
+    sys.stdout.flush()
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     import icmpscope as ic
 
@@ -267,6 +309,10 @@ def parser() -> argparse.ArgumentParser:
     convert.add_argument("paths", nargs="+", metavar="PATH", help="as for analyze; - reads standard input")
     convert.add_argument("--out", metavar="DIR", required=True)
     convert.set_defaults(run=_convert)
+    follow = commands.add_parser("watch", help="follow a capture being written, or a rotation folder; alerts as JSON lines")
+    follow.add_argument("path", metavar="PATH|DIR|-", help="a growing capture, a folder rotated captures land in, or -")
+    follow.add_argument("--interval", type=float, default=0.5, metavar="SECONDS", help="how often to look for new packets")
+    follow.set_defaults(run=_watch)
     demo = commands.add_parser("demo", help="write the built-in labelled sample and analyse it")
     demo.add_argument("--out", metavar="FILE", help="write the sample capture there and keep it")
     demo.set_defaults(run=_demo)

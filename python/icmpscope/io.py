@@ -136,7 +136,8 @@ def _remote(url: str, storage_options: dict[str, Any] | None) -> list[Remote]:
     except ImportError:
         raise ImportError(f"reading {url} needs fsspec: pip install 'icmpscope[cloud]'") from None
     options = dict(storage_options or {})
-    block_size = int(options.get("default_block_size") or REMOTE_BLOCK_SIZE)
+    # Ours to apply (each file is opened with it), so filesystems that do not take it work too.
+    block_size = int(options.pop("default_block_size", None) or REMOTE_BLOCK_SIZE)
     try:
         fs, path = fsspec.core.url_to_fs(url, **options)
         from fsspec.implementations.local import LocalFileSystem

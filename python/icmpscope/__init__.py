@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from icmpscope.batch import analyze
     from icmpscope.io import Capture, CaptureFormatError, CaptureTruncatedWarning, read_pcap, scan_pcap
     from icmpscope.report import Report
+    from icmpscope.watch import watch
 
 # public name -> the module that defines it (a module itself where the two are the same)
 _HOME = {
@@ -33,6 +34,7 @@ _HOME = {
     "synth": "icmpscope.synth",
     "detect": "icmpscope.detect",
     "echo_pairs": "icmpscope.echo",
+    "watch": "icmpscope.watch",  # a module that calls as its function (see watch.py)
 }
 
 __all__ = sorted(_HOME)

@@ -1,5 +1,5 @@
 """Type stubs for the compiled core (rust/python)."""
-from typing import Any
+from typing import Any, Callable, Union
 
 class CaptureFormatError(ValueError): ...
 
@@ -19,14 +19,18 @@ class ArrowTable:
 # max_record_len, max_block_len, max_decompression_ratio
 Options = dict[str, float | int]
 
+# A capture: a local path; (name, size, open_at(offset[, length]) -> binary file object) for one
+# that opens at any offset (split like a local file); (name, binary file object) for a stream read once.
+SourceArg = Union[str, tuple[str, int, Callable[..., Any]], tuple[str, Any]]
+
 def read_files(
-    paths: list[str], options: Options, *, threads: int | None = None
+    sources: list[SourceArg], options: Options, *, threads: int | None = None
 ) -> list[dict[str, Any] | BaseException]: ...
 def empty_table(table: str) -> ArrowTable: ...
 
 class Scanner:
     def __init__(
-        self, paths: list[str], table: str, options: Options, *, batch_rows: int = 65536, columns: list[str] | None = None
+        self, sources: list[SourceArg], table: str, options: Options, *, batch_rows: int = 65536, columns: list[str] | None = None
     ) -> None: ...
     def next_batch(self) -> ArrowTable | None: ...
     def take_warnings(self) -> list[str]: ...

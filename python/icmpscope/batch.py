@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import polars as pl
 
 from icmpscope import _core
-from icmpscope.io import TABLES, Capture, Source, expand_sources, progress_bar, read_pcap
+from icmpscope.io import TABLES, Capture, Remote, Source, Stream, expand_sources, is_url, progress_bar, read_pcap
 from icmpscope.report import Report
 
 
@@ -31,15 +31,17 @@ class FilePart:
     failure: str | None = None
 
 
-def read_part(path: str) -> FilePart:
-    """Per-file work (a module-level function, so process pools and Dask can ship it)."""
-    size = os.path.getsize(path) if os.path.exists(path) else 0
+def read_part(path: Any, storage_options: dict[str, Any] | None = None, name: str | None = None) -> FilePart:
+    """Per-file work (a module-level function, so process pools and Dask can ship it): ``path`` is
+    a path or URL (read where this runs), or a file object or bytes named ``name``."""
+    name = name or str(path)
+    size = os.path.getsize(path) if isinstance(path, str) and os.path.exists(path) else 0
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a cut-short file is reported in its stats and errors
-            return FilePart(path, size, read_pcap(path))
+            return FilePart(name, size, read_pcap(path, storage_options=storage_options))
     except Exception as exc:  # noqa: BLE001 - every failure becomes a row of Report.errors
-        return FilePart(path, size, None, f"{type(exc).__name__}: {exc}")
+        return FilePart(name, size, None, f"{type(exc).__name__}: {exc}")
 
 
 def failure_rows(failed: list[tuple[str, str]]) -> pl.DataFrame:
@@ -77,6 +79,7 @@ def analyze(
     *,
     executor: cf.Executor | None = None,
     progress: bool | None = None,
+    storage_options: dict[str, Any] | None = None,
     **thresholds: Any,
 ) -> Report:
     """Alerts and summaries over many captures (SPEC "Batch and scale").
@@ -87,27 +90,40 @@ def analyze(
     come back (see :mod:`icmpscope.distributed`). Files that fail are listed
     in ``Report.errors`` and never stop the batch. ``thresholds`` go to ``detect.all``.
 
+    ``sources`` are what ``read_pcap`` takes. URLs (globs expanded here, through fsspec with
+    ``storage_options``) are read where the per-file work runs, so on a Dask cluster the workers
+    read the objects; file objects are read on this machine's threads (they cannot travel).
+
     >>> import icmpscope as ic, tempfile, os
     >>> path = ic.synth.write_demo(os.path.join(tempfile.mkdtemp(), "demo.pcap"))
     >>> report = ic.analyze([path], progress=False)
     >>> int(report.stats["packets"].sum()) > 0
     True
     """
-    paths = [str(p) for p in _expand_keep_missing(sources)]
-    sizes = {p: (os.path.getsize(p) if os.path.exists(p) else 0) for p in paths}
+    items = list(_expand_keep_missing(sources, storage_options))
+    paths = [str(p) for p in items]
+    sizes = {str(p): _size(p) for p in items}
     bar = progress_bar(sum(sizes.values()), len(paths), progress)
     if _is_dask_client(executor):
-        from icmpscope.distributed import analyze_on_cluster
+        if not any(isinstance(p, Stream) for p in items):
+            from icmpscope.distributed import analyze_on_cluster
 
-        try:
-            return analyze_on_cluster(executor, paths, thresholds, sizes, bar)
-        finally:
-            if bar is not None:
-                bar.close()
+            try:
+                return analyze_on_cluster(executor, paths, thresholds, sizes, bar, storage_options)
+            finally:
+                if bar is not None:
+                    bar.close()
+        executor = executor.get_executor()  # type: ignore[union-attr] # file objects cannot travel
     own = executor is None
     pool = executor or cf.ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+    local = cf.ThreadPoolExecutor(max_workers=1) if any(isinstance(p, Stream) for p in items) else None
     try:
-        futures = {pool.submit(read_part, p): p for p in paths}
+        futures = {}
+        for item in items:
+            if isinstance(item, Stream):
+                futures[local.submit(read_part, item.file, None, item.name)] = item.name  # type: ignore[union-attr]
+            else:
+                futures[pool.submit(read_part, str(item), storage_options if is_url(str(item)) else None)] = str(item)
         done: dict[str, FilePart] = {}
         for future in cf.as_completed(futures):
             part = future.result()
@@ -118,6 +134,8 @@ def analyze(
     finally:
         if own:
             pool.shutdown()
+        if local is not None:
+            local.shutdown()
         if bar is not None:
             bar.close()
     return merge([done[p] for p in paths], **thresholds)
@@ -127,12 +145,23 @@ def _is_dask_client(executor: object) -> bool:
     return type(executor).__name__ == "Client" and type(executor).__module__.startswith("distributed")
 
 
-def _expand_keep_missing(sources: Source) -> Iterable[Path]:
+def _size(item: Path | Remote | Stream | str) -> int:
+    if isinstance(item, Remote):
+        return item.size
+    return os.path.getsize(item) if isinstance(item, Path) and item.exists() else 0
+
+
+def _expand_keep_missing(sources: Source, storage_options: dict[str, Any] | None) -> Iterable[Path | Remote | Stream]:
     """Like `expand_sources`, but a missing path stays in the batch (it becomes an error row)."""
-    items = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    single = isinstance(sources, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(sources, "read")
+    items = [sources] if single else list(sources)  # type: ignore[arg-type]
     for item in items:
         try:
-            yield from expand_sources(item)
-        except FileNotFoundError:
-            yield Path(os.fspath(item))
+            yield from expand_sources(item, storage_options=storage_options)
+        except OSError:
+            if not isinstance(item, (str, os.PathLike)):
+                raise
+            text = os.fspath(item)
+            # Unreachable, denied or missing: read_part fails again and its row says why.
+            yield text if is_url(text) else Path(text)  # type: ignore[misc]
 

@@ -16,7 +16,11 @@ EXAMPLES = """examples:
   icmpscope analyze 'archive/*.pcap.gz' --workers 2 --format json --out results/
   icmpscope analyze archive/ --scheduler tcp://scheduler:8786 --format parquet --out results/
   icmpscope convert capture.pcap --out tables/    every table to Parquet, one folder per capture
+  tcpdump -w - icmp | icmpscope analyze - --format jsonl    alerts as ECS JSON lines from a pipe
+  icmpscope analyze 's3://bucket/day/*.pcap.gz'    objects in a store (pip install 'icmpscope[cloud]')
 """
+
+STDIN = "-"
 
 
 class BadInput(Exception):
@@ -81,7 +85,20 @@ def _captures(paths: Sequence[str]) -> _Captures:
         elif not in_folder:  # named as well as met in a folder: it counts as named
             found.in_folders.discard(path)
 
+    from icmpscope.io import is_url
+
     for text in paths:
+        if text == STDIN:
+            add(STDIN, "stdin", False)
+            continue
+        if is_url(text):
+            try:
+                named = [str(p) for p in expand_sources(text)]
+            except (OSError, ImportError) as exc:
+                raise BadInput(str(exc)) from None
+            for p in named:
+                add(p, p.rstrip("/").rsplit("/", 1)[-1], False)
+            continue
         if os.path.isdir(text):
             inside = sorted(p for p in Path(text).rglob("*") if p.is_file())
             if not inside:
@@ -130,7 +147,8 @@ def _analyze(args: argparse.Namespace) -> int:
     if args.format == "parquet" and not args.out:
         raise BadInput("--format parquet needs --out DIR")
     captures = _captures(args.paths)
-    report = ic.analyze(captures.files, executor=_executor(args), progress=None if args.progress else False)
+    sources = [sys.stdin.buffer if f == STDIN else f for f in captures.files]
+    report = ic.analyze(sources, executor=_executor(args), progress=None if args.progress else False)
     if report.stats.is_empty():
         raise BadInput(report.errors.row(0, named=True)["reason"] if report.errors.height else "no capture was read")
     try:
@@ -140,6 +158,11 @@ def _analyze(args: argparse.Namespace) -> int:
                 report.write(args.out, "parquet")
         elif args.out:
             report.write(args.out, args.format)
+        elif args.format == "jsonl":
+            from icmpscope.report import ecs_alerts
+
+            for doc in ecs_alerts(report.alerts):
+                print(json.dumps(doc, default=str), flush=True)
         else:
             print(json.dumps({name: records(getattr(report, name)) for name in ("alerts", "summary", "stats", "errors")},
                              default=str, indent=1))
@@ -147,7 +170,8 @@ def _analyze(args: argparse.Namespace) -> int:
         raise BadInput(f"cannot write {args.out}: {exc.strerror or exc}") from None
     # The readable captures are reported above; the others make the run a failure.
     failed = report.errors.filter(report.errors["kind"] == "file")
-    captures.skipped(dict(zip(failed["file"].to_list(), failed["reason"].to_list())))
+    stdin_name = {"<stdin>": STDIN}
+    captures.skipped({stdin_name.get(f, f): r for f, r in zip(failed["file"].to_list(), failed["reason"].to_list())})
     return 0
 
 
@@ -183,9 +207,15 @@ def _convert(args: argparse.Namespace) -> int:
             folder.mkdir(parents=True, exist_ok=True)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ic.io.CaptureTruncatedWarning)
-                for table in TABLES:
-                    written.append(folder / f"{table}.parquet")
-                    ic.scan_pcap(path, table).sink_parquet(written[-1])
+                if path == STDIN:  # read once: its tables from one read
+                    cap = ic.read_pcap(sys.stdin.buffer, progress=False)
+                    for table in TABLES:
+                        written.append(folder / f"{table}.parquet")
+                        getattr(cap, table).write_parquet(written[-1])
+                else:
+                    for table in TABLES:
+                        written.append(folder / f"{table}.parquet")
+                        ic.scan_pcap(path, table).sink_parquet(written[-1])
         except (ValueError, OSError) as exc:
             # No half-converted capture is left behind to be taken for a whole one.
             for part in written:
@@ -196,6 +226,48 @@ def _convert(args: argparse.Namespace) -> int:
             continue
         print(folder)
     captures.skipped(failures)
+    return 0
+
+
+def _watch(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from icmpscope.report import ecs_alerts
+    from icmpscope.watch import watch
+
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    with tempfile.TemporaryDirectory() as tmp:
+        target = args.path
+        if target == STDIN:  # standard input is copied to a file that is followed as it grows
+            target = os.path.join(tmp, "stdin.pcap")
+            done = threading.Event()
+
+            def copy() -> None:
+                with open(target, "wb") as out:
+                    while chunk := sys.stdin.buffer.read1(1 << 20):
+                        out.write(chunk)
+                        out.flush()
+                done.set()
+
+            open(target, "wb").close()
+            threading.Thread(target=copy, daemon=True).start()
+            stop = lambda: stopping.is_set() or done.is_set()  # noqa: E731
+        else:
+            if not os.path.exists(target):
+                raise BadInput(f"{target}: no such file or folder")
+            stop = stopping.is_set
+        try:
+            for alerts in watch(target, interval=args.interval, stop=stop):
+                for doc in ecs_alerts(alerts):
+                    print(json.dumps(doc, default=str), flush=True)
+        except FileNotFoundError as exc:
+            raise BadInput(str(exc)) from None
+        except ValueError as exc:  # a file that is no capture
+            raise BadInput(str(exc).splitlines()[0]) from None
+    sys.stdout.flush()
     return 0
 
 
@@ -224,17 +296,23 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True)
     analyze = commands.add_parser("analyze", help="summary and alerts over captures", epilog=EXAMPLES,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    analyze.add_argument("paths", nargs="+", metavar="PATH", help="capture files, globs or folders")
+    analyze.add_argument("paths", nargs="+", metavar="PATH",
+                         help="capture files, globs, folders, URLs (s3://…), or - for standard input")
     analyze.add_argument("--out", metavar="DIR", help="write the report's tables into DIR")
-    analyze.add_argument("--format", choices=["table", "json", "parquet"], default="table")
+    analyze.add_argument("--format", choices=["table", "json", "parquet", "jsonl"], default="table",
+                         help="jsonl: one alert a line in Elastic Common Schema fields")
     analyze.add_argument("--workers", type=_at_least_one, metavar="N", help="read N files at a time (threads)")
     analyze.add_argument("--scheduler", metavar="ADDRESS", help="run per-file work on this Dask scheduler")
     analyze.add_argument("--progress", action="store_true", help="show a progress bar even when not on a terminal")
     analyze.set_defaults(run=_analyze)
     convert = commands.add_parser("convert", help="every table of each capture to Parquet")
-    convert.add_argument("paths", nargs="+", metavar="PATH")
+    convert.add_argument("paths", nargs="+", metavar="PATH", help="as for analyze; - reads standard input")
     convert.add_argument("--out", metavar="DIR", required=True)
     convert.set_defaults(run=_convert)
+    follow = commands.add_parser("watch", help="follow a capture being written, or a rotation folder; alerts as JSON lines")
+    follow.add_argument("path", metavar="PATH|DIR|-", help="a growing capture, a folder rotated captures land in, or -")
+    follow.add_argument("--interval", type=float, default=0.5, metavar="SECONDS", help="how often to look for new packets")
+    follow.set_defaults(run=_watch)
     demo = commands.add_parser("demo", help="write the built-in labelled sample and analyse it")
     demo.add_argument("--out", metavar="FILE", help="write the sample capture there and keep it")
     demo.set_defaults(run=_demo)

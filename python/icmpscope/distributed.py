@@ -20,7 +20,7 @@ import polars as pl
 from icmpscope import _core
 from icmpscope.detect.base import Whole
 from icmpscope.detect.routers import LEARNS_FROM
-from icmpscope.io import TABLES, Capture, read_pcap
+from icmpscope.io import TABLES, Capture, is_url, read_pcap
 
 __all__ = ["analyze_on_cluster"]
 
@@ -58,12 +58,12 @@ def _plans(thresholds: dict[str, object]) -> dict:
     return {d.__name__: getattr(plans_of, d.__name__)(**engine.options(d, thresholds)) for d in DETECTORS}
 
 
-def read_file(path: str) -> Capture | str:
-    """A file's tables, or the failure that stopped its reading (as text)."""
+def read_file(path: str, storage_options: dict[str, Any] | None) -> Capture | str:
+    """A file's (or an object's) tables, or the failure that stopped its reading (as text)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a cut-short file is reported in its stats and errors
-            return read_pcap(path, threads=1)
+            return read_pcap(path, threads=1, storage_options=storage_options if is_url(path) else None)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a row of Report.errors
         return f"{type(exc).__name__}: {exc}"
 
@@ -186,7 +186,8 @@ def talkers(captures: list[Capture | str]) -> pl.DataFrame:
 
 
 def analyze_on_cluster(client: Any, paths: list[str], thresholds: dict[str, object],
-                       sizes: dict[str, int], bar: Any = None) -> Any:
+                       sizes: dict[str, int], bar: Any = None,
+                       storage_options: dict[str, Any] | None = None) -> Any:
     """:func:`icmpscope.analyze` with ``client``, a ``distributed.Client``."""
     from distributed import as_completed
 
@@ -196,7 +197,7 @@ def analyze_on_cluster(client: Any, paths: list[str], thresholds: dict[str, obje
     nothing = Report.from_capture(Capture(**{n: pl.DataFrame(_core.empty_table(n)) for n in TABLES}),
                                   pl.DataFrame())
 
-    captures = client.map(read_file, paths, key=[f"icmpscope-read-{i}-{p}" for i, p in enumerate(paths)])
+    captures = client.map(read_file, paths, storage_options=storage_options, key=[f"icmpscope-read-{i}-{p}" for i, p in enumerate(paths)])
     facts_f = [client.submit(file_facts, p, c, thresholds) for p, c in zip(paths, captures)]
     if bar is not None:
         for done in as_completed(facts_f):

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import functools
 import glob
+import io
 import os
+import re
 import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterator, Sequence, Union
 
 from icmpscope import _core
 
@@ -19,7 +21,13 @@ if TYPE_CHECKING:
 CaptureFormatError = _core.CaptureFormatError
 CaptureFormatError.__module__ = "icmpscope"
 
-Source = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
+Source = Union[str, os.PathLike, bytes, memoryview, BinaryIO, Sequence[Union[str, os.PathLike, bytes, memoryview, BinaryIO]]]
+
+#: Object-store captures are read by ranged requests of this many bytes (read ahead), unless
+#: ``storage_options`` sets ``default_block_size``.
+REMOTE_BLOCK_SIZE = 16 << 20
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*(://|::)")
 
 TABLES = ("icmp", "fragments", "datagrams", "stats", "errors")
 
@@ -46,23 +54,166 @@ class Capture:
             f"datagrams={self.datagrams.height}, errors={self.errors.height})"
         )
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: the accounting per file, then the first ICMP rows.
 
-def expand_sources(source: Source) -> list[Path]:
-    """Paths named by a path, a glob, or a list of them; a missing plain path raises."""
-    items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
-    paths: list[Path] = []
+        >>> import icmpscope as ic
+        >>> cap = ic.read_pcap(ic.synth.pcap_bytes([(0, ic.synth.ethernet(ic.synth.ping("10.0.0.1", "10.0.0.2")))]))
+        >>> "<b>icmpscope capture</b>: 1 file(s), 1 packets (1 ICMP" in cap._repr_html_()
+        True
+        """
+        totals = self.stats.select("packets", "icmp", "fragment", "other", "undecodable").sum()
+        head = (
+            f"<b>icmpscope capture</b>: {len(self.files)} file(s), {totals['packets'].item()} packets "
+            f"({totals['icmp'].item()} ICMP, {totals['fragment'].item()} fragments, "
+            f"{totals['undecodable'].item()} undecodable), {self.errors.height} error row(s)"
+        )
+        per_file = self.stats.select("file", "format", "compression", "packets", "icmp", "first_ts", "last_ts")
+        shown = [c for c in ("frame", "ts", "src", "dst", "icmp_type", "icmp_code", "payload_len", "tunnel") if c in self.icmp.columns]
+        return (f"<div>{head}<h4>Files</h4>{per_file._repr_html_()}"
+                f"<h4>ICMP (first rows)</h4>{self.icmp.select(shown).head(10)._repr_html_()}</div>")
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A capture in an object store (or anywhere fsspec reads), opened at any byte offset with
+    ranged requests of ``block_size`` bytes, read ahead."""
+
+    url: str
+    fs: Any
+    path: str
+    size: int
+    block_size: int = REMOTE_BLOCK_SIZE
+
+    def __str__(self) -> str:
+        return self.url
+
+    def open_at(self, offset: int, length: int | None = None) -> Any:
+        """A file object at ``offset``; with ``length``, one that fetches about that much (the
+        reader looks into a window for a record start) rather than a whole block."""
+        block = self.block_size if length is None else max(1, min(length, self.block_size))
+        file = self.fs.open(self.path, "rb", block_size=block, cache_type="readahead")
+        if offset:
+            file.seek(offset)
+        return file
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A binary file object (or bytes), read once from where it stands, by chunks."""
+
+    name: str
+    file: Any
+
+    def __str__(self) -> str:
+        return self.name
+
+
+Item = Union[Path, Remote, Stream]
+
+
+def is_url(text: str) -> bool:
+    """True for a URL fsspec opens (``s3://``, ``gs://``, ``http://``, ``simplecache::…``)."""
+    return bool(_URL.match(text))
+
+
+def _stream(item: Any) -> Stream:
+    """A file object or bytes as a Stream; a text-mode file is a TypeError naming it."""
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return Stream("<bytes>", io.BytesIO(item))
+    name = getattr(item, "name", None)
+    label = name if isinstance(name, str) else "<stream>"
+    if isinstance(item, io.TextIOBase) or isinstance(item.read(0), str):
+        raise TypeError(f"{label!r} is open in text mode: read_pcap needs a binary file object (open(path, 'rb'), sys.stdin.buffer)")
+    return Stream(label, item)
+
+
+def _remote(url: str, storage_options: dict[str, Any] | None) -> list[Remote]:
+    """The captures a URL (maybe a glob) names, through fsspec; a failure is raised as fsspec
+    raised it, with the URL in its message and without fsspec's inner frames."""
+    try:
+        import fsspec
+    except ImportError:
+        raise ImportError(f"reading {url} needs fsspec: pip install 'icmpscope[cloud]'") from None
+    options = dict(storage_options or {})
+    # Ours to apply (each file is opened with it), so filesystems that do not take it work too.
+    block_size = int(options.pop("default_block_size", None) or REMOTE_BLOCK_SIZE)
+    try:
+        fs, path = fsspec.core.url_to_fs(url, **options)
+        from fsspec.implementations.local import LocalFileSystem
+
+        if isinstance(fs, LocalFileSystem):
+            return []  # a local path after all: read as one
+        paths = sorted(fs.glob(path)) if glob.has_magic(path) else [path]
+        if not paths:
+            raise FileNotFoundError(f"no file matches {url!r}")
+        found = []
+        for p in paths:
+            info = fs.info(p)
+            if info.get("type") == "directory":
+                raise IsADirectoryError(f"{p}: is a folder")
+            name = url if len(paths) == 1 and not glob.has_magic(path) else fs.unstrip_protocol(p)
+            found.append(Remote(name, fs, p, int(info["size"]), block_size))
+        return found
+    except ImportError as exc:  # no backend for the protocol (s3fs, gcsfs, adlfs…)
+        raise ImportError(f"{url}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - re-raised with the URL named
+        raise _with_url(url, exc) from None
+
+
+def _with_url(url: str, exc: Exception) -> Exception:
+    text = str(exc)
+    message = text if url in text else f"{url}: {text}"
+    try:
+        return type(exc)(message)
+    except Exception:  # noqa: BLE001 - a type that takes other arguments (botocore's)
+        return OSError(f"{message} ({type(exc).__name__})")
+
+
+def expand_sources(source: Source, *, storage_options: dict[str, Any] | None = None) -> list[Item]:
+    """Captures named by a path, a glob, a URL (globs too), a file object, bytes, or a list of
+    them; a missing plain path raises FileNotFoundError."""
+    single = isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(source, "read")
+    items = [source] if single else list(source)  # type: ignore[arg-type]
+    found: list[Item] = []
     for item in items:
+        if isinstance(item, (bytes, bytearray, memoryview)) or hasattr(item, "read"):
+            found.append(_stream(item))
+            continue
         text = os.fspath(item)
+        if is_url(text):
+            remote = _remote(text, storage_options)
+            if remote:
+                found.extend(remote)
+                continue
+            text = text.split("://", 1)[1] if "://" in text else text
         if glob.has_magic(text) and not os.path.exists(text):
             matches = sorted(glob.glob(text, recursive=True))
             if not matches:
                 raise FileNotFoundError(f"no file matches {text!r}")
-            paths.extend(Path(m) for m in matches)
+            found.extend(Path(m) for m in matches)
         else:
             if not os.path.exists(text):
                 raise FileNotFoundError(f"{text}: no such file")
-            paths.append(Path(text))
-    return paths
+            found.append(Path(text))
+    return found
+
+
+def _core_source(item: Item) -> Any:
+    """What `_core` takes for a capture: a path, (name, size, open_at) or (name, file)."""
+    if isinstance(item, Remote):
+        return (item.url, item.size, item.open_at)
+    if isinstance(item, Stream):
+        return (item.name, item.file)
+    return str(item)
+
+
+def _size(item: Item) -> int:
+    if isinstance(item, Remote):
+        return item.size
+    if isinstance(item, Stream):
+        return 0
+    return os.path.getsize(item)
 
 
 def _options(
@@ -118,25 +269,25 @@ def progress_bar(total_bytes: int, files: int, progress: bool | None) -> Any:
     return tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc=f"0/{files} files", leave=False)
 
 
-def _read_files(paths: list[str], options: dict[str, float | int], progress: bool | None,
+def _read_files(paths: list[Item], options: dict[str, float | int], progress: bool | None,
                 threads: int | None = None) -> list[Any]:
     """All files in one parallel call, or file by file on a thread pool when a bar is shown."""
-    bar = progress_bar(sum(os.path.getsize(p) for p in paths), len(paths), progress) if len(paths) > 1 else None
+    bar = progress_bar(sum(_size(p) for p in paths), len(paths), progress) if len(paths) > 1 else None
     if bar is None:
-        return _core.read_files(paths, options, threads=threads)
-    results: dict[str, Any] = {}
+        return _core.read_files([_core_source(p) for p in paths], options, threads=threads)
+    results: dict[int, Any] = {}
     one_each = None if threads is None else 1
     with bar, ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1) as pool:
-        futures = {pool.submit(_core.read_files, [p], options, threads=one_each): p for p in paths}
+        futures = {pool.submit(_core.read_files, [_core_source(p)], options, threads=one_each): i for i, p in enumerate(paths)}
         for future in as_completed(futures):
-            path = futures[future]
-            results[path] = future.result()[0]
-            bar.update(os.path.getsize(path))
+            at = futures[future]
+            results[at] = future.result()[0]
+            bar.update(_size(paths[at]))
             bar.set_description(f"{len(results)}/{len(paths)} files")
-    return [results[p] for p in paths]
+    return [results[i] for i in range(len(paths))]
 
 
-def _read_importing_polars(paths: list[str], options: dict[str, float | int], progress: bool | None,
+def _read_importing_polars(paths: list[Item], options: dict[str, float | int], progress: bool | None,
                            threads: int | None) -> list[Any]:
     """`_read_files`; a process's first read also imports polars (~0.2 s) while the core decodes."""
     if "polars" in sys.modules:
@@ -173,6 +324,7 @@ def read_pcap(
     strict: bool = False,
     progress: bool | None = None,
     threads: int | None = None,
+    storage_options: dict[str, Any] | None = None,
     reassembly_timeout_v4: float = 30.0,
     reassembly_timeout_v6: float = 60.0,
     max_reassembly_bytes: int = 32 << 20,
@@ -184,6 +336,14 @@ def read_pcap(
     max_decompression_ratio: int = 1000,
 ) -> Capture:
     """Read pcap/pcapng captures (plain, gzip or zstd) into a :class:`Capture`.
+
+    ``source``: a path, a glob, a URL that fsspec opens (``s3://bucket/day/*.pcap.gz``, with
+    ``storage_options=`` as pandas takes them; ``pip install 'icmpscope[cloud]'``), an open binary
+    file object (read from where it stands, 1 MiB at a time), ``bytes`` or a ``memoryview``, or a
+    list of them. Object-store captures stream by ranged requests of ``REMOTE_BLOCK_SIZE`` (16 MiB,
+    read ahead; ``storage_options={"default_block_size": n}`` changes it), and a big plain one is
+    split by byte range as a local file is. Their ``file`` column is the URL; a file object's is
+    its ``name`` (``<stdin>`` for ``sys.stdin.buffer``), else ``<stream>``; bytes' is ``<bytes>``.
 
     Several files (a list or a glob) are read in parallel, one per core, with a progress bar over
     files and bytes in terminals and notebooks (``progress=False`` silences it, ``True`` forces it).
@@ -212,15 +372,21 @@ def read_pcap(
     >>> cap = ic.read_pcap(path)
     >>> cap.icmp.select("src", "dst", "icmp_type").rows()
     [('10.0.0.1', '10.0.0.2', 8)]
+    >>> with open(path, "rb") as f:
+    ...     ic.read_pcap(f).icmp.select("file", "dst").rows() == [(path, "10.0.0.2")]
+    True
+    >>> data = open(path, "rb").read()
+    >>> ic.read_pcap(data).icmp.select("file", "icmp_type").rows()
+    [('<bytes>', 8)]
     """
     options = _options(reassembly_timeout_v4=reassembly_timeout_v4, reassembly_timeout_v6=reassembly_timeout_v6,
                        max_reassembly_bytes=max_reassembly_bytes, max_datagrams=max_datagrams, max_ext_headers=max_ext_headers,
                        max_tunnel_depth=max_tunnel_depth, max_record_len=max_record_len, max_block_len=max_block_len,
                        max_decompression_ratio=max_decompression_ratio)
-    paths = expand_sources(source)
+    paths = expand_sources(source, storage_options=storage_options)
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be at least 1, not {threads!r}")
-    results = _read_importing_polars([str(p) for p in paths], options, progress, threads)
+    results = _read_importing_polars(paths, options, progress, threads)
     import polars as pl
 
     for result in results:
@@ -239,6 +405,7 @@ def scan_pcap(
     *,
     strict: bool = False,
     batch_rows: int = 1 << 16,
+    storage_options: dict[str, Any] | None = None,
     reassembly_timeout_v4: float = 30.0,
     reassembly_timeout_v6: float = 60.0,
     max_reassembly_bytes: int = 32 << 20,
@@ -268,7 +435,9 @@ def scan_pcap(
                        max_reassembly_bytes=max_reassembly_bytes, max_datagrams=max_datagrams, max_ext_headers=max_ext_headers,
                        max_tunnel_depth=max_tunnel_depth, max_record_len=max_record_len, max_block_len=max_block_len,
                        max_decompression_ratio=max_decompression_ratio)
-    paths = [str(p) for p in expand_sources(source)]
+    paths = expand_sources(source, storage_options=storage_options)
+    # A file object is read from where it stood at each collect (when it can seek back).
+    starts = {i: p.file.tell() for i, p in enumerate(paths) if isinstance(p, Stream) and _seekable(p.file)}
     schema = _schema(table)
 
     def batches(
@@ -278,7 +447,9 @@ def scan_pcap(
         if with_columns is not None:
             extra = predicate.meta.root_names() if predicate is not None else []
             needed = list(dict.fromkeys([*with_columns, *extra]))
-        scanner = _core.Scanner(paths, table, options, batch_rows=batch_size or batch_rows, columns=needed)
+        for i, at in starts.items():
+            paths[i].file.seek(at)  # type: ignore[union-attr]
+        scanner = _core.Scanner([_core_source(p) for p in paths], table, options, batch_rows=batch_size or batch_rows, columns=needed)
         remaining = n_rows
         while remaining is None or remaining > 0:
             arrow = scanner.next_batch()
@@ -297,3 +468,10 @@ def scan_pcap(
             yield frame
 
     return register_io_source(batches, schema=schema)
+
+
+def _seekable(file: Any) -> bool:
+    try:
+        return bool(file.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False

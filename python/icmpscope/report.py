@@ -72,8 +72,12 @@ class Report:
         )
 
     def plot(self) -> Any:
-        """ICMP packets/s over time by type, with alert spans shaded (needs matplotlib)."""
-        import matplotlib.pyplot as plt
+        """ICMP packets/s over time by type, with alert spans shaded (needs matplotlib:
+        ``pip install 'icmpscope[plot]'``)."""
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as exc:
+            raise ImportError(f"Report.plot needs matplotlib: pip install 'icmpscope[plot]' ({exc})") from None
 
         fig, ax = plt.subplots(figsize=(10, 4))
         series = self.timeline.with_columns(
@@ -90,19 +94,69 @@ class Report:
             ax.legend(loc="upper right", fontsize="small")
         return fig
 
-    def write(self, directory: str | Path, format: Literal["parquet", "json"] = "parquet") -> Path:
-        """Write every table of the report into ``directory`` (created if needed)."""
-        if format not in ("parquet", "json"):
-            raise ValueError(f"format must be 'parquet' or 'json', not {format!r}")
+    def write(self, directory: str | Path, format: Literal["parquet", "json", "jsonl"] = "parquet") -> Path:
+        """Write every table of the report into ``directory`` (created if needed).
+
+        ``jsonl``: one JSON object a line; ``alerts.jsonl`` in Elastic Common Schema fields
+        (:func:`ecs_alerts`), the other tables row by row with their own column names.
+        """
+        if format not in ("parquet", "json", "jsonl"):
+            raise ValueError(f"format must be 'parquet', 'json' or 'jsonl', not {format!r}")
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         for name in ("alerts", "summary", "stats", "errors", "timeline", "talkers"):
             frame: pl.DataFrame = getattr(self, name)
             if format == "parquet":
                 frame.write_parquet(out / f"{name}.parquet")
-            else:
+            elif format == "json":
                 (out / f"{name}.json").write_text(json.dumps(records(frame), default=str, indent=1))
+            else:
+                rows = ecs_alerts(frame) if name == "alerts" else records(frame)
+                (out / f"{name}.jsonl").write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))
         return out
+
+
+def _iso(column: str) -> pl.Expr:
+    return pl.col(column).dt.convert_time_zone("UTC").dt.to_string("%Y-%m-%dT%H:%M:%S%.9fZ")
+
+
+def ecs_alerts(alerts: pl.DataFrame) -> list[dict[str, Any]]:
+    """Alerts as Elastic Common Schema documents (SPEC "Command line"), nested as ECS JSON is
+    (``event.kind`` is ``{"event": {"kind": ...}}``): ``@timestamp`` and ``event.start`` are the
+    alert's start, ``event.end`` its end (ISO 8601, UTC, ns); ``network.transport`` is ``icmp``
+    or ``ipv6-icmp`` (IANA names, told by the addresses); frames, files and the packet count are
+    under ``icmpscope``; a null address leaves its field out.
+
+    >>> import icmpscope as ic, polars as pl
+    >>> cap = ic.read_pcap(ic.synth.write_demo(ic.synth.scenarios.temp_path("ecs.pcap")))
+    >>> doc = ecs_alerts(ic.detect.all(cap))[0]
+    >>> doc["event"], doc["source"], doc["threat"]["technique"], doc["network"]
+    ({'kind': 'alert', 'action': 'sweep', 'start': '2023-11-14T22:13:26.010000000Z', 'end': '2023-11-14T22:13:27.000000000Z'}, {'ip': '203.0.113.66'}, {'id': 'T1018'}, {'transport': 'icmp'})
+    """
+    if alerts.is_empty():
+        return []
+    rows = alerts.with_columns(_iso("start").alias("_start"), _iso("end").alias("_end"),
+                               pl.col(pl.Categorical).cast(pl.String)).to_dicts()
+    docs = []
+    for a in rows:
+        v6 = ":" in (a.get("src") or "") or ":" in (a.get("dst") or "")
+        doc: dict[str, Any] = {
+            "@timestamp": a["_start"],
+            "event": {"kind": "alert", "action": a["kind"], "start": a["_start"], "end": a["_end"]},
+        }
+        if a.get("src") is not None:
+            doc["source"] = {"ip": a["src"]}
+        if a.get("dst") is not None:
+            doc["destination"] = {"ip": a["dst"]}
+        doc["network"] = {"transport": "ipv6-icmp" if v6 else "icmp"}
+        doc["threat"] = {"framework": "MITRE ATT&CK", "technique": {"id": a.get("technique")}}
+        doc["message"] = a["detail"]
+        ours: dict[str, Any] = {"packets": a["packets"], "frames": a.get("frames") or []}
+        if a.get("files") is not None:
+            ours["files"] = a["files"]
+        doc["icmpscope"] = ours
+        docs.append(doc)
+    return docs
 
 
 def records(frame: pl.DataFrame) -> list[dict[str, Any]]:

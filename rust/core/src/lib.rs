@@ -25,7 +25,8 @@ pub mod table;
 pub mod tunnel;
 
 pub use error::{CaptureError, DecodeError};
-pub use pipeline::{read_file, read_file_in_parts, FileTables, Options, Stats};
+pub use pipeline::{read_file, read_file_in_parts, read_location_in_parts, FileTables, Options, Stats};
+pub use source::{LocalFile, Location, Stream};
 
 use rayon::prelude::*;
 use std::path::PathBuf;
@@ -33,16 +34,29 @@ use std::path::PathBuf;
 /// Reads several captures on all cores: files side by side, and fewer files than cores each in
 /// pieces ([`read_file_in_parts`]); results keep the order of `paths`.
 pub fn read_files(paths: &[PathBuf], options: Options) -> Vec<Result<FileTables, CaptureError>> {
-    let parts = rayon::current_num_threads() / paths.len().max(1);
-    paths.par_iter().map(|p| read_file_in_parts(p, options, parts)).collect()
+    read_locations(&local_files(paths), options)
 }
 
 /// [`read_files`] on `threads` threads of a pool of its own (the machine's cores otherwise).
 pub fn read_files_on_threads(paths: &[PathBuf], options: Options, threads: usize) -> Vec<Result<FileTables, CaptureError>> {
-    match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
-        Ok(pool) => pool.install(|| read_files(paths, options)),
-        // Threads could not be started: the shared pool reads the same tables.
-        Err(_) => read_files(paths, options),
-    }
+    read_locations_on_threads(&local_files(paths), options, threads)
 }
 
+fn local_files(paths: &[PathBuf]) -> Vec<Box<dyn Location>> {
+    paths.iter().map(|p| Box::new(LocalFile::new(p)) as Box<dyn Location>).collect()
+}
+
+/// [`read_files`] of captures wherever they are ([`read_location_in_parts`]).
+pub fn read_locations(locations: &[Box<dyn Location>], options: Options) -> Vec<Result<FileTables, CaptureError>> {
+    let parts = rayon::current_num_threads() / locations.len().max(1);
+    locations.par_iter().map(|l| read_location_in_parts(l.as_ref(), options, parts)).collect()
+}
+
+/// [`read_locations`] on `threads` threads of a pool of its own (the machine's cores otherwise).
+pub fn read_locations_on_threads(locations: &[Box<dyn Location>], options: Options, threads: usize) -> Vec<Result<FileTables, CaptureError>> {
+    match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+        Ok(pool) => pool.install(|| read_locations(locations, options)),
+        // Threads could not be started: the shared pool reads the same tables.
+        Err(_) => read_locations(locations, options),
+    }
+}

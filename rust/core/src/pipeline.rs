@@ -16,7 +16,7 @@ use crate::icmp;
 use crate::ip::{self, IpPacket, PROTO_AH, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, PROTO_UDPLITE};
 use crate::link::{self, LinkFrame, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use crate::reassembly::{self, Key, Limit, Piece, Reassembler};
-use crate::source::{CaptureReader, Compression, CutIn, Limits, Next, Packet, ReaderState};
+use crate::source::{CaptureReader, Compression, CutIn, Limits, LocalFile, Location, Next, Packet, ReaderState};
 use crate::table::columns::{field, ts_type};
 use crate::table::{file_column, DatagramsTable, ErrorsTable, FragmentRow, FragmentsTable, IcmpTable, Origin};
 use crate::tunnel::{self, Bytes, Inner, Tunnel};
@@ -539,9 +539,16 @@ pub fn read_file(path: &Path, options: Options) -> Result<FileTables, CaptureErr
 ///   work thrown away);
 /// - frame numbers of a piece are shifted by the records before it.
 pub fn read_file_in_parts(path: &Path, options: Options, parts: usize) -> Result<FileTables, CaptureError> {
-    let reader = CaptureReader::open_with(path, options.limits)?;
-    let points = reader.split_points(path, parts, MIN_PIECE);
-    read_pieces(path, options, reader, &points)
+    read_location_in_parts(&LocalFile::new(path), options, parts)
+}
+
+/// [`read_file_in_parts`] wherever the capture is: a location that opens at any offset and
+/// knows its size (an object in a store) is split as a local file is; a stream is read whole,
+/// in one piece.
+pub fn read_location_in_parts(location: &dyn Location, options: Options, parts: usize) -> Result<FileTables, CaptureError> {
+    let reader = CaptureReader::open_location(location, options.limits)?;
+    let points = reader.split_points(location, parts, MIN_PIECE);
+    read_pieces(location, options, reader, &points)
 }
 
 /// The most `icmp` rows `bytes` of pcap records can hold (a 16-byte record header, Ethernet,
@@ -555,15 +562,15 @@ fn rows_at_most(bytes: u64) -> usize {
 const MIN_PIECE: u64 = 16 << 20;
 
 /// Reads the capture `reader` has opened in pieces starting at `points` (guesses, checked).
-fn read_pieces(path: &Path, options: Options, reader: CaptureReader, points: &[u64]) -> Result<FileTables, CaptureError> {
-    let name = path.display().to_string();
-    let rest = reader.resume_at(path, points)?;
+fn read_pieces(location: &dyn Location, options: Options, reader: CaptureReader, points: &[u64]) -> Result<FileTables, CaptureError> {
+    let name = location.name().to_owned();
+    let rest = reader.resume_at(location, points)?;
     let readers: Vec<CaptureReader> = std::iter::once(reader).chain(rest).collect();
     // The state each piece starts in: the piece before must end in it.
     let starts: Vec<ReaderState> = readers.iter().skip(1).map(CaptureReader::state).collect();
     let ends: Vec<Option<u64>> = points.iter().map(|&p| Some(p)).chain([None]).collect();
     // An uncompressed file's size bounds the rows of each piece.
-    let size = (readers[0].compression() == Compression::None).then(|| std::fs::metadata(path).ok().map(|m| m.len())).flatten();
+    let size = (readers[0].compression() == Compression::None).then(|| location.size().ok()).flatten();
     let pieces: Vec<(FileDecoder, CaptureReader, Reached)> = readers
         .into_par_iter()
         .zip(ends)
@@ -785,7 +792,7 @@ mod tests {
     /// (a sequential read) and returns how many pieces were kept.
     fn pieces_read_as_whole(path: &Path, whole: &FileTables, points: &[u64]) -> usize {
         let reader = CaptureReader::open(path).unwrap();
-        let t = read_pieces(path, Options::default(), reader, points).unwrap();
+        let t = read_pieces(&LocalFile::new(path), Options::default(), reader, points).unwrap();
         assert_eq!(t.stats_values, whole.stats_values, "split at {points:?}");
         assert_eq!(frames(&t.icmp, "frame"), frames(&whole.icmp, "frame"), "split at {points:?}");
         assert_eq!(sources(&t.icmp), sources(&whole.icmp), "split at {points:?}");
@@ -903,7 +910,7 @@ mod tests {
                 kept_pieces.insert(pieces_read_as_whole(&path, &whole, &[at]));
             }
             assert_eq!(kept_pieces.into_iter().collect::<Vec<_>>(), vec![1, 2], "joins were exercised");
-            let points = CaptureReader::open(&path).unwrap().split_points(&path, 3, 1);
+            let points = CaptureReader::open(&path).unwrap().split_points(&LocalFile::new(&path), 3, 1);
             let mut r = CaptureReader::open(&path).unwrap();
             let mut starts = vec![];
             loop {
@@ -928,11 +935,11 @@ mod tests {
         while let Next::Packet(p) = r.next() {
             starts.push(p.offset);
         }
-        let points = reader.split_points(&path, 4, 1);
+        let points = reader.split_points(&LocalFile::new(&path), 4, 1);
         assert_eq!(points.len(), 3);
         assert!(points.iter().all(|p| starts.contains(p)), "{points:?}");
         assert!(points.windows(2).all(|w| w[0] < w[1]));
-        assert!(reader.split_points(&path, 4, 1 << 20).is_empty(), "too small to split");
+        assert!(reader.split_points(&LocalFile::new(&path), 4, 1 << 20).is_empty(), "too small to split");
         std::fs::remove_file(&path).unwrap();
     }
 }

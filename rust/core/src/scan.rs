@@ -1,6 +1,5 @@
 //! Streaming: one table of many captures as a sequence of record batches, with memory bounded by
 //! the batch size (and the reassembly budget) whatever the capture size.
-use std::path::PathBuf;
 use std::str::FromStr;
 
 use arrow_array::RecordBatch;
@@ -8,7 +7,7 @@ use arrow_schema::SchemaRef;
 
 use crate::error::CaptureError;
 use crate::pipeline::{stats_schema, FileDecoder, Options};
-use crate::source::CaptureReader;
+use crate::source::{CaptureReader, Location};
 use crate::table::{datagrams_schema, errors_schema, fragments_schema, icmp_schema, ColumnSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +52,7 @@ struct Open {
 }
 
 pub struct Scan {
-    paths: std::vec::IntoIter<PathBuf>,
+    locations: std::vec::IntoIter<Box<dyn Location>>,
     current: Option<Open>,
     kind: TableKind,
     batch_rows: usize,
@@ -67,13 +66,13 @@ pub struct Scan {
 impl Scan {
     /// A scan of one table; `columns` (schema positions) projects it. The `icmp` table, the large
     /// one, never builds the columns left out; the others are projected batch by batch.
-    pub fn new(paths: Vec<PathBuf>, kind: TableKind, batch_rows: usize, options: Options, columns: Option<Vec<usize>>) -> Scan {
-        Scan { paths: paths.into_iter(), current: None, kind, batch_rows: batch_rows.max(1), options, columns, warnings: Vec::new() }
+    pub fn new(locations: Vec<Box<dyn Location>>, kind: TableKind, batch_rows: usize, options: Options, columns: Option<Vec<usize>>) -> Scan {
+        Scan { locations: locations.into_iter(), current: None, kind, batch_rows: batch_rows.max(1), options, columns, warnings: Vec::new() }
     }
 
-    fn open(&mut self, path: PathBuf) -> Result<(), CaptureError> {
-        let reader = CaptureReader::open_with(&path, self.options.limits)?;
-        let name = path.display().to_string();
+    fn open(&mut self, location: &dyn Location) -> Result<(), CaptureError> {
+        let reader = CaptureReader::open_location(location, self.options.limits)?;
+        let name = location.name().to_owned();
         let mut decoder = FileDecoder::new(&name, self.options, &reader);
         decoder.icmp.skip = self.kind != TableKind::Icmp;
         if let Some(columns) = &self.columns {
@@ -123,8 +122,8 @@ impl Iterator for Scan {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let Some(mut open) = self.current.take() else {
-                let path = self.paths.next()?;
-                if let Err(e) = self.open(path) {
+                let location = self.locations.next()?;
+                if let Err(e) = self.open(location.as_ref()) {
                     return Some(Err(e));
                 }
                 continue;

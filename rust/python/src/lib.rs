@@ -1,5 +1,8 @@
 //! The `icmpscope._core` extension module: a thin layer over `icmpscope-core`.
 //! Parsing runs with the GIL released; tables leave through the Arrow PyCapsule interface.
+//! Captures that Python opens (file objects, objects in stores through fsspec) are read by
+//! chunks, the GIL taken for each read only.
+use std::io::{self, Read};
 use std::path::PathBuf;
 
 use arrow_array::ffi_stream::FFI_ArrowArrayStream;
@@ -11,25 +14,136 @@ use std::sync::Mutex;
 
 use icmpscope_core::scan::{Scan, TableKind};
 use icmpscope_core::source::Limits;
-use icmpscope_core::{reassembly, CaptureError, FileTables, Options};
+use icmpscope_core::{reassembly, CaptureError, FileTables, LocalFile, Location, Options, Stream};
 use pyo3::create_exception;
-use pyo3::exceptions::{PyFileNotFoundError, PyIsADirectoryError, PyOSError, PyPermissionError, PyValueError};
+use pyo3::exceptions::{PyException, PyFileNotFoundError, PyIsADirectoryError, PyOSError, PyPermissionError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyCapsule, PyDict};
 
 create_exception!(_core, CaptureFormatError, PyValueError, "The input is not a pcap or pcapng capture.");
 
-/// The one place where core errors become Python exceptions.
+/// The one place where core errors become Python exceptions. A Python exception raised under
+/// the reader (by a file object, by fsspec) comes out as it was raised.
 fn to_pyerr(error: CaptureError) -> PyErr {
     let message = error.to_string();
     match error {
         CaptureError::NotACapture { .. } => CaptureFormatError::new_err(message),
+        CaptureError::Io { source, .. } if source.get_ref().is_some_and(|e| e.is::<PyErr>()) => {
+            match source.into_inner().map(|e| e.downcast::<PyErr>()) {
+                Some(Ok(raised)) => *raised,
+                _ => PyOSError::new_err(message),
+            }
+        }
         CaptureError::Io { source, .. } => match source.kind() {
             std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(message),
             std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(message),
             std::io::ErrorKind::IsADirectory => PyIsADirectoryError::new_err(message),
             _ => PyOSError::new_err(message),
         },
+    }
+}
+
+/// A Python binary file object, read by chunks of at most what the reader asks for (1 MiB).
+struct PyReader {
+    file: Py<PyAny>,
+    /// Bytes a `read` gave beyond what was asked (a file object that ignores its argument).
+    spill: Vec<u8>,
+}
+
+impl PyReader {
+    fn new(file: Py<PyAny>) -> PyReader {
+        PyReader { file, spill: Vec::new() }
+    }
+}
+
+impl Read for PyReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.spill.is_empty() {
+            let chunk = Python::attach(|py| -> PyResult<PyBackedBytes> {
+                let data = self.file.bind(py).call_method1("read", (buf.len(),))?;
+                data.extract().map_err(|_| {
+                    let kind = data.get_type().name().map_or_else(|_| "?".to_owned(), |n| n.to_string());
+                    PyTypeError::new_err(format!("read() gave {kind}, not bytes: the file must be opened in binary mode"))
+                })
+            })
+            .map_err(interrupted_or_io)?;
+            self.spill.extend_from_slice(&chunk);
+        }
+        let n = buf.len().min(self.spill.len());
+        buf[..n].copy_from_slice(&self.spill[..n]);
+        self.spill.drain(..n);
+        Ok(n)
+    }
+}
+
+/// A Ctrl-C (or another exception that is not an `Exception`) met while a reader ran: raised
+/// once the read returns, rather than taken for the end of the capture.
+static INTERRUPT: Mutex<Option<PyErr>> = Mutex::new(None);
+
+fn interrupted_or_io(e: PyErr) -> io::Error {
+    let is_exception = Python::attach(|py| e.is_instance_of::<PyException>(py));
+    if is_exception {
+        return io::Error::other(e);
+    }
+    let text = Python::attach(|py| e.to_string()).to_owned();
+    INTERRUPT.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+    io::Error::new(io::ErrorKind::Interrupted, text)
+}
+
+/// Raises the interruption a reader met, if any.
+fn raise_interrupt() -> PyResult<()> {
+    match INTERRUPT.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// A capture that Python opens at any byte offset: `open_at(offset)` returns a binary file
+/// object positioned there (an fsspec file reading by ranged requests); `open_at(offset, len)`
+/// one that reads about `len` bytes (a window looked into).
+struct PyLocation {
+    name: String,
+    size: u64,
+    open_at: Py<PyAny>,
+}
+
+impl Location for PyLocation {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.size)
+    }
+
+    fn open_at(&self, offset: u64) -> io::Result<Box<dyn Read + Send>> {
+        let file = Python::attach(|py| self.open_at.bind(py).call1((offset,)).map(Bound::unbind)).map_err(interrupted_or_io)?;
+        Ok(Box::new(PyReader::new(file)))
+    }
+
+    fn open_window(&self, offset: u64, len: u64) -> io::Result<Box<dyn Read + Send>> {
+        let file = Python::attach(|py| self.open_at.bind(py).call1((offset, len)).map(Bound::unbind)).map_err(interrupted_or_io)?;
+        Ok(Box::new(PyReader::new(file)))
+    }
+}
+
+/// Where a capture is, as Python names it: a local path; `(name, size, open_at)` for a capture
+/// that opens at any offset; `(name, file)` for a binary file object read once.
+#[derive(FromPyObject)]
+enum SourceArg {
+    Path(PathBuf),
+    Ranged(String, u64, Py<PyAny>),
+    Stream(String, Py<PyAny>),
+}
+
+impl SourceArg {
+    fn location(self) -> Box<dyn Location> {
+        match self {
+            SourceArg::Path(path) => Box::new(LocalFile::new(&path)),
+            SourceArg::Ranged(name, size, open_at) => Box::new(PyLocation { name, size, open_at }),
+            SourceArg::Stream(name, file) => Box::new(Stream::new(&name, Box::new(PyReader::new(file)))),
+        }
     }
 }
 
@@ -192,16 +306,19 @@ impl From<PyOptions> for Options {
 }
 
 /// Reads captures in parallel (files side by side, a lone big pcap or pcapng in pieces) on `threads`
-/// threads (one per core by default). Returns, in order, one dict of tables per file, or the
-/// exception that file raised (the caller decides whether to raise it).
+/// threads (one per core by default). `sources` as `SourceArg` takes them. Returns, in order, one
+/// dict of tables per file, or the exception that file raised (the caller decides whether to
+/// raise it).
 #[pyfunction]
-#[pyo3(signature = (paths, options, *, threads=None))]
-fn read_files<'py>(py: Python<'py>, paths: Vec<PathBuf>, options: PyOptions, threads: Option<usize>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+#[pyo3(signature = (sources, options, *, threads=None))]
+fn read_files<'py>(py: Python<'py>, sources: Vec<SourceArg>, options: PyOptions, threads: Option<usize>) -> PyResult<Vec<Bound<'py, PyAny>>> {
     let options = Options::from(options);
+    let locations: Vec<Box<dyn Location>> = sources.into_iter().map(SourceArg::location).collect();
     let results = py.detach(|| match threads {
-        Some(n) => icmpscope_core::read_files_on_threads(&paths, options, n),
-        None => icmpscope_core::read_files(&paths, options),
+        Some(n) => icmpscope_core::read_locations_on_threads(&locations, options, n),
+        None => icmpscope_core::read_locations(&locations, options),
     });
+    raise_interrupt()?;
     results
         .into_iter()
         .map(|r| match r {
@@ -220,8 +337,8 @@ struct Scanner {
 #[pymethods]
 impl Scanner {
     #[new]
-    #[pyo3(signature = (paths, table, options, *, batch_rows=65536, columns=None))]
-    fn new(paths: Vec<PathBuf>, table: &str, options: PyOptions, batch_rows: usize, columns: Option<Vec<String>>) -> PyResult<Self> {
+    #[pyo3(signature = (sources, table, options, *, batch_rows=65536, columns=None))]
+    fn new(sources: Vec<SourceArg>, table: &str, options: PyOptions, batch_rows: usize, columns: Option<Vec<String>>) -> PyResult<Self> {
         let kind: TableKind = table.parse().map_err(PyValueError::new_err)?;
         let schema = kind.schema();
         let columns = columns
@@ -232,7 +349,8 @@ impl Scanner {
                     .collect::<PyResult<Vec<usize>>>()
             })
             .transpose()?;
-        Ok(Scanner { scan: Mutex::new(Scan::new(paths, kind, batch_rows, options.into(), columns)) })
+        let locations = sources.into_iter().map(SourceArg::location).collect();
+        Ok(Scanner { scan: Mutex::new(Scan::new(locations, kind, batch_rows, options.into(), columns)) })
     }
 
     /// The next batch, or None at the end.
@@ -241,6 +359,7 @@ impl Scanner {
             let mut scan = self.scan.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             scan.next()
         });
+        raise_interrupt()?;
         match next {
             None => Ok(None),
             Some(Err(e)) => Err(to_pyerr(e)),

@@ -1,13 +1,13 @@
-//! A buffered byte stream over a file, optionally gzip or zstd compressed (detected by magic).
+//! A buffered byte stream over a capture's bytes (a file, a stream), optionally gzip or zstd compressed (detected by magic).
 //! Records are handed out as slices of the internal buffer: one copy from the kernel (or the
 //! decompressor) into the buffer, none after.
-use std::fs::File;
-use std::io::{self, BufRead, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 
+use super::location::{LocalFile, Location};
 use crate::error::{CaptureError, DecodeError};
 
 /// Reads from files go 1 MiB at a time.
@@ -62,51 +62,57 @@ pub struct Input {
 }
 
 impl Input {
-    /// Opens with the default decompression ratio limit.
+    /// Opens a file with the default decompression ratio limit.
     pub fn open(path: &Path) -> Result<Input, CaptureError> {
         Input::open_with(path, super::MAX_DECOMPRESSION_RATIO)
     }
 
-    /// Opens a file; a compressed one is read through a decompressor that stops (with
-    /// [`DecodeError::DecompressionRatio`]) once it inflates over `max_ratio` to one.
+    /// Opens a file; see [`Input::open_location`].
     pub fn open_with(path: &Path, max_ratio: u64) -> Result<Input, CaptureError> {
-        let name = path.display().to_string();
-        let mut file = File::open(path).map_err(|e| CaptureError::io(&name, e))?;
+        Input::open_location(&LocalFile::new(path), max_ratio)
+    }
+
+    /// Opens a capture from its start; a compressed one is read through a decompressor that
+    /// stops (with [`DecodeError::DecompressionRatio`]) once it inflates over `max_ratio` to one.
+    /// The compression is told by the first bytes, which are read and then handed on, so a
+    /// stream that cannot seek back (a pipe) is opened as a file is.
+    pub fn open_location(location: &dyn Location, max_ratio: u64) -> Result<Input, CaptureError> {
+        let name = location.name();
+        let mut stream = location.open_at(0).map_err(|e| CaptureError::io(name, e))?;
         let mut magic = [0u8; 4];
-        let (n, failed) = read_up_to(&mut file, &mut magic);
+        let (n, failed) = read_up_to(&mut stream, &mut magic);
         if let Some(e) = failed {
-            return Err(CaptureError::io(&name, e));
+            return Err(CaptureError::io(name, e));
         }
-        file.seek(SeekFrom::Start(0)).map_err(|e| CaptureError::io(&name, e))?;
-        let compression = detect_compression(magic.get(..n).unwrap_or_default());
+        let magic = magic.get(..n).unwrap_or_default().to_vec();
+        let compression = detect_compression(&magic);
+        let stream: Box<dyn Read + Send> = Box::new(io::Cursor::new(magic).chain(stream));
         // A small plain file gets a buffer its size: zeroing 1 MiB for each of a thousand small
         // files was a tenth of reading them. The buffer grows if the file does.
         let capacity = match compression {
-            Compression::None => file.metadata().map_or(CHUNK, |m| usize::try_from(m.len()).unwrap_or(CHUNK).clamp(SMALL_CHUNK, CHUNK)),
+            Compression::None => location.size().map_or(CHUNK, |n| usize::try_from(n).unwrap_or(CHUNK).clamp(SMALL_CHUNK, CHUNK)),
             Compression::Gzip | Compression::Zstd => CHUNK,
         };
         let consumed = Arc::new(AtomicU64::new(0));
-        let counted = |file| Counted { inner: io::BufReader::with_capacity(CHUNK, file), consumed: consumed.clone() };
+        let counted = |stream| Counted { inner: io::BufReader::with_capacity(CHUNK, stream), consumed: consumed.clone() };
         let inner: Box<dyn Read + Send> = match compression {
-            Compression::None => Box::new(Shrinking { file, at: 0 }),
+            Compression::None => stream,
             Compression::Gzip => {
-                let decoder = flate2::bufread::MultiGzDecoder::new(counted(file));
+                let decoder = flate2::bufread::MultiGzDecoder::new(counted(stream));
                 Box::new(ReadAhead::spawn(Inflating::new(decoder, consumed.clone(), max_ratio)))
             }
             Compression::Zstd => {
-                let decoder = zstd::stream::read::Decoder::with_buffer(counted(file)).map_err(|e| CaptureError::io(&name, e))?;
+                let decoder = zstd::stream::read::Decoder::with_buffer(counted(stream)).map_err(|e| CaptureError::io(name, e))?;
                 Box::new(ReadAhead::spawn(Inflating::new(decoder, consumed.clone(), max_ratio)))
             }
         };
         Ok(Input::with_buffer(inner, compression, capacity))
     }
 
-    /// An uncompressed file read from byte `offset` on (a piece of a capture split across threads).
-    pub fn open_at(path: &Path, offset: u64) -> Result<Input, CaptureError> {
-        let name = path.display().to_string();
-        let mut file = File::open(path).map_err(|e| CaptureError::io(&name, e))?;
-        file.seek(SeekFrom::Start(offset)).map_err(|e| CaptureError::io(&name, e))?;
-        let mut input = Input::with_buffer(Box::new(Shrinking { file, at: offset }), Compression::None, CHUNK);
+    /// An uncompressed capture read from byte `offset` on (a piece of a capture split across threads).
+    pub fn open_at(location: &dyn Location, offset: u64) -> Result<Input, CaptureError> {
+        let stream = location.open_at(offset).map_err(|e| CaptureError::io(location.name(), e))?;
+        let mut input = Input::with_buffer(stream, Compression::None, CHUNK);
         input.offset = offset;
         Ok(input)
     }
@@ -247,36 +253,9 @@ fn is_cut(e: &io::Error) -> bool {
     matches!(e.get_ref().and_then(|inner| inner.downcast_ref::<Stopped>()), Some(Stopped::Cut))
 }
 
-/// A plain file that may be cut while it is read (a capture rotated or truncated in place).
-/// Linux lowers the size before it zeroes the pages it drops, so a read racing with the cut can
-/// copy zeros from past the new end: bytes past the size the file has once the read returns are
-/// not kept, as if the read had come after the cut (the capture then ends cut short).
-struct Shrinking {
-    file: File,
-    /// Offset of the next byte to read.
-    at: u64,
-}
-
-impl Read for Shrinking {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.file.read(buf)?;
-        if n == 0 {
-            return Ok(0);
-        }
-        let size = self.file.metadata()?.len();
-        let kept = size.saturating_sub(self.at).min(n as u64);
-        self.at += kept;
-        if kept < n as u64 {
-            // Read on from where the kept bytes end, should the file grow again.
-            self.file.seek(SeekFrom::Start(self.at))?;
-        }
-        Ok(kept as usize)
-    }
-}
-
-/// The compressed file, counting the bytes its decompressor has consumed.
+/// The compressed stream, counting the bytes its decompressor has consumed.
 struct Counted {
-    inner: io::BufReader<File>,
+    inner: io::BufReader<Box<dyn Read + Send>>,
     consumed: Arc<AtomicU64>,
 }
 

@@ -1,5 +1,6 @@
 //! Capture sources: a (possibly compressed) byte stream, and the pcap/pcapng record readers on it.
 pub mod input;
+pub mod location;
 pub mod pcap;
 pub mod pcapng;
 #[cfg(test)]
@@ -9,6 +10,8 @@ use std::io;
 use std::path::Path;
 
 pub use input::{Compression, Input};
+pub use location::{LocalFile, Location, Stream};
+use location::read_at;
 
 use crate::error::{CaptureError, DecodeError};
 
@@ -126,8 +129,13 @@ impl CaptureReader {
     }
 
     pub fn open_with(path: &Path, limits: Limits) -> Result<CaptureReader, CaptureError> {
-        let input = Input::open_with(path, limits.max_decompression_ratio)?;
-        CaptureReader::new_with(input, &path.display().to_string(), limits)
+        CaptureReader::open_location(&LocalFile::new(path), limits)
+    }
+
+    /// Opens the capture at `location` from its start.
+    pub fn open_location(location: &dyn Location, limits: Limits) -> Result<CaptureReader, CaptureError> {
+        let input = Input::open_location(location, limits.max_decompression_ratio)?;
+        CaptureReader::new_with(input, location.name(), limits)
     }
 
     /// Detects the format by magic, with the default limits. `name` is used in errors only.
@@ -181,15 +189,16 @@ impl CaptureReader {
     }
 
     /// Offsets that split an uncompressed pcap or pcapng file into about `parts` pieces at what
-    /// look like record (block) starts (increasing, none for compressed or small files).
+    /// look like record (block) starts (increasing, none for compressed or small files, or for
+    /// streams, whose size is not known).
     /// Guesses: a piece is only used once the records before it are found to end exactly at
     /// its start, with the reader in the state the piece started in (`state`).
-    pub fn split_points(&self, path: &Path, parts: usize, min_piece: u64) -> Vec<u64> {
+    pub fn split_points(&self, location: &dyn Location, parts: usize, min_piece: u64) -> Vec<u64> {
         const WINDOW: u64 = 4 << 20;
         if self.input.compression != Compression::None || parts < 2 {
             return Vec::new();
         }
-        let Ok(size) = std::fs::metadata(path).map(|m| m.len()) else { return Vec::new() };
+        let Ok(size) = location.size() else { return Vec::new() };
         let piece = size / parts as u64;
         if piece < min_piece.max(1) {
             return Vec::new();
@@ -197,7 +206,7 @@ impl CaptureReader {
         let start_in: StartIn = match &self.records {
             Records::Pcap(reader) => {
                 let reader = *reader;
-                let Ok(first_header) = read_at(path, self.input.offset(), 16) else { return Vec::new() };
+                let Ok(first_header) = read_at(location, self.input.offset(), 16) else { return Vec::new() };
                 if first_header.len() < 16 {
                     return Vec::new();
                 }
@@ -205,7 +214,7 @@ impl CaptureReader {
                 Box::new(move |window, _, at_eof| reader.record_start(window, at_eof, first_sec))
             }
             Records::Pcapng(reader) => {
-                let Some(state) = pcapng_state_at_first_packet(path, reader.limits()) else { return Vec::new() };
+                let Some(state) = pcapng_state_at_first_packet(location, reader.limits()) else { return Vec::new() };
                 // Blocks start at multiples of 4 from the file's start.
                 Box::new(move |window, from, at_eof| state.block_start(window, ((4 - from % 4) % 4) as usize, at_eof))
             }
@@ -214,7 +223,7 @@ impl CaptureReader {
         let mut points: Vec<u64> = Vec::new();
         for k in 1..parts as u64 {
             let from = (k * piece).max(points.last().map_or(first, |&p| p + 1));
-            let Ok(window) = read_at(path, from, WINDOW) else { break };
+            let Ok(window) = read_at(location, from, WINDOW) else { break };
             let at_eof = from + window.len() as u64 >= size;
             if let Some(start) = start_in(&window, from, at_eof) {
                 points.push(from + start as u64);
@@ -225,18 +234,18 @@ impl CaptureReader {
 
     /// Readers of the same file from each of `offsets` (`split_points`) on. A pcapng piece
     /// starts with the byte order and interfaces of the file's first packet.
-    pub fn resume_at(&self, path: &Path, offsets: &[u64]) -> Result<Vec<CaptureReader>, CaptureError> {
+    pub fn resume_at(&self, location: &dyn Location, offsets: &[u64]) -> Result<Vec<CaptureReader>, CaptureError> {
         if offsets.is_empty() {
             return Ok(Vec::new());
         }
         let records = match &self.records {
             Records::Pcap(reader) => Records::Pcap(*reader),
-            Records::Pcapng(reader) => match pcapng_state_at_first_packet(path, reader.limits()) {
+            Records::Pcapng(reader) => match pcapng_state_at_first_packet(location, reader.limits()) {
                 Some(state) => Records::Pcapng(state),
-                None => return Err(CaptureError::io(&path.display().to_string(), io::Error::other("no pcapng packet to resume from"))),
+                None => return Err(CaptureError::io(location.name(), io::Error::other("no pcapng packet to resume from"))),
             },
         };
-        offsets.iter().map(|&offset| Ok(CaptureReader { input: Input::open_at(path, offset)?, records: records.clone() })).collect()
+        offsets.iter().map(|&offset| Ok(CaptureReader { input: Input::open_at(location, offset)?, records: records.clone() })).collect()
     }
 
     /// What decides how the records ahead are read (pcapng: byte order and interfaces).
@@ -273,19 +282,10 @@ impl ReaderState {
     }
 }
 
-fn read_at(path: &Path, offset: u64, len: u64) -> io::Result<Vec<u8>> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path)?;
-    file.seek(SeekFrom::Start(offset))?;
-    let mut bytes = Vec::new();
-    file.take(len).read_to_end(&mut bytes)?;
-    Ok(bytes)
-}
-
 /// A pcapng file's reader state once its first packet is read (sections, interfaces and blocks
 /// before it walked): what a piece that starts later assumes. None without such a packet.
-fn pcapng_state_at_first_packet(path: &Path, limits: Limits) -> Option<pcapng::PcapngReader> {
-    let mut head = CaptureReader::open_with(path, limits).ok()?;
+fn pcapng_state_at_first_packet(location: &dyn Location, limits: Limits) -> Option<pcapng::PcapngReader> {
+    let mut head = CaptureReader::open_location(location, limits).ok()?;
     loop {
         match head.next() {
             Next::Packet(_) => break,

@@ -9,6 +9,7 @@ the file; a file that fails to read is a row of ``errors``.
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import operator
 import warnings
@@ -211,7 +212,9 @@ def analyze_on_cluster(client: Any, paths: list[str], thresholds: dict[str, obje
     found = [client.submit(detect_share, share_of[i], context, thresholds, i == 0) for i in range(shares)]
     alerts_f = client.submit(_sorted, found)
     talkers_f = client.submit(talkers, captures)
-    facts, alerts, top = client.gather([facts_f, alerts_f, talkers_f])
+    # The bounds stay on the cluster: the client takes each file's share of the report.
+    report_f = [client.submit(dataclasses.replace, f, bounds={}) for f in facts_f]
+    facts, alerts, top = client.gather([report_f, alerts_f, talkers_f])
     read = [f for f in facts if f.failure is None]
 
     def joined(name: str, table: str) -> pl.DataFrame:

@@ -19,9 +19,13 @@ from typing import Any
 import polars as pl
 
 from icmpscope import _core
-from icmpscope.detect.base import Whole
-from icmpscope.detect.routers import LEARNS_FROM
+from icmpscope.batch import failure_rows
+from icmpscope.detect import DETECTORS, engine, fragment_attacks, infer_routers, run_parts
+from icmpscope.detect import plans as plans_of
+from icmpscope.detect.base import Whole, empty, seconds
+from icmpscope.detect.routers import LEARNS_FROM, learning_rows
 from icmpscope.io import TABLES, Capture, is_url, read_pcap
+from icmpscope.report import Report, top_talkers
 
 __all__ = ["analyze_on_cluster"]
 
@@ -53,10 +57,7 @@ class Candidates:
 
 
 def _plans(thresholds: dict[str, object]) -> dict:
-    from icmpscope.detect import DETECTORS, engine
-    from icmpscope.detect import plans as plans_of
-
-    return {d.__name__: getattr(plans_of, d.__name__)(**engine.options(d, thresholds)) for d in DETECTORS}
+    return {d.__name__: plan for d, plan in plans_of.of(DETECTORS, thresholds).items()}
 
 
 def read_file(path: str, storage_options: dict[str, Any] | None) -> Capture | str:
@@ -70,9 +71,6 @@ def read_file(path: str, storage_options: dict[str, Any] | None) -> Capture | st
 
 
 def file_facts(path: str, capture: Capture | str, thresholds: dict[str, object]) -> Facts:
-    from icmpscope.detect import engine
-    from icmpscope.report import Report
-
     if isinstance(capture, str):
         return Facts(path, capture, {}, None, None, False, None, None, None, None)
     icmp = capture.icmp
@@ -87,7 +85,6 @@ def file_facts(path: str, capture: Capture | str, thresholds: dict[str, object])
 
 
 def choose(facts: list[Facts], thresholds: dict[str, object]) -> Candidates:
-    from icmpscope.detect import engine
 
     read = [f for f in facts if f.failure is None]
     plans = _plans(thresholds)
@@ -108,9 +105,6 @@ def file_rows(capture: Capture | str, candidates: Candidates, thresholds: dict[s
     """The candidates' rows of one file for each detector, in ``shares`` shares by group, and
     last what the whole needs of it: its fragment-attack evidence, its router advertisements and,
     where routers are inferred, its rows of the capture's first seconds."""
-    from icmpscope.detect import engine
-    from icmpscope.detect.base import seconds
-
     if isinstance(capture, str):
         return [{} for _ in range(shares + 1)]
     icmp = capture.icmp
@@ -140,14 +134,11 @@ def whole_of(extras: list[dict[str, pl.DataFrame]], candidates: Candidates,
              thresholds: dict[str, object]) -> tuple[Whole, Capture]:
     """What every share needs of the whole: its files, the routers it shows, and its fragments'
     evidence (as a Capture for fragment_attacks)."""
-    from icmpscope.detect import infer_routers
-
     extras = [e for e in extras if e]
     whole = Whole(several=candidates.several, file_starts=candidates.file_starts)
     early = [e["early"] for e in extras if "early" in e]
     if early:
-        rows = (pl.concat([*early, *(e["adverts"] for e in extras)])
-                .unique(subset=["file", "frame"], maintain_order=True).sort("ts", maintain_order=True))
+        rows = learning_rows(early, pl.concat([e["adverts"] for e in extras])).sort("ts", maintain_order=True)
         learn = {k: thresholds.get(k, p.default) for k, p in inspect.signature(infer_routers).parameters.items()
                  if p.kind is inspect.Parameter.KEYWORD_ONLY}
         whole.routers[(learn["router_learning"], learn["router_min_addresses"])] = infer_routers(rows, **learn)
@@ -162,9 +153,6 @@ def whole_of(extras: list[dict[str, pl.DataFrame]], candidates: Candidates,
 def detect_share(rows: list[dict[str, pl.DataFrame]], context: tuple[Whole, Capture],
                  thresholds: dict[str, object], first: bool) -> pl.DataFrame:
     """The detectors over one share of the groups (the first share also judges fragments)."""
-    from icmpscope.detect import DETECTORS, fragment_attacks, run_parts
-    from icmpscope.detect.base import empty
-
     whole, evidence = context
     rows = [r for r in rows if r]
     if not rows:
@@ -180,8 +168,6 @@ def _sorted(found: list[pl.DataFrame]) -> pl.DataFrame:
 
 
 def talkers(captures: list[Capture | str]) -> pl.DataFrame:
-    from icmpscope.report import top_talkers
-
     icmp = [c.icmp.select("src", "dst") for c in captures if not isinstance(c, str)]
     return top_talkers(pl.concat(icmp) if icmp else pl.DataFrame(_core.empty_table("icmp")))
 
@@ -191,9 +177,6 @@ def analyze_on_cluster(client: Any, paths: list[str], thresholds: dict[str, obje
                        storage_options: dict[str, Any] | None = None) -> Any:
     """:func:`icmpscope.analyze` with ``client``, a ``distributed.Client``."""
     from distributed import as_completed
-
-    from icmpscope.batch import failure_rows
-    from icmpscope.report import Report
 
     nothing = Report.from_capture(Capture(**{n: pl.DataFrame(_core.empty_table(n)) for n in TABLES}),
                                   pl.DataFrame())

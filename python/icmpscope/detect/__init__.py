@@ -77,7 +77,7 @@ def all(data: Data, **thresholds: object) -> pl.DataFrame:  # noqa: A001 - the S
         icmp_of(data)  # raises the TypeError that names what is expected
     if _quiet(data):
         return empty(several=several)
-    plans = {d: getattr(plans_of, d.__name__)(**engine.options(d, thresholds)) for d in DETECTORS}
+    plans = plans_of.of(DETECTORS, thresholds)
     parts = {d: engine.partial_bounds(icmp, plan) for d, plan in plans.items()}
     computed = iter(pl.collect_all([q for qs in parts.values() for q in qs]))
     chosen = {d: engine.candidates([next(computed) for _ in parts[d]], plan) for d, plan in plans.items()}

@@ -4,16 +4,20 @@ read other rows, its plan must route them too (tests run every detector with and
 plan over every scenario and corpus capture)."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import polars as pl
 
 from icmpscope.detect.base import ECHO_REPLY, ECHO_REQUEST, is_broadcast, is_multicast_mac
-from icmpscope.detect.engine import Bound, Plan, Route
+from icmpscope.detect.engine import Bound, Plan, Route, options
 from icmpscope.detect.routers import ADVERTS, REDIRECTS
 from icmpscope.detect.sweeps import PROBES, TIME_EXCEEDED
 
-PlanOf = Callable[..., Plan]
+
+
+def of(detectors: Iterable[Callable[..., pl.DataFrame]], thresholds: dict[str, object]) -> dict:
+    """Each detector's plan, for the thresholds it takes (its defaults for the others)."""
+    return {d: globals()[d.__name__](**options(d, thresholds)) for d in detectors}
 
 
 def _in(column: str, values: pl.Series) -> pl.Expr:

@@ -102,6 +102,14 @@ def infer_routers(data: Data, *, router_learning: float = 60.0,
             .collect())
 
 
+def learning_rows(early: list[pl.DataFrame], adverts: pl.DataFrame) -> pl.DataFrame:
+    """What :func:`infer_routers` needs of a capture read in parts: the rows of its first
+    ``router_learning`` seconds (``early``) and its router advertisements (the first one may
+    come later), once each."""
+    return (pl.concat([*early, adverts.select(LEARNS_FROM)])
+            .unique(subset=["file", "frame"], maintain_order=True))
+
+
 @dataclass(frozen=True)
 class _Routers:
     """The known routers, as a test on message rows and as text for alert details."""

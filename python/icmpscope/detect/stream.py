@@ -9,7 +9,7 @@ import polars as pl
 from icmpscope.detect import engine
 from icmpscope.detect import plans as plans_of
 from icmpscope.detect.base import Whole, empty, seconds
-from icmpscope.detect.routers import LEARNS_FROM
+from icmpscope.detect.routers import LEARNS_FROM, learning_rows
 
 # Partial bounds are merged whenever this many batches' worth have piled up.
 _MERGE_EVERY = 16
@@ -18,7 +18,7 @@ _MERGE_EVERY = 16
 def detect_streamed(lf: pl.LazyFrame, thresholds: dict[str, object]) -> pl.DataFrame:
     from icmpscope.detect import DETECTORS, redirects, router_adverts, run_parts
 
-    plans = {d: getattr(plans_of, d.__name__)(**engine.options(d, thresholds)) for d in DETECTORS}
+    plans = plans_of.of(DETECTORS, thresholds)
     merged: dict = {d: [[] for _ in plan.bounds] for d, plan in plans.items()}
     files: set[str] = set()
     starts: list[pl.DataFrame] = []
@@ -60,8 +60,7 @@ def detect_streamed(lf: pl.LazyFrame, thresholds: dict[str, object]) -> pl.DataF
     schema = lf.collect_schema()
     rows = {d: pl.concat(kept[d]) if kept[d] else pl.DataFrame(schema=schema) for d in DETECTORS}
     # Router inference reads the first seconds, and the first advertisement wherever it is.
-    early_rows = (pl.concat([*early, rows[router_adverts].select(LEARNS_FROM)])
-                  .unique(subset=["file", "frame"], maintain_order=True))
+    early_rows = learning_rows(early, rows[router_adverts])
     starts_all = (pl.concat(starts).group_by("file").agg(pl.col("_file_start").min())
                   if starts else pl.DataFrame(schema={"file": pl.String, "_file_start": schema["ts"]}))
     whole = Whole(several=len(files) > 1, file_starts=starts_all)

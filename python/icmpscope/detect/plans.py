@@ -78,9 +78,12 @@ def smurf(*, smurf_window, smurf_rate, smurf_reply_rate, smurf_min_reflectors, n
 
 def tunnels(*, tunnel_min_packets, tunnel_min_duration, **_) -> Plan:
     # A session is one pair of addresses, both ways; it is no longer than the pair's traffic.
+    # Ordered by text (categorical comparison is lexical: the same in every process, without
+    # a cast per row), so both directions and every worker name a pair alike.
     echo = pl.col("icmp_type").is_in(ECHO_REQUEST + ECHO_REPLY)
-    a, b = pl.col("src").cast(pl.String), pl.col("dst").cast(pl.String)
-    return Plan(routes=(Route(echo, (pl.min_horizontal(a, b), pl.max_horizontal(a, b))),),
+    a, b = pl.col("src"), pl.col("dst")
+    first = a < b
+    return Plan(routes=(Route(echo, (pl.when(first).then(a).otherwise(b), pl.when(first).then(b).otherwise(a))),),
                 bounds=(Bound(None, {"n": (pl.len(), "sum"), "first": (pl.col("ts").min(), "min"),
                                      "last": (pl.col("ts").max(), "max")},
                               (pl.col("n") >= tunnel_min_packets)

@@ -14,12 +14,13 @@ use rayon::prelude::*;
 use crate::error::{CaptureError, DecodeError};
 use crate::icmp;
 use crate::ip::{self, IpPacket, PROTO_AH, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, PROTO_UDPLITE};
-use crate::link::{self, LinkFrame, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
+use crate::link::{self, LinkFrame};
 use crate::reassembly::{self, Key, Limit, Piece, Reassembler};
 use crate::source::{CaptureReader, Compression, CutIn, Limits, Next, Packet, ReaderState};
 use crate::table::columns::{field, ts_type};
 use crate::table::{file_column, DatagramsTable, ErrorsTable, FragmentRow, FragmentsTable, IcmpTable, Origin};
 use crate::tunnel::{self, Bytes, Inner, Tunnel};
+use crate::wire::{ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {

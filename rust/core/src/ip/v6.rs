@@ -4,14 +4,10 @@ use std::net::{IpAddr, Ipv6Addr};
 use super::{ports, AtomicFragment, Fragment, IpPacket, Quoted};
 use crate::error::DecodeError;
 
-const HOP_BY_HOP: u8 = 0;
-const ROUTING: u8 = 43;
-const FRAGMENT: u8 = 44;
-const AH: u8 = 51;
-const DEST_OPTS: u8 = 60;
-const MOBILITY: u8 = 135;
-const HIP: u8 = 139;
-const SHIM6: u8 = 140;
+use crate::wire::{
+    PROTO_AH as AH, PROTO_DEST_OPTS as DEST_OPTS, PROTO_FRAGMENT as FRAGMENT, PROTO_HIP as HIP, PROTO_HOP_BY_HOP as HOP_BY_HOP,
+    PROTO_MOBILITY as MOBILITY, PROTO_ROUTING as ROUTING, PROTO_SHIM6 as SHIM6,
+};
 
 fn addr(b: &[u8], at: usize) -> Option<IpAddr> {
     let w: [u8; 16] = b.get(at..at + 16)?.try_into().ok()?;

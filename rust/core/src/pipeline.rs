@@ -36,7 +36,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             reassembly: reassembly::Config::default(),
-            max_ext_headers: 16,
+            max_ext_headers: ip::v6::DEFAULT_MAX_EXT_HEADERS,
             max_tunnel_depth: tunnel::DEFAULT_MAX_DEPTH,
             limits: Limits::default(),
         }

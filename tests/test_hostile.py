@@ -10,6 +10,7 @@ import json
 import random
 import shutil
 import struct
+import subprocess
 import threading
 import time
 import warnings
@@ -172,6 +173,26 @@ def test_max_ext_headers(tmp_path: Path) -> None:
     assert cap.stats.select("icmp", "undecodable").row(0) == (0, 1)
     assert _errors(cap) == [(1, "ext_chain_too_long")]
     assert "max_ext_headers" in cap.errors["reason"].item()
+
+
+@pytest.mark.parametrize("count", [137, 175])
+def test_default_max_ext_headers_reads_real_chains(count: int, tmp_path: Path, tshark: str) -> None:
+    # As in suricata-verify's captures: an echo request behind `count` empty (atomic) fragment
+    # headers, which tshark decodes; the default limit (256) must not refuse it.
+    src, dst = "2001:db8::1", "2001:db8::2"
+    chain = [s.fragment_header(offset=0, more=False, ident=i) for i in range(count)]
+    packet = s.ipv6(src, dst, s.echo_request6(1, 1, src=src, dst=dst), ext_headers=chain)
+    path = s.write_pcap(tmp_path / "chain.pcap", [s.Frame(T0, s.ethernet(packet))])
+    cap = _read(path)
+    assert cap.stats.select("icmp", "undecodable").row(0) == (1, 0)
+    assert cap.icmp.select("icmp_type", "checksum_ok").row(0) == (128, True)
+    done = subprocess.run([tshark, "-n", "-r", str(path), "-T", "fields", "-e", "icmpv6.type"],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["128"]
+    longer = [s.fragment_header(offset=0, more=False, ident=i) for i in range(257)]
+    packet = s.ipv6(src, dst, s.echo_request6(1, 1, src=src, dst=dst), ext_headers=longer)
+    cap = _read(s.write_pcap(tmp_path / "longer.pcap", [s.Frame(T0, s.ethernet(packet))]))
+    assert _hits(cap) == {"max_ext_headers_hits": 1}
 
 
 def test_max_tunnel_depth(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 //!
 //! The modules follow the data path: `source` (files, decompression, pcap/pcapng records) →
 //! `link` → `ip` (v4, v6 and extension headers) ⇄ `tunnel` (decapsulation, back to `link`/`ip`) →
-//! `reassembly` → `icmp` → `table` (Arrow builders), tied together per file by `pipeline`.
+//! `reassembly` → `icmp` → `table` (Arrow builders), tied together per file by `pipeline`. Below
+//! them all, `wire` holds the numbers (ethertypes, IP protocols) and byte readers every decoder
+//! shares; it depends on none of them.
 //!
 //! Hostile input is the normal case: no value read from a capture reaches an `unwrap`, an
 //! `expect` or an index that can panic, and length/offset arithmetic on such values is checked
@@ -23,6 +25,7 @@ pub mod scan;
 pub mod source;
 pub mod table;
 pub mod tunnel;
+pub mod wire;
 
 pub use error::{CaptureError, DecodeError};
 pub use pipeline::{read_file, read_file_in_parts, read_location_in_parts, FileTables, Options, Stats};

@@ -14,12 +14,13 @@ use rayon::prelude::*;
 use crate::error::{CaptureError, DecodeError};
 use crate::icmp;
 use crate::ip::{self, IpPacket, PROTO_AH, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, PROTO_UDPLITE};
-use crate::link::{self, LinkFrame, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
+use crate::link::{self, LinkFrame};
 use crate::reassembly::{self, Key, Limit, Piece, Reassembler};
 use crate::source::{CaptureReader, Compression, CutIn, Limits, LocalFile, Location, Next, Packet, ReaderState};
 use crate::table::columns::{field, ts_type};
 use crate::table::{file_column, DatagramsTable, ErrorsTable, FragmentRow, FragmentsTable, IcmpTable, Origin};
 use crate::tunnel::{self, Bytes, Inner, Tunnel};
+use crate::wire::{ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -35,7 +36,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             reassembly: reassembly::Config::default(),
-            max_ext_headers: 16,
+            max_ext_headers: ip::v6::DEFAULT_MAX_EXT_HEADERS,
             max_tunnel_depth: tunnel::DEFAULT_MAX_DEPTH,
             limits: Limits::default(),
         }

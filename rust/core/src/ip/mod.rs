@@ -6,13 +6,7 @@ use std::net::IpAddr;
 
 use crate::error::DecodeError;
 
-pub const PROTO_ICMP: u8 = 1;
-pub const PROTO_TCP: u8 = 6;
-pub const PROTO_UDP: u8 = 17;
-pub const PROTO_AH: u8 = 51;
-pub const PROTO_ICMPV6: u8 = 58;
-pub const PROTO_SCTP: u8 = 132;
-pub const PROTO_UDPLITE: u8 = 136;
+pub use crate::wire::{PROTO_AH, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, PROTO_UDPLITE};
 
 /// Where a fragment sits in its datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +68,7 @@ impl IpPacket<'_> {
 pub fn decode(ethertype: u16, data: &[u8], wire_len: usize, max_ext_headers: usize) -> Result<IpPacket<'_>, DecodeError> {
     let wire_len = wire_len.max(data.len());
     match ethertype {
-        crate::link::ETHERTYPE_IPV4 => v4::decode(data, wire_len),
+        crate::wire::ETHERTYPE_IPV4 => v4::decode(data, wire_len),
         _ => v6::decode(data, wire_len, max_ext_headers),
     }
 }

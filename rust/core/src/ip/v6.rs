@@ -4,14 +4,16 @@ use std::net::{IpAddr, Ipv6Addr};
 use super::{ports, AtomicFragment, Fragment, IpPacket, Quoted};
 use crate::error::DecodeError;
 
-const HOP_BY_HOP: u8 = 0;
-const ROUTING: u8 = 43;
-const FRAGMENT: u8 = 44;
-const AH: u8 = 51;
-const DEST_OPTS: u8 = 60;
-const MOBILITY: u8 = 135;
-const HIP: u8 = 139;
-const SHIM6: u8 = 140;
+use crate::wire::{
+    PROTO_AH as AH, PROTO_DEST_OPTS as DEST_OPTS, PROTO_FRAGMENT as FRAGMENT, PROTO_HIP as HIP, PROTO_HOP_BY_HOP as HOP_BY_HOP,
+    PROTO_MOBILITY as MOBILITY, PROTO_ROUTING as ROUTING, PROTO_SHIM6 as SHIM6,
+};
+
+/// Extension headers walked in one chain by default. Real captures (an IDS project's test
+/// corpus) hold chains of 137 and 175 empty fragment headers that tshark decodes (it stops near
+/// 495, at its limit of protocol layers); a header is at least 8 bytes, so the walk is bounded by
+/// the packet's length anyway and this only caps the work a jumbogram of headers can ask for.
+pub const DEFAULT_MAX_EXT_HEADERS: usize = 256;
 
 fn addr(b: &[u8], at: usize) -> Option<IpAddr> {
     let w: [u8; 16] = b.get(at..at + 16)?.try_into().ok()?;

@@ -1,12 +1,6 @@
 //! Link layers: from a frame of a given link type to the network-layer bytes it carries.
 use crate::error::DecodeError;
-
-pub const ETHERTYPE_IPV4: u16 = 0x0800;
-pub const ETHERTYPE_IPV6: u16 = 0x86DD;
-const ETHERTYPE_VLAN: u16 = 0x8100;
-const ETHERTYPE_QINQ: u16 = 0x88A8;
-const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
-const ETHERTYPE_MACSEC: u16 = 0x88E5;
+use crate::wire::{be16, mac, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_MACSEC, ETHERTYPE_QINQ, ETHERTYPE_QINQ_OLD, ETHERTYPE_VLAN};
 
 /// LINKTYPE_* values (pcap-linktype(7)) and the DLT aliases some platforms write.
 pub mod linktype {
@@ -40,14 +34,6 @@ pub struct LinkFrame<'a> {
     pub vlan_key: u32,
     pub src_mac: Option<[u8; 6]>,
     pub dst_mac: Option<[u8; 6]>,
-}
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
-}
-
-fn mac(b: &[u8], at: usize) -> Option<[u8; 6]> {
-    b.get(at..at + 6)?.try_into().ok()
 }
 
 fn truncated(layer: &'static str, need: usize, have: usize) -> DecodeError {
@@ -164,23 +150,7 @@ fn null_loopback(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
 /// PPP, with or without the HDLC address/control bytes and with 1- or 2-byte protocol fields.
 /// Protocols other than IP and MPLS give ethertype 0.
 pub fn ppp(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
-    let mut at = if data.starts_with(&[0xff, 0x03]) { 2 } else { 0 };
-    let first = *data.get(at).ok_or_else(|| truncated("PPP", at + 1, data.len()))?;
-    let protocol = if first & 1 == 1 {
-        at += 1;
-        u16::from(first)
-    } else {
-        let p = be16(data, at).ok_or_else(|| truncated("PPP", at + 2, data.len()))?;
-        at += 2;
-        p
-    };
-    let ethertype = match protocol {
-        0x21 => ETHERTYPE_IPV4,
-        0x57 => ETHERTYPE_IPV6,
-        0x281 => crate::tunnel::ETHERTYPE_MPLS,
-        0x283 => crate::tunnel::ETHERTYPE_MPLS_MULTICAST,
-        _ => 0,
-    };
+    let (ethertype, at) = crate::wire::ppp(data).map_err(|need| truncated("PPP", need, data.len()))?;
     Ok(LinkFrame { ethertype, payload: data.get(at..).unwrap_or_default(), ..Default::default() })
 }
 

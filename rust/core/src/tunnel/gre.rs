@@ -1,7 +1,7 @@
 //! GRE (RFC 2784, 2890; RFC 1701 routing; PPTP's enhanced GRE of RFC 2637) and what rides in it:
 //! ERSPAN types I, II and III, Cisco MetaData, PPP, MPLS, Ethernet and IP.
-use super::{be16, be32, ip_by_version, Bytes, Decap, Inner, Kind, Step, ETHERNET};
-use crate::link::{self, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
+use super::{ip_by_version, Bytes, Decap, Inner, Kind, Step, ETHERNET};
+use crate::wire::{self, u16_at, u32_at, ETHERTYPE_CISCO_METADATA as CISCO_METADATA, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_MPLS, ETHERTYPE_MPLS_MULTICAST, ETHERTYPE_PPP as PPP};
 
 const CHECKSUM: u16 = 0x8000;
 const ROUTING: u16 = 0x4000;
@@ -11,12 +11,10 @@ const ACK: u16 = 0x0080;
 
 const ERSPAN: u16 = 0x88BE;
 const ERSPAN3: u16 = 0x22EB;
-const CISCO_METADATA: u16 = 0x8909;
-const PPP: u16 = 0x880B;
 
 pub fn decode(b: Bytes) -> Step {
     let Some(h) = b.header("GRE", 4)? else { return Ok(None) };
-    let flags = be16(h, 0);
+    let flags = u16_at(h, 0);
     let mut len = 4;
     if flags & (CHECKSUM | ROUTING) != 0 {
         len += 4; // checksum and the routing offset
@@ -32,12 +30,12 @@ pub fn decode(b: Bytes) -> Step {
         len += 4;
     }
     let Some(h) = b.header("GRE", len)? else { return Ok(None) };
-    let key = (flags & KEY != 0).then(|| be32(h, key_at));
+    let key = (flags & KEY != 0).then(|| u32_at(h, key_at));
     if flags & ROUTING != 0 {
         // Source route entries, up to the one of address family 0 and length 0.
         loop {
             let Some(sre) = b.header("GRE", len + 4)? else { return Ok(None) };
-            let (family, sre_len) = (be16(sre, len), usize::from(be16(sre, len + 2) & 0xff));
+            let (family, sre_len) = (u16_at(sre, len), usize::from(u16_at(sre, len + 2) & 0xff));
             len += 4 + sre_len;
             if family == 0 && sre_len == 0 {
                 break;
@@ -49,24 +47,24 @@ pub fn decode(b: Bytes) -> Step {
     }
     // PPTP's key is a payload length and a call id: the call id names the session.
     let id = if flags & 7 == 1 { key.map(|k| k & 0xffff) } else { key };
-    payload(be16(h, 2), b.skip(len), id, flags & SEQUENCE != 0, true)
+    payload(u16_at(h, 2), b.skip(len), id, flags & SEQUENCE != 0, true)
 }
 
 /// What a GRE protocol type carries; `metadata` allows one Cisco MetaData header on the way.
 fn payload(proto: u16, rest: Bytes, id: Option<u32>, sequenced: bool, metadata: bool) -> Step {
     let gre = |ethertype, bytes| Ok(Some(Decap { kind: Kind::Gre, id, inner: Inner { ethertype, bytes }, vlan: None }));
     match proto {
-        ETHERTYPE_IPV4 | ETHERTYPE_IPV6 | ETHERNET | super::ETHERTYPE_MPLS | super::ETHERTYPE_MPLS_MULTICAST => gre(proto, rest),
+        ETHERTYPE_IPV4 | ETHERTYPE_IPV6 | ETHERNET | ETHERTYPE_MPLS | ETHERTYPE_MPLS_MULTICAST => gre(proto, rest),
         ERSPAN if !sequenced => Ok(Some(Decap { kind: Kind::Erspan1, id, inner: Inner { ethertype: ETHERNET, bytes: rest }, vlan: None })),
         ERSPAN | ERSPAN3 => erspan(rest),
         CISCO_METADATA if metadata => {
             // Inside GRE the inner ethertype comes first: type, version, length, options, SGT.
             let Some(h) = rest.header("Cisco MetaData", 8)? else { return Ok(None) };
-            payload(be16(h, 0), rest.skip(8), id, sequenced, false)
+            payload(u16_at(h, 0), rest.skip(8), id, sequenced, false)
         }
-        PPP => match link::ppp(rest.data) {
-            Ok(l) if l.ethertype != 0 => gre(l.ethertype, rest.skip(rest.data.len() - l.payload.len())),
-            Err(e) if rest.missing > 0 => Err(e),
+        PPP => match wire::ppp(rest.data) {
+            Ok((ethertype, len)) if ethertype != 0 => gre(ethertype, rest.skip(len)),
+            Err(need) if rest.missing > 0 => Err(crate::error::DecodeError::Truncated { layer: "PPP", need, have: rest.data.len() }),
             _ => Ok(None),
         },
         _ => Ok(None),
@@ -77,8 +75,8 @@ fn payload(proto: u16, rest: Bytes, id: Option<u32>, sequenced: bool, metadata: 
 /// version field says which. The session id (the tunnel's id) and VLAN come from the header.
 fn erspan(rest: Bytes) -> Step {
     let Some(h) = rest.header("ERSPAN", 8)? else { return Ok(None) };
-    let vlan = be16(h, 0) & 0x0fff;
-    let session = u32::from(be16(h, 2) & 0x03ff);
+    let vlan = u16_at(h, 0) & 0x0fff;
+    let session = u32::from(u16_at(h, 2) & 0x03ff);
     let (kind, len, ethertype) = match h[0] >> 4 {
         1 => (Kind::Erspan2, 8, ETHERNET),
         2 => {

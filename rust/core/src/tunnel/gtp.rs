@@ -1,6 +1,7 @@
 //! GTP T-PDUs (3GPP TS 29.060 and 29.281): GTPv1 with its optional fields and extension headers,
 //! and GTPv0's 20-byte header. Signalling messages and GTP' proper (protocol type 0) carry no IP.
-use super::{be16, be32, ip_by_version, Bytes, Decap, Inner, Kind, Step};
+use super::{ip_by_version, Bytes, Decap, Inner, Kind, Step};
+use crate::wire::{u16_at, u32_at};
 
 const T_PDU: u8 = 0xff;
 
@@ -15,7 +16,7 @@ pub fn gtp_prime(b: Bytes) -> Step {
 
 fn gtp(b: Bytes, kind: Kind) -> Step {
     let Some(h) = b.header("GTP", 8)? else { return Ok(None) };
-    let (flags, message, length) = (h[0], h[1], usize::from(be16(h, 2)));
+    let (flags, message, length) = (h[0], h[1], usize::from(u16_at(h, 2)));
     if flags & 0x10 == 0 || message != T_PDU {
         return Ok(None);
     }
@@ -37,7 +38,7 @@ fn gtp(b: Bytes, kind: Kind) -> Step {
                     len += ext_len;
                 }
             }
-            (len, Some(be32(h, 4)), 8)
+            (len, Some(u32_at(h, 4)), 8)
         }
         0 => {
             if b.header("GTP", 20)?.is_none() {

@@ -24,22 +24,16 @@ use std::fmt;
 use std::net::IpAddr;
 
 use crate::error::DecodeError;
-use crate::ip::{IpPacket, PROTO_UDP};
-use crate::link::{self, LinkFrame, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
+use crate::ip::IpPacket;
+use crate::link::{self, LinkFrame};
+use crate::wire::{u16_at, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_MPLS, ETHERTYPE_MPLS_MULTICAST, ETHERTYPE_PPPOE_SESSION, PROTO_GRE, PROTO_IPIP, PROTO_IPV6, PROTO_MPLS_IN_IP, PROTO_UDP};
 
 /// How many tunnels deep a message is followed by default.
 pub const DEFAULT_MAX_DEPTH: usize = 8;
 
-/// An ethertype for "a whole Ethernet frame follows" (GRE's transparent Ethernet bridging).
-pub const ETHERNET: u16 = 0x6558;
-pub const ETHERTYPE_MPLS: u16 = 0x8847;
-pub const ETHERTYPE_MPLS_MULTICAST: u16 = 0x8848;
-pub const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
-
-const PROTO_IPIP: u8 = 4;
-const PROTO_IPV6: u8 = 41;
-const PROTO_GRE: u8 = 47;
-const PROTO_MPLS_IN_IP: u8 = 137;
+/// The ethertype of "a whole Ethernet frame follows" (GRE's transparent Ethernet bridging), as
+/// [`Inner`] names a frame.
+pub use crate::wire::ETHERTYPE_TEB as ETHERNET;
 
 /// One kind of encapsulation, as named in the `tunnel` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -236,22 +230,10 @@ pub struct Decap<'a> {
 /// capture cut its header.
 type Step<'a> = Result<Option<Decap<'a>>, DecodeError>;
 
-fn be16(b: &[u8], at: usize) -> u16 {
-    b.get(at..at + 2).map_or(0, |w| u16::from_be_bytes([w[0], w[1]]))
-}
-
-fn be32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4).map_or(0, |w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
-}
-
 /// The ethertype of an IP packet by its version nibble (tunnels that carry "IP" without saying
 /// which), else `None`.
 fn ip_by_version(b: Bytes) -> Option<u16> {
-    match b.data.first()? >> 4 {
-        4 => Some(ETHERTYPE_IPV4),
-        6 => Some(ETHERTYPE_IPV6),
-        _ => None,
-    }
+    crate::wire::ip_version_ethertype(*b.data.first()?)
 }
 
 /// The tunnel an IP packet's payload opens, if any.
@@ -262,7 +244,7 @@ pub fn decap_ip<'a>(ip: &IpPacket<'a>) -> Step<'a> {
     match ip.proto {
         PROTO_UDP => {
             // Ports first, inline: most UDP is not tunnelled. (A cut header reads as port 0.)
-            let (sport, dport) = (be16(ip.payload, 0), be16(ip.payload, 2));
+            let (sport, dport) = (u16_at(ip.payload, 0), u16_at(ip.payload, 2));
             if is_tunnel_port(sport) || is_tunnel_port(dport) { udp(bytes, sport, dport) } else { Ok(None) }
         }
         PROTO_GRE => gre::decode(bytes),
@@ -338,7 +320,7 @@ fn udp(b: Bytes, sport: u16, dport: u16) -> Step {
     let Some((_, name)) = tries[0] else { return Ok(None) };
     let Some(header) = b.header(name, 8)? else { return Ok(None) };
     // A length field that disagrees with IP is ignored, as Wireshark flags it and goes on.
-    let length = usize::from(be16(header, 4));
+    let length = usize::from(u16_at(header, 4));
     let payload = if (8..=b.wire_len()).contains(&length) { b.limit(length).skip(8) } else { b.skip(8) };
     for (parse, _) in tries.into_iter().flatten() {
         if let Some(decap) = parse(payload)? {
@@ -431,7 +413,7 @@ mod tests {
         let len = d.len() as u16;
         d[4..6].copy_from_slice(&len.to_be_bytes());
         fn open(d: &[u8]) -> Option<Decap<'_>> {
-            udp(Bytes::new(d, d.len()), be16(d, 0), be16(d, 2)).unwrap()
+            udp(Bytes::new(d, d.len()), u16_at(d, 0), u16_at(d, 2)).unwrap()
         }
         let decap = open(&d).unwrap();
         assert_eq!((decap.kind, decap.id, decap.inner.ethertype), (Kind::GtpU, Some(9), ETHERTYPE_IPV4));

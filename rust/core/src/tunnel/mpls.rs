@@ -1,8 +1,8 @@
 //! MPLS label stacks (RFC 3032) and what follows the bottom label, decided as Wireshark does by
 //! the first nibble: IPv4, IPv6, an associated channel (RFC 4385/5586) or an Ethernet pseudo-wire
 //! with or without its control word.
-use super::{be16, be32, Bytes, Decap, Inner, Kind, Step, ETHERNET};
-use crate::link::{ETHERTYPE_IPV4, ETHERTYPE_IPV6};
+use super::{Bytes, Decap, Inner, Kind, Step, ETHERNET};
+use crate::wire::{u16_at, u32_at, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 
 /// The Generic Associated Channel label (RFC 5586).
 const GAL: u32 = 13;
@@ -11,7 +11,7 @@ pub fn decode(b: Bytes) -> Step {
     let mut at = 0;
     let label = loop {
         let Some(h) = b.header("MPLS", at + 4)? else { return Ok(None) };
-        let entry = be32(h, at);
+        let entry = u32_at(h, at);
         at += 4;
         if entry & 0x100 != 0 {
             break entry >> 12;
@@ -24,7 +24,7 @@ pub fn decode(b: Bytes) -> Step {
         (GAL, _) | (_, 1) => {
             // Associated channel header: its channel type is a PPP protocol number.
             let Some(h) = rest.header("MPLS", 4)? else { return Ok(None) };
-            match be16(h, 2) {
+            match u16_at(h, 2) {
                 0x0021 => mpls(ETHERTYPE_IPV4, rest.skip(4)),
                 0x0057 => mpls(ETHERTYPE_IPV6, rest.skip(4)),
                 _ => Ok(None),
@@ -35,8 +35,8 @@ pub fn decode(b: Bytes) -> Step {
         (_, 0) => {
             // Wireshark guesses the control word from the addresses' vendor codes; we guess it
             // from which reading gives a frame of a known ethertype, the control word winning ties.
-            let plain = known_ethertype(be16(rest.data, 12));
-            let after_cw = known_ethertype(be16(rest.data, 16));
+            let plain = known_ethertype(u16_at(rest.data, 12));
+            let after_cw = known_ethertype(u16_at(rest.data, 16));
             mpls(ETHERNET, if plain && !after_cw { rest } else { rest.skip(4) })
         }
         _ => Ok(None),

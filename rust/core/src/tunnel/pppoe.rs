@@ -1,15 +1,14 @@
 //! PPPoE sessions (RFC 2516): a session id, then a PPP frame of the length the header gives.
-use super::{be16, Bytes, Decap, Inner, Kind, Step};
-use crate::link;
+use super::{Bytes, Decap, Inner, Kind, Step};
+use crate::wire::{self, u16_at};
 
 pub fn decode(b: Bytes) -> Step {
     let Some(h) = b.header("PPPoE", 8)? else { return Ok(None) };
-    let (session, length) = (u32::from(be16(h, 2)), usize::from(be16(h, 4)));
+    let (session, length) = (u32::from(u16_at(h, 2)), usize::from(u16_at(h, 4)));
     let frame = b.skip(6).limit(length);
-    match link::ppp(frame.data) {
-        Ok(l) if l.ethertype != 0 => {
-            let bytes = frame.skip(frame.data.len() - l.payload.len());
-            Ok(Some(Decap { kind: Kind::Pppoe, id: Some(session), inner: Inner { ethertype: l.ethertype, bytes }, vlan: None }))
+    match wire::ppp(frame.data) {
+        Ok((ethertype, len)) if ethertype != 0 => {
+            Ok(Some(Decap { kind: Kind::Pppoe, id: Some(session), inner: Inner { ethertype, bytes: frame.skip(len) }, vlan: None }))
         }
         _ => Ok(None),
     }

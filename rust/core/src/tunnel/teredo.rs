@@ -1,18 +1,18 @@
 //! IPv6 over UDP/IPv4 transition tunnels: Teredo (RFC 4380, with its authentication and origin
 //! indications) and AYIYA ("anything in anything", as SixXS used it).
-use super::{be16, Bytes, Decap, Inner, Kind, Step};
-use crate::link::{ETHERTYPE_IPV4, ETHERTYPE_IPV6};
+use super::{Bytes, Decap, Inner, Kind, Step};
+use crate::wire::{u16_at, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 
 pub fn teredo(b: Bytes) -> Step {
     let mut at = 0;
     let Some(h) = b.header("Teredo", 2)? else { return Ok(None) };
-    if be16(h, 0) == 1 {
+    if u16_at(h, 0) == 1 {
         // Authentication: client id and value lengths, then both, an 8-byte nonce, a confirmation.
         let Some(h) = b.header("Teredo", 4)? else { return Ok(None) };
         at = 13 + usize::from(h[2]) + usize::from(h[3]);
     }
     if let Some(h) = b.header("Teredo", at + 2)? {
-        if be16(h, at) == 0 {
+        if u16_at(h, at) == 0 {
             at += 8; // origin indication: obfuscated port and address
         }
     }

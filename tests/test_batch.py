@@ -175,3 +175,29 @@ def test_dask_client_over_interleaved_sensors(tmp_path: Path, cluster_client) ->
     assert_frame_equal(there.stats, here.stats)
     assert_frame_equal(there.summary, here.summary)
     assert_frame_equal(there.errors, here.errors)
+
+
+def test_dask_reruns_the_work_of_a_killed_worker(split: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    """A worker process that dies in the middle of the detection (killed as its first detection
+    task starts, with files it read in its memory) costs time, not results: Dask reruns what it
+    lost and the alerts are those of one machine."""
+    distributed = pytest.importorskip("distributed")
+    whole, parts = split
+    killed = tmp_path / "killed"
+
+    class KillOnce(distributed.WorkerPlugin):
+        def transition(self, key, start, finish, **kwargs):
+            import os
+
+            if finish == "executing" and "detect_share" in str(key) and not killed.exists():
+                killed.touch()
+                os._exit(1)
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            client.register_plugin(KillOnce())
+            report = ic.analyze([str(p) for p in parts], executor=client, progress=False)
+            assert killed.exists()  # a worker did die
+            client.wait_for_workers(2, timeout=60)  # and its nanny brought it back
+    assert report.errors.filter(pl.col("kind") == "file").is_empty()
+    assert_frame_equal(_comparable(report), _comparable(ic.analyze(whole, progress=False)))

@@ -23,6 +23,7 @@ from icmpscope.batch import failure_rows
 from icmpscope.detect import DETECTORS, engine, fragment_attacks, infer_routers, run_parts
 from icmpscope.detect import plans as plans_of
 from icmpscope.detect.base import Whole, empty, seconds
+from icmpscope.detect.fragments import attack_datagrams
 from icmpscope.detect.routers import LEARNS_FROM, learning_rows
 from icmpscope.io import TABLES, Capture, is_url, read_pcap
 from icmpscope.report import Report, top_talkers
@@ -119,15 +120,9 @@ def file_rows(capture: Capture | str, candidates: Candidates, thresholds: dict[s
         extra["early"] = icmp.lazy().filter(pl.col("ts") <= until).select(LEARNS_FROM).collect()
         extra["adverts"] = engine.select_rows(icmp, plans["router_adverts"], None).select(LEARNS_FROM)
     # A fragmented datagram's alert needs that datagram's row and fragments only.
-    max_datagram = thresholds.get("max_datagram", 65535)
-    attacks = capture.datagrams.filter(
-        ((pl.col("total_len") > max_datagram) & pl.col("proto").is_in([1, 58])) | pl.col("conflicting_overlap"))
-    extra["datagrams"] = attacks
-    extra["fragments"] = capture.fragments.join(attacks.select(_DATAGRAM), on=_DATAGRAM, how="semi")
+    extra["datagrams"], extra["fragments"] = attack_datagrams(
+        capture, max_datagram=int(thresholds.get("max_datagram", 65535)))  # type: ignore[arg-type]
     return [*out, extra]
-
-
-_DATAGRAM = ["file", "ip_version", "src", "dst", "proto", "frag_id"]
 
 
 def whole_of(extras: list[dict[str, pl.DataFrame]], candidates: Candidates,

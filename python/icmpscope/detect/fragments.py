@@ -8,11 +8,25 @@ from icmpscope.detect.base import (Data, evidence, finish, icmp_of, lazy, listin
                                    several_files)
 from icmpscope.io import Capture
 
-__all__ = ["fragment_attacks"]
+__all__ = ["fragment_attacks", "attack_kind", "attack_datagrams"]
 
 ENDPOINT_DOS = "T1499"
 ICMP_PROTOS = (1, 58)
 _DATAGRAM = ["file", "ip_version", "src", "dst", "proto", "frag_id"]
+
+
+def attack_kind(max_datagram: int = 65535) -> pl.Expr:
+    """Over a ``datagrams`` table: the attack a datagram is, or null."""
+    return (pl.when((pl.col("total_len") > max_datagram) & pl.col("proto").is_in(ICMP_PROTOS))
+            .then(pl.lit("ping_of_death"))
+            .when(pl.col("conflicting_overlap")).then(pl.lit("overlapping_fragments")))
+
+
+def attack_datagrams(capture: Capture, *, max_datagram: int = 65535) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The datagrams that are attacks and their fragments: all the evidence
+    :func:`fragment_attacks` needs of a capture (so a cluster ships only these)."""
+    attacks = capture.datagrams.filter(attack_kind(max_datagram).is_not_null())
+    return attacks, capture.fragments.join(attacks.select(_DATAGRAM), on=_DATAGRAM, how="semi")
 
 
 def fragment_attacks(data: Data, *, datagrams: pl.DataFrame | pl.LazyFrame | None = None,
@@ -45,11 +59,8 @@ def fragment_attacks(data: Data, *, datagrams: pl.DataFrame | pl.LazyFrame | Non
                               pl.lit(0, pl.UInt32).alias("overlap_bytes")))
         return finish(_alerts(rows, max_datagram), several=several)
 
-    attacks = lazy(datagrams).with_row_index("datagram").with_columns(
-        pl.when((pl.col("total_len") > max_datagram) & pl.col("proto").is_in(ICMP_PROTOS))
-        .then(pl.lit("ping_of_death"))
-        .when(pl.col("conflicting_overlap")).then(pl.lit("overlapping_fragments"))
-        .alias("kind")).filter(pl.col("kind").is_not_null())
+    attacks = (lazy(datagrams).with_row_index("datagram")
+               .with_columns(attack_kind(max_datagram).alias("kind")).filter(pl.col("kind").is_not_null()))
     if fragments is None:  # the first and last fragment are all the evidence there is
         rows = pl.concat([attacks.with_columns(pl.col(f"{end}_frame").alias("frame"),
                                                pl.col(f"{end}_ts").alias("ts"))

@@ -60,7 +60,8 @@ def sweeps(data: Data, *, sweep_window: float = 60.0, sweep_min_targets: int = 1
     traced = traceroute_pairs(icmp).rename({"prober": "src", "target": "dst"})
     probes = probes.join(monitored, on=pair, how="anti").join(traced, on=pair, how="anti")
     hot = distinct_hot(probes, by=["src"], target="dst", window=sweep_window, minimum=sweep_min_targets)
-    found = episodes(probes, hot, by=["src"], window=sweep_window)
+    # Collected once: the answers and the alerts both read it (a plan would compute it twice).
+    found = episodes(probes, hot, by=["src"], window=sweep_window).sort("ts", "file", "frame").collect().lazy()
 
     reply = _lookup({key: answer for key, (_, answer) in PROBES.items()})
     answers = (icmp.select("ip_version", "icmp_type", "ts", pl.col("dst").alias("src"),
@@ -69,9 +70,8 @@ def sweeps(data: Data, *, sweep_window: float = 60.0, sweep_min_targets: int = 1
                      on=["ip_version", "icmp_type", "src", "dst"]))
     live = (answers.group_by("src", "episode")
             .agg(pl.col("dst").n_unique().alias("live"), listing(pl.col("dst").sort_by("ts")).alias("hosts")))
-    alerts = (found.sort("ts", "file", "frame")
-              .group_by("src", "episode")
-              .agg(*evidence(first=pl.col("dst").is_first_distinct()),
+    alerts = (found.group_by("src", "episode")
+              .agg(*evidence(first=pl.col("dst").is_first_distinct(), ordered=True),
                    pl.col("dst").n_unique().alias("targets"), listing("probe").alias("probes"),
                    listing("dst").alias("sample"))
               .join(live, on=["src", "episode"], how="left")

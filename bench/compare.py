@@ -1,5 +1,11 @@
-"""Peer comparison, whole process, same files, one run: icmpscope against the reference walker
-(the practical single-core limit), cat (the bandwidth limit), dpkt, scapy, tshark and tcpdump.
+"""Peer comparison, same files, one run: icmpscope against the reference walker (the practical
+single-core limit), cat (the bandwidth limit), dpkt, scapy, tshark and tcpdump.
+
+Two kinds of figure. Whole process, for every command: what a one-shot command pays (Python's
+start-up and polars' import included). In process, for icmpscope: what a notebook or a pipeline
+pays, read_pcap timed in this warm interpreter (imports excluded, one warm-up read) pinned to one
+core and alternating run by run with the walker pinned to the same core; the ratios to the walker
+use these.
 
     python bench/compare.py [--runs 3] [--quick]
 
@@ -111,6 +117,7 @@ def versions() -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--in-process-runs", type=int, default=5, help="median of these for the in-process figures")
     parser.add_argument("--quick", action="store_true", help="small captures, one run (CI smoke)")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
@@ -172,7 +179,51 @@ def main() -> None:
     except ImportError:
         print("scapy not installed: skipped")
     results.append(baseline)
+    results += in_process(((mixed, mixed_n), (minimal, minimal_n)), copy, walk, 1 if args.quick else args.in_process_runs)
     write_results(results, mixed, minimal, args.quick, arrow_mib)
+
+
+IN_PROCESS = "icmpscope read_pcap in process (1 thread, pinned)"
+WALKER_PINNED = "walker walk-buf (pinned, alternating)"
+IN_PROCESS_2T = "icmpscope read_pcap in process (2 threads)"
+IN_PROCESS_2F = "icmpscope in process, 2 files, 2 threads"
+
+
+def in_process(captures: tuple[tuple[Path, int], ...], copy: Path, walk: Path, runs: int) -> list[Timing]:
+    """read_pcap timed in this process (see the module), the walker alternating with it."""
+    import icmpscope as ic
+
+    def timed(name: str, capture: Path, packets: int, read, walker: bool = False,
+              nbytes: int | None = None) -> list[Timing]:
+        read()  # warm-up: the allocator's pages, polars' thread pool, the page cache
+        ours, walked = [], []
+        for _ in range(runs):
+            start = time.perf_counter()
+            read()
+            ours.append(time.perf_counter() - start)
+            if walker:
+                walked.append(run_once(["taskset", "-c", "0", str(walk), "walk-buf", str(capture)])[0])
+        size = capture.stat().st_size if nbytes is None else nbytes
+        out = [Timing(name, capture.name, packets, size, statistics.median(ours), float("nan"), float("nan"))]
+        if walker:
+            out.append(Timing(WALKER_PINNED, capture.name, packets, size, statistics.median(walked), float("nan"), float("nan")))
+        for t in out:
+            print(f"{t.name:28s} {t.capture:16s} {t.wall:8.3f} s {t.mpps:7.2f} Mpps", flush=True)
+        return out
+
+    every = os.sched_getaffinity(0)
+    results: list[Timing] = []
+    os.sched_setaffinity(0, {min(every)})
+    try:
+        for capture, n in captures:
+            results += timed(IN_PROCESS, capture, n, lambda c=capture: ic.read_pcap(c, threads=1), walker=True)
+    finally:
+        os.sched_setaffinity(0, every)
+    mixed, n = captures[0]
+    results += timed(IN_PROCESS_2T, mixed, n, lambda: ic.read_pcap(mixed, threads=2))
+    results += timed(IN_PROCESS_2F, mixed, 2 * n, lambda: ic.read_pcap([mixed, copy], threads=2),
+                     nbytes=2 * mixed.stat().st_size)
+    return results
 
 
 def write_results(results: list[Timing], mixed: Path, minimal: Path, quick: bool, arrow_mib: dict[str, float]) -> None:
@@ -185,8 +236,25 @@ def write_results(results: list[Timing], mixed: Path, minimal: Path, quick: bool
     lines += ["", "| command | capture | packets | wall s | Mpps | MB/s | CPU s | peak RSS MiB |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for t in results:
         rates = f"{t.mpps:.2f} | {t.nbytes / t.wall / 1e6:.0f}" if t.packets else "– | –"
-        lines.append(f"| {t.name} | {t.capture} | {t.packets:,} | {t.wall:.3f} | {rates} | {t.cpu:.2f} | {t.rss_mib:.0f} |")
-    lines += ["", "## Ratios (packets/s of icmpscope ÷ packets/s of the other, same run)", "", "| ratio | value |", "|---|---:|"]
+        cpu, rss = ("–", "–") if t.cpu != t.cpu else (f"{t.cpu:.2f}", f"{t.rss_mib:.0f}")  # nan: timed in process
+        lines.append(f"| {t.name} | {t.capture} | {t.packets:,} | {t.wall:.3f} | {rates} | {cpu} | {rss} |")
+    lines += ["", "## Ratios (packets/s of icmpscope ÷ packets/s of the other, same run)", "",
+              "In process (a warm interpreter, pinned, alternating with the walker; median of runs):", "",
+              "| ratio | value |", "|---|---:|"]
+    inside = pick(IN_PROCESS, mixed)
+    for capture in (mixed, minimal):
+        ours, walker = pick(IN_PROCESS, capture), pick(WALKER_PINNED, capture)
+        if ours and walker:
+            lines.append(f"| ours ÷ walker walk-buf ({capture.name}) | {ours.mpps / walker.mpps:.2f} |")
+    dpkt = pick("dpkt → pyarrow", mixed)
+    if inside and dpkt:
+        lines.append(f"| ours ÷ dpkt → pyarrow (dpkt a whole process) | {inside.mpps / dpkt.mpps:.1f} |")
+    for name, label in ((IN_PROCESS_2F, "2 files on 2 threads ÷ 1 file on 1 thread"),
+                        (IN_PROCESS_2T, "one file on 2 threads ÷ 1 thread (mixed)")):
+        t = pick(name, mixed)
+        if inside and t:
+            lines.append(f"| {label} | {t.mpps / inside.mpps:.2f} |")
+    lines += ["", "Whole process (start-up and imports included):", "", "| ratio | value |", "|---|---:|"]
     for capture in (mixed, minimal):
         ours = pick("icmpscope read_pcap (1 thread)", capture)
         for other in ("walker walk-buf", "cat"):

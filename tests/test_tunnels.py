@@ -1,5 +1,5 @@
-"""Tunnels: the ICMP inside GRE, ERSPAN, IP-in-IP, VXLAN, Geneve, GTP, Teredo, AYIYA, MPLS and
-PPPoE is a row like any other, with its encapsulation path, outer addresses and tunnel id; tshark
+"""Tunnels: the ICMP inside GRE, ERSPAN, IP-in-IP, VXLAN, Geneve, GTP, Teredo, AYIYA, MPLS,
+PPPoE and L2TP is a row like any other, with its encapsulation path, outer addresses and tunnel id; tshark
 agrees on the corpus and on crafted captures; cut tunnel headers are errors, never panics."""
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import icmpscope as ic
 import icmpscope.synth as synth
 from icmpscope.synth import (
     Frame, ah, ayiya, echo_request, erspan1, erspan2, erspan3, ethernet, fragment_ipv4,
-    fragment_ipv4_payload, geneve, gre, gtp0, gtpu, ipv4, mpls, over_ip, over_udp, ping, pppoe,
-    teredo, vxlan, write_pcap,
+    fragment_ipv4_payload, geneve, gre, gtp0, gtpu, ipv4, l2tp2, l2tp3, mpls, over_ip, over_udp, ping,
+    pppoe, teredo, vxlan, write_pcap,
 )
 
 T0 = 1_700_000_000_000_000_000
@@ -52,10 +52,14 @@ TSHARK_KINDS = {
     "gre": "gre", "vxlan": "vxlan", "geneve": "geneve", "gtp": "gtpu", "gtpprime": "gtpprime",
     "teredo": "teredo", "ayiya": "ayiya", "mpls": "mpls", "pppoes": "pppoe",
 }
+# tshark decodes an L2TPv3 session's frames only once it saw the session set up; told so, it reads
+# them as we do: an Ethernet pseudo-wire without cookie or L2-specific sublayer.
+TSHARK_ARGS = ["-d", "l2tp.pw_type==0,eth"]
 ID_FIELDS = {  # where tshark shows each tunnel's id (PPTP's is the call id half of its key)
     "gre": ("gre.key", "gre.key.call_id"), "erspan1": ("gre.key",), "erspan2": ("erspan.spanid",),
     "erspan3": ("erspan.spanid",), "vxlan": ("vxlan.vni",), "geneve": ("geneve.vni",),
     "gtpu": ("gtp.teid",), "mpls": ("mpls.label",), "pppoe": ("pppoe.session_id",),
+    "l2tp": ("l2tp.session",), "l2tpv3": ("l2tp.sid",),
 }
 TSHARK_FIELDS = ["erspan.version", *sorted({f for fields in ID_FIELDS.values() for f in fields})]
 
@@ -68,6 +72,8 @@ def tshark_path(layers: list[str], erspan_version: str) -> str | None:
         before = layers[i - 1] if i else ""
         if layer == "gre" and following == "erspan":
             path.append({"": "erspan1", "1": "erspan2", "2": "erspan3"}[erspan_version])
+        elif layer == "l2tp":
+            path.append("l2tp" if before == "udp" else "l2tpv3")
         elif layer in TSHARK_KINDS:
             path.append(TSHARK_KINDS[layer])
         elif layer in ("ip", "ipv6") and (before in ("ip", "ipv6", "ah") or before.startswith("ipv6.")):
@@ -79,7 +85,7 @@ def tshark_rows(tshark_icmp, path: Path) -> dict[int, tuple]:
     """Per ICMP frame, what tshark says our tunnel columns should hold (the id is the last
     occurrence of the innermost tunnel's id field that has one)."""
     out = {}
-    for frame, v in tshark_icmp(path, TSHARK_FIELDS).items():
+    for frame, v in tshark_icmp(path, TSHARK_FIELDS, TSHARK_ARGS).items():
         tunnel = tshark_path(v["layers"], v["erspan.version"])
         ids = [v["all"][f][-1] for kind in (tunnel or "").split(">") for f in ID_FIELDS.get(kind, ())
                if v["all"][f]]
@@ -179,6 +185,14 @@ CASES = {
     "mpls_in_ip": case(ethernet(over_ip(O1, O2, mpls(P4, [16]), proto=137)), "mpls", (O1, O2), (A, B), 16),
     "pppoe": case(ethernet(pppoe(P4, session=0x11), ethertype=0x8864), "pppoe", (A, B), (A, B), 0x11),
     "pppoe_v6": case(ethernet(pppoe(P6, session=0x12), ethertype=0x8864), "pppoe", (C, D), (C, D), 0x12),
+    "l2tp": case(ethernet(over_udp(O1, O2, 1701, l2tp2(P4, tunnel=3, session=9), src_port=1701)), "l2tp",
+                 (O1, O2), (A, B), 9),
+    "l2tp_fields_v6": case(ethernet(over_udp(P1, P2, 1701, l2tp2(P6, session=10, length=True, seq=(1, 2),
+                                                                 offset=2))), "l2tp", (P1, P2), (C, D), 10),
+    "l2tpv3": case(ethernet(over_ip(O1, O2, l2tp3(ETH4, session=0x1234), proto=115)), "l2tpv3", (O1, O2),
+                   (A, B), 0x1234, src_mac="02:00:00:00:00:0a"),
+    "l2tpv3_v6": case(ethernet(over_ip(P1, P2, l2tp3(ethernet(P6), session=0xFFFFFFFF), proto=115)), "l2tpv3",
+                      (P1, P2), (C, D), 0xFFFFFFFF),
     # nested pairs
     "gre>gre": case(ethernet(over_ip(O1, O2, gre(over_ip("172.16.0.1", "172.16.0.2", gre(P4, key=9)), key=8))),
                     "gre>gre", (O1, O2), (A, B), 9),
@@ -197,6 +211,12 @@ CASES = {
     "erspan2>vxlan": case(ethernet(over_ip(O1, O2, erspan2(ethernet(over_udp("172.16.0.1", "172.16.0.2", 4789,
                                                                              vxlan(ETH4, vni=6))), session=1))),
                           "erspan2>vxlan", (O1, O2), (A, B), 6),
+    "l2tp>gre": case(ethernet(over_udp(O1, O2, 1701, l2tp2(over_ip(P1, P2, gre(P4, key=4)), session=2))),
+                     "l2tp>gre", (O1, O2), (A, B), 4),
+    "gre>l2tpv3": case(ethernet(over_ip(O1, O2, gre(over_ip("172.16.0.1", "172.16.0.2", l2tp3(ETH4, session=5),
+                                                            proto=115), key=1))), "gre>l2tpv3", (O1, O2), (A, B), 5),
+    "l2tpv3>l2tp": case(ethernet(over_ip(O1, O2, l2tp3(ethernet(over_udp(P1, P2, 1701, l2tp2(P6, session=8))),
+                                                         session=6), proto=115)), "l2tpv3>l2tp", (O1, O2), (C, D), 8),
     "geneve>gre": case(ethernet(over_udp(O1, O2, 6081, geneve(over_ip(P1, P2, gre(P4)), vni=12))), "geneve>gre",
                        (O1, O2), (A, B), 12),
 }
@@ -235,8 +255,11 @@ def test_plain_traffic_has_no_tunnel(tmp_path: Path) -> None:
     ethernet(mpls(b"\x70" + bytes(40), [100]), ethertype=0x8847),  # MPLS payload of nibble 7
     ethernet(pppoe(b"\xc0\x21\x01\x01\x00\x04", session=1, protocol=0xC021), ethertype=0x8864),  # LCP
     ethernet(over_udp(O1, O2, 53, vxlan(ETH4, vni=1), src_port=4789)),  # DNS's port is lower
+    ethernet(over_udp(O1, O2, 1701, l2tp2(b"\x80\x08\x00\x00\x00\x00\x00\x06", session=0, control=True))),
+    ethernet(over_udp(O1, O2, 1701, l2tp2(b"\x01\x01\x00\x04", session=1, protocol=0xC021))),  # LCP
+    ethernet(over_ip(O1, O2, l2tp3(b"\xc8\x03\x00\x0c" + bytes(8), session=0), proto=115)),  # control
 ], ids=["vxlan_short", "teredo_v4", "gtp_echo", "ayiya_echo", "gre_unknown", "mpls_nibble7",
-        "pppoe_lcp", "lower_port_wins"])
+        "pppoe_lcp", "lower_port_wins", "l2tp_control", "l2tp_lcp", "l2tpv3_control"])
 def test_port_or_type_without_that_tunnel_is_other(packet: bytes, tmp_path: Path) -> None:
     cap = read(capture(tmp_path, packet))
     assert cap.stats.select("icmp", "other", "undecodable").row(0) == (0, 1, 0)
@@ -279,6 +302,14 @@ CUTS = {
                       "MPLS header truncated: 2 of 4 bytes captured"),
     "pppoe": (ethernet(pppoe(P4, session=1), ethertype=0x8864), 14 + 5, "PPPoE header truncated: 5 of 8 bytes captured"),
     "ipip": (ethernet(over_ip(O1, O2, P4, proto=4)), 14 + 20 + 12, "IPv4 header truncated: 12 of 20 bytes captured"),
+    "l2tp": (ethernet(over_udp(O1, O2, 1701, l2tp2(P4, session=1, seq=(0, 0)))), 14 + 20 + 8 + 7,
+             "L2TP header truncated: 7 of 10 bytes captured"),
+    "l2tp_ppp": (ethernet(over_udp(O1, O2, 1701, l2tp2(P4, session=1))), 14 + 20 + 8 + 6 + 3,
+                 "PPP header truncated: 3 of 4 bytes captured"),
+    "l2tpv3": (ethernet(over_ip(O1, O2, l2tp3(ETH4, session=1), proto=115)), 14 + 20 + 2,
+               "L2TPv3 header truncated: 2 of 4 bytes captured"),
+    "l2tpv3_frame": (ethernet(over_ip(O1, O2, l2tp3(ETH4, session=1), proto=115)), 14 + 20 + 4 + 10,
+                     "Ethernet header truncated: 10 of 14 bytes captured"),
 }
 
 

@@ -3,8 +3,8 @@
 Each builder returns the tunnel header followed by ``payload``, ready to be put where that tunnel
 lives: GRE-based ones (``gre``, ``erspan1/2/3``) behind an IP header of protocol 47
 (:func:`over_ip`), UDP-based ones (``vxlan``, ``geneve``, ``gtpu``, ``gtp0``, ``teredo``,
-``ayiya``, ``mpls`` over UDP) in a UDP datagram (:func:`over_udp`), ``mpls`` and ``pppoe`` behind
-an Ethernet header of their ethertype.
+``ayiya``, ``mpls`` over UDP, ``l2tp2``) in a UDP datagram (:func:`over_udp`), ``l2tp3`` behind an
+IP header of protocol 115, ``mpls`` and ``pppoe`` behind an Ethernet header of their ethertype.
 
 >>> from icmpscope.synth import ethernet, ping
 >>> inner = ping("10.0.0.1", "10.0.0.2")
@@ -23,7 +23,7 @@ from .packets import _ethertype, _family, _ip, internet_checksum, ipv4, ipv6, ud
 __all__ = [
     "over_ip", "over_udp",
     "gre", "erspan1", "erspan2", "erspan3", "ah",
-    "vxlan", "geneve", "gtpu", "gtp0", "teredo", "ayiya", "mpls", "pppoe",
+    "vxlan", "geneve", "gtpu", "gtp0", "teredo", "ayiya", "mpls", "pppoe", "l2tp2", "l2tp3",
     "ETHERTYPE_MPLS", "ETHERTYPE_PPPOE_SESSION", "ETHERTYPE_TEB",
 ]
 
@@ -282,3 +282,44 @@ def pppoe(payload: bytes, *, session: int, protocol: int | None = None) -> bytes
     """
     proto = {0x0800: 0x0021, 0x86DD: 0x0057}[_ethertype(payload)] if protocol is None else protocol
     return struct.pack("!BBHHH", 0x11, 0, session, 2 + len(payload), proto) + payload
+
+
+# --------------------------------------------------------------------------- L2TP
+
+def l2tp2(payload: bytes, *, tunnel: int = 1, session: int, length: bool = False,
+          seq: tuple[int, int] | None = None, offset: int | None = None, control: bool = False,
+          protocol: int | None = None) -> bytes:
+    """L2TPv2 (RFC 2661, UDP port 1701) data message: the header with its optional length,
+    sequence (Ns, Nr) and offset fields, then a PPP frame (address/control 0xff 0x03 and
+    ``protocol``, 0x0021 IPv4 or 0x0057 IPv6 by default, from the payload). ``control`` sets the
+    T bit (and the length and sequence fields RFC 2661 then requires) with ``payload`` as is.
+
+    >>> l2tp2(b"\\x45", session=9).hex()
+    '000200010009ff03002145'
+    """
+    if control:
+        length, seq = True, seq or (0, 0)
+        body = payload
+    else:
+        proto = {0x0800: 0x0021, 0x86DD: 0x0057}[_ethertype(payload)] if protocol is None else protocol
+        body = b"\xff\x03" + struct.pack("!H", proto) + payload
+    flags = (0x8000 if control else 0) | (0x4000 if length else 0) | (0x0800 if seq else 0)
+    flags |= (0x0200 if offset is not None else 0) | 2
+    fields = struct.pack("!HH", tunnel, session)
+    if seq:
+        fields += struct.pack("!HH", *seq)
+    if offset is not None:
+        fields += struct.pack("!H", offset) + bytes(offset)
+    size = 2 + (2 if length else 0) + len(fields) + len(body)
+    return struct.pack("!H", flags) + (struct.pack("!H", size) if length else b"") + fields + body
+
+
+def l2tp3(frame: bytes, *, session: int, cookie: bytes = b"") -> bytes:
+    """L2TPv3 (RFC 3931) data message over IP (protocol 115): the 32-bit session id, an optional
+    cookie, then the Ethernet pseudo-wire frame (no L2-specific sublayer). Session 0 is a control
+    message.
+
+    >>> l2tp3(b"", session=0x1234).hex()
+    '00001234'
+    """
+    return struct.pack("!I", session) + cookie + frame

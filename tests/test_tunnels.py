@@ -1,5 +1,5 @@
 """Tunnels: the ICMP inside GRE, ERSPAN, IP-in-IP, VXLAN, Geneve, GTP, Teredo, AYIYA, MPLS,
-PPPoE and L2TP is a row like any other, with its encapsulation path, outer addresses and tunnel id; tshark
+PPPoE, L2TP, NSH and VXLAN-GPE is a row like any other, with its encapsulation path, outer addresses and tunnel id; tshark
 agrees on the corpus and on crafted captures; cut tunnel headers are errors, never panics."""
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import icmpscope as ic
 import icmpscope.synth as synth
 from icmpscope.synth import (
     Frame, ah, ayiya, echo_request, erspan1, erspan2, erspan3, ethernet, fragment_ipv4,
-    fragment_ipv4_payload, geneve, gre, gtp0, gtpu, ipv4, l2tp2, l2tp3, mpls, over_ip, over_udp, ping,
-    pppoe, teredo, vxlan, write_pcap,
+    fragment_ipv4_payload, geneve, gre, gtp0, gtpu, ipv4, l2tp2, l2tp3, mpls, nsh, over_ip, over_udp, ping,
+    pppoe, teredo, vxlan, vxlan_gpe, write_pcap,
 )
 
 T0 = 1_700_000_000_000_000_000
@@ -50,7 +50,7 @@ def capture(tmp_path: Path, *packets: bytes, name: str = "t.pcap", **frame) -> P
 
 TSHARK_KINDS = {
     "gre": "gre", "vxlan": "vxlan", "geneve": "geneve", "gtp": "gtpu", "gtpprime": "gtpprime",
-    "teredo": "teredo", "ayiya": "ayiya", "mpls": "mpls", "pppoes": "pppoe",
+    "teredo": "teredo", "ayiya": "ayiya", "mpls": "mpls", "pppoes": "pppoe", "nsh": "nsh",
 }
 # tshark decodes an L2TPv3 session's frames only once it saw the session set up; told so, it reads
 # them as we do: an Ethernet pseudo-wire without cookie or L2-specific sublayer.
@@ -59,7 +59,7 @@ ID_FIELDS = {  # where tshark shows each tunnel's id (PPTP's is the call id half
     "gre": ("gre.key", "gre.key.call_id"), "erspan1": ("gre.key",), "erspan2": ("erspan.spanid",),
     "erspan3": ("erspan.spanid",), "vxlan": ("vxlan.vni",), "geneve": ("geneve.vni",),
     "gtpu": ("gtp.teid",), "mpls": ("mpls.label",), "pppoe": ("pppoe.session_id",),
-    "l2tp": ("l2tp.session",), "l2tpv3": ("l2tp.sid",),
+    "l2tp": ("l2tp.session",), "l2tpv3": ("l2tp.sid",), "nsh": ("nsh.spi",), "vxlangpe": ("vxlan.vni",),
 }
 TSHARK_FIELDS = ["erspan.version", *sorted({f for fields in ID_FIELDS.values() for f in fields})]
 
@@ -72,6 +72,8 @@ def tshark_path(layers: list[str], erspan_version: str) -> str | None:
         before = layers[i - 1] if i else ""
         if layer == "gre" and following == "erspan":
             path.append({"": "erspan1", "1": "erspan2", "2": "erspan3"}[erspan_version])
+        elif layer == "udp" and following in ("ip", "ipv6", "eth", "nsh"):
+            path.append("vxlangpe")  # tshark lists no layer of its own for VXLAN-GPE
         elif layer == "l2tp":
             path.append("l2tp" if before == "udp" else "l2tpv3")
         elif layer in TSHARK_KINDS:
@@ -217,6 +219,22 @@ CASES = {
                                                             proto=115), key=1))), "gre>l2tpv3", (O1, O2), (A, B), 5),
     "l2tpv3>l2tp": case(ethernet(over_ip(O1, O2, l2tp3(ethernet(over_udp(P1, P2, 1701, l2tp2(P6, session=8))),
                                                          session=6), proto=115)), "l2tpv3>l2tp", (O1, O2), (C, D), 8),
+    "nsh": case(ethernet(nsh(P4, spi=0x123, si=254), ethertype=0x894F), "nsh", (A, B), (A, B), 0x123),
+    "nsh_md2_v6": case(ethernet(nsh(P6, spi=7, context=bytes(8)), ethertype=0x894F), "nsh", (C, D), (C, D), 7),
+    "nsh_ethernet": case(ethernet(nsh(ETH4, spi=8), ethertype=0x894F), "nsh", (A, B), (A, B), 8,
+                         src_mac="02:00:00:00:00:0a"),
+    "vxlangpe": case(ethernet(over_udp(O1, O2, 4790, vxlan_gpe(P4, vni=5))), "vxlangpe", (O1, O2), (A, B), 5),
+    "vxlangpe_v6": case(ethernet(over_udp(P1, P2, 4790, vxlan_gpe(P6, vni=6))), "vxlangpe", (P1, P2), (C, D), 6),
+    "vxlangpe_ethernet": case(ethernet(over_udp(O1, O2, 4790, vxlan_gpe(ETH4, vni=0xFFFFFF))), "vxlangpe",
+                              (O1, O2), (A, B), 0xFFFFFF, src_mac="02:00:00:00:00:0a"),
+    "vxlangpe>nsh": case(ethernet(over_udp(O1, O2, 4790, vxlan_gpe(nsh(P4, spi=9), vni=8, next_protocol=4))),
+                         "vxlangpe>nsh", (O1, O2), (A, B), 9),
+    "gre>nsh": case(ethernet(over_ip(O1, O2, gre(nsh(P6, spi=10), protocol=0x894F, key=2))), "gre>nsh", (O1, O2),
+                    (C, D), 10),
+    "nsh>nsh": case(ethernet(nsh(nsh(P4, spi=12), spi=11, next_protocol=4), ethertype=0x894F), "nsh>nsh", (A, B),
+                    (A, B), 12),
+    "nsh>l2tp": case(ethernet(nsh(over_udp(O1, O2, 1701, l2tp2(P4, session=3)), spi=13), ethertype=0x894F),
+                     "nsh>l2tp", (O1, O2), (A, B), 3),
     "geneve>gre": case(ethernet(over_udp(O1, O2, 6081, geneve(over_ip(P1, P2, gre(P4)), vni=12))), "geneve>gre",
                        (O1, O2), (A, B), 12),
 }
@@ -258,8 +276,11 @@ def test_plain_traffic_has_no_tunnel(tmp_path: Path) -> None:
     ethernet(over_udp(O1, O2, 1701, l2tp2(b"\x80\x08\x00\x00\x00\x00\x00\x06", session=0, control=True))),
     ethernet(over_udp(O1, O2, 1701, l2tp2(b"\x01\x01\x00\x04", session=1, protocol=0xC021))),  # LCP
     ethernet(over_ip(O1, O2, l2tp3(b"\xc8\x03\x00\x0c" + bytes(8), session=0), proto=115)),  # control
+    ethernet(nsh(P4, spi=1, next_protocol=5), ethertype=0x894F),  # NSH carrying MPLS
+    ethernet(over_udp(O1, O2, 4790, vxlan(ETH4, vni=1))),  # VXLAN's flags on GPE's port: next protocol 0
 ], ids=["vxlan_short", "teredo_v4", "gtp_echo", "ayiya_echo", "gre_unknown", "mpls_nibble7",
-        "pppoe_lcp", "lower_port_wins", "l2tp_control", "l2tp_lcp", "l2tpv3_control"])
+        "pppoe_lcp", "lower_port_wins", "l2tp_control", "l2tp_lcp", "l2tpv3_control",
+        "nsh_mpls", "vxlangpe_reserved"])
 def test_port_or_type_without_that_tunnel_is_other(packet: bytes, tmp_path: Path) -> None:
     cap = read(capture(tmp_path, packet))
     assert cap.stats.select("icmp", "other", "undecodable").row(0) == (0, 1, 0)
@@ -308,6 +329,9 @@ CUTS = {
                  "PPP header truncated: 3 of 4 bytes captured"),
     "l2tpv3": (ethernet(over_ip(O1, O2, l2tp3(ETH4, session=1), proto=115)), 14 + 20 + 2,
                "L2TPv3 header truncated: 2 of 4 bytes captured"),
+    "nsh": (ethernet(nsh(P4, spi=1), ethertype=0x894F), 14 + 20, "NSH header truncated: 20 of 24 bytes captured"),
+    "vxlangpe": (ethernet(over_udp(O1, O2, 4790, vxlan_gpe(P4, vni=1))), 14 + 20 + 8 + 7,
+                 "VXLAN-GPE header truncated: 7 of 8 bytes captured"),
     "l2tpv3_frame": (ethernet(over_ip(O1, O2, l2tp3(ETH4, session=1), proto=115)), 14 + 20 + 4 + 10,
                      "Ethernet header truncated: 10 of 14 bytes captured"),
 }

@@ -3,8 +3,9 @@
 Each builder returns the tunnel header followed by ``payload``, ready to be put where that tunnel
 lives: GRE-based ones (``gre``, ``erspan1/2/3``) behind an IP header of protocol 47
 (:func:`over_ip`), UDP-based ones (``vxlan``, ``geneve``, ``gtpu``, ``gtp0``, ``teredo``,
-``ayiya``, ``mpls`` over UDP, ``l2tp2``) in a UDP datagram (:func:`over_udp`), ``l2tp3`` behind an
-IP header of protocol 115, ``mpls`` and ``pppoe`` behind an Ethernet header of their ethertype.
+``ayiya``, ``mpls`` over UDP, ``l2tp2``, ``vxlan_gpe``) in a UDP datagram (:func:`over_udp`),
+``l2tp3`` behind an IP header of protocol 115, ``mpls``, ``pppoe`` and ``nsh`` behind an Ethernet
+header of their ethertype.
 
 >>> from icmpscope.synth import ethernet, ping
 >>> inner = ping("10.0.0.1", "10.0.0.2")
@@ -24,12 +25,14 @@ __all__ = [
     "over_ip", "over_udp",
     "gre", "erspan1", "erspan2", "erspan3", "ah",
     "vxlan", "geneve", "gtpu", "gtp0", "teredo", "ayiya", "mpls", "pppoe", "l2tp2", "l2tp3",
+    "nsh", "vxlan_gpe", "ETHERTYPE_NSH",
     "ETHERTYPE_MPLS", "ETHERTYPE_PPPOE_SESSION", "ETHERTYPE_TEB",
 ]
 
 ETHERTYPE_TEB = 0x6558  # transparent Ethernet bridging: an Ethernet frame follows
 ETHERTYPE_MPLS = 0x8847
 ETHERTYPE_PPPOE_SESSION = 0x8864
+ETHERTYPE_NSH = 0x894F
 ETHERTYPE_ERSPAN = 0x88BE  # types I and II
 ETHERTYPE_ERSPAN3 = 0x22EB
 PROTO_IPIP, PROTO_IPV6, PROTO_GRE, PROTO_AH, PROTO_UDP = 4, 41, 47, 51, 17
@@ -323,3 +326,42 @@ def l2tp3(frame: bytes, *, session: int, cookie: bytes = b"") -> bytes:
     '00001234'
     """
     return struct.pack("!I", session) + cookie + frame
+
+
+# --------------------------------------------------------------------------- service chaining
+
+NSH_NEXT = {0x0800: 1, 0x86DD: 2, ETHERTYPE_TEB: 3}
+
+
+def _next_protocol(payload: bytes) -> int:
+    """NSH's and VXLAN-GPE's next protocol of ``payload``: 1 IPv4, 2 IPv6, 3 Ethernet."""
+    return NSH_NEXT[_payload_type(payload)]
+
+
+def nsh(payload: bytes, *, spi: int, si: int = 255, next_protocol: int | None = None,
+        context: bytes | None = None, ttl: int = 63) -> bytes:
+    """Network Service Header (RFC 8300, ethertype 0x894F): the base header, the service path
+    (``spi``, ``si``) and the context headers: MD type 1's 16 bytes when ``context`` is None,
+    else MD type 2 with ``context`` (a multiple of 4 bytes) as its variable metadata.
+
+    >>> nsh(b"\\x45", spi=0x123)[:8].hex()
+    '0fc60101000123ff'
+    """
+    md_type, meta = (1, bytes(16)) if context is None else (2, context)
+    if len(meta) % 4:
+        raise ValueError("NSH context headers are a multiple of 4 bytes")
+    nxt = _next_protocol(payload) if next_protocol is None else next_protocol
+    words = 2 + len(meta) // 4
+    first = (ttl & 0x3F) << 6 | words
+    return struct.pack("!HBBI", first, md_type, nxt, spi << 8 | si) + meta + payload
+
+
+def vxlan_gpe(payload: bytes, *, vni: int, next_protocol: int | None = None) -> bytes:
+    """VXLAN-GPE header (UDP port 4790; I and P flags set) and what ``next_protocol`` says it
+    carries (1 IPv4, 2 IPv6, 3 Ethernet, 4 NSH; by default from the payload).
+
+    >>> vxlan_gpe(b"\\x45", vni=5).hex()
+    '0c0000010000050045'
+    """
+    nxt = _next_protocol(payload) if next_protocol is None else next_protocol
+    return struct.pack("!BHBI", 0x0C, 0, nxt, vni << 8) + payload

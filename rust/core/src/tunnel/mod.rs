@@ -11,16 +11,19 @@
 //! IPv6 in either); MPLS in IP; VXLAN (UDP 4789), Geneve (6081), GTP v0/v1 T-PDUs carrying IP
 //! (2152 and 2123 as `gtpu`, 3386 as `gtpprime`), Teredo (3544) and AYIYA (5072) carrying IPv6,
 //! MPLS over UDP (6635), L2TPv2 data (1701) carrying PPP; L2TPv3 data over IP (as an Ethernet
-//! pseudo-wire); MPLS label stacks and PPPoE sessions by ethertype. UDP ports are tried
+//! pseudo-wire); VXLAN-GPE (4790) carrying IP, Ethernet or NSH; MPLS label stacks, PPPoE
+//! sessions and NSH (in GRE too) by ethertype. UDP ports are tried
 //! lower first, as Wireshark does. A UDP payload on a tunnel's port that does not parse as that
 //! tunnel is left alone ("other"); a tunnel header cut short by the capture is an error.
 mod gre;
 mod gtp;
 mod l2tp;
 mod mpls;
+mod nsh;
 mod pppoe;
 mod teredo;
 mod vxlan;
+mod vxlan_gpe;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -28,7 +31,7 @@ use std::net::IpAddr;
 use crate::error::DecodeError;
 use crate::ip::IpPacket;
 use crate::link::{self, LinkFrame};
-use crate::wire::{u16_at, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_MPLS, ETHERTYPE_MPLS_MULTICAST, ETHERTYPE_PPPOE_SESSION, PROTO_GRE, PROTO_IPIP, PROTO_IPV6, PROTO_L2TP, PROTO_MPLS_IN_IP, PROTO_UDP};
+use crate::wire::{u16_at, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_MPLS, ETHERTYPE_MPLS_MULTICAST, ETHERTYPE_NSH, ETHERTYPE_PPPOE_SESSION, PROTO_GRE, PROTO_IPIP, PROTO_IPV6, PROTO_L2TP, PROTO_MPLS_IN_IP, PROTO_UDP};
 
 /// How many tunnels deep a message is followed by default.
 pub const DEFAULT_MAX_DEPTH: usize = 8;
@@ -56,13 +59,15 @@ pub enum Kind {
     Pppoe,
     L2tp,
     L2tpv3,
+    Nsh,
+    VxlanGpe,
 }
 
 // Every kind fits a path's five bits (0 ends the path).
 const _: () = assert!(Kind::ALL.len() < 1 << Path::BITS);
 
 impl Kind {
-    const ALL: [Kind; 15] = [
+    const ALL: [Kind; 17] = [
         Kind::Gre,
         Kind::Erspan1,
         Kind::Erspan2,
@@ -78,6 +83,8 @@ impl Kind {
         Kind::Pppoe,
         Kind::L2tp,
         Kind::L2tpv3,
+        Kind::Nsh,
+        Kind::VxlanGpe,
     ];
 
     pub fn name(self) -> &'static str {
@@ -97,6 +104,8 @@ impl Kind {
             Kind::Pppoe => "pppoe",
             Kind::L2tp => "l2tp",
             Kind::L2tpv3 => "l2tpv3",
+            Kind::Nsh => "nsh",
+            Kind::VxlanGpe => "vxlangpe",
         }
     }
 }
@@ -177,7 +186,8 @@ pub struct Tunnel {
     /// The first IP header's source and destination, once a tunnel was opened from an IP packet.
     pub outer: Option<(IpAddr, IpAddr)>,
     /// The id of the innermost tunnel that has one: GRE key (PPTP call id), ERSPAN session, VXLAN
-    /// or Geneve VNI, GTP TEID, bottom MPLS label, PPPoE session, L2TP session.
+    /// or Geneve VNI, GTP TEID, bottom MPLS label, PPPoE session, L2TP session, NSH service path,
+    /// VXLAN-GPE VNI.
     pub id: Option<u32>,
 }
 
@@ -275,6 +285,7 @@ pub fn decap_link(next: Inner) -> Step {
     match next.ethertype {
         ETHERTYPE_MPLS | ETHERTYPE_MPLS_MULTICAST => mpls::decode(next.bytes),
         ETHERTYPE_PPPOE_SESSION => pppoe::decode(next.bytes),
+        ETHERTYPE_NSH => nsh::decode(next.bytes),
         _ => Ok(None),
     }
 }
@@ -361,6 +372,7 @@ type Parser = for<'a> fn(Bytes<'a>) -> Step<'a>;
 fn udp_port(port: u16) -> Option<(Parser, &'static str)> {
     Some(match port {
         4789 => (vxlan::vxlan, "VXLAN"),
+        4790 => (vxlan_gpe::decode, "VXLAN-GPE"),
         6081 => (vxlan::geneve, "Geneve"),
         2152 | 2123 => (gtp::gtp_u, "GTP"),
         3386 => (gtp::gtp_prime, "GTP'"),

@@ -1,5 +1,5 @@
 """Tunnels: the ICMP inside GRE, ERSPAN, IP-in-IP, VXLAN, Geneve, GTP, Teredo, AYIYA, MPLS,
-PPPoE, L2TP, NSH and VXLAN-GPE is a row like any other, with its encapsulation path, outer addresses and tunnel id; tshark
+PPPoE, L2TP, NSH, VXLAN-GPE, LISP, TZSP, Cisco MetaData, CAPWAP and PIM Registers is a row like any other, with its encapsulation path, outer addresses and tunnel id; tshark
 agrees on the corpus and on crafted captures; cut tunnel headers are errors, never panics."""
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import icmpscope as ic
 import icmpscope.synth as synth
 from icmpscope.synth import (
     Frame, ah, ayiya, echo_request, erspan1, erspan2, erspan3, ethernet, fragment_ipv4,
-    fragment_ipv4_payload, geneve, gre, gtp0, gtpu, ipv4, l2tp2, l2tp3, mpls, nsh, over_ip, over_udp, ping,
-    pppoe, teredo, vxlan, vxlan_gpe, write_pcap,
+    capwap, cisco_metadata, fragment_ipv4_payload, geneve, gre, gtp0, gtpu, ipv4, l2tp2, l2tp3, lisp, mpls,
+    nsh, over_ip, over_udp, pim_register, ping, pppoe, teredo, tzsp, vxlan, vxlan_gpe, write_pcap,
 )
 
 T0 = 1_700_000_000_000_000_000
@@ -51,6 +51,7 @@ def capture(tmp_path: Path, *packets: bytes, name: str = "t.pcap", **frame) -> P
 TSHARK_KINDS = {
     "gre": "gre", "vxlan": "vxlan", "geneve": "geneve", "gtp": "gtpu", "gtpprime": "gtpprime",
     "teredo": "teredo", "ayiya": "ayiya", "mpls": "mpls", "pppoes": "pppoe", "nsh": "nsh",
+    "lisp-data": "lisp", "tzsp": "tzsp", "capwap.data": "capwap", "pim": "pim",
 }
 # tshark decodes an L2TPv3 session's frames only once it saw the session set up; told so, it reads
 # them as we do: an Ethernet pseudo-wire without cookie or L2-specific sublayer.
@@ -60,6 +61,7 @@ ID_FIELDS = {  # where tshark shows each tunnel's id (PPTP's is the call id half
     "erspan3": ("erspan.spanid",), "vxlan": ("vxlan.vni",), "geneve": ("geneve.vni",),
     "gtpu": ("gtp.teid",), "mpls": ("mpls.label",), "pppoe": ("pppoe.session_id",),
     "l2tp": ("l2tp.session",), "l2tpv3": ("l2tp.sid",), "nsh": ("nsh.spi",), "vxlangpe": ("vxlan.vni",),
+    "lisp": ("lisp-data.iid",),
 }
 TSHARK_FIELDS = ["erspan.version", *sorted({f for fields in ID_FIELDS.values() for f in fields})]
 
@@ -74,6 +76,8 @@ def tshark_path(layers: list[str], erspan_version: str) -> str | None:
             path.append({"": "erspan1", "1": "erspan2", "2": "erspan3"}[erspan_version])
         elif layer == "udp" and following in ("ip", "ipv6", "eth", "nsh"):
             path.append("vxlangpe")  # tshark lists no layer of its own for VXLAN-GPE
+        elif layer == "cmd" and before != "gre":
+            path.append("cmd")  # inside GRE, Cisco MetaData is part of the GRE header
         elif layer == "l2tp":
             path.append("l2tp" if before == "udp" else "l2tpv3")
         elif layer in TSHARK_KINDS:
@@ -235,6 +239,35 @@ CASES = {
                     (A, B), 12),
     "nsh>l2tp": case(ethernet(nsh(over_udp(O1, O2, 1701, l2tp2(P4, session=3)), spi=13), ethertype=0x894F),
                      "nsh>l2tp", (O1, O2), (A, B), 3),
+    "lisp": case(ethernet(over_udp(O1, O2, 4341, lisp(P4, instance=0x1234, nonce=7))), "lisp", (O1, O2), (A, B),
+                 0x1234),
+    "lisp_v6_locators": case(ethernet(over_udp(P1, P2, 4341, lisp(P6, lsb=3), src_port=4341)), "lisp", (P1, P2),
+                             (C, D), None),
+    "tzsp": case(ethernet(over_udp(O1, O2, 37008, tzsp(ETH4))), "tzsp", (O1, O2), (A, B), None,
+                 src_mac="02:00:00:00:00:0a"),
+    "tzsp_tags": case(ethernet(over_udp(O1, O2, 37008, tzsp(ethernet(P6), kind=1, padding=2,
+                                                             tags=[(10, b"\x01"), (40, b"\x00\x00\x00\x01")]))),
+                      "tzsp", (O1, O2), (C, D), None),
+    "cmd": case(ethernet(cisco_metadata(P4, sgt=0x28), ethertype=0x8909), "cmd", (A, B), (A, B), None),
+    "cmd_v6": case(ethernet(cisco_metadata(P6, sgt=3), ethertype=0x8909), "cmd", (C, D), (C, D), None),
+    "capwap": case(ethernet(over_udp(O1, O2, 5247, capwap(ETH4))), "capwap", (O1, O2), (A, B), None,
+                   src_mac="02:00:00:00:00:0a"),
+    "capwap_optional": case(ethernet(over_udp(P1, P2, 5247, capwap(ethernet(P6), radio_mac=bytes(6),
+                                                                   wireless=bytes(4)))), "capwap", (P1, P2), (C, D), None),
+    "pim": case(ethernet(over_ip(O1, O2, pim_register(P4), proto=103)), "pim", (O1, O2), (A, B), None),
+    "pim_v6_border": case(ethernet(over_ip(P1, P2, pim_register(P6, border=True), proto=103)), "pim", (P1, P2),
+                          (C, D), None),
+    "cmd>nsh": case(ethernet(cisco_metadata(nsh(P4, spi=3), sgt=1, ethertype=0x894F), ethertype=0x8909), "cmd>nsh",
+                    (A, B), (A, B), 3),
+    "capwap>lisp": case(ethernet(over_udp(O1, O2, 5247, capwap(ethernet(over_udp(P1, P2, 4341, lisp(P4, instance=2)))))),
+                        "capwap>lisp", (O1, O2), (A, B), 2),
+    "tzsp>vxlan": case(ethernet(over_udp(O1, O2, 37008, tzsp(ethernet(over_udp("172.16.0.1", "172.16.0.2", 4789,
+                                                                                vxlan(ETH4, vni=4)))))),
+                       "tzsp>vxlan", (O1, O2), (A, B), 4),
+    "pim>gre": case(ethernet(over_ip(O1, O2, pim_register(over_ip(P1, P2, gre(P4, key=5))), proto=103)), "pim>gre",
+                    (O1, O2), (A, B), 5),
+    "lisp>l2tp": case(ethernet(over_udp(O1, O2, 4341, lisp(over_udp(P1, P2, 1701, l2tp2(P6, session=6)), instance=1))),
+                      "lisp>l2tp", (O1, O2), (C, D), 6),
     "geneve>gre": case(ethernet(over_udp(O1, O2, 6081, geneve(over_ip(P1, P2, gre(P4)), vni=12))), "geneve>gre",
                        (O1, O2), (A, B), 12),
 }
@@ -278,9 +311,18 @@ def test_plain_traffic_has_no_tunnel(tmp_path: Path) -> None:
     ethernet(over_ip(O1, O2, l2tp3(b"\xc8\x03\x00\x0c" + bytes(8), session=0), proto=115)),  # control
     ethernet(nsh(P4, spi=1, next_protocol=5), ethertype=0x894F),  # NSH carrying MPLS
     ethernet(over_udp(O1, O2, 4790, vxlan(ETH4, vni=1))),  # VXLAN's flags on GPE's port: next protocol 0
+    ethernet(over_udp(O1, O2, 4341, lisp(ETH4, instance=1))),  # LISP carries IP only
+    ethernet(over_udp(O1, O2, 37008, tzsp(ETH4, kind=4))),  # TZSP configuration
+    ethernet(over_udp(O1, O2, 37008, tzsp(ETH4, encapsulation=18))),  # TZSP of 802.11
+    ethernet(over_udp(O1, O2, 37008, b"\x01\x00\x00\x01\x0a\x05")),  # a tag past the datagram, no END
+    ethernet(over_udp(O1, O2, 5247, b"\x01" + capwap(ETH4)[1:])),  # CAPWAP DTLS
+    ethernet(over_udp(O1, O2, 5247, capwap(ETH4, fragment=True))),  # a CAPWAP fragment
+    ethernet(over_udp(O1, O2, 5247, capwap(ETH4, native=True))),  # a native (802.11) frame
+    ethernet(over_ip(O1, O2, b"\x20\x00\x00\x00\x00\x01\x00\x02\x00\x69", proto=103)),  # PIM hello
 ], ids=["vxlan_short", "teredo_v4", "gtp_echo", "ayiya_echo", "gre_unknown", "mpls_nibble7",
         "pppoe_lcp", "lower_port_wins", "l2tp_control", "l2tp_lcp", "l2tpv3_control",
-        "nsh_mpls", "vxlangpe_reserved"])
+        "nsh_mpls", "vxlangpe_reserved", "lisp_ethernet", "tzsp_config", "tzsp_80211", "tzsp_no_end",
+        "capwap_dtls", "capwap_fragment", "capwap_native", "pim_hello"])
 def test_port_or_type_without_that_tunnel_is_other(packet: bytes, tmp_path: Path) -> None:
     cap = read(capture(tmp_path, packet))
     assert cap.stats.select("icmp", "other", "undecodable").row(0) == (0, 1, 0)
@@ -332,6 +374,18 @@ CUTS = {
     "nsh": (ethernet(nsh(P4, spi=1), ethertype=0x894F), 14 + 20, "NSH header truncated: 20 of 24 bytes captured"),
     "vxlangpe": (ethernet(over_udp(O1, O2, 4790, vxlan_gpe(P4, vni=1))), 14 + 20 + 8 + 7,
                  "VXLAN-GPE header truncated: 7 of 8 bytes captured"),
+    "lisp": (ethernet(over_udp(O1, O2, 4341, lisp(P4, instance=1))), 14 + 20 + 8 + 5,
+             "LISP header truncated: 5 of 8 bytes captured"),
+    "tzsp": (ethernet(over_udp(O1, O2, 37008, tzsp(ETH4, tags=[(10, b"\x01")]))), 14 + 20 + 8 + 5,
+             "TZSP header truncated: 5 of 6 bytes captured"),
+    "cmd": (ethernet(cisco_metadata(P4, sgt=1), ethertype=0x8909), 14 + 7,
+            "Cisco MetaData header truncated: 7 of 8 bytes captured"),
+    "capwap": (ethernet(over_udp(O1, O2, 5247, capwap(ETH4, radio_mac=bytes(6)))), 14 + 20 + 8 + 10,
+               "CAPWAP header truncated: 10 of 16 bytes captured"),
+    "capwap_frame": (ethernet(over_udp(O1, O2, 5247, capwap(ETH4))), 14 + 20 + 8 + 8 + 13,
+                     "Ethernet header truncated: 13 of 14 bytes captured"),
+    "pim": (ethernet(over_ip(O1, O2, pim_register(P4), proto=103)), 14 + 20 + 6,
+            "PIM Register header truncated: 6 of 9 bytes captured"),
     "l2tpv3_frame": (ethernet(over_ip(O1, O2, l2tp3(ETH4, session=1), proto=115)), 14 + 20 + 4 + 10,
                      "Ethernet header truncated: 10 of 14 bytes captured"),
 }

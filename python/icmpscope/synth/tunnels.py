@@ -3,9 +3,9 @@
 Each builder returns the tunnel header followed by ``payload``, ready to be put where that tunnel
 lives: GRE-based ones (``gre``, ``erspan1/2/3``) behind an IP header of protocol 47
 (:func:`over_ip`), UDP-based ones (``vxlan``, ``geneve``, ``gtpu``, ``gtp0``, ``teredo``,
-``ayiya``, ``mpls`` over UDP, ``l2tp2``, ``vxlan_gpe``) in a UDP datagram (:func:`over_udp`),
-``l2tp3`` behind an IP header of protocol 115, ``mpls``, ``pppoe`` and ``nsh`` behind an Ethernet
-header of their ethertype.
+``ayiya``, ``mpls`` over UDP, ``l2tp2``, ``vxlan_gpe``, ``lisp``, ``tzsp``, ``capwap``) in a UDP
+datagram (:func:`over_udp`), ``l2tp3`` and ``pim_register`` behind an IP header of protocol 115 and
+103, ``mpls``, ``pppoe``, ``nsh`` and ``cisco_metadata`` behind an Ethernet header of their ethertype.
 
 >>> from icmpscope.synth import ethernet, ping
 >>> inner = ping("10.0.0.1", "10.0.0.2")
@@ -25,7 +25,8 @@ __all__ = [
     "over_ip", "over_udp",
     "gre", "erspan1", "erspan2", "erspan3", "ah",
     "vxlan", "geneve", "gtpu", "gtp0", "teredo", "ayiya", "mpls", "pppoe", "l2tp2", "l2tp3",
-    "nsh", "vxlan_gpe", "ETHERTYPE_NSH",
+    "nsh", "vxlan_gpe", "lisp", "tzsp", "cisco_metadata", "capwap", "pim_register",
+    "ETHERTYPE_NSH", "ETHERTYPE_CISCO_METADATA",
     "ETHERTYPE_MPLS", "ETHERTYPE_PPPOE_SESSION", "ETHERTYPE_TEB",
 ]
 
@@ -33,6 +34,7 @@ ETHERTYPE_TEB = 0x6558  # transparent Ethernet bridging: an Ethernet frame follo
 ETHERTYPE_MPLS = 0x8847
 ETHERTYPE_PPPOE_SESSION = 0x8864
 ETHERTYPE_NSH = 0x894F
+ETHERTYPE_CISCO_METADATA = 0x8909
 ETHERTYPE_ERSPAN = 0x88BE  # types I and II
 ETHERTYPE_ERSPAN3 = 0x22EB
 PROTO_IPIP, PROTO_IPV6, PROTO_GRE, PROTO_AH, PROTO_UDP = 4, 41, 47, 51, 17
@@ -365,3 +367,79 @@ def vxlan_gpe(payload: bytes, *, vni: int, next_protocol: int | None = None) -> 
     """
     nxt = _next_protocol(payload) if next_protocol is None else next_protocol
     return struct.pack("!BHBI", 0x0C, 0, nxt, vni << 8) + payload
+
+
+# --------------------------------------------------------------------------- more UDP and IP carriers
+
+def lisp(packet: bytes, *, instance: int | None = None, nonce: int | None = None,
+         lsb: int = 0) -> bytes:
+    """LISP data-plane header (RFC 9300, UDP port 4341) and the IP packet: the N bit and nonce
+    when ``nonce`` is given, the I bit and 24-bit instance id (then 8 locator-status bits) when
+    ``instance`` is, else 32 locator-status bits.
+
+    >>> lisp(b"", instance=0x1234, nonce=1).hex()
+    '8800000100123400'
+    """
+    flags = (0x80 if nonce is not None else 0) | (0x08 if instance is not None else 0)
+    last = (instance << 8 | (lsb & 0xFF)) if instance is not None else lsb
+    return struct.pack("!I", flags << 24 | (nonce or 0)) + struct.pack("!I", last) + packet
+
+
+def tzsp(frame: bytes, *, tags: Sequence[tuple[int, bytes]] = (), encapsulation: int = 1,
+         kind: int = 0, padding: int = 0) -> bytes:
+    """TZSP (UDP port 37008): version 1, ``kind`` (0 a received packet), the encapsulation (1
+    Ethernet), ``padding`` one-byte PADDING tags and the (tag, value) fields, the END tag, then
+    the frame.
+
+    >>> tzsp(b"", tags=[(10, b"\\x01")], padding=1).hex()
+    '01000001000a010101'
+    """
+    fields = b"\x00" * padding + b"".join(bytes([tag, len(value)]) + value for tag, value in tags)
+    return struct.pack("!BBH", 1, kind, encapsulation) + fields + b"\x01" + frame
+
+
+def cisco_metadata(payload: bytes, *, sgt: int, ethertype: int | None = None) -> bytes:
+    """Cisco MetaData as an Ethernet frame carries it (ethertype 0x8909): version 1, length 1,
+    the SGT option, then the ethertype of ``payload``.
+
+    >>> cisco_metadata(b"\\x45", sgt=0x28).hex()
+    '010100010028080045'
+    """
+    nxt = _payload_type(payload) if ethertype is None else ethertype
+    return struct.pack("!BBHHH", 1, 1, 0x0001, sgt, nxt) + payload
+
+
+def capwap(frame: bytes, *, rid: int = 1, wbid: int = 1, radio_mac: bytes | None = None,
+           wireless: bytes | None = None, native: bool = False, fragment: bool = False) -> bytes:
+    """CAPWAP data channel header (RFC 5415, UDP port 5247) and the frame: an 802.3 frame (T=0),
+    or with ``native`` one of the binding (T=1; 802.11 for WBID 1); the optional radio MAC
+    address and wireless-specific information are written with their length bytes and padded to
+    4 bytes, as HLEN counts them.
+
+    >>> capwap(b"").hex()
+    '0010420000000000'
+    """
+    optional = b""
+    if radio_mac is not None:
+        optional += bytes([len(radio_mac)]) + radio_mac
+        optional += bytes(-len(optional) % 4)
+    if wireless is not None:
+        w = bytes([len(wireless)]) + wireless
+        optional += w + bytes(-len(w) % 4)
+    hlen = (8 + len(optional)) // 4
+    bits = hlen << 19 | rid << 14 | wbid << 9 | (native << 8) | (fragment << 7)
+    bits |= (0x20 if wireless is not None else 0) | (0x10 if radio_mac is not None else 0)
+    return bytes([0]) + bits.to_bytes(3, "big") + bytes(4) + optional + frame
+
+
+def pim_register(packet: bytes, *, border: bool = False, null: bool = False) -> bytes:
+    """A PIMv2 Register message (RFC 7761; IP protocol 103, type 1): the 4-byte PIM header (its
+    checksum over the header alone, as for registers), the B and N flags, then the packet.
+
+    >>> pim_register(b"").hex()
+    '2100deff00000000'
+    """
+    flags = (0x80000000 if border else 0) | (0x40000000 if null else 0)
+    header = struct.pack("!BBHI", 0x21, 0, 0, flags)
+    value = internet_checksum(header)
+    return header[:2] + struct.pack("!H", value) + header[4:] + packet

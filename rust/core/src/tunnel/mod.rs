@@ -11,17 +11,24 @@
 //! IPv6 in either); MPLS in IP; VXLAN (UDP 4789), Geneve (6081), GTP v0/v1 T-PDUs carrying IP
 //! (2152 and 2123 as `gtpu`, 3386 as `gtpprime`), Teredo (3544) and AYIYA (5072) carrying IPv6,
 //! MPLS over UDP (6635), L2TPv2 data (1701) carrying PPP; L2TPv3 data over IP (as an Ethernet
-//! pseudo-wire); VXLAN-GPE (4790) carrying IP, Ethernet or NSH; MPLS label stacks, PPPoE
-//! sessions and NSH (in GRE too) by ethertype. UDP ports are tried
+//! pseudo-wire); VXLAN-GPE (4790) carrying IP, Ethernet or NSH; the LISP data plane (4341),
+//! CAPWAP data carrying 802.3 frames (5247), TZSP carrying Ethernet (37008); PIM Registers (IP
+//! protocol 103); MPLS label stacks, PPPoE sessions, NSH (in GRE too) and Cisco MetaData by
+//! ethertype. UDP ports are tried
 //! lower first, as Wireshark does. A UDP payload on a tunnel's port that does not parse as that
 //! tunnel is left alone ("other"); a tunnel header cut short by the capture is an error.
+mod capwap;
+mod cmd;
 mod gre;
 mod gtp;
 mod l2tp;
+mod lisp;
 mod mpls;
 mod nsh;
+mod pim;
 mod pppoe;
 mod teredo;
+mod tzsp;
 mod vxlan;
 mod vxlan_gpe;
 
@@ -31,7 +38,7 @@ use std::net::IpAddr;
 use crate::error::DecodeError;
 use crate::ip::IpPacket;
 use crate::link::{self, LinkFrame};
-use crate::wire::{u16_at, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_MPLS, ETHERTYPE_MPLS_MULTICAST, ETHERTYPE_NSH, ETHERTYPE_PPPOE_SESSION, PROTO_GRE, PROTO_IPIP, PROTO_IPV6, PROTO_L2TP, PROTO_MPLS_IN_IP, PROTO_UDP};
+use crate::wire::{u16_at, ETHERTYPE_CISCO_METADATA, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_MPLS, ETHERTYPE_MPLS_MULTICAST, ETHERTYPE_NSH, ETHERTYPE_PPPOE_SESSION, PROTO_GRE, PROTO_IPIP, PROTO_IPV6, PROTO_L2TP, PROTO_MPLS_IN_IP, PROTO_PIM, PROTO_UDP};
 
 /// How many tunnels deep a message is followed by default.
 pub const DEFAULT_MAX_DEPTH: usize = 8;
@@ -61,13 +68,18 @@ pub enum Kind {
     L2tpv3,
     Nsh,
     VxlanGpe,
+    Lisp,
+    Tzsp,
+    Cmd,
+    Capwap,
+    Pim,
 }
 
 // Every kind fits a path's five bits (0 ends the path).
 const _: () = assert!(Kind::ALL.len() < 1 << Path::BITS);
 
 impl Kind {
-    const ALL: [Kind; 17] = [
+    const ALL: [Kind; 22] = [
         Kind::Gre,
         Kind::Erspan1,
         Kind::Erspan2,
@@ -85,6 +97,11 @@ impl Kind {
         Kind::L2tpv3,
         Kind::Nsh,
         Kind::VxlanGpe,
+        Kind::Lisp,
+        Kind::Tzsp,
+        Kind::Cmd,
+        Kind::Capwap,
+        Kind::Pim,
     ];
 
     pub fn name(self) -> &'static str {
@@ -106,6 +123,11 @@ impl Kind {
             Kind::L2tpv3 => "l2tpv3",
             Kind::Nsh => "nsh",
             Kind::VxlanGpe => "vxlangpe",
+            Kind::Lisp => "lisp",
+            Kind::Tzsp => "tzsp",
+            Kind::Cmd => "cmd",
+            Kind::Capwap => "capwap",
+            Kind::Pim => "pim",
         }
     }
 }
@@ -187,7 +209,7 @@ pub struct Tunnel {
     pub outer: Option<(IpAddr, IpAddr)>,
     /// The id of the innermost tunnel that has one: GRE key (PPTP call id), ERSPAN session, VXLAN
     /// or Geneve VNI, GTP TEID, bottom MPLS label, PPPoE session, L2TP session, NSH service path,
-    /// VXLAN-GPE VNI.
+    /// VXLAN-GPE VNI, LISP instance id.
     pub id: Option<u32>,
 }
 
@@ -275,6 +297,7 @@ pub fn decap_ip<'a>(ip: &IpPacket<'a>) -> Step<'a> {
         PROTO_IPV6 => ipip(ETHERTYPE_IPV6),
         PROTO_MPLS_IN_IP => mpls::decode(bytes),
         PROTO_L2TP => l2tp::v3(bytes),
+        PROTO_PIM => pim::register(bytes),
         _ => Ok(None),
     }
 }
@@ -286,6 +309,7 @@ pub fn decap_link(next: Inner) -> Step {
         ETHERTYPE_MPLS | ETHERTYPE_MPLS_MULTICAST => mpls::decode(next.bytes),
         ETHERTYPE_PPPOE_SESSION => pppoe::decode(next.bytes),
         ETHERTYPE_NSH => nsh::decode(next.bytes),
+        ETHERTYPE_CISCO_METADATA => cmd::decode(next.bytes),
         _ => Ok(None),
     }
 }
@@ -380,6 +404,9 @@ fn udp_port(port: u16) -> Option<(Parser, &'static str)> {
         5072 => (teredo::ayiya, "AYIYA"),
         6635 => (mpls::decode, "MPLS"),
         1701 => (l2tp::v2, "L2TP"),
+        4341 => (lisp::decode, "LISP"),
+        5247 => (capwap::decode, "CAPWAP"),
+        37008 => (tzsp::decode, "TZSP"),
         _ => return None,
     })
 }

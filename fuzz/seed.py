@@ -193,6 +193,22 @@ def synth_captures(s) -> list[bytes]:
             interfaces=[s.Interface(linktype=1, tsresol=9), s.Interface(linktype=101, tsresol=0x8A, tsoffset=5)],
         ),
     ]
+    # Tunnels, six frames a capture (the decode target takes each capture's first six).
+    eth = s.ethernet(packets[0], src_mac="02:00:00:00:00:0a")
+    o1, o2 = "192.0.2.1", "192.0.2.2"
+    tunnelled = [
+        s.ethernet(s.over_udp(o1, o2, 1701, s.l2tp2(packets[0], session=9, length=True, seq=(1, 2), offset=2))),
+        s.ethernet(s.over_ip(o1, o2, s.l2tp3(eth, session=0x1234), proto=115)),
+        s.ethernet(s.nsh(packets[1], spi=7, context=bytes(8)), ethertype=s.ETHERTYPE_NSH),
+        s.ethernet(s.over_udp(o1, o2, 4790, s.vxlan_gpe(s.nsh(packets[0], spi=9), vni=8, next_protocol=4))),
+        s.ethernet(s.over_udp(o1, o2, 4341, s.lisp(packets[0], instance=0x1234, nonce=7))),
+        s.ethernet(s.over_udp(o1, o2, 37008, s.tzsp(eth, tags=[(10, b"\x01")], padding=1))),
+        s.ethernet(s.cisco_metadata(packets[1], sgt=3), ethertype=s.ETHERTYPE_CISCO_METADATA),
+        s.ethernet(s.over_udp(o1, o2, 5247, s.capwap(eth, radio_mac=bytes(6), wireless=bytes(4)))),
+        s.ethernet(s.over_ip(o1, o2, s.pim_register(packets[1]), proto=103)),
+    ]
+    frames = [s.Frame(t0 + i, p) for i, p in enumerate(tunnelled)]
+    out += [s.pcap_bytes(frames[i:i + FRAMES_PER_CAPTURE]) for i in range(0, len(frames), FRAMES_PER_CAPTURE)]
     return out
 
 

@@ -35,12 +35,12 @@ def tshark_icmp(tshark: str):
     to a dict with ``layers`` (frame.protocols up to the first ICMP layer), ``carrier`` and
     ``outer`` ((version, src, dst, ttl) of the IP header that carries the ICMP message, and of
     the frame's first IP header), the first occurrence of each of ``fields``, and under ``all``
-    every occurrence of each.
+    every occurrence of each. ``args`` go to tshark as they are (``-d`` "decode as" rules).
     """
-    def run(path: Path, fields: Sequence[str] = ()) -> dict[int, dict]:
+    def run(path: Path, fields: Sequence[str] = (), args: Sequence[str] = ()) -> dict[int, dict]:
         names = ["frame.number", "frame.protocols", *IP_FIELDS["ip"], *IP_FIELDS["ipv6"], *fields]
         done = subprocess.run(
-            [tshark, "-n", "-r", str(path), "-Y", "icmp or icmpv6", "-T", "fields", "-E", "occurrence=a",
+            [tshark, "-n", "-r", str(path), *args, "-Y", "icmp or icmpv6", "-T", "fields", "-E", "occurrence=a",
              "-E", "aggregator=;", *[a for f in names for a in ("-e", f)]],
             capture_output=True, text=True, check=False,
         )

@@ -1,5 +1,5 @@
-"""Tunnels: the ICMP inside GRE, ERSPAN, IP-in-IP, VXLAN, Geneve, GTP, Teredo, AYIYA, MPLS and
-PPPoE is a row like any other, with its encapsulation path, outer addresses and tunnel id; tshark
+"""Tunnels: the ICMP inside GRE, ERSPAN, IP-in-IP, VXLAN, Geneve, GTP, Teredo, AYIYA, MPLS,
+PPPoE, L2TP, NSH, VXLAN-GPE, LISP, TZSP, Cisco MetaData, CAPWAP and PIM Registers is a row like any other, with its encapsulation path, outer addresses and tunnel id; tshark
 agrees on the corpus and on crafted captures; cut tunnel headers are errors, never panics."""
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import icmpscope as ic
 import icmpscope.synth as synth
 from icmpscope.synth import (
     Frame, ah, ayiya, echo_request, erspan1, erspan2, erspan3, ethernet, fragment_ipv4,
-    fragment_ipv4_payload, geneve, gre, gtp0, gtpu, ipv4, mpls, over_ip, over_udp, ping, pppoe,
-    teredo, vxlan, write_pcap,
+    capwap, cisco_metadata, fragment_ipv4_payload, geneve, gre, gtp0, gtpu, ipv4, l2tp2, l2tp3, lisp, mpls,
+    nsh, over_ip, over_udp, pim_register, ping, pppoe, teredo, tzsp, vxlan, vxlan_gpe, write_pcap,
 )
 
 T0 = 1_700_000_000_000_000_000
@@ -50,12 +50,18 @@ def capture(tmp_path: Path, *packets: bytes, name: str = "t.pcap", **frame) -> P
 
 TSHARK_KINDS = {
     "gre": "gre", "vxlan": "vxlan", "geneve": "geneve", "gtp": "gtpu", "gtpprime": "gtpprime",
-    "teredo": "teredo", "ayiya": "ayiya", "mpls": "mpls", "pppoes": "pppoe",
+    "teredo": "teredo", "ayiya": "ayiya", "mpls": "mpls", "pppoes": "pppoe", "nsh": "nsh",
+    "lisp-data": "lisp", "tzsp": "tzsp", "capwap.data": "capwap", "pim": "pim",
 }
+# tshark decodes an L2TPv3 session's frames only once it saw the session set up; told so, it reads
+# them as we do: an Ethernet pseudo-wire without cookie or L2-specific sublayer.
+TSHARK_ARGS = ["-d", "l2tp.pw_type==0,eth"]
 ID_FIELDS = {  # where tshark shows each tunnel's id (PPTP's is the call id half of its key)
     "gre": ("gre.key", "gre.key.call_id"), "erspan1": ("gre.key",), "erspan2": ("erspan.spanid",),
     "erspan3": ("erspan.spanid",), "vxlan": ("vxlan.vni",), "geneve": ("geneve.vni",),
     "gtpu": ("gtp.teid",), "mpls": ("mpls.label",), "pppoe": ("pppoe.session_id",),
+    "l2tp": ("l2tp.session",), "l2tpv3": ("l2tp.sid",), "nsh": ("nsh.spi",), "vxlangpe": ("vxlan.vni",),
+    "lisp": ("lisp-data.iid",),
 }
 TSHARK_FIELDS = ["erspan.version", *sorted({f for fields in ID_FIELDS.values() for f in fields})]
 
@@ -68,6 +74,12 @@ def tshark_path(layers: list[str], erspan_version: str) -> str | None:
         before = layers[i - 1] if i else ""
         if layer == "gre" and following == "erspan":
             path.append({"": "erspan1", "1": "erspan2", "2": "erspan3"}[erspan_version])
+        elif layer == "udp" and following in ("ip", "ipv6", "eth", "nsh"):
+            path.append("vxlangpe")  # tshark lists no layer of its own for VXLAN-GPE
+        elif layer == "cmd" and before != "gre":
+            path.append("cmd")  # inside GRE, Cisco MetaData is part of the GRE header
+        elif layer == "l2tp":
+            path.append("l2tp" if before == "udp" else "l2tpv3")
         elif layer in TSHARK_KINDS:
             path.append(TSHARK_KINDS[layer])
         elif layer in ("ip", "ipv6") and (before in ("ip", "ipv6", "ah") or before.startswith("ipv6.")):
@@ -79,7 +91,7 @@ def tshark_rows(tshark_icmp, path: Path) -> dict[int, tuple]:
     """Per ICMP frame, what tshark says our tunnel columns should hold (the id is the last
     occurrence of the innermost tunnel's id field that has one)."""
     out = {}
-    for frame, v in tshark_icmp(path, TSHARK_FIELDS).items():
+    for frame, v in tshark_icmp(path, TSHARK_FIELDS, TSHARK_ARGS).items():
         tunnel = tshark_path(v["layers"], v["erspan.version"])
         ids = [v["all"][f][-1] for kind in (tunnel or "").split(">") for f in ID_FIELDS.get(kind, ())
                if v["all"][f]]
@@ -179,6 +191,14 @@ CASES = {
     "mpls_in_ip": case(ethernet(over_ip(O1, O2, mpls(P4, [16]), proto=137)), "mpls", (O1, O2), (A, B), 16),
     "pppoe": case(ethernet(pppoe(P4, session=0x11), ethertype=0x8864), "pppoe", (A, B), (A, B), 0x11),
     "pppoe_v6": case(ethernet(pppoe(P6, session=0x12), ethertype=0x8864), "pppoe", (C, D), (C, D), 0x12),
+    "l2tp": case(ethernet(over_udp(O1, O2, 1701, l2tp2(P4, tunnel=3, session=9), src_port=1701)), "l2tp",
+                 (O1, O2), (A, B), 9),
+    "l2tp_fields_v6": case(ethernet(over_udp(P1, P2, 1701, l2tp2(P6, session=10, length=True, seq=(1, 2),
+                                                                 offset=2))), "l2tp", (P1, P2), (C, D), 10),
+    "l2tpv3": case(ethernet(over_ip(O1, O2, l2tp3(ETH4, session=0x1234), proto=115)), "l2tpv3", (O1, O2),
+                   (A, B), 0x1234, src_mac="02:00:00:00:00:0a"),
+    "l2tpv3_v6": case(ethernet(over_ip(P1, P2, l2tp3(ethernet(P6), session=0xFFFFFFFF), proto=115)), "l2tpv3",
+                      (P1, P2), (C, D), 0xFFFFFFFF),
     # nested pairs
     "gre>gre": case(ethernet(over_ip(O1, O2, gre(over_ip("172.16.0.1", "172.16.0.2", gre(P4, key=9)), key=8))),
                     "gre>gre", (O1, O2), (A, B), 9),
@@ -197,6 +217,57 @@ CASES = {
     "erspan2>vxlan": case(ethernet(over_ip(O1, O2, erspan2(ethernet(over_udp("172.16.0.1", "172.16.0.2", 4789,
                                                                              vxlan(ETH4, vni=6))), session=1))),
                           "erspan2>vxlan", (O1, O2), (A, B), 6),
+    "l2tp>gre": case(ethernet(over_udp(O1, O2, 1701, l2tp2(over_ip(P1, P2, gre(P4, key=4)), session=2))),
+                     "l2tp>gre", (O1, O2), (A, B), 4),
+    "gre>l2tpv3": case(ethernet(over_ip(O1, O2, gre(over_ip("172.16.0.1", "172.16.0.2", l2tp3(ETH4, session=5),
+                                                            proto=115), key=1))), "gre>l2tpv3", (O1, O2), (A, B), 5),
+    "l2tpv3>l2tp": case(ethernet(over_ip(O1, O2, l2tp3(ethernet(over_udp(P1, P2, 1701, l2tp2(P6, session=8))),
+                                                         session=6), proto=115)), "l2tpv3>l2tp", (O1, O2), (C, D), 8),
+    "nsh": case(ethernet(nsh(P4, spi=0x123, si=254), ethertype=0x894F), "nsh", (A, B), (A, B), 0x123),
+    "nsh_md2_v6": case(ethernet(nsh(P6, spi=7, context=bytes(8)), ethertype=0x894F), "nsh", (C, D), (C, D), 7),
+    "nsh_ethernet": case(ethernet(nsh(ETH4, spi=8), ethertype=0x894F), "nsh", (A, B), (A, B), 8,
+                         src_mac="02:00:00:00:00:0a"),
+    "vxlangpe": case(ethernet(over_udp(O1, O2, 4790, vxlan_gpe(P4, vni=5))), "vxlangpe", (O1, O2), (A, B), 5),
+    "vxlangpe_v6": case(ethernet(over_udp(P1, P2, 4790, vxlan_gpe(P6, vni=6))), "vxlangpe", (P1, P2), (C, D), 6),
+    "vxlangpe_ethernet": case(ethernet(over_udp(O1, O2, 4790, vxlan_gpe(ETH4, vni=0xFFFFFF))), "vxlangpe",
+                              (O1, O2), (A, B), 0xFFFFFF, src_mac="02:00:00:00:00:0a"),
+    "vxlangpe>nsh": case(ethernet(over_udp(O1, O2, 4790, vxlan_gpe(nsh(P4, spi=9), vni=8, next_protocol=4))),
+                         "vxlangpe>nsh", (O1, O2), (A, B), 9),
+    "gre>nsh": case(ethernet(over_ip(O1, O2, gre(nsh(P6, spi=10), protocol=0x894F, key=2))), "gre>nsh", (O1, O2),
+                    (C, D), 10),
+    "nsh>nsh": case(ethernet(nsh(nsh(P4, spi=12), spi=11, next_protocol=4), ethertype=0x894F), "nsh>nsh", (A, B),
+                    (A, B), 12),
+    "nsh>l2tp": case(ethernet(nsh(over_udp(O1, O2, 1701, l2tp2(P4, session=3)), spi=13), ethertype=0x894F),
+                     "nsh>l2tp", (O1, O2), (A, B), 3),
+    "lisp": case(ethernet(over_udp(O1, O2, 4341, lisp(P4, instance=0x1234, nonce=7))), "lisp", (O1, O2), (A, B),
+                 0x1234),
+    "lisp_v6_locators": case(ethernet(over_udp(P1, P2, 4341, lisp(P6, lsb=3), src_port=4341)), "lisp", (P1, P2),
+                             (C, D), None),
+    "tzsp": case(ethernet(over_udp(O1, O2, 37008, tzsp(ETH4))), "tzsp", (O1, O2), (A, B), None,
+                 src_mac="02:00:00:00:00:0a"),
+    "tzsp_tags": case(ethernet(over_udp(O1, O2, 37008, tzsp(ethernet(P6), kind=1, padding=2,
+                                                             tags=[(10, b"\x01"), (40, b"\x00\x00\x00\x01")]))),
+                      "tzsp", (O1, O2), (C, D), None),
+    "cmd": case(ethernet(cisco_metadata(P4, sgt=0x28), ethertype=0x8909), "cmd", (A, B), (A, B), None),
+    "cmd_v6": case(ethernet(cisco_metadata(P6, sgt=3), ethertype=0x8909), "cmd", (C, D), (C, D), None),
+    "capwap": case(ethernet(over_udp(O1, O2, 5247, capwap(ETH4))), "capwap", (O1, O2), (A, B), None,
+                   src_mac="02:00:00:00:00:0a"),
+    "capwap_optional": case(ethernet(over_udp(P1, P2, 5247, capwap(ethernet(P6), radio_mac=bytes(6),
+                                                                   wireless=bytes(4)))), "capwap", (P1, P2), (C, D), None),
+    "pim": case(ethernet(over_ip(O1, O2, pim_register(P4), proto=103)), "pim", (O1, O2), (A, B), None),
+    "pim_v6_border": case(ethernet(over_ip(P1, P2, pim_register(P6, border=True), proto=103)), "pim", (P1, P2),
+                          (C, D), None),
+    "cmd>nsh": case(ethernet(cisco_metadata(nsh(P4, spi=3), sgt=1, ethertype=0x894F), ethertype=0x8909), "cmd>nsh",
+                    (A, B), (A, B), 3),
+    "capwap>lisp": case(ethernet(over_udp(O1, O2, 5247, capwap(ethernet(over_udp(P1, P2, 4341, lisp(P4, instance=2)))))),
+                        "capwap>lisp", (O1, O2), (A, B), 2),
+    "tzsp>vxlan": case(ethernet(over_udp(O1, O2, 37008, tzsp(ethernet(over_udp("172.16.0.1", "172.16.0.2", 4789,
+                                                                                vxlan(ETH4, vni=4)))))),
+                       "tzsp>vxlan", (O1, O2), (A, B), 4),
+    "pim>gre": case(ethernet(over_ip(O1, O2, pim_register(over_ip(P1, P2, gre(P4, key=5))), proto=103)), "pim>gre",
+                    (O1, O2), (A, B), 5),
+    "lisp>l2tp": case(ethernet(over_udp(O1, O2, 4341, lisp(over_udp(P1, P2, 1701, l2tp2(P6, session=6)), instance=1))),
+                      "lisp>l2tp", (O1, O2), (C, D), 6),
     "geneve>gre": case(ethernet(over_udp(O1, O2, 6081, geneve(over_ip(P1, P2, gre(P4)), vni=12))), "geneve>gre",
                        (O1, O2), (A, B), 12),
 }
@@ -235,8 +306,23 @@ def test_plain_traffic_has_no_tunnel(tmp_path: Path) -> None:
     ethernet(mpls(b"\x70" + bytes(40), [100]), ethertype=0x8847),  # MPLS payload of nibble 7
     ethernet(pppoe(b"\xc0\x21\x01\x01\x00\x04", session=1, protocol=0xC021), ethertype=0x8864),  # LCP
     ethernet(over_udp(O1, O2, 53, vxlan(ETH4, vni=1), src_port=4789)),  # DNS's port is lower
+    ethernet(over_udp(O1, O2, 1701, l2tp2(b"\x80\x08\x00\x00\x00\x00\x00\x06", session=0, control=True))),
+    ethernet(over_udp(O1, O2, 1701, l2tp2(b"\x01\x01\x00\x04", session=1, protocol=0xC021))),  # LCP
+    ethernet(over_ip(O1, O2, l2tp3(b"\xc8\x03\x00\x0c" + bytes(8), session=0), proto=115)),  # control
+    ethernet(nsh(P4, spi=1, next_protocol=5), ethertype=0x894F),  # NSH carrying MPLS
+    ethernet(over_udp(O1, O2, 4790, vxlan(ETH4, vni=1))),  # VXLAN's flags on GPE's port: next protocol 0
+    ethernet(over_udp(O1, O2, 4341, lisp(ETH4, instance=1))),  # LISP carries IP only
+    ethernet(over_udp(O1, O2, 37008, tzsp(ETH4, kind=4))),  # TZSP configuration
+    ethernet(over_udp(O1, O2, 37008, tzsp(ETH4, encapsulation=18))),  # TZSP of 802.11
+    ethernet(over_udp(O1, O2, 37008, b"\x01\x00\x00\x01\x0a\x05")),  # a tag past the datagram, no END
+    ethernet(over_udp(O1, O2, 5247, b"\x01" + capwap(ETH4)[1:])),  # CAPWAP DTLS
+    ethernet(over_udp(O1, O2, 5247, capwap(ETH4, fragment=True))),  # a CAPWAP fragment
+    ethernet(over_udp(O1, O2, 5247, capwap(ETH4, native=True))),  # a native (802.11) frame
+    ethernet(over_ip(O1, O2, b"\x20\x00\x00\x00\x00\x01\x00\x02\x00\x69", proto=103)),  # PIM hello
 ], ids=["vxlan_short", "teredo_v4", "gtp_echo", "ayiya_echo", "gre_unknown", "mpls_nibble7",
-        "pppoe_lcp", "lower_port_wins"])
+        "pppoe_lcp", "lower_port_wins", "l2tp_control", "l2tp_lcp", "l2tpv3_control",
+        "nsh_mpls", "vxlangpe_reserved", "lisp_ethernet", "tzsp_config", "tzsp_80211", "tzsp_no_end",
+        "capwap_dtls", "capwap_fragment", "capwap_native", "pim_hello"])
 def test_port_or_type_without_that_tunnel_is_other(packet: bytes, tmp_path: Path) -> None:
     cap = read(capture(tmp_path, packet))
     assert cap.stats.select("icmp", "other", "undecodable").row(0) == (0, 1, 0)
@@ -279,6 +365,29 @@ CUTS = {
                       "MPLS header truncated: 2 of 4 bytes captured"),
     "pppoe": (ethernet(pppoe(P4, session=1), ethertype=0x8864), 14 + 5, "PPPoE header truncated: 5 of 8 bytes captured"),
     "ipip": (ethernet(over_ip(O1, O2, P4, proto=4)), 14 + 20 + 12, "IPv4 header truncated: 12 of 20 bytes captured"),
+    "l2tp": (ethernet(over_udp(O1, O2, 1701, l2tp2(P4, session=1, seq=(0, 0)))), 14 + 20 + 8 + 7,
+             "L2TP header truncated: 7 of 10 bytes captured"),
+    "l2tp_ppp": (ethernet(over_udp(O1, O2, 1701, l2tp2(P4, session=1))), 14 + 20 + 8 + 6 + 3,
+                 "PPP header truncated: 3 of 4 bytes captured"),
+    "l2tpv3": (ethernet(over_ip(O1, O2, l2tp3(ETH4, session=1), proto=115)), 14 + 20 + 2,
+               "L2TPv3 header truncated: 2 of 4 bytes captured"),
+    "nsh": (ethernet(nsh(P4, spi=1), ethertype=0x894F), 14 + 20, "NSH header truncated: 20 of 24 bytes captured"),
+    "vxlangpe": (ethernet(over_udp(O1, O2, 4790, vxlan_gpe(P4, vni=1))), 14 + 20 + 8 + 7,
+                 "VXLAN-GPE header truncated: 7 of 8 bytes captured"),
+    "lisp": (ethernet(over_udp(O1, O2, 4341, lisp(P4, instance=1))), 14 + 20 + 8 + 5,
+             "LISP header truncated: 5 of 8 bytes captured"),
+    "tzsp": (ethernet(over_udp(O1, O2, 37008, tzsp(ETH4, tags=[(10, b"\x01")]))), 14 + 20 + 8 + 5,
+             "TZSP header truncated: 5 of 6 bytes captured"),
+    "cmd": (ethernet(cisco_metadata(P4, sgt=1), ethertype=0x8909), 14 + 7,
+            "Cisco MetaData header truncated: 7 of 8 bytes captured"),
+    "capwap": (ethernet(over_udp(O1, O2, 5247, capwap(ETH4, radio_mac=bytes(6)))), 14 + 20 + 8 + 10,
+               "CAPWAP header truncated: 10 of 16 bytes captured"),
+    "capwap_frame": (ethernet(over_udp(O1, O2, 5247, capwap(ETH4))), 14 + 20 + 8 + 8 + 13,
+                     "Ethernet header truncated: 13 of 14 bytes captured"),
+    "pim": (ethernet(over_ip(O1, O2, pim_register(P4), proto=103)), 14 + 20 + 6,
+            "PIM Register header truncated: 6 of 9 bytes captured"),
+    "l2tpv3_frame": (ethernet(over_ip(O1, O2, l2tp3(ETH4, session=1), proto=115)), 14 + 20 + 4 + 10,
+                     "Ethernet header truncated: 10 of 14 bytes captured"),
 }
 
 

@@ -3,8 +3,9 @@
 Each builder returns the tunnel header followed by ``payload``, ready to be put where that tunnel
 lives: GRE-based ones (``gre``, ``erspan1/2/3``) behind an IP header of protocol 47
 (:func:`over_ip`), UDP-based ones (``vxlan``, ``geneve``, ``gtpu``, ``gtp0``, ``teredo``,
-``ayiya``, ``mpls`` over UDP) in a UDP datagram (:func:`over_udp`), ``mpls`` and ``pppoe`` behind
-an Ethernet header of their ethertype.
+``ayiya``, ``mpls`` over UDP, ``l2tp2``, ``vxlan_gpe``, ``lisp``, ``tzsp``, ``capwap``) in a UDP
+datagram (:func:`over_udp`), ``l2tp3`` and ``pim_register`` behind an IP header of protocol 115 and
+103, ``mpls``, ``pppoe``, ``nsh`` and ``cisco_metadata`` behind an Ethernet header of their ethertype.
 
 >>> from icmpscope.synth import ethernet, ping
 >>> inner = ping("10.0.0.1", "10.0.0.2")
@@ -23,13 +24,17 @@ from .packets import _ethertype, _family, _ip, internet_checksum, ipv4, ipv6, ud
 __all__ = [
     "over_ip", "over_udp",
     "gre", "erspan1", "erspan2", "erspan3", "ah",
-    "vxlan", "geneve", "gtpu", "gtp0", "teredo", "ayiya", "mpls", "pppoe",
+    "vxlan", "geneve", "gtpu", "gtp0", "teredo", "ayiya", "mpls", "pppoe", "l2tp2", "l2tp3",
+    "nsh", "vxlan_gpe", "lisp", "tzsp", "cisco_metadata", "capwap", "pim_register",
+    "ETHERTYPE_NSH", "ETHERTYPE_CISCO_METADATA",
     "ETHERTYPE_MPLS", "ETHERTYPE_PPPOE_SESSION", "ETHERTYPE_TEB",
 ]
 
 ETHERTYPE_TEB = 0x6558  # transparent Ethernet bridging: an Ethernet frame follows
 ETHERTYPE_MPLS = 0x8847
 ETHERTYPE_PPPOE_SESSION = 0x8864
+ETHERTYPE_NSH = 0x894F
+ETHERTYPE_CISCO_METADATA = 0x8909
 ETHERTYPE_ERSPAN = 0x88BE  # types I and II
 ETHERTYPE_ERSPAN3 = 0x22EB
 PROTO_IPIP, PROTO_IPV6, PROTO_GRE, PROTO_AH, PROTO_UDP = 4, 41, 47, 51, 17
@@ -282,3 +287,159 @@ def pppoe(payload: bytes, *, session: int, protocol: int | None = None) -> bytes
     """
     proto = {0x0800: 0x0021, 0x86DD: 0x0057}[_ethertype(payload)] if protocol is None else protocol
     return struct.pack("!BBHHH", 0x11, 0, session, 2 + len(payload), proto) + payload
+
+
+# --------------------------------------------------------------------------- L2TP
+
+def l2tp2(payload: bytes, *, tunnel: int = 1, session: int, length: bool = False,
+          seq: tuple[int, int] | None = None, offset: int | None = None, control: bool = False,
+          protocol: int | None = None) -> bytes:
+    """L2TPv2 (RFC 2661, UDP port 1701) data message: the header with its optional length,
+    sequence (Ns, Nr) and offset fields, then a PPP frame (address/control 0xff 0x03 and
+    ``protocol``, 0x0021 IPv4 or 0x0057 IPv6 by default, from the payload). ``control`` sets the
+    T bit (and the length and sequence fields RFC 2661 then requires) with ``payload`` as is.
+
+    >>> l2tp2(b"\\x45", session=9).hex()
+    '000200010009ff03002145'
+    """
+    if control:
+        length, seq = True, seq or (0, 0)
+        body = payload
+    else:
+        proto = {0x0800: 0x0021, 0x86DD: 0x0057}[_ethertype(payload)] if protocol is None else protocol
+        body = b"\xff\x03" + struct.pack("!H", proto) + payload
+    flags = (0x8000 if control else 0) | (0x4000 if length else 0) | (0x0800 if seq else 0)
+    flags |= (0x0200 if offset is not None else 0) | 2
+    fields = struct.pack("!HH", tunnel, session)
+    if seq:
+        fields += struct.pack("!HH", *seq)
+    if offset is not None:
+        fields += struct.pack("!H", offset) + bytes(offset)
+    size = 2 + (2 if length else 0) + len(fields) + len(body)
+    return struct.pack("!H", flags) + (struct.pack("!H", size) if length else b"") + fields + body
+
+
+def l2tp3(frame: bytes, *, session: int, cookie: bytes = b"") -> bytes:
+    """L2TPv3 (RFC 3931) data message over IP (protocol 115): the 32-bit session id, an optional
+    cookie, then the Ethernet pseudo-wire frame (no L2-specific sublayer). Session 0 is a control
+    message.
+
+    >>> l2tp3(b"", session=0x1234).hex()
+    '00001234'
+    """
+    return struct.pack("!I", session) + cookie + frame
+
+
+# --------------------------------------------------------------------------- service chaining
+
+NSH_NEXT = {0x0800: 1, 0x86DD: 2, ETHERTYPE_TEB: 3}
+
+
+def _next_protocol(payload: bytes) -> int:
+    """NSH's and VXLAN-GPE's next protocol of ``payload``: 1 IPv4, 2 IPv6, 3 Ethernet."""
+    return NSH_NEXT[_payload_type(payload)]
+
+
+def nsh(payload: bytes, *, spi: int, si: int = 255, next_protocol: int | None = None,
+        context: bytes | None = None, ttl: int = 63) -> bytes:
+    """Network Service Header (RFC 8300, ethertype 0x894F): the base header, the service path
+    (``spi``, ``si``) and the context headers: MD type 1's 16 bytes when ``context`` is None,
+    else MD type 2 with ``context`` (a multiple of 4 bytes) as its variable metadata.
+
+    >>> nsh(b"\\x45", spi=0x123)[:8].hex()
+    '0fc60101000123ff'
+    """
+    md_type, meta = (1, bytes(16)) if context is None else (2, context)
+    if len(meta) % 4:
+        raise ValueError("NSH context headers are a multiple of 4 bytes")
+    nxt = _next_protocol(payload) if next_protocol is None else next_protocol
+    words = 2 + len(meta) // 4
+    first = (ttl & 0x3F) << 6 | words
+    return struct.pack("!HBBI", first, md_type, nxt, spi << 8 | si) + meta + payload
+
+
+def vxlan_gpe(payload: bytes, *, vni: int, next_protocol: int | None = None) -> bytes:
+    """VXLAN-GPE header (UDP port 4790; I and P flags set) and what ``next_protocol`` says it
+    carries (1 IPv4, 2 IPv6, 3 Ethernet, 4 NSH; by default from the payload).
+
+    >>> vxlan_gpe(b"\\x45", vni=5).hex()
+    '0c0000010000050045'
+    """
+    nxt = _next_protocol(payload) if next_protocol is None else next_protocol
+    return struct.pack("!BHBI", 0x0C, 0, nxt, vni << 8) + payload
+
+
+# --------------------------------------------------------------------------- more UDP and IP carriers
+
+def lisp(packet: bytes, *, instance: int | None = None, nonce: int | None = None,
+         lsb: int = 0) -> bytes:
+    """LISP data-plane header (RFC 9300, UDP port 4341) and the IP packet: the N bit and nonce
+    when ``nonce`` is given, the I bit and 24-bit instance id (then 8 locator-status bits) when
+    ``instance`` is, else 32 locator-status bits.
+
+    >>> lisp(b"", instance=0x1234, nonce=1).hex()
+    '8800000100123400'
+    """
+    flags = (0x80 if nonce is not None else 0) | (0x08 if instance is not None else 0)
+    last = (instance << 8 | (lsb & 0xFF)) if instance is not None else lsb
+    return struct.pack("!I", flags << 24 | (nonce or 0)) + struct.pack("!I", last) + packet
+
+
+def tzsp(frame: bytes, *, tags: Sequence[tuple[int, bytes]] = (), encapsulation: int = 1,
+         kind: int = 0, padding: int = 0) -> bytes:
+    """TZSP (UDP port 37008): version 1, ``kind`` (0 a received packet), the encapsulation (1
+    Ethernet), ``padding`` one-byte PADDING tags and the (tag, value) fields, the END tag, then
+    the frame.
+
+    >>> tzsp(b"", tags=[(10, b"\\x01")], padding=1).hex()
+    '01000001000a010101'
+    """
+    fields = b"\x00" * padding + b"".join(bytes([tag, len(value)]) + value for tag, value in tags)
+    return struct.pack("!BBH", 1, kind, encapsulation) + fields + b"\x01" + frame
+
+
+def cisco_metadata(payload: bytes, *, sgt: int, ethertype: int | None = None) -> bytes:
+    """Cisco MetaData as an Ethernet frame carries it (ethertype 0x8909): version 1, length 1,
+    the SGT option, then the ethertype of ``payload``.
+
+    >>> cisco_metadata(b"\\x45", sgt=0x28).hex()
+    '010100010028080045'
+    """
+    nxt = _payload_type(payload) if ethertype is None else ethertype
+    return struct.pack("!BBHHH", 1, 1, 0x0001, sgt, nxt) + payload
+
+
+def capwap(frame: bytes, *, rid: int = 1, wbid: int = 1, radio_mac: bytes | None = None,
+           wireless: bytes | None = None, native: bool = False, fragment: bool = False) -> bytes:
+    """CAPWAP data channel header (RFC 5415, UDP port 5247) and the frame: an 802.3 frame (T=0),
+    or with ``native`` one of the binding (T=1; 802.11 for WBID 1); the optional radio MAC
+    address and wireless-specific information are written with their length bytes and padded to
+    4 bytes, as HLEN counts them.
+
+    >>> capwap(b"").hex()
+    '0010420000000000'
+    """
+    optional = b""
+    if radio_mac is not None:
+        optional += bytes([len(radio_mac)]) + radio_mac
+        optional += bytes(-len(optional) % 4)
+    if wireless is not None:
+        w = bytes([len(wireless)]) + wireless
+        optional += w + bytes(-len(w) % 4)
+    hlen = (8 + len(optional)) // 4
+    bits = hlen << 19 | rid << 14 | wbid << 9 | (native << 8) | (fragment << 7)
+    bits |= (0x20 if wireless is not None else 0) | (0x10 if radio_mac is not None else 0)
+    return bytes([0]) + bits.to_bytes(3, "big") + bytes(4) + optional + frame
+
+
+def pim_register(packet: bytes, *, border: bool = False, null: bool = False) -> bytes:
+    """A PIMv2 Register message (RFC 7761; IP protocol 103, type 1): the 4-byte PIM header (its
+    checksum over the header alone, as for registers), the B and N flags, then the packet.
+
+    >>> pim_register(b"").hex()
+    '2100deff00000000'
+    """
+    flags = (0x80000000 if border else 0) | (0x40000000 if null else 0)
+    header = struct.pack("!BBHI", 0x21, 0, 0, flags)
+    value = internet_checksum(header)
+    return header[:2] + struct.pack("!H", value) + header[4:] + packet

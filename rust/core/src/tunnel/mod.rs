@@ -10,15 +10,27 @@
 //! transparent Ethernet bridging, ERSPAN I/II/III, Cisco MetaData, PPP or MPLS; IP-in-IP (IPv4 or
 //! IPv6 in either); MPLS in IP; VXLAN (UDP 4789), Geneve (6081), GTP v0/v1 T-PDUs carrying IP
 //! (2152 and 2123 as `gtpu`, 3386 as `gtpprime`), Teredo (3544) and AYIYA (5072) carrying IPv6,
-//! MPLS over UDP (6635); MPLS label stacks and PPPoE sessions by ethertype. UDP ports are tried
+//! MPLS over UDP (6635), L2TPv2 data (1701) carrying PPP; L2TPv3 data over IP (as an Ethernet
+//! pseudo-wire); VXLAN-GPE (4790) carrying IP, Ethernet or NSH; the LISP data plane (4341),
+//! CAPWAP data carrying 802.3 frames (5247), TZSP carrying Ethernet (37008); PIM Registers (IP
+//! protocol 103); MPLS label stacks, PPPoE sessions, NSH (in GRE too) and Cisco MetaData by
+//! ethertype. UDP ports are tried
 //! lower first, as Wireshark does. A UDP payload on a tunnel's port that does not parse as that
 //! tunnel is left alone ("other"); a tunnel header cut short by the capture is an error.
+mod capwap;
+mod cmd;
 mod gre;
 mod gtp;
+mod l2tp;
+mod lisp;
 mod mpls;
+mod nsh;
+mod pim;
 mod pppoe;
 mod teredo;
+mod tzsp;
 mod vxlan;
+mod vxlan_gpe;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -26,7 +38,7 @@ use std::net::IpAddr;
 use crate::error::DecodeError;
 use crate::ip::IpPacket;
 use crate::link::{self, LinkFrame};
-use crate::wire::{u16_at, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_MPLS, ETHERTYPE_MPLS_MULTICAST, ETHERTYPE_PPPOE_SESSION, PROTO_GRE, PROTO_IPIP, PROTO_IPV6, PROTO_MPLS_IN_IP, PROTO_UDP};
+use crate::wire::{u16_at, ETHERTYPE_CISCO_METADATA, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_MPLS, ETHERTYPE_MPLS_MULTICAST, ETHERTYPE_NSH, ETHERTYPE_PPPOE_SESSION, PROTO_GRE, PROTO_IPIP, PROTO_IPV6, PROTO_L2TP, PROTO_MPLS_IN_IP, PROTO_PIM, PROTO_UDP};
 
 /// How many tunnels deep a message is followed by default.
 pub const DEFAULT_MAX_DEPTH: usize = 8;
@@ -52,10 +64,22 @@ pub enum Kind {
     Ayiya,
     Mpls,
     Pppoe,
+    L2tp,
+    L2tpv3,
+    Nsh,
+    VxlanGpe,
+    Lisp,
+    Tzsp,
+    Cmd,
+    Capwap,
+    Pim,
 }
 
+// Every kind fits a path's five bits (0 ends the path).
+const _: () = assert!(Kind::ALL.len() < 1 << Path::BITS);
+
 impl Kind {
-    const ALL: [Kind; 13] = [
+    const ALL: [Kind; 22] = [
         Kind::Gre,
         Kind::Erspan1,
         Kind::Erspan2,
@@ -69,6 +93,15 @@ impl Kind {
         Kind::Ayiya,
         Kind::Mpls,
         Kind::Pppoe,
+        Kind::L2tp,
+        Kind::L2tpv3,
+        Kind::Nsh,
+        Kind::VxlanGpe,
+        Kind::Lisp,
+        Kind::Tzsp,
+        Kind::Cmd,
+        Kind::Capwap,
+        Kind::Pim,
     ];
 
     pub fn name(self) -> &'static str {
@@ -86,36 +119,47 @@ impl Kind {
             Kind::Ayiya => "ayiya",
             Kind::Mpls => "mpls",
             Kind::Pppoe => "pppoe",
+            Kind::L2tp => "l2tp",
+            Kind::L2tpv3 => "l2tpv3",
+            Kind::Nsh => "nsh",
+            Kind::VxlanGpe => "vxlangpe",
+            Kind::Lisp => "lisp",
+            Kind::Tzsp => "tzsp",
+            Kind::Cmd => "cmd",
+            Kind::Capwap => "capwap",
+            Kind::Pim => "pim",
         }
     }
 }
 
 /// The encapsulations around a message, outermost first: up to [`Path::CAPACITY`] kinds packed
-/// four bits each, so that it is `Copy` and hashes as one word.
+/// five bits each, so that it is `Copy` and hashes as one integer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct Path(u64);
+pub struct Path(u128);
 
 impl Path {
     pub const CAPACITY: usize = 16;
+    /// Bits a kind takes: room for 31 kinds.
+    const BITS: usize = 5;
 
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
 
     pub fn len(self) -> usize {
-        (64 - self.0.leading_zeros() as usize).div_ceil(4)
+        (128 - self.0.leading_zeros() as usize).div_ceil(Self::BITS)
     }
 
     pub fn iter(self) -> impl Iterator<Item = Kind> {
         (0..self.len()).filter_map(move |i| {
-            let code = (self.0 >> (4 * i)) & 0xf;
+            let code = (self.0 >> (Self::BITS * i)) & 0x1f;
             Kind::ALL.get((code as usize).checked_sub(1)?).copied()
         })
     }
 
     /// Appends `kind` (the caller keeps the length under [`Path::CAPACITY`]).
     fn push(&mut self, kind: Kind) {
-        self.0 |= u64::from(kind as u8) << (4 * self.len());
+        self.0 |= u128::from(kind as u8) << (Self::BITS * self.len());
     }
 }
 
@@ -164,7 +208,8 @@ pub struct Tunnel {
     /// The first IP header's source and destination, once a tunnel was opened from an IP packet.
     pub outer: Option<(IpAddr, IpAddr)>,
     /// The id of the innermost tunnel that has one: GRE key (PPTP call id), ERSPAN session, VXLAN
-    /// or Geneve VNI, GTP TEID, bottom MPLS label, PPPoE session.
+    /// or Geneve VNI, GTP TEID, bottom MPLS label, PPPoE session, L2TP session, NSH service path,
+    /// VXLAN-GPE VNI, LISP instance id.
     pub id: Option<u32>,
 }
 
@@ -251,6 +296,8 @@ pub fn decap_ip<'a>(ip: &IpPacket<'a>) -> Step<'a> {
         PROTO_IPIP => ipip(ETHERTYPE_IPV4),
         PROTO_IPV6 => ipip(ETHERTYPE_IPV6),
         PROTO_MPLS_IN_IP => mpls::decode(bytes),
+        PROTO_L2TP => l2tp::v3(bytes),
+        PROTO_PIM => pim::register(bytes),
         _ => Ok(None),
     }
 }
@@ -261,6 +308,8 @@ pub fn decap_link(next: Inner) -> Step {
     match next.ethertype {
         ETHERTYPE_MPLS | ETHERTYPE_MPLS_MULTICAST => mpls::decode(next.bytes),
         ETHERTYPE_PPPOE_SESSION => pppoe::decode(next.bytes),
+        ETHERTYPE_NSH => nsh::decode(next.bytes),
+        ETHERTYPE_CISCO_METADATA => cmd::decode(next.bytes),
         _ => Ok(None),
     }
 }
@@ -347,12 +396,17 @@ type Parser = for<'a> fn(Bytes<'a>) -> Step<'a>;
 fn udp_port(port: u16) -> Option<(Parser, &'static str)> {
     Some(match port {
         4789 => (vxlan::vxlan, "VXLAN"),
+        4790 => (vxlan_gpe::decode, "VXLAN-GPE"),
         6081 => (vxlan::geneve, "Geneve"),
         2152 | 2123 => (gtp::gtp_u, "GTP"),
         3386 => (gtp::gtp_prime, "GTP'"),
         3544 => (teredo::teredo, "Teredo"),
         5072 => (teredo::ayiya, "AYIYA"),
         6635 => (mpls::decode, "MPLS"),
+        1701 => (l2tp::v2, "L2TP"),
+        4341 => (lisp::decode, "LISP"),
+        5247 => (capwap::decode, "CAPWAP"),
+        37008 => (tzsp::decode, "TZSP"),
         _ => return None,
     })
 }

@@ -116,7 +116,9 @@ def evidence(first: pl.Expr | None = None) -> list[pl.Expr]:
     frame, file = pl.col("frame"), pl.col("file")
     if first is not None:
         frame, file = frame.filter(first), file.filter(first)
-    order = [pl.col(c).filter(first) if first is not None else pl.col(c) for c in ORDER]
+    # One struct key, not one filtered key per column: polars 2.1 panics sorting a group by
+    # several filtered keys (an error flood's unreachables, grouped by quoted service, did).
+    order = pl.struct(*ORDER) if first is None else pl.struct(*ORDER).filter(first)
     return [
         pl.col("ts").min().alias("start"),
         pl.col("ts").max().alias("end"),

@@ -12,6 +12,7 @@ from icmpscope.detect.base import ECHO_REPLY, ECHO_REQUEST, is_broadcast, is_mul
 from icmpscope.detect.engine import Bound, Plan, Route, options
 from icmpscope.detect.errors import is_error
 from icmpscope.detect.topology import ttl_expired
+from icmpscope.detect.unreachables import is_prohibited
 from icmpscope.detect.routers import ADVERTS, REDIRECTS
 from icmpscope.detect.sweeps import PROBES, TIME_EXCEEDED
 
@@ -142,3 +143,18 @@ def topology(*, topology_window, topology_min_targets, topology_min_routers) -> 
                                                 "routers": (pl.col("src").n_unique(), "sum")},
                               (pl.col("targets") >= topology_min_targets)
                               & (pl.col("routers") >= topology_min_routers)),))
+
+
+def firewall_probes(*, firewalk_window, firewalk_min_ports, prohibited_window, prohibited_min_probes) -> Plan:
+    # Keyed by prober: the time-exceeded it gets (per target and router, the services they
+    # quote) and the refusals it gets (the services of hosts they quote).
+    service = pl.struct("inner_proto", "inner_dport")
+    walk, refusal = pl.col("_role") == 0, pl.col("_role") == 1
+    return Plan(routes=(Route(ttl_expired(), (pl.col("dst"),)),
+                        Route(is_prohibited() & pl.col("inner_dst").is_not_null(), (pl.col("dst"),))),
+                bounds=(Bound(firewalk_window, {"services": (service.filter(walk).n_unique(), "sum")},
+                              pl.col("services") >= firewalk_min_ports, sub=pl.struct("inner_dst", "src")),
+                        Bound(prohibited_window,
+                              {"probes": (pl.struct("inner_dst", "inner_proto", "inner_dport").filter(refusal)
+                                          .n_unique(), "sum")},
+                              pl.col("probes") >= prohibited_min_probes)))

@@ -42,7 +42,8 @@ def unreachable_scans(data: Data, *, unreach_window: float = 60.0, unreach_min_p
     Not counted: path-MTU messages, unreachables for targets the prober traced with TTL-limited
     probes (a UDP traceroute's last hop answers each probe port), and, by the thresholds,
     the port unreachables of a failed DNS or other UDP service, which repeat one port.
-    Nor an error flood: unreachables
+    Nor the administratively-prohibited ones (ICMPv4 codes 9, 10, 13; ICMPv6 codes 1, 5): a
+    filter's answers, which :func:`firewall_probes` reads. Nor an error flood: unreachables
     reaching the host at ``error_flood_rate`` per second or more over ``error_flood_window``
     seconds (the keywords of :func:`error_floods`) come from a flooder, not from hosts the
     host probed (BlackNurse quotes whatever it likes).
@@ -58,7 +59,7 @@ def unreachable_scans(data: Data, *, unreach_window: float = 60.0, unreach_min_p
     answers = icmp.filter(unreachable & pl.col("inner_dst").is_not_null())
     flood = flooded(answers, rate=error_flood_rate, window=error_flood_window).select("file", "frame")
     traced = traceroute_pairs(icmp).rename({"prober": "dst", "target": "inner_dst"})
-    rows = (answers
+    rows = (answers.filter(~is_prohibited())
             .join(flood, on=["file", "frame"], how="anti")
             .join(traced, on=["dst", "inner_dst"], how="anti")
             .with_columns(service().alias("service"))

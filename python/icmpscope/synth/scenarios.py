@@ -44,7 +44,8 @@ __all__ = [
     "monitoring", "traceroute", "udp_traceroute", "path_mtu", "router_redirect", "two_routers", "dns_failure",
     "large_ping", "ping_sizes", "windows_ping", "broadcast_ping",
     # reconnaissance and error floods (issue #19)
-    "blacknurse", "topology_mapping", "mtr", "scheduled_traceroutes",
+    "blacknurse", "topology_mapping", "mtr", "scheduled_traceroutes", "firewalking",
+    "prohibited_storm", "mtr_udp", "blocked_service",
 ]
 
 DEMO_START_NS = 1_700_000_000_000_000_000
@@ -658,12 +659,86 @@ def scheduled_traceroutes(*, rounds: int = 4, seed: int = 6) -> Scenario:
     return t.scenario("scheduled_traceroutes", scheduled_traceroutes.__doc__ or "")
 
 
+def firewalking(*, ports: tuple[int, ...] = (21, 22, 23, 25, 53, 80, 110, 111, 135, 139, 143, 161, 389, 443,
+                                              445, 993, 1433, 3306, 3389, 8080),
+                open_ports: int = 14) -> Scenario:
+    """Firewalk from 192.0.2.60 at the gateway 198.51.100.254 in front of 198.51.100.140: a UDP
+    ramp (TTL 1 to 3, three probes each) finds the gateway at hop 3; then a TCP and a UDP probe
+    to each of ``ports`` with TTL 4. The gateway lets the first ``open_ports`` ports through, and
+    the hop behind it, 198.51.100.129, answers time exceeded for those probes."""
+    t = _Timeline()
+    prober, target = "192.0.2.60", "198.51.100.140"
+    path = ["192.0.2.1", "198.51.100.2", "198.51.100.254"]
+    n = 0
+    for ttl in (1, 2, 3):
+        for _ in range(3):
+            probe = ipv4(prober, target, udp(41000, 33434 + n, src=prober, dst=target), proto=17, ttl=ttl, ident=n)
+            t.add(n * 0.05, probe)
+            t.add(n * 0.05 + 0.002 * ttl, ipv4(path[ttl - 1], prober, time_exceeded(0, _quote(probe))))
+            n += 1
+    at = 1.0
+    for i, port in enumerate(ports):
+        tcp_syn = struct.pack("!HHIIBBHHH", 41001, port, 1000 + i, 0, 0x50, 0x02, 1024, 0, 0)
+        for proto, body in ((6, tcp_syn), (17, udp(41002, port, src=prober, dst=target))):
+            probe = ipv4(prober, target, body, proto=proto, ttl=4, ident=100 + n)
+            t.add(at, probe)
+            if i < open_ports:
+                t.add(at + 0.009, ipv4("198.51.100.129", prober, time_exceeded(0, _quote(probe))), "walked")
+            at += 0.1
+            n += 1
+    return t.scenario("firewalking", firewalking.__doc__ or "",
+                      ("firewall_probe", prober, target, "T1590.006", "walked"))
+
+
+def prohibited_storm(*, ports: int = 30) -> Scenario:
+    """203.0.113.77 probes ``ports`` TCP ports of 192.0.2.80 and of 192.0.2.81 through the
+    site's filter, 192.0.2.1, which refuses each with "communication administratively
+    prohibited" (type 3 code 13)."""
+    t = _Timeline()
+    prober = "203.0.113.77"
+    for i in range(ports):
+        for k, target in enumerate(("192.0.2.80", "192.0.2.81")):
+            syn = struct.pack("!HHIIBBHHH", 50000 + i, 1 + i * 37, i, 0, 0x50, 0x02, 1024, 0, 0)
+            probe = ipv4(prober, target, syn, proto=6, ident=i * 2 + k)
+            at = i * 0.2 + k * 0.05
+            t.add(at, probe)
+            t.add(at + 0.0005, ipv4("192.0.2.1", prober, dest_unreachable(13, _quote(probe))), "refused")
+    return t.scenario("prohibited_storm", prohibited_storm.__doc__ or "",
+                      ("firewall_probe", prober, None, "T1590.006", "refused"))
+
+
+def mtr_udp(*, cycles: int = 60, seed: int = 7) -> Scenario:
+    """``mtr -u 203.0.113.80`` for a minute: each second a UDP probe per TTL of the 6-hop path,
+    to a new port each time; every router answers dozens of ports, the target port unreachable."""
+    t = _Timeline()
+    path = _path(random.Random(seed), 6)
+    for c in range(cycles):
+        _trace(t, "192.0.2.10", "203.0.113.80", path, at=c * 1.0, probes=1, gap=0.1,
+               udp_base=33434 + c * (len(path) + 1), ident=7)
+    return t.scenario("mtr_udp", mtr_udp.__doc__ or "")
+
+
+def blocked_service(*, attempts: int = 4) -> Scenario:
+    """A host's mail client tries 198.51.100.25 tcp/25 ``attempts`` times over half a minute;
+    the site's filter refuses each (type 3 code 13), and it pings the server meanwhile."""
+    t = _Timeline()
+    host, server = "192.0.2.10", "198.51.100.25"
+    _pings(t, host, server, at=0, count=3, interval=1.0)
+    for i in range(attempts):
+        syn = struct.pack("!HHIIBBHHH", 45000 + i, 25, 77 + i, 0, 0x50, 0x02, 64240, 0, 0)
+        probe = ipv4(host, server, syn, proto=6, ident=300 + i, df=True)
+        t.add(5 + i * 8.0, probe)
+        t.add(5 + i * 8.0 + 0.0004, ipv4("192.0.2.1", host, dest_unreachable(13, _quote(probe))))
+    return t.scenario("blocked_service", blocked_service.__doc__ or "")
+
+
 ATTACKS = (echo_flood, ddos_echo_flood, sweep, smurf, smurf_replies, ping_of_death, teardrop,
            icmp_redirect, redirect_burst, rogue_router_advert, kill_router, ra_prefix_change, mask_reply,
            unreachable_scan, unreachable_host_scan, icmp_tunnel, ping_exfiltration,
-           blacknurse, topology_mapping)
+           blacknurse, topology_mapping, firewalking, prohibited_storm)
 BENIGN = (monitoring, traceroute, udp_traceroute, path_mtu, router_redirect, two_routers, dns_failure,
-          large_ping, ping_sizes, windows_ping, broadcast_ping, mtr, scheduled_traceroutes)
+          large_ping, ping_sizes, windows_ping, broadcast_ping, mtr, scheduled_traceroutes,
+          mtr_udp, blocked_service)
 
 
 # --------------------------------------------------------------------------- demo

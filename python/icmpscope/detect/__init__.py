@@ -32,15 +32,19 @@ from icmpscope.detect.smurf import smurf
 from icmpscope.detect.sweeps import mask_replies, sweeps
 from icmpscope.detect.tunnels import tunnels
 from icmpscope.detect.unreachables import unreachable_scans
+from icmpscope.detect.errors import error_floods
+from icmpscope.detect.topology import topology
+from icmpscope.detect.firewall import firewall_probes
 from icmpscope.io import Capture
 
 __all__ = ["ALERT_SCHEMA", "DETECTORS", "all", "echo_floods", "sweeps", "smurf", "fragment_attacks",
            "redirects", "router_adverts", "mask_replies", "unreachable_scans", "tunnels",
-           "infer_routers", "defaults"]
+           "infer_routers", "defaults", "error_floods", "topology",
+           "firewall_probes"]
 
 DETECTORS: tuple[Callable[..., pl.DataFrame], ...] = (
     echo_floods, sweeps, smurf, fragment_attacks, redirects, router_adverts, mask_replies,
-    unreachable_scans, tunnels)
+    unreachable_scans, tunnels, error_floods, topology, firewall_probes)
 
 
 def defaults() -> dict[str, object]:

@@ -119,7 +119,9 @@ def evidence(first: pl.Expr | None = None, *, ordered: bool = False) -> list[pl.
     if first is not None:
         frame, file = frame.filter(first), file.filter(first)
     if not ordered:
-        order = [pl.col(c).filter(first) if first is not None else pl.col(c) for c in ORDER]
+        # One struct key, not one filtered key per column: polars 2.1 panics sorting a group by
+        # several filtered keys (an error flood's unreachables, grouped by quoted service, did).
+        order = pl.struct(*ORDER) if first is None else pl.struct(*ORDER).filter(first)
         frame, file = frame.sort_by(order), file.sort_by(order)
     return [
         pl.col("ts").min().alias("start"),

@@ -10,6 +10,9 @@ import polars as pl
 
 from icmpscope.detect.base import ECHO_REPLY, ECHO_REQUEST, is_broadcast, is_multicast_mac
 from icmpscope.detect.engine import Bound, Plan, Route, options
+from icmpscope.detect.errors import is_error
+from icmpscope.detect.topology import ttl_expired
+from icmpscope.detect.unreachables import is_prohibited
 from icmpscope.detect.routers import ADVERTS, REDIRECTS
 from icmpscope.detect.sweeps import PROBES, TIME_EXCEEDED
 
@@ -91,7 +94,8 @@ def tunnels(*, tunnel_min_packets, tunnel_min_duration, **_) -> Plan:
                                  >= round(tunnel_min_duration * 1e9))),))
 
 
-def unreachable_scans(*, unreach_window, unreach_min_ports, unreach_min_hosts) -> Plan:
+def unreachable_scans(*, unreach_window, unreach_min_ports, unreach_min_hosts, **_) -> Plan:
+    # The error floods it leaves out are among its routed rows (a target's unreachables).
     unreachable = ((((pl.col("ip_version") == 4) & (pl.col("icmp_type") == 3) & (pl.col("icmp_code") != 4))
                     | ((pl.col("ip_version") == 6) & (pl.col("icmp_type") == 1)))
                    & pl.col("inner_dst").is_not_null())
@@ -125,3 +129,32 @@ def router_adverts(**_) -> Plan:
 
 def fragment_attacks(*, max_datagram, **_) -> Plan:
     return _by_source(pl.col("reassembled") & (pl.col("datagram_len") > max_datagram))
+
+
+def error_floods(*, error_flood_rate, error_flood_window) -> Plan:
+    w = error_flood_window
+    return Plan(routes=(Route(is_error(), (pl.col("dst"),)),),
+                bounds=(Bound(w, {"n": (pl.len(), "sum")}, pl.col("n") >= error_flood_rate * w),))
+
+
+def topology(*, topology_window, topology_min_targets, topology_min_routers) -> Plan:
+    return Plan(routes=(Route(ttl_expired(), (pl.col("dst"),)),),
+                bounds=(Bound(topology_window, {"targets": (pl.col("inner_dst").n_unique(), "sum"),
+                                                "routers": (pl.col("src").n_unique(), "sum")},
+                              (pl.col("targets") >= topology_min_targets)
+                              & (pl.col("routers") >= topology_min_routers)),))
+
+
+def firewall_probes(*, firewalk_window, firewalk_min_ports, prohibited_window, prohibited_min_probes) -> Plan:
+    # Keyed by prober: the time-exceeded it gets (per target and router, the services they
+    # quote) and the refusals it gets (the services of hosts they quote).
+    service = pl.struct("inner_proto", "inner_dport")
+    walk, refusal = pl.col("_role") == 0, pl.col("_role") == 1
+    return Plan(routes=(Route(ttl_expired(), (pl.col("dst"),)),
+                        Route(is_prohibited() & pl.col("inner_dst").is_not_null(), (pl.col("dst"),))),
+                bounds=(Bound(firewalk_window, {"services": (service.filter(walk).n_unique(), "sum")},
+                              pl.col("services") >= firewalk_min_ports, sub=pl.struct("inner_dst", "src")),
+                        Bound(prohibited_window,
+                              {"probes": (pl.struct("inner_dst", "inner_proto", "inner_dport").filter(refusal)
+                                          .n_unique(), "sum")},
+                              pl.col("probes") >= prohibited_min_probes)))

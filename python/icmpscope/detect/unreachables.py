@@ -6,16 +6,33 @@ import polars as pl
 
 from icmpscope.detect.base import (Data, distinct_hot, episodes, evidence, finish, icmp_of,
                                    listing, seconds_between, several_files)
+from icmpscope.detect.errors import flooded
 from icmpscope.detect.sweeps import REMOTE_SYSTEM_DISCOVERY, traceroute_pairs
 
-__all__ = ["unreachable_scans"]
+__all__ = ["unreachable_scans", "is_prohibited", "service"]
 
 NETWORK_SERVICE_DISCOVERY = "T1046"
+PROHIBITED = {4: (9, 10, 13), 6: (1, 5)}
 _PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp"}
 
 
+def service() -> pl.Expr:
+    """The quoted packet's protocol and destination port as text, e.g. "udp/53", "icmp/-"."""
+    proto = pl.col("inner_proto").replace_strict(_PROTOCOLS, default=pl.col("inner_proto").cast(pl.String),
+                                                 return_dtype=pl.String)
+    return pl.format("{}/{}", proto, pl.col("inner_dport").cast(pl.String).fill_null("-"))
+
+
+def is_prohibited() -> pl.Expr:
+    """Administratively-prohibited unreachables: a filter's answer (ICMPv4 type 3 codes 9, 10,
+    13; ICMPv6 type 1 codes 1 and 5)."""
+    return (((pl.col("ip_version") == 4) & (pl.col("icmp_type") == 3) & pl.col("icmp_code").is_in(PROHIBITED[4]))
+            | ((pl.col("ip_version") == 6) & (pl.col("icmp_type") == 1) & pl.col("icmp_code").is_in(PROHIBITED[6])))
+
+
 def unreachable_scans(data: Data, *, unreach_window: float = 60.0, unreach_min_ports: int = 10,
-                      unreach_min_hosts: int = 20) -> pl.DataFrame:
+                      unreach_min_hosts: int = 20, error_flood_rate: float = 1000.0,
+                      error_flood_window: float = 1.0) -> pl.DataFrame:
     """``unreachable_scan``: destination unreachables (ICMPv4 type 3 except fragmentation needed,
     ICMPv6 type 1) sent to one host — the prober — within ``unreach_window`` seconds, quoting
     its packets to at least ``unreach_min_ports`` services (protocol and port) of one host
@@ -25,6 +42,11 @@ def unreachable_scans(data: Data, *, unreach_window: float = 60.0, unreach_min_p
     Not counted: path-MTU messages, unreachables for targets the prober traced with TTL-limited
     probes (a UDP traceroute's last hop answers each probe port), and, by the thresholds,
     the port unreachables of a failed DNS or other UDP service, which repeat one port.
+    Nor the administratively-prohibited ones (ICMPv4 codes 9, 10, 13; ICMPv6 codes 1, 5): a
+    filter's answers, which :func:`firewall_probes` reads. Nor an error flood: unreachables
+    reaching the host at ``error_flood_rate`` per second or more over ``error_flood_window``
+    seconds (the keywords of :func:`error_floods`) come from a flooder, not from hosts the
+    host probed (BlackNurse quotes whatever it likes).
 
     >>> import icmpscope as ic
     >>> cap = ic.synth.scenarios.unreachable_scan().read()
@@ -34,13 +56,13 @@ def unreachable_scans(data: Data, *, unreach_window: float = 60.0, unreach_min_p
     icmp = icmp_of(data)
     unreachable = (((pl.col("ip_version") == 4) & (pl.col("icmp_type") == 3) & (pl.col("icmp_code") != 4))
                    | ((pl.col("ip_version") == 6) & (pl.col("icmp_type") == 1)))
-    proto = pl.col("inner_proto").replace_strict(_PROTOCOLS, default=pl.col("inner_proto").cast(pl.String),
-                                                 return_dtype=pl.String)
+    answers = icmp.filter(unreachable & pl.col("inner_dst").is_not_null())
+    flood = flooded(answers, rate=error_flood_rate, window=error_flood_window).select("file", "frame")
     traced = traceroute_pairs(icmp).rename({"prober": "dst", "target": "inner_dst"})
-    rows = (icmp.filter(unreachable & pl.col("inner_dst").is_not_null())
+    rows = (answers.filter(~is_prohibited())
+            .join(flood, on=["file", "frame"], how="anti")
             .join(traced, on=["dst", "inner_dst"], how="anti")
-            .with_columns(pl.format("{}/{}", proto, pl.col("inner_dport").cast(pl.String).fill_null("-"))
-                          .alias("service"))
+            .with_columns(service().alias("service"))
             .sort("ts", "file", "frame"))
     window = unreach_window
 

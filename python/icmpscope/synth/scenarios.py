@@ -43,6 +43,9 @@ __all__ = [
     # benign look-alikes
     "monitoring", "traceroute", "udp_traceroute", "path_mtu", "router_redirect", "two_routers", "dns_failure",
     "large_ping", "ping_sizes", "windows_ping", "broadcast_ping",
+    # reconnaissance and error floods (issue #19)
+    "blacknurse", "topology_mapping", "mtr", "scheduled_traceroutes", "firewalking",
+    "prohibited_storm", "mtr_udp", "blocked_service",
 ]
 
 DEMO_START_NS = 1_700_000_000_000_000_000
@@ -569,11 +572,173 @@ def broadcast_ping(*, count: int = 10, hosts: int = 5) -> Scenario:
     return t.scenario("broadcast_ping", broadcast_ping.__doc__ or "")
 
 
+# --------------------------------------------------------------------------- reconnaissance, error floods
+
+def blacknurse(*, count: int = 3000, rate: float = 2000.0, seed: int = 19) -> Scenario:
+    """BlackNurse: ``count`` port unreachables (type 3 code 3) at the firewall 192.0.2.254,
+    ``rate`` a second from random spoofed sources, each quoting a UDP packet the firewall never
+    sent to a random host and port; meanwhile a host pings its gateway."""
+    t = _Timeline()
+    rnd = random.Random(seed)
+    firewall = "192.0.2.254"
+    _pings(t, "192.0.2.10", "192.0.2.1", at=0, count=4, interval=1.0, id=3)
+    for i in range(count):
+        src = f"{rnd.choice((198, 203))}.{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(1, 255)}"
+        target = f"198.51.100.{rnd.randrange(1, 255)}"
+        quoted = _quote(ipv4(firewall, target, udp(rnd.randrange(1024, 65536), rnd.randrange(1, 65536),
+                                                   src=firewall, dst=target), proto=17, ident=rnd.randrange(65536)))
+        t.add(1 + i / rate + rnd.random() * 1e-4, ipv4(src, firewall, dest_unreachable(3, quoted),
+                                                      ident=rnd.randrange(65536)), "flood")
+    return t.scenario("blacknurse", blacknurse.__doc__ or "",
+                      ("error_flood", None, firewall, "T1499", "flood"))
+
+
+def _trace(t: _Timeline, src: str, dst: str, path: list[str], *, at: float, probes: int = 3,
+           gap: float = 0.02, udp_base: int | None = 33434, ident: int = 0, tag: str | None = None) -> None:
+    """A traceroute from ``src`` to ``dst`` along ``path`` (the routers, hop 1 first):
+    ``probes`` probes per TTL, ``gap`` s apart, UDP to ports ``udp_base`` and up (echo requests
+    with id ``ident`` when None); each router answers time exceeded (the first one tagged
+    ``tag``), the target port unreachable or echo reply."""
+    n = 0
+    for ttl in range(1, len(path) + 2):
+        for _ in range(probes):
+            when = at + n * gap
+            if udp_base is None:
+                probe = ping(src, dst, id=ident, seq=n, ttl=ttl)
+            else:
+                probe = ipv4(src, dst, udp(40000 + ident, udp_base + n, src=src, dst=dst), proto=17, ttl=ttl,
+                             ident=(ident * 1000 + n) & 0xFFFF)
+            t.add(when, probe)
+            if ttl <= len(path):
+                t.add(when + 0.001 + 0.002 * ttl, ipv4(path[ttl - 1], src, time_exceeded(0, _quote(probe))),
+                      tag if n == 0 else None)
+            elif udp_base is None:
+                t.add(when + 0.001 + 0.002 * ttl, ping(dst, src, id=ident, seq=n, reply=True))
+            else:
+                t.add(when + 0.001 + 0.002 * ttl, ipv4(dst, src, dest_unreachable(3, _quote(probe))))
+            n += 1
+
+
+def _path(rnd: random.Random, hops: int) -> list[str]:
+    """The site's router, an upstream one, then ``hops - 2`` routers of the way."""
+    return ["192.0.2.1", "198.51.100.2"] + [f"10.{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(1, 255)}"
+                                              for _ in range(hops - 2)]
+
+
+def topology_mapping(*, targets: int = 12, seed: int = 4) -> Scenario:
+    """192.0.2.40 traces (UDP, three probes per TTL) the routes to ``targets`` destinations
+    one after another, 2 s each: 5 to 8 hops, the first two shared — dozens of routers."""
+    t = _Timeline()
+    rnd = random.Random(seed)
+    for i in range(targets):
+        dst = f"203.0.113.{10 + i * 7}"
+        _trace(t, "192.0.2.40", dst, _path(rnd, rnd.randrange(5, 9)), at=i * 2.0, ident=i, tag="first")
+    return t.scenario("topology_mapping", topology_mapping.__doc__ or "",
+                      ("topology_mapping", "192.0.2.40", None, "T1590.004", "first"))
+
+
+def mtr(*, cycles: int = 120, seed: int = 5) -> Scenario:
+    """``mtr 203.0.113.80`` for two minutes: each second an echo request for each TTL of the
+    8-hop path; the routers answer time exceeded, the target echo reply."""
+    t = _Timeline()
+    path = _path(random.Random(seed), 8)
+    for c in range(cycles):
+        _trace(t, "192.0.2.10", "203.0.113.80", path, at=c * 1.0, probes=1, gap=0.1, udp_base=None, ident=4000)
+    return t.scenario("mtr", mtr.__doc__ or "")
+
+
+def scheduled_traceroutes(*, rounds: int = 4, seed: int = 6) -> Scenario:
+    """A monitoring box traces the routes to its four fixed destinations every 5 minutes, 20 s
+    apart."""
+    t = _Timeline()
+    rnd = random.Random(seed)
+    paths = {f"198.51.100.{50 + i}": _path(rnd, 6 + i) for i in range(4)}
+    for r in range(rounds):
+        for i, (dst, path) in enumerate(paths.items()):
+            _trace(t, "192.0.2.5", dst, path, at=r * 300.0 + i * 20.0, ident=r * 4 + i)
+    return t.scenario("scheduled_traceroutes", scheduled_traceroutes.__doc__ or "")
+
+
+def firewalking(*, ports: tuple[int, ...] = (21, 22, 23, 25, 53, 80, 110, 111, 135, 139, 143, 161, 389, 443,
+                                              445, 993, 1433, 3306, 3389, 8080),
+                open_ports: int = 14) -> Scenario:
+    """Firewalk from 192.0.2.60 at the gateway 198.51.100.254 in front of 198.51.100.140: a UDP
+    ramp (TTL 1 to 3, three probes each) finds the gateway at hop 3; then a TCP and a UDP probe
+    to each of ``ports`` with TTL 4. The gateway lets the first ``open_ports`` ports through, and
+    the hop behind it, 198.51.100.129, answers time exceeded for those probes."""
+    t = _Timeline()
+    prober, target = "192.0.2.60", "198.51.100.140"
+    path = ["192.0.2.1", "198.51.100.2", "198.51.100.254"]
+    n = 0
+    for ttl in (1, 2, 3):
+        for _ in range(3):
+            probe = ipv4(prober, target, udp(41000, 33434 + n, src=prober, dst=target), proto=17, ttl=ttl, ident=n)
+            t.add(n * 0.05, probe)
+            t.add(n * 0.05 + 0.002 * ttl, ipv4(path[ttl - 1], prober, time_exceeded(0, _quote(probe))))
+            n += 1
+    at = 1.0
+    for i, port in enumerate(ports):
+        tcp_syn = struct.pack("!HHIIBBHHH", 41001, port, 1000 + i, 0, 0x50, 0x02, 1024, 0, 0)
+        for proto, body in ((6, tcp_syn), (17, udp(41002, port, src=prober, dst=target))):
+            probe = ipv4(prober, target, body, proto=proto, ttl=4, ident=100 + n)
+            t.add(at, probe)
+            if i < open_ports:
+                t.add(at + 0.009, ipv4("198.51.100.129", prober, time_exceeded(0, _quote(probe))), "walked")
+            at += 0.1
+            n += 1
+    return t.scenario("firewalking", firewalking.__doc__ or "",
+                      ("firewall_probe", prober, target, "T1590.006", "walked"))
+
+
+def prohibited_storm(*, ports: int = 30) -> Scenario:
+    """203.0.113.77 probes ``ports`` TCP ports of 192.0.2.80 and of 192.0.2.81 through the
+    site's filter, 192.0.2.1, which refuses each with "communication administratively
+    prohibited" (type 3 code 13)."""
+    t = _Timeline()
+    prober = "203.0.113.77"
+    for i in range(ports):
+        for k, target in enumerate(("192.0.2.80", "192.0.2.81")):
+            syn = struct.pack("!HHIIBBHHH", 50000 + i, 1 + i * 37, i, 0, 0x50, 0x02, 1024, 0, 0)
+            probe = ipv4(prober, target, syn, proto=6, ident=i * 2 + k)
+            at = i * 0.2 + k * 0.05
+            t.add(at, probe)
+            t.add(at + 0.0005, ipv4("192.0.2.1", prober, dest_unreachable(13, _quote(probe))), "refused")
+    return t.scenario("prohibited_storm", prohibited_storm.__doc__ or "",
+                      ("firewall_probe", prober, None, "T1590.006", "refused"))
+
+
+def mtr_udp(*, cycles: int = 60, seed: int = 7) -> Scenario:
+    """``mtr -u 203.0.113.80`` for a minute: each second a UDP probe per TTL of the 6-hop path,
+    to a new port each time; every router answers dozens of ports, the target port unreachable."""
+    t = _Timeline()
+    path = _path(random.Random(seed), 6)
+    for c in range(cycles):
+        _trace(t, "192.0.2.10", "203.0.113.80", path, at=c * 1.0, probes=1, gap=0.1,
+               udp_base=33434 + c * (len(path) + 1), ident=7)
+    return t.scenario("mtr_udp", mtr_udp.__doc__ or "")
+
+
+def blocked_service(*, attempts: int = 4) -> Scenario:
+    """A host's mail client tries 198.51.100.25 tcp/25 ``attempts`` times over half a minute;
+    the site's filter refuses each (type 3 code 13), and it pings the server meanwhile."""
+    t = _Timeline()
+    host, server = "192.0.2.10", "198.51.100.25"
+    _pings(t, host, server, at=0, count=3, interval=1.0)
+    for i in range(attempts):
+        syn = struct.pack("!HHIIBBHHH", 45000 + i, 25, 77 + i, 0, 0x50, 0x02, 64240, 0, 0)
+        probe = ipv4(host, server, syn, proto=6, ident=300 + i, df=True)
+        t.add(5 + i * 8.0, probe)
+        t.add(5 + i * 8.0 + 0.0004, ipv4("192.0.2.1", host, dest_unreachable(13, _quote(probe))))
+    return t.scenario("blocked_service", blocked_service.__doc__ or "")
+
+
 ATTACKS = (echo_flood, ddos_echo_flood, sweep, smurf, smurf_replies, ping_of_death, teardrop,
            icmp_redirect, redirect_burst, rogue_router_advert, kill_router, ra_prefix_change, mask_reply,
-           unreachable_scan, unreachable_host_scan, icmp_tunnel, ping_exfiltration)
+           unreachable_scan, unreachable_host_scan, icmp_tunnel, ping_exfiltration,
+           blacknurse, topology_mapping, firewalking, prohibited_storm)
 BENIGN = (monitoring, traceroute, udp_traceroute, path_mtu, router_redirect, two_routers, dns_failure,
-          large_ping, ping_sizes, windows_ping, broadcast_ping)
+          large_ping, ping_sizes, windows_ping, broadcast_ping, mtr, scheduled_traceroutes,
+          mtr_udp, blocked_service)
 
 
 # --------------------------------------------------------------------------- demo

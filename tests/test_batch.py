@@ -154,6 +154,7 @@ def test_dask_client_runs_the_analysis_on_the_cluster(split: tuple[Path, list[Pa
     assert all(isinstance(f, Facts) and not f.bounds for f in facts) and alerts.equals(report.alerts)
     assert not any(isinstance(getattr(f, name), ic.Capture) for f in facts for name in vars(f))
     assert talkers.columns == ["src", "packets", "destinations"]
+    assert_frame_equal(report.talkers, ic.analyze(whole, progress=False).talkers)
     # Through analyze itself, failures included.
     report = ic.analyze([*map(str, parts), str(Path(parts[0]).with_name("missing.pcap"))],
                         executor=cluster_client, progress=False)

@@ -26,7 +26,7 @@ from icmpscope.detect.base import Whole, empty, seconds
 from icmpscope.detect.fragments import attack_datagrams
 from icmpscope.detect.routers import LEARNS_FROM, learning_rows
 from icmpscope.io import TABLES, Capture, is_url, read_pcap
-from icmpscope.report import Report, top_talkers
+from icmpscope.report import Report, talker_pairs, top_talkers
 
 __all__ = ["analyze_on_cluster"]
 
@@ -162,9 +162,15 @@ def _sorted(found: list[pl.DataFrame]) -> pl.DataFrame:
     return pl.concat(found).sort("start", "kind", "src", "dst", nulls_last=True)
 
 
-def talkers(captures: list[Capture | str]) -> pl.DataFrame:
-    icmp = [c.icmp.select("src", "dst") for c in captures if not isinstance(c, str)]
-    return top_talkers(pl.concat(icmp) if icmp else pl.DataFrame(_core.empty_table("icmp")))
+def file_talkers(capture: Capture | str) -> pl.DataFrame | None:
+    return None if isinstance(capture, str) else talker_pairs(capture.icmp)
+
+
+def talkers(parts: list[pl.DataFrame | None]) -> pl.DataFrame:
+    # Per-file pairs, not the files' rows: one task holding every capture ran out of memory.
+    pairs = [p for p in parts if p is not None]
+    empty_icmp = pl.DataFrame(_core.empty_table("icmp"))
+    return top_talkers(empty_icmp, pairs=pl.concat(pairs) if pairs else None)
 
 
 def analyze_on_cluster(client: Any, paths: list[str], thresholds: dict[str, object],
@@ -189,7 +195,7 @@ def analyze_on_cluster(client: Any, paths: list[str], thresholds: dict[str, obje
     context = client.submit(whole_of, share_of[shares], chosen, thresholds)
     found = [client.submit(detect_share, share_of[i], context, thresholds, i == 0) for i in range(shares)]
     alerts_f = client.submit(_sorted, found)
-    talkers_f = client.submit(talkers, captures)
+    talkers_f = client.submit(talkers, [client.submit(file_talkers, c) for c in captures])
     # The bounds stay on the cluster: the client takes each file's share of the report.
     report_f = [client.submit(dataclasses.replace, f, bounds={}) for f in facts_f]
     facts, alerts, top = client.gather([report_f, alerts_f, talkers_f])

@@ -14,11 +14,19 @@ from icmpscope.io import Capture
 _TYPE_KEYS = ["file", "ip_version", "icmp_type", "icmp_code"]
 
 
-def top_talkers(icmp: pl.DataFrame) -> pl.DataFrame:
-    """The ten sources of the most ICMP messages, with how many addresses each sent to."""
+def talker_pairs(icmp: pl.DataFrame) -> pl.DataFrame:
+    """ICMP messages per source and destination: what :func:`top_talkers` needs of a part."""
+    return icmp.group_by(pl.col("src").cast(pl.String), pl.col("dst").cast(pl.String)).agg(
+        pl.len().cast(pl.UInt64).alias("packets"))
+
+
+def top_talkers(icmp: pl.DataFrame, *, pairs: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The ten sources of the most ICMP messages, with how many addresses each sent to (from
+    ``pairs``, :func:`talker_pairs` of the parts, when given)."""
+    pairs = talker_pairs(icmp) if pairs is None else pairs
     return (
-        icmp.group_by(pl.col("src").cast(pl.String))
-        .agg(pl.len().cast(pl.UInt64).alias("packets"), pl.col("dst").n_unique().alias("destinations"))
+        pairs.group_by("src")
+        .agg(pl.col("packets").sum(), pl.col("dst").n_unique().alias("destinations"))
         .sort("packets", "src", descending=[True, False])
         .head(10)
     )

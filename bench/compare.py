@@ -42,8 +42,8 @@ class Timing:
     packets: int
     nbytes: int
     wall: float
-    cpu: float
-    rss_mib: float
+    cpu: float | None  # None: timed in process, where neither is the read's own
+    rss_mib: float | None
 
     @property
     def mpps(self) -> float:
@@ -204,9 +204,9 @@ def in_process(captures: tuple[tuple[Path, int], ...], copy: Path, walk: Path, r
             if walker:
                 walked.append(run_once(["taskset", "-c", "0", str(walk), "walk-buf", str(capture)])[0])
         size = capture.stat().st_size if nbytes is None else nbytes
-        out = [Timing(name, capture.name, packets, size, statistics.median(ours), float("nan"), float("nan"))]
+        out = [Timing(name, capture.name, packets, size, statistics.median(ours), None, None)]
         if walker:
-            out.append(Timing(WALKER_PINNED, capture.name, packets, size, statistics.median(walked), float("nan"), float("nan")))
+            out.append(Timing(WALKER_PINNED, capture.name, packets, size, statistics.median(walked), None, None))
         for t in out:
             print(f"{t.name:28s} {t.capture:16s} {t.wall:8.3f} s {t.mpps:7.2f} Mpps", flush=True)
         return out
@@ -236,7 +236,7 @@ def write_results(results: list[Timing], mixed: Path, minimal: Path, quick: bool
     lines += ["", "| command | capture | packets | wall s | Mpps | MB/s | CPU s | peak RSS MiB |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for t in results:
         rates = f"{t.mpps:.2f} | {t.nbytes / t.wall / 1e6:.0f}" if t.packets else "– | –"
-        cpu, rss = ("–", "–") if t.cpu != t.cpu else (f"{t.cpu:.2f}", f"{t.rss_mib:.0f}")  # nan: timed in process
+        cpu, rss = ("–", "–") if t.cpu is None else (f"{t.cpu:.2f}", f"{t.rss_mib:.0f}")
         lines.append(f"| {t.name} | {t.capture} | {t.packets:,} | {t.wall:.3f} | {rates} | {cpu} | {rss} |")
     lines += ["", "## Ratios (packets/s of icmpscope ÷ packets/s of the other, same run)", "",
               "In process (a warm interpreter, pinned, alternating with the walker; median of runs):", "",

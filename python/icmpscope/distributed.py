@@ -169,8 +169,7 @@ def file_talkers(capture: Capture | str) -> pl.DataFrame | None:
 def talkers(parts: list[pl.DataFrame | None]) -> pl.DataFrame:
     # Per-file pairs, not the files' rows: one task holding every capture ran out of memory.
     pairs = [p for p in parts if p is not None]
-    empty_icmp = pl.DataFrame(_core.empty_table("icmp"))
-    return top_talkers(empty_icmp, pairs=pl.concat(pairs) if pairs else None)
+    return top_talkers(pl.concat(pairs) if pairs else talker_pairs(pl.DataFrame(_core.empty_table("icmp"))))
 
 
 def analyze_on_cluster(client: Any, paths: list[str], thresholds: dict[str, object],

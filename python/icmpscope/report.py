@@ -20,10 +20,9 @@ def talker_pairs(icmp: pl.DataFrame) -> pl.DataFrame:
         pl.len().cast(pl.UInt64).alias("packets"))
 
 
-def top_talkers(icmp: pl.DataFrame, *, pairs: pl.DataFrame | None = None) -> pl.DataFrame:
-    """The ten sources of the most ICMP messages, with how many addresses each sent to (from
-    ``pairs``, :func:`talker_pairs` of the parts, when given)."""
-    pairs = talker_pairs(icmp) if pairs is None else pairs
+def top_talkers(pairs: pl.DataFrame) -> pl.DataFrame:
+    """The ten sources of the most ICMP messages, with how many addresses each sent to, from
+    :func:`talker_pairs` (of a capture, or of its parts put together)."""
     return (
         pairs.group_by("src")
         .agg(pl.col("packets").sum(), pl.col("dst").n_unique().alias("destinations"))
@@ -61,7 +60,7 @@ class Report:
             .agg(pl.len().cast(pl.UInt64).alias("packets"))
             .sort("ts", "ip_version", "icmp_type")
         )
-        return cls(alerts, summary, capture.stats, capture.errors, timeline, top_talkers(icmp))
+        return cls(alerts, summary, capture.stats, capture.errors, timeline, top_talkers(talker_pairs(icmp)))
 
     def _repr_html_(self) -> str:
         totals = self.stats.select("packets", "icmp", "fragment", "other", "undecodable").sum()

@@ -150,6 +150,11 @@ def seconds_between(start: str = "start", end: str = "end") -> pl.Expr:
     return ((pl.col(end) - pl.col(start)).dt.total_milliseconds() / 1000).round(1).cast(pl.String)
 
 
+def type_code() -> pl.Expr:
+    """A message's ICMP type and code as text, e.g. "3/3"."""
+    return pl.format("{}/{}", pl.col("icmp_type").cast(pl.String), pl.col("icmp_code").cast(pl.String))
+
+
 def listing(column: str | pl.Expr, limit: int = 5) -> pl.Expr:
     """Up to ``limit`` distinct values as text, "a, b, c…" when there are more, "-" for none."""
     # Distinct first, then text: casting every row of a busy group costs more than the rest.

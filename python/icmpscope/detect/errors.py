@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 from icmpscope.detect.base import (Data, by_frequency, episodes, evidence, finish, icmp_of, listing,
-                                   rate_hot, seconds_between, several_files)
+                                   rate_hot, seconds_between, several_files, type_code)
 
 __all__ = ["error_floods", "ERRORS", "is_error", "flooded"]
 
@@ -47,9 +47,8 @@ def error_floods(data: Data, *, error_flood_rate: float = 1000.0,
     [('error_flood', None, '192.0.2.254', 3000)]
     """
     errors = icmp_of(data).filter(is_error())
-    kind = pl.format("{}/{}", pl.col("icmp_type").cast(pl.String), pl.col("icmp_code").cast(pl.String))
     alerts = (flooded(errors, rate=error_flood_rate, window=error_flood_window)
-              .with_columns(kind.alias("_kind"))
+              .with_columns(type_code().alias("_kind"))
               .sort("ts", "file", "frame")
               .group_by("dst", "episode")
               .agg(*evidence(), pl.col("src").n_unique().alias("sources"),

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from icmpscope.detect.base import (Data, by_frequency, distinct_hot, episodes, evidence, finish,
-                                   icmp_of, listing, seconds_between, several_files)
-from icmpscope.detect.topology import ttl_expired
+from icmpscope.detect.base import (ORDER, Data, by_frequency, distinct_hot, episodes, evidence, finish,
+                                   icmp_of, listing, seconds_between, several_files, type_code)
+from icmpscope.detect.sweeps import ttl_expired
 from icmpscope.detect.unreachables import is_prohibited, service
 
 __all__ = ["firewall_probes"]
@@ -38,12 +38,11 @@ def firewall_probes(data: Data, *, firewalk_window: float = 60.0, firewalk_min_p
     [('firewall_probe', '192.0.2.60', '198.51.100.140', 28)]
     """
     icmp = icmp_of(data).with_columns(service().alias("service"))
-    order = ("ts", "file", "frame")
 
-    expired = icmp.filter(ttl_expired()).sort(*order)
+    expired = icmp.filter(ttl_expired()).sort(*ORDER)
     by = ["dst", "inner_dst", "src"]
     hot = distinct_hot(expired, by=by, target="service", window=firewalk_window, minimum=firewalk_min_ports)
-    walks = (episodes(expired, hot, by=by, window=firewalk_window).sort(*order)
+    walks = (episodes(expired, hot, by=by, window=firewalk_window).sort(*ORDER)
              .group_by(*by, "episode")
              .agg(*evidence(first=pl.col("service").is_first_distinct()),
                   pl.col("service").n_unique().alias("n"), listing("service").alias("sample")))
@@ -63,12 +62,11 @@ def firewall_probes(data: Data, *, firewalk_window: float = 60.0, firewalk_min_p
 
     refused = (icmp.filter(is_prohibited() & pl.col("inner_dst").is_not_null())
                .with_columns(pl.format("{} {}", pl.col("inner_dst"), pl.col("service")).alias("probe"),
-                             pl.format("{}/{}", pl.col("icmp_type").cast(pl.String),
-                                       pl.col("icmp_code").cast(pl.String)).alias("_kind"))
-               .sort(*order))
+                             type_code().alias("_kind"))
+               .sort(*ORDER))
     hot = distinct_hot(refused, by=["dst"], target="probe", window=prohibited_window,
                        minimum=prohibited_min_probes)
-    storms = (episodes(refused, hot, by=["dst"], window=prohibited_window).sort(*order)
+    storms = (episodes(refused, hot, by=["dst"], window=prohibited_window).sort(*ORDER)
               .group_by("dst", "episode")
               .agg(*evidence(first=pl.col("probe").is_first_distinct()),
                    pl.col("probe").n_unique().alias("n"), pl.col("inner_dst").n_unique().alias("hosts"),

@@ -11,10 +11,9 @@ import polars as pl
 from icmpscope.detect.base import ECHO_REPLY, ECHO_REQUEST, is_broadcast, is_multicast_mac
 from icmpscope.detect.engine import Bound, Plan, Route, options
 from icmpscope.detect.errors import is_error
-from icmpscope.detect.topology import ttl_expired
 from icmpscope.detect.unreachables import is_prohibited
 from icmpscope.detect.routers import ADVERTS, REDIRECTS
-from icmpscope.detect.sweeps import PROBES, TIME_EXCEEDED
+from icmpscope.detect.sweeps import PROBES, TIME_EXCEEDED, ttl_expired
 
 
 

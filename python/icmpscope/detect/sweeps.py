@@ -6,7 +6,7 @@ import polars as pl
 from icmpscope.detect.base import (Data, distinct_hot, episodes, evidence, finish, icmp_of,
                                    listing, seconds, seconds_between, several_files)
 
-__all__ = ["sweeps", "mask_replies", "traceroute_pairs"]
+__all__ = ["sweeps", "mask_replies", "traceroute_pairs", "ttl_expired"]
 
 REMOTE_SYSTEM_DISCOVERY = "T1018"
 GATHER_NETWORK_INFO = "T1590"
@@ -24,11 +24,16 @@ def _lookup(table: dict[tuple[int, int], object]) -> pl.Expr:
     return expr
 
 
+def ttl_expired() -> pl.Expr:
+    """Time exceeded in transit (ICMPv4 type 11, ICMPv6 type 3, code 0) quoting a datagram."""
+    return (pl.any_horizontal(*[(pl.col("ip_version") == v) & (pl.col("icmp_type") == t)
+                                for v, t in TIME_EXCEEDED.items()])
+            & (pl.col("icmp_code") == 0) & pl.col("inner_dst").is_not_null())
+
+
 def traceroute_pairs(icmp: pl.LazyFrame) -> pl.LazyFrame:
     """(prober, target) pairs that got time-exceeded replies: TTL-limited probes, traceroute."""
-    expired = pl.any_horizontal(*[(pl.col("ip_version") == v) & (pl.col("icmp_type") == t)
-                                  for v, t in TIME_EXCEEDED.items()])
-    return (icmp.filter(expired & (pl.col("icmp_code") == 0))
+    return (icmp.filter(ttl_expired())
             .select(pl.col("inner_src").alias("prober"), pl.col("inner_dst").alias("target"))
             .drop_nulls().unique())
 

@@ -6,18 +6,11 @@ import polars as pl
 
 from icmpscope.detect.base import (Data, by_frequency, distinct_hot, episodes, evidence, finish,
                                    icmp_of, listing, seconds_between, several_files)
-from icmpscope.detect.sweeps import TIME_EXCEEDED
+from icmpscope.detect.sweeps import ttl_expired
 
-__all__ = ["topology", "ttl_expired"]
+__all__ = ["topology"]
 
 NETWORK_TOPOLOGY = "T1590.004"
-
-
-def ttl_expired() -> pl.Expr:
-    """Time exceeded in transit (ICMPv4 type 11, ICMPv6 type 3, code 0) quoting a datagram."""
-    return (pl.any_horizontal(*[(pl.col("ip_version") == v) & (pl.col("icmp_type") == t)
-                                for v, t in TIME_EXCEEDED.items()])
-            & (pl.col("icmp_code") == 0) & pl.col("inner_dst").is_not_null())
 
 
 def topology(data: Data, *, topology_window: float = 120.0, topology_min_targets: int = 10,

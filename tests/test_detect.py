@@ -406,3 +406,24 @@ def test_corpus_alerts_are_the_recorded_ones(captures: Path):
                 for name, entry in recorded.items()}
     assert found == expected
     assert all(entry["why"] and all(a["why"] for a in entry["alerts"]) for entry in recorded.values())
+
+
+def test_stray_time_exceeded_is_not_topology_mapping() -> None:
+    """One time-exceeded message per destination, each from another router (background noise,
+    not a route traced hop by hop), raises no topology_mapping; the same host tracing each
+    destination through three hops does."""
+    from icmpscope.synth import packets as p
+    from icmpscope.synth import scenarios as sc
+
+    def host_gets(hops: int) -> ic.Capture:
+        t = sc._Timeline()
+        for i in range(12):
+            probe = p.ipv4("192.0.2.40", f"203.0.113.{i + 1}", p.udp(40000, 33434 + i, src="192.0.2.40",
+                                                                     dst=f"203.0.113.{i + 1}"), proto=17, ttl=1)
+            for h in range(hops):
+                t.add(i * 4.0 + h * 0.01, p.ipv4(f"10.{i}.{h}.1", "192.0.2.40", p.time_exceeded(0, sc._quote(probe))))
+        return t.scenario("stray", "").read()
+
+    assert ic.detect.topology(host_gets(1)).is_empty()
+    traced = ic.detect.topology(host_gets(3))
+    assert traced.select("kind", "src", "dst", "packets").rows() == [("topology_mapping", "192.0.2.40", None, 36)]

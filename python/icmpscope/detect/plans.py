@@ -136,7 +136,7 @@ def error_floods(*, error_flood_rate, error_flood_window) -> Plan:
                 bounds=(Bound(w, {"n": (pl.len(), "sum")}, pl.col("n") >= error_flood_rate * w),))
 
 
-def topology(*, topology_window, topology_min_targets, topology_min_routers) -> Plan:
+def topology(*, topology_window, topology_min_targets, topology_min_routers, **_) -> Plan:
     return Plan(routes=(Route(ttl_expired(), (pl.col("dst"),)),),
                 bounds=(Bound(topology_window, {"targets": (pl.col("inner_dst").n_unique(), "sum"),
                                                 "routers": (pl.col("src").n_unique(), "sum")},

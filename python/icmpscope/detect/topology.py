@@ -14,12 +14,14 @@ NETWORK_TOPOLOGY = "T1590.004"
 
 
 def topology(data: Data, *, topology_window: float = 120.0, topology_min_targets: int = 10,
-             topology_min_routers: int = 10) -> pl.DataFrame:
+             topology_min_routers: int = 10, topology_min_hops: float = 2.0) -> pl.DataFrame:
     """``topology_mapping``: time-exceeded-in-transit messages (ICMPv4 type 11, ICMPv6 type 3,
     code 0) reaching one host — the prober, ``src`` of the alert — within ``topology_window``
     seconds from at least ``topology_min_routers`` routers, quoting its TTL-limited probes to at
-    least ``topology_min_targets`` destinations (T1590.004). The evidence is the first message
-    for each destination; the detail names routers and destinations.
+    least ``topology_min_targets`` destinations (T1590.004), through ``topology_min_hops``
+    routers per destination or more on average: a route traced hop by hop, not one stray error
+    per destination. The evidence is the first message for each destination; the detail names
+    routers and destinations.
 
     Left alone: a traceroute or mtr to one destination however long it runs, and a monitor
     tracing a few fixed destinations on a schedule (both stay under the destination count);
@@ -40,7 +42,9 @@ def topology(data: Data, *, topology_window: float = 120.0, topology_min_targets
               .group_by(*by, "episode")
               .agg(*evidence(first=pl.col("inner_dst").is_first_distinct()),
                    pl.col("inner_dst").n_unique().alias("n_targets"), pl.col("src").n_unique().alias("n_routers"),
+                   pl.struct("inner_dst", "src").n_unique().alias("_hops"),
                    listing("inner_dst").alias("targets"), listing(by_frequency("src")).alias("routers"))
+              .filter(pl.col("_hops") >= topology_min_hops * pl.col("n_targets"))
               .with_columns(pl.lit("topology_mapping").alias("kind"), pl.col("dst").alias("src"),
                             pl.lit(None, pl.String).alias("dst"), pl.lit(NETWORK_TOPOLOGY).alias("technique"),
                             pl.format("{} time-exceeded messages in {} s from {} routers ({}) for probes to "

@@ -56,14 +56,17 @@ def sweeps(data: Data, *, sweep_window: float = 60.0, sweep_min_targets: int = 1
     """
     icmp = icmp_of(data)
     kind = _lookup({key: name for key, (name, _) in PROBES.items()})
-    probes = icmp.filter(kind.is_not_null()).with_columns(kind.alias("probe"))
+    # Only the columns the alerts use: episodes sort their rows, and a capture's rows are wide.
+    probes = (icmp.filter(kind.is_not_null())
+              .select("file", "frame", "ts", "ip_version", "icmp_type", "src", "dst", kind.alias("probe")))
     pair = ["src", "dst"]
     monitored = (probes.group_by(pair)
                  .agg((pl.col("ts").max() - pl.col("ts").min()).alias("span"))
                  .filter(pl.col("span") >= seconds(sweep_revisit))
                  .select(pair))
     traced = traceroute_pairs(icmp).rename({"prober": "src", "target": "dst"})
-    probes = probes.join(monitored, on=pair, how="anti").join(traced, on=pair, how="anti")
+    # Collected once: the sweep line and the episodes both read it.
+    probes = probes.join(monitored, on=pair, how="anti").join(traced, on=pair, how="anti").collect().lazy()
     hot = distinct_hot(probes, by=["src"], target="dst", window=sweep_window, minimum=sweep_min_targets)
     # Collected once: the answers and the alerts both read it (a plan would compute it twice).
     found = episodes(probes, hot, by=["src"], window=sweep_window).sort("ts", "file", "frame").collect().lazy()

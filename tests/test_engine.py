@@ -76,6 +76,24 @@ def test_every_detector_has_a_plan() -> None:
         assert plan.routes and all(len(r.key) == plan.width for r in plan.routes)
 
 
+def test_plans_name_every_column_their_detectors_read() -> None:
+    """A plan that narrows its rows (``columns``) keeps every icmp column its detector's module
+    names, so no branch of the detector reaches for one that was dropped (the scenario tests
+    cover the branches they take)."""
+    names = set(sc.demo().read().icmp.columns)
+    for detector in DETECTORS:
+        plan = getattr(plans_of, detector.__name__)(**engine.options(detector, {}))
+        if plan.columns is None:
+            continue
+        assert set(plan.columns) <= names, detector.__name__
+        source = inspect.getsource(inspect.getmodule(detector))
+        for other in DETECTORS:  # a module's other detectors read what they read
+            if other is not detector and inspect.getmodule(other) is inspect.getmodule(detector):
+                source = source.replace(inspect.getsource(other), "")
+        named = {c for c in names if f'"{c}"' in source}
+        assert named <= set(plan.columns), (detector.__name__, named - set(plan.columns))
+
+
 def test_corpus_in_memory_and_streamed_equal_the_reference(captures: Path) -> None:
     files = json.loads((captures / "manifest.json").read_text())["files"]
     for entry in files:

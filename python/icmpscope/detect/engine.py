@@ -50,6 +50,9 @@ class Bound:
 class Plan:
     routes: tuple[Route, ...]
     bounds: tuple[Bound, ...] = ()
+    # The columns the detector reads (None: all): its rows are gathered, held and shipped with
+    # only these, where the capture's rows are wide.
+    columns: tuple[str, ...] | None = None
     # Columns some measures need, computed over the distinct values of a batch (string tests
     # on addresses cost a cast per row otherwise).
     helpers: Callable[[pl.DataFrame], list[pl.Expr]] | None = field(default=None)
@@ -133,6 +136,8 @@ def select_rows(frame: pl.DataFrame, plan: Plan, chosen: pl.DataFrame | None,
                               ignore_nulls=True).hash(seed=0) % part[1]
         rows = rows.filter(share == part[0])
     index = rows.select("_row").unique().sort("_row").collect()["_row"]
+    if plan.columns is not None:
+        frame = frame.select(plan.columns)
     return frame[index] if index.len() < frame.height else frame
 
 

@@ -15,6 +15,11 @@ from icmpscope.detect.unreachables import is_prohibited
 from icmpscope.detect.routers import ADVERTS, REDIRECTS
 from icmpscope.detect.sweeps import PROBES, TIME_EXCEEDED, ttl_expired
 
+# What every windowed detector reads: the evidence (file, frame, ts) and the messages' kind and ends.
+_READ = ("file", "frame", "ts", "ip_version", "src", "dst", "icmp_type", "icmp_code")
+_QUOTE = ("inner_src", "inner_dst", "inner_proto", "inner_sport", "inner_dport")
+_ECHO = ("src_mac", "dst_mac", "icmp_id", "icmp_seq", "checksum", "payload_len", "payload_entropy",
+         "payload_digest", "datagram_len")
 
 
 def of(detectors: Iterable[Callable[..., pl.DataFrame]], thresholds: dict[str, object]) -> dict:
@@ -48,7 +53,8 @@ def echo_floods(*, flood_window, flood_rate, flood_byte_rate, ddos_rate, ddos_mi
     return Plan(routes=(Route(pl.col("icmp_type").is_in(ECHO_REQUEST), (pl.col("dst"),)),),
                 bounds=(Bound(w, {"n": (pl.len(), "sum"), "bytes": (pl.col("datagram_len").sum(), "sum")},
                               (pl.col("n") >= min(flood_rate, ddos_rate) * w)
-                              | (pl.col("bytes") >= flood_byte_rate * w)),))
+                              | (pl.col("bytes") >= flood_byte_rate * w)),),
+                columns=(*_READ, *_ECHO))
 
 
 def sweeps(*, sweep_window, sweep_min_targets, sweep_revisit) -> Plan:
@@ -62,7 +68,8 @@ def sweeps(*, sweep_window, sweep_min_targets, sweep_revisit) -> Plan:
                         Route(expired, (pl.col("inner_src"),))),  # the routes it traced
                 bounds=(Bound(sweep_window,
                               {"targets": (pl.col("dst").filter(pl.col("_role") == 0).n_unique(), "sum")},
-                              pl.col("targets") >= sweep_min_targets),))
+                              pl.col("targets") >= sweep_min_targets),),
+                columns=(*_READ, *_QUOTE))
 
 
 def smurf(*, smurf_window, smurf_rate, smurf_reply_rate, smurf_min_reflectors, networks) -> Plan:
@@ -75,7 +82,8 @@ def smurf(*, smurf_window, smurf_rate, smurf_reply_rate, smurf_min_reflectors, n
                                   "replies": ((pl.col("_role") == 1).sum(), "sum")},
                               (pl.col("broadcast") >= smurf_rate * w)
                               | (pl.col("replies") >= smurf_reply_rate * w)),),
-                helpers=_broadcast(networks))
+                helpers=_broadcast(networks),
+                columns=(*_READ, *_ECHO))
 
 
 def tunnels(*, tunnel_min_packets, tunnel_min_duration, **_) -> Plan:
@@ -90,7 +98,8 @@ def tunnels(*, tunnel_min_packets, tunnel_min_duration, **_) -> Plan:
                                      "last": (pl.col("ts").max(), "max")},
                               (pl.col("n") >= tunnel_min_packets)
                               & ((pl.col("last") - pl.col("first")).dt.total_nanoseconds()
-                                 >= round(tunnel_min_duration * 1e9))),))
+                                 >= round(tunnel_min_duration * 1e9))),),
+                columns=(*_READ, *_ECHO))
 
 
 def unreachable_scans(*, unreach_window, unreach_min_ports, unreach_min_hosts, **_) -> Plan:
@@ -106,7 +115,8 @@ def unreachable_scans(*, unreach_window, unreach_min_ports, unreach_min_hosts, *
                 bounds=(Bound(w, {"hosts": (pl.col("inner_dst").filter(first).n_unique(), "sum")},
                               pl.col("hosts") >= unreach_min_hosts),
                         Bound(w, {"services": (first.sum(), "sum")}, pl.col("services") >= unreach_min_ports,
-                              sub=pl.col("inner_dst"))))
+                              sub=pl.col("inner_dst"))),
+                columns=(*_READ, *_QUOTE))
 
 
 def _by_source(rows: pl.Expr) -> Plan:
@@ -133,7 +143,8 @@ def fragment_attacks(*, max_datagram, **_) -> Plan:
 def error_floods(*, error_flood_rate, error_flood_window) -> Plan:
     w = error_flood_window
     return Plan(routes=(Route(is_error(), (pl.col("dst"),)),),
-                bounds=(Bound(w, {"n": (pl.len(), "sum")}, pl.col("n") >= error_flood_rate * w),))
+                bounds=(Bound(w, {"n": (pl.len(), "sum")}, pl.col("n") >= error_flood_rate * w),),
+                columns=_READ)
 
 
 def topology(*, topology_window, topology_min_targets, topology_min_routers, **_) -> Plan:
@@ -141,7 +152,8 @@ def topology(*, topology_window, topology_min_targets, topology_min_routers, **_
                 bounds=(Bound(topology_window, {"targets": (pl.col("inner_dst").n_unique(), "sum"),
                                                 "routers": (pl.col("src").n_unique(), "sum")},
                               (pl.col("targets") >= topology_min_targets)
-                              & (pl.col("routers") >= topology_min_routers)),))
+                              & (pl.col("routers") >= topology_min_routers)),),
+                columns=(*_READ, *_QUOTE))
 
 
 def firewall_probes(*, firewalk_window, firewalk_min_ports, prohibited_window, prohibited_min_probes) -> Plan:
@@ -156,4 +168,5 @@ def firewall_probes(*, firewalk_window, firewalk_min_ports, prohibited_window, p
                         Bound(prohibited_window,
                               {"probes": (pl.struct("inner_dst", "inner_proto", "inner_dport").filter(refusal)
                                           .n_unique(), "sum")},
-                              pl.col("probes") >= prohibited_min_probes)))
+                              pl.col("probes") >= prohibited_min_probes)),
+                columns=(*_READ, *_QUOTE))

@@ -73,11 +73,14 @@ def infer_routers(data: Data, *, router_learning: float = 60.0,
               .select("ip_version", mac.alias("mac"), "src"))
 
     def behind(mac_col: str, addr_col: str) -> pl.LazyFrame:
-        addr = pl.col(addr_col)
+        # Judged once per distinct (MAC, address): the text tests cost a cast per row otherwise.
+        addr = pl.col("addr").cast(pl.String)
         unicast = ~is_link_local(addr) & ~addr.str.starts_with("ff") & ~addr.str.ends_with(".255")
-        return (early.filter(_usable_mac(pl.col(mac_col)) & unicast)
-                .group_by("ip_version", pl.col(mac_col).alias("mac"))
-                .agg(addr.n_unique().alias("n")).filter(pl.col("n") >= router_min_addresses)
+        return (early.select("ip_version", pl.col(mac_col).alias("mac"), pl.col(addr_col).alias("addr"))
+                .unique()
+                .filter(_usable_mac(pl.col("mac").cast(pl.String)) & unicast)
+                .group_by("ip_version", "mac")
+                .agg(pl.len().alias("n")).filter(pl.col("n") >= router_min_addresses)
                 .select("ip_version", "mac"))
 
     forwarding_macs = pl.concat([errors.filter(pl.col("mac").is_not_null()).select("ip_version", "mac"),

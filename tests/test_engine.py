@@ -56,6 +56,24 @@ def test_rotated_files_streamed(tmp_path: Path) -> None:
     assert streamed([first, second], 50).equals(reference(cap.icmp))
 
 
+def test_streamed_in_shares_equals_in_memory(tmp_path: Path, monkeypatch) -> None:
+    """More candidate rows than streamed detection holds at once: the groups are shared out, a
+    pass over the captures each, and the alerts are those of the captures in memory."""
+    from icmpscope.detect import stream
+
+    built = [b() for b in (*sc.ATTACKS, *sc.BENIGN)]
+    paths = [write_pcap(tmp_path / f"{i}.pcap", b.frames, nanosecond=True)
+             for i, b in enumerate(built) if not b.options]
+    expected = ic.detect.all(ic.read_pcap(paths).icmp)
+    assert expected["kind"].n_unique() >= 10
+    calls = []
+    candidate_rows = stream._candidate_rows
+    monkeypatch.setattr(stream, "_candidate_rows", lambda *a: calls.append(a[3]) or candidate_rows(*a))
+    monkeypatch.setattr(stream, "SHARE_ROWS", 500)
+    assert streamed(paths, 64).equals(expected)
+    assert calls[0] is None and len(calls) > 2 and calls[1:] == [(i, len(calls) - 1) for i in range(len(calls) - 1)]
+
+
 def test_quiet_groups_are_not_candidates() -> None:
     """The bounds leave out the groups that cannot alert: in the demo, the sweep's prober is
     the only candidate of sweeps, and the other traffic is not read by sweeps."""

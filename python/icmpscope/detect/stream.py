@@ -13,6 +13,8 @@ from icmpscope.detect.routers import LEARNS_FROM, learning_rows
 
 # Partial bounds are merged whenever this many batches' worth have piled up.
 _MERGE_EVERY = 16
+# Candidate rows held at once, over every detector: past it, the groups are shared out.
+SHARE_ROWS = 2_000_000
 
 
 def detect_streamed(lf: pl.LazyFrame, thresholds: dict[str, object]) -> pl.DataFrame:
@@ -48,20 +50,47 @@ def detect_streamed(lf: pl.LazyFrame, thresholds: dict[str, object]) -> pl.DataF
     early_until = pl.lit(first_ts) + seconds(float(learning))
     # Router inference, only where there is something to judge, reads a few columns.
     inferring = thresholds.get("known_routers") is None and routing[redirects] | routing[router_adverts]
-    kept: dict = {d: [] for d in DETECTORS}
-    early: list[pl.DataFrame] = []
-    for batch in lf.collect_batches():
-        for d in DETECTORS:
-            rows = engine.select_rows(batch, plans[d], chosen[d])
-            if not rows.is_empty():
-                kept[d].append(rows)
-        if inferring:
-            early.append(batch.lazy().filter(pl.col("ts") <= early_until).select(LEARNS_FROM).collect())
     schema = lf.collect_schema()
-    rows = {d: pl.concat(kept[d]) if kept[d] else pl.DataFrame(schema=schema) for d in DETECTORS}
-    # Router inference reads the first seconds, and the first advertisement wherever it is.
-    early_rows = learning_rows(early, rows[router_adverts])
     starts_all = (pl.concat(starts).group_by("file").agg(pl.col("_file_start").min())
                   if starts else pl.DataFrame(schema={"file": pl.String, "_file_start": schema["ts"]}))
     whole = Whole(several=len(files) > 1, file_starts=starts_all)
-    return run_parts(rows, whole, thresholds, early=early_rows)
+    kept, early, held = _candidate_rows(lf, plans, chosen, None, early_until if inferring else None)
+    if held <= SHARE_ROWS:
+        return run_parts(kept, whole, thresholds, early=early)
+    # Too many candidate rows to hold at once: the groups in shares, a pass over the capture
+    # each, so memory follows a share (the cluster shares alike, see icmpscope.distributed).
+    shares = -(-held // SHARE_ROWS)
+    found = [run_parts(_candidate_rows(lf, plans, chosen, (i, shares), None)[0], whole, thresholds, early=early)
+             for i in range(shares)]
+    return pl.concat(found).sort("start", "kind", "src", "dst", nulls_last=True)
+
+
+def _candidate_rows(lf: pl.LazyFrame, plans: dict, chosen: dict, part: tuple[int, int] | None,
+                    early_until: pl.Expr | None) -> tuple[dict, pl.DataFrame | None, int]:
+    """One pass: each detector's rows of its candidate groups (those of share ``part``), the
+    rows router inference learns from (its first seconds until ``early_until``, and every
+    router advertisement; ``None`` without ``early_until``) and how many candidate rows the
+    pass met. Past ``SHARE_ROWS`` of them, a pass without ``part`` only counts: the caller
+    shares the groups out."""
+    from icmpscope.detect import router_adverts
+
+    kept: dict = {d: [] for d in plans}
+    early: list[pl.DataFrame] = []
+    adverts: list[pl.DataFrame] = []
+    held = 0
+    for batch in lf.collect_batches():
+        for d, plan in plans.items():
+            rows = engine.select_rows(batch, plan, chosen[d], part)
+            held += rows.height
+            if not rows.is_empty() and (part is not None or held <= SHARE_ROWS):
+                kept[d].append(rows)
+        if early_until is not None:
+            early.append(batch.lazy().filter(pl.col("ts") <= early_until).select(LEARNS_FROM).collect())
+            adverts.append(engine.select_rows(batch, plans[router_adverts], None).select(LEARNS_FROM))
+        if part is None and held > SHARE_ROWS:
+            kept = {d: [] for d in plans}
+    schema = lf.collect_schema()
+    rows = {d: pl.concat(kept[d]) if kept[d] else pl.DataFrame(schema=schema).select(plans[d].columns or schema.names())
+            for d in plans}
+    learning = learning_rows(early, pl.concat(adverts)) if early_until is not None else None
+    return rows, learning, held

@@ -56,6 +56,20 @@ def test_rotated_files_streamed(tmp_path: Path) -> None:
     assert streamed([first, second], 50).equals(reference(cap.icmp))
 
 
+@pytest.mark.parametrize("build", SCENARIOS, ids=lambda b: b.__name__)
+def test_routers_are_inferred_alike_from_representatives(build) -> None:
+    """The parts of a capture send router inference the earliest row of each kind between each
+    MAC and address, which tells the same routers as all the rows."""
+    from icmpscope.detect.routers import LEARNS_FROM, representatives
+
+    icmp = build().read().icmp.select(LEARNS_FROM)
+    kept = representatives(icmp)
+    assert kept.height <= icmp.height
+    assert ic.detect.infer_routers(kept).equals(ic.detect.infer_routers(icmp))
+    halves = [representatives(icmp[: icmp.height // 2]), representatives(icmp[icmp.height // 2:])]
+    assert ic.detect.infer_routers(representatives(pl.concat(halves))).equals(ic.detect.infer_routers(icmp))
+
+
 def test_streamed_in_shares_equals_in_memory(tmp_path: Path, monkeypatch) -> None:
     """More candidate rows than streamed detection holds at once: the groups are shared out, a
     pass over the captures each, and the alerts are those of the captures in memory."""

@@ -1,10 +1,12 @@
 """``analyze`` on a Dask cluster: the cluster reads, detects and merges; the client receives the
 alerts, summaries, stats and errors only.
 
-Each file is read by a task whose result stays on its worker. Small per-file tasks then return
-the detectors' bounds (see :mod:`icmpscope.detect.engine`), summaries and stats; one task merges
-the bounds into each detector's candidate groups; per-file tasks cut out the candidates' rows;
-one task runs the detectors over them. A lost worker costs its tasks, which Dask runs again from
+A per-file task reads the file and returns the detectors' bounds (see
+:mod:`icmpscope.detect.engine`), its summaries, stats and talkers; one task merges the bounds into
+each detector's candidate groups; per-file tasks read the file again and cut out the candidates'
+rows, in shares by group; a task per share runs the detectors over them. Reading twice is cheap
+next to holding every capture: a worker holds one capture at a time (holding them, 2 workers of
+4 GiB died on 8 files of 2M packets). A lost worker costs its tasks, which Dask runs again from
 the file; a file that fails to read is a row of ``errors``.
 """
 from __future__ import annotations
@@ -24,7 +26,7 @@ from icmpscope.detect import DETECTORS, engine, fragment_attacks, infer_routers,
 from icmpscope.detect import plans as plans_of
 from icmpscope.detect.base import Whole, empty, seconds
 from icmpscope.detect.fragments import attack_datagrams
-from icmpscope.detect.routers import LEARNS_FROM, learning_rows
+from icmpscope.detect.routers import LEARNS_FROM, learning_rows, representatives
 from icmpscope.io import TABLES, Capture, is_url, read_pcap
 from icmpscope.report import Report, talker_pairs, top_talkers
 
@@ -46,6 +48,7 @@ class Facts:
     timeline: pl.DataFrame | None
     stats: pl.DataFrame | None
     errors: pl.DataFrame | None
+    talkers: pl.DataFrame | None  # per pair, merged into the report's top talkers
 
 
 @dataclass(frozen=True)
@@ -71,9 +74,10 @@ def read_file(path: str, storage_options: dict[str, Any] | None) -> Capture | st
         return f"{type(exc).__name__}: {exc}"
 
 
-def file_facts(path: str, capture: Capture | str, thresholds: dict[str, object]) -> Facts:
+def file_facts(path: str, storage_options: dict[str, Any] | None, thresholds: dict[str, object]) -> Facts:
+    capture = read_file(path, storage_options)
     if isinstance(capture, str):
-        return Facts(path, capture, {}, None, None, False, None, None, None, None)
+        return Facts(path, capture, {}, None, None, False, None, None, None, None, None)
     icmp = capture.icmp
     plans = _plans(thresholds)
     parts = {name: engine.partial_bounds(icmp, plan) for name, plan in plans.items()}
@@ -82,7 +86,7 @@ def file_facts(path: str, capture: Capture | str, thresholds: dict[str, object])
     routing = any(not engine.select_rows(icmp, plans[n], None).is_empty() for n in ("redirects", "router_adverts"))
     report = Report.from_capture(capture, pl.DataFrame())
     return Facts(path, None, bounds, engine.file_starts(icmp), icmp["ts"].min(), routing,
-                 report.summary, report.timeline, capture.stats, capture.errors)
+                 report.summary, report.timeline, capture.stats, capture.errors, talker_pairs(icmp))
 
 
 def choose(facts: list[Facts], thresholds: dict[str, object]) -> Candidates:
@@ -101,11 +105,12 @@ def choose(facts: list[Facts], thresholds: dict[str, object]) -> Candidates:
                       chosen=chosen)
 
 
-def file_rows(capture: Capture | str, candidates: Candidates, thresholds: dict[str, object],
-              shares: int) -> list[dict[str, pl.DataFrame]]:
+def file_rows(path: str, storage_options: dict[str, Any] | None, candidates: Candidates,
+              thresholds: dict[str, object], shares: int) -> list[dict[str, pl.DataFrame]]:
     """The candidates' rows of one file for each detector, in ``shares`` shares by group, and
     last what the whole needs of it: its fragment-attack evidence, its router advertisements and,
     where routers are inferred, its rows of the capture's first seconds."""
+    capture = read_file(path, storage_options)
     if isinstance(capture, str):
         return [{} for _ in range(shares + 1)]
     icmp = capture.icmp
@@ -117,7 +122,7 @@ def file_rows(capture: Capture | str, candidates: Candidates, thresholds: dict[s
     if candidates.inferring:
         learning = float(thresholds.get("router_learning", 60.0))  # type: ignore[arg-type]
         until = pl.lit(candidates.first_ts) + seconds(learning)
-        extra["early"] = icmp.lazy().filter(pl.col("ts") <= until).select(LEARNS_FROM).collect()
+        extra["early"] = representatives(icmp.lazy().filter(pl.col("ts") <= until).select(LEARNS_FROM).collect())
         extra["adverts"] = engine.select_rows(icmp, plans["router_adverts"], None).select(LEARNS_FROM)
     # A fragmented datagram's alert needs that datagram's row and fragments only.
     extra["datagrams"], extra["fragments"] = attack_datagrams(
@@ -162,13 +167,9 @@ def _sorted(found: list[pl.DataFrame]) -> pl.DataFrame:
     return pl.concat(found).sort("start", "kind", "src", "dst", nulls_last=True)
 
 
-def file_talkers(capture: Capture | str) -> pl.DataFrame | None:
-    return None if isinstance(capture, str) else talker_pairs(capture.icmp)
-
-
-def talkers(parts: list[pl.DataFrame | None]) -> pl.DataFrame:
+def talkers(facts: list[Facts]) -> pl.DataFrame:
     # Per-file pairs, not the files' rows: one task holding every capture ran out of memory.
-    pairs = [p for p in parts if p is not None]
+    pairs = [f.talkers for f in facts if f.talkers is not None]
     return top_talkers(pl.concat(pairs) if pairs else talker_pairs(pl.DataFrame(_core.empty_table("icmp"))))
 
 
@@ -176,27 +177,31 @@ def analyze_on_cluster(client: Any, paths: list[str], thresholds: dict[str, obje
                        sizes: dict[str, int], bar: Any = None,
                        storage_options: dict[str, Any] | None = None) -> Any:
     """:func:`icmpscope.analyze` with ``client``, a ``distributed.Client``."""
+    from dask.base import tokenize
     from distributed import as_completed
 
     nothing = Report.from_capture(Capture(**{n: pl.DataFrame(_core.empty_table(n)) for n in TABLES}),
                                   pl.DataFrame())
 
-    captures = client.map(read_file, paths, storage_options=storage_options, key=[f"icmpscope-read-{i}-{p}" for i, p in enumerate(paths)])
-    facts_f = [client.submit(file_facts, p, c, thresholds) for p, c in zip(paths, captures)]
+    # One task per path given, a path given twice included (as read_pcap counts it twice).
+    run = tokenize(paths, storage_options, thresholds)
+    facts_f = [client.submit(file_facts, p, storage_options, thresholds, key=f"icmpscope-facts-{i}-{run}")
+               for i, p in enumerate(paths)]
     if bar is not None:
         for done in as_completed(facts_f):
             bar.update(sizes[paths[facts_f.index(done)]])
     chosen = client.submit(choose, facts_f, thresholds)
     # Groups in two shares per worker, so that no worker holds more than its part of the rows.
     shares = max(1, 2 * len(client.scheduler_info().get("workers", {})))
-    rows = [client.submit(file_rows, c, chosen, thresholds, shares) for c in captures]
+    rows = [client.submit(file_rows, p, storage_options, chosen, thresholds, shares, key=f"icmpscope-rows-{i}-{run}")
+            for i, p in enumerate(paths)]
     share_of = [[client.submit(operator.getitem, r, i) for r in rows] for i in range(shares + 1)]
     context = client.submit(whole_of, share_of[shares], chosen, thresholds)
     found = [client.submit(detect_share, share_of[i], context, thresholds, i == 0) for i in range(shares)]
     alerts_f = client.submit(_sorted, found)
-    talkers_f = client.submit(talkers, [client.submit(file_talkers, c) for c in captures])
+    talkers_f = client.submit(talkers, facts_f)
     # The bounds stay on the cluster: the client takes each file's share of the report.
-    report_f = [client.submit(dataclasses.replace, f, bounds={}) for f in facts_f]
+    report_f = [client.submit(dataclasses.replace, f, bounds={}, talkers=None) for f in facts_f]
     facts, alerts, top = client.gather([report_f, alerts_f, talkers_f])
     read = [f for f in facts if f.failure is None]
 

@@ -30,7 +30,7 @@ from icmpscope.detect.base import (Data, episodes, distinct_hot, evidence, finis
                                    ipv4_int, is_link_local, is_multicast_mac, listing, seconds, several_files,
                                    whole)
 
-__all__ = ["infer_routers", "redirects", "router_adverts"]
+__all__ = ["infer_routers", "redirects", "router_adverts", "learning_rows", "representatives"]
 
 ADVERSARY_IN_THE_MIDDLE = "T1557"
 ADVERTS = (9, 134)
@@ -106,11 +106,25 @@ def infer_routers(data: Data, *, router_learning: float = 60.0,
 
 
 def learning_rows(early: list[pl.DataFrame], adverts: pl.DataFrame) -> pl.DataFrame:
-    """What :func:`infer_routers` needs of a capture read in parts: the rows of its first
-    ``router_learning`` seconds (``early``) and its router advertisements (the first one may
-    come later), once each."""
-    return (pl.concat([*early, adverts.select(LEARNS_FROM)])
-            .unique(subset=["file", "frame"], maintain_order=True))
+    """What :func:`infer_routers` needs of a capture read in parts: the :func:`representatives`
+    of the rows of its first ``router_learning`` seconds (``early``) and of its router
+    advertisements (the first one may come later)."""
+    return representatives(pl.concat([*early, adverts.select(LEARNS_FROM)]))
+
+
+def representatives(rows: pl.DataFrame) -> pl.DataFrame:
+    """The earliest row of each kind of message (version, type, and what else it is judged by)
+    between each MAC and address, each way: :func:`infer_routers` tells the same routers from
+    them as from ``rows``, so the parts of a capture (batches, files) send these, which grow
+    with the hosts seen, not with the traffic."""
+    quotes_other = (pl.col("inner_dst").is_not_null() & (pl.col("inner_dst") != pl.col("src"))).alias("_quotes")
+    judged = [c for c in LEARNS_FROM if c not in ("file", "frame", "ts", "inner_dst")]
+    ways = [[c for c in judged if c not in ("dst", "dst_mac")] + ["_quotes"],
+            [c for c in judged if c not in ("src", "src_mac")]]
+    first = rows.lazy().with_columns(quotes_other).sort("ts", "file", "frame")
+    return (pl.concat([first.unique(subset=way, keep="first", maintain_order=True) for way in ways])
+            .unique(subset=["file", "frame"], keep="first", maintain_order=True)
+            .select(LEARNS_FROM).collect())
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,13 @@ import polars as pl
 from icmpscope.detect import engine
 from icmpscope.detect import plans as plans_of
 from icmpscope.detect.base import Whole, empty, seconds
-from icmpscope.detect.routers import LEARNS_FROM, learning_rows
+from icmpscope.detect.routers import LEARNS_FROM, learning_rows, representatives
 
 # Partial bounds are merged whenever this many batches' worth have piled up.
 _MERGE_EVERY = 16
-# Candidate rows held at once, over every detector: past it, the groups are shared out.
-SHARE_ROWS = 2_000_000
+# Candidate rows held at once, over every detector: past it, the groups are shared out
+# (each costs a pass over the capture; a million rows and their detection take ~0.4 GiB).
+SHARE_ROWS = 1_000_000
 
 
 def detect_streamed(lf: pl.LazyFrame, thresholds: dict[str, object]) -> pl.DataFrame:
@@ -80,17 +81,21 @@ def _candidate_rows(lf: pl.LazyFrame, plans: dict, chosen: dict, part: tuple[int
     held = 0
     for batch in lf.collect_batches():
         for d, plan in plans.items():
-            rows = engine.select_rows(batch, plan, chosen[d], part)
+            # The file's name once per batch, not per row (a String column holds it per row).
+            rows = engine.select_rows(batch, plan, chosen[d], part).with_columns(pl.col("file").cast(pl.Categorical))
             held += rows.height
             if not rows.is_empty() and (part is not None or held <= SHARE_ROWS):
                 kept[d].append(rows)
         if early_until is not None:
-            early.append(batch.lazy().filter(pl.col("ts") <= early_until).select(LEARNS_FROM).collect())
+            early.append(representatives(batch.lazy().filter(pl.col("ts") <= early_until).select(LEARNS_FROM).collect()))
             adverts.append(engine.select_rows(batch, plans[router_adverts], None).select(LEARNS_FROM))
+            if len(early) >= _MERGE_EVERY:
+                early = [learning_rows(early, pl.concat(adverts))]
+                adverts = []
         if part is None and held > SHARE_ROWS:
             kept = {d: [] for d in plans}
     schema = lf.collect_schema()
     rows = {d: pl.concat(kept[d]) if kept[d] else pl.DataFrame(schema=schema).select(plans[d].columns or schema.names())
             for d in plans}
-    learning = learning_rows(early, pl.concat(adverts)) if early_until is not None else None
+    learning = learning_rows(early, pl.concat(adverts) if adverts else early[0].clear()) if early_until is not None else None
     return rows, learning, held

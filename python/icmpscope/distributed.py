@@ -158,7 +158,7 @@ def detect_share(rows: list[dict[str, pl.DataFrame]], context: tuple[Whole, Capt
     if not rows:
         return empty(several=whole.several)
     schema = next(iter(rows[0].values())).schema
-    per = {d: (pl.concat([r[d.__name__] for r in rows], how="vertical_relaxed").sort("ts", maintain_order=True)
+    per = {d: (pl.concat([r[d.__name__] for r in rows], how="vertical_relaxed", rechunk=True).sort("ts", maintain_order=True)
                if d is not fragment_attacks else pl.DataFrame(schema=schema)) for d in DETECTORS}
     return run_parts(per, whole, thresholds, early=None, capture=evidence if first else None)
 

@@ -81,8 +81,7 @@ def _candidate_rows(lf: pl.LazyFrame, plans: dict, chosen: dict, part: tuple[int
     held = 0
     for batch in lf.collect_batches():
         for d, plan in plans.items():
-            # The file's name once per batch, not per row (a String column holds it per row).
-            rows = engine.select_rows(batch, plan, chosen[d], part).with_columns(pl.col("file").cast(pl.Categorical))
+            rows = _own(engine.select_rows(batch, plan, chosen[d], part))
             held += rows.height
             if not rows.is_empty() and (part is not None or held <= SHARE_ROWS):
                 kept[d].append(rows)
@@ -95,7 +94,21 @@ def _candidate_rows(lf: pl.LazyFrame, plans: dict, chosen: dict, part: tuple[int
         if part is None and held > SHARE_ROWS:
             kept = {d: [] for d in plans}
     schema = lf.collect_schema()
-    rows = {d: pl.concat(kept[d]) if kept[d] else pl.DataFrame(schema=schema).select(plans[d].columns or schema.names())
+    # Rechunked: polars 2.1 panicked in firewall_probes' text functions over the chunks of
+    # many small batches (35 scenario captures streamed 512 rows at a time).
+    rows = {d: pl.concat(kept[d], rechunk=True) if kept[d] else pl.DataFrame(schema=schema).select(plans[d].columns or schema.names())
             for d in plans}
     learning = learning_rows(early, pl.concat(adverts) if adverts else early[0].clear()) if early_until is not None else None
     return rows, learning, held
+
+
+def _own(rows: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` in buffers of their own: polars' text columns gathered from a batch still point
+    into the whole batch's text, so a few kept rows pinned every batch (~1 GiB over 4 GB of
+    capture). The file's name becomes categorical (once per batch, not per row); other text
+    and list columns, on the few rows of rare messages, are copied."""
+    rows = rows
+    if any(dtype == pl.String or isinstance(dtype, pl.List) for dtype in rows.schema.values()):
+        return pl.from_arrow(rows.to_arrow())  # type: ignore[return-value]
+    return rows
+

@@ -13,7 +13,8 @@ from icmpscope.detect.engine import Bound, Plan, Route, options
 from icmpscope.detect.errors import is_error
 from icmpscope.detect.unreachables import is_prohibited
 from icmpscope.detect.routers import ADVERTS, REDIRECTS
-from icmpscope.detect.sweeps import PROBES, TIME_EXCEEDED, ttl_expired
+from icmpscope.detect.sweeps import PROBES, TIME_EXCEEDED, answer_kind, probe_kind, ttl_expired
+from icmpscope.detect.fingerprint import echo_shape, is_crafted, is_query
 
 
 
@@ -157,3 +158,20 @@ def firewall_probes(*, firewalk_window, firewalk_min_ports, prohibited_window, p
                               {"probes": (pl.struct("inner_dst", "inner_proto", "inner_dport").filter(refusal)
                                           .n_unique(), "sum")},
                               pl.col("probes") >= prohibited_min_probes)))
+
+
+def fingerprinting(*, fingerprint_window, fingerprint_min_crafted, fingerprint_min_shapes,
+                   fingerprint_min_queries) -> Plan:
+    # Keyed by (prober, target): its queries and the target's answers. Over the whole capture,
+    # the crafted requests and the range of echo shapes (a ping keeps one: lowest = highest);
+    # per window, the query types.
+    ask = pl.col("_role") == 0
+    shape = echo_shape().filter(ask)
+    several = (pl.col("hi") > pl.col("lo")) if fingerprint_min_shapes > 1 else pl.lit(True)
+    return Plan(routes=(Route(is_query(), (pl.col("src"), pl.col("dst"))),
+                        Route(answer_kind().is_not_null(), (pl.col("dst"), pl.col("src")))),
+                bounds=(Bound(None, {"crafted": ((is_crafted() & ask).sum(), "sum"),
+                                     "lo": (shape.min(), "min"), "hi": (shape.max(), "max")},
+                              (pl.col("crafted") >= fingerprint_min_crafted) | several),
+                        Bound(fingerprint_window, {"types": (probe_kind().filter(ask).n_unique(), "sum")},
+                              pl.col("types") >= fingerprint_min_queries)))

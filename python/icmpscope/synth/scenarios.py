@@ -734,15 +734,17 @@ def blocked_service(*, attempts: int = 4) -> Scenario:
     return t.scenario("blocked_service", blocked_service.__doc__ or "")
 
 
-def prohibited_storm6(*, ports: int = 20) -> Scenario:
+def prohibited_storm6(*, ports: int = 20, codes: tuple[int, ...] = (1, 5, 6)) -> Scenario:
     """The IPv6 form of :func:`prohibited_storm`: 2001:db8:77::7 probes ``ports`` TCP ports of
     each of 2001:db8:1::80, ::81 and ::82 through the site's filter, 2001:db8:1::1, whose rules
     refuse them with ICMPv6 type 1 code 1 (administratively prohibited), code 5 (source
-    address failed ingress/egress policy) and code 6 (reject route to destination)."""
+    address failed ingress/egress policy) and code 6 (reject route to destination): one code,
+    in ``codes``, per host."""
     t = _Timeline()
     prober, filter_ = "2001:db8:77::7", "2001:db8:1::1"
+    hosts = [(f"2001:db8:1::{80 + k}", code) for k, code in enumerate(codes)]
     for i in range(ports):
-        for k, (target, code) in enumerate((("2001:db8:1::80", 1), ("2001:db8:1::81", 5), ("2001:db8:1::82", 6))):
+        for k, (target, code) in enumerate(hosts):
             probe = ipv6(prober, target, tcp(50000 + i, 1 + i * 37, seq=i, src=prober, dst=target), next_header=6)
             at = i * 0.2 + k * 0.05
             t.add(at, probe)

@@ -318,3 +318,15 @@ def test_shipped_pings_are_as_shipped() -> None:
     assert shapes.rows() == [("192.0.2.10", [0], [0], [True], [64], [56], 10),
                              ("192.0.2.11", [0], [0], [False], [128], [32], 4),
                              ("2001:db8:1::10", [0], [0], [None], [64], [56], 10)]
+
+
+@pytest.mark.parametrize("keyword", ["fingerprint_min_shapes", "fingerprint_min_queries"])
+def test_a_threshold_of_one_takes_every_pinger(keyword: str) -> None:
+    """At 1, one shape (one query type) is enough: each pinging pair is one alert, alone and
+    through detect.all's plan."""
+    cap = sc.shipped_pings().read()
+    found = ic.detect.fingerprinting(cap, **{keyword: 1})
+    assert found.select("src", "dst", "packets").sort("src").rows() == [
+        ("192.0.2.10", "203.0.113.200", 10), ("192.0.2.11", "203.0.113.200", 4),
+        ("2001:db8:1::10", "2001:db8:2::200", 10)]
+    assert ic.detect.all(cap, **{keyword: 1}).filter(pl.col("kind") == "os_fingerprint").equals(found)

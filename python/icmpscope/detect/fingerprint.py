@@ -78,13 +78,22 @@ def fingerprinting(data: Data, *, fingerprint_window: float = 10.0, fingerprint_
     icmp = icmp_of(data)
     window = fingerprint_window
     pair = ["src", "dst"]
-    requests = icmp.filter(is_query()).with_columns(probe_kind().alias("probe"), echo_shape().alias("_shape"))
+    requests = (icmp.filter(is_query())
+                .select(*ORDER, *pair, "ip_version", "icmp_type", "icmp_code", "tos", "df",
+                        probe_kind().alias("probe"), echo_shape().alias("_shape")))
+    if fingerprint_min_shapes > 1 and fingerprint_min_queries > 1:
+        # A pair whose requests are all plain echoes (code 0, TOS 0) has one shape and one
+        # type: only the others can alert (counting per window over every pair costs seconds).
+        plain = pl.col("icmp_type").is_in(ECHO_REQUEST) & (pl.col("_shape") == 0)
+        requests = requests.join(requests.filter(~plain).select(pair).unique(), on=pair, how="semi")
+    requests = requests.collect().lazy()  # read by each signal below: collected once
     hot = pl.concat([
         rate_hot(requests.filter(is_crafted()), by=pair, window=window,
                  hot=pl.col("count") >= fingerprint_min_crafted),
         distinct_hot(requests, by=pair, target="_shape", window=window, minimum=fingerprint_min_shapes),
         distinct_hot(requests, by=pair, target="probe", window=window, minimum=fingerprint_min_queries),
     ])
+    requests = requests.join(hot.select(pair).unique(), on=pair, how="semi")
     echo = pl.col("icmp_type").is_in(ECHO_REQUEST)
     found = (episodes(requests, hot, by=pair, window=window)
              .with_columns(_described().alias("_what"))
@@ -96,7 +105,8 @@ def fingerprinting(data: Data, *, fingerprint_window: float = 10.0, fingerprint_
                   pl.col("_shape").drop_nulls().n_unique().alias("shapes"),
                   pl.col("probe").n_unique().alias("types"),
                   ((pl.col("_shape") == 9 * 256).any() & (pl.col("_shape") == 4).any()).alias("_ie"),
-                  listing("_what").alias("probes")))
+                  listing("_what").alias("probes"))
+             .collect().lazy())  # the alerts and their answers both read it
     answers = (icmp.filter(answer_kind().is_not_null())
                .select("ts", "ip_version", "icmp_type", "icmp_code", "tos", "df",
                        pl.col("dst").alias("src"), pl.col("src").alias("dst"))

@@ -10,7 +10,7 @@ from icmpscope.detect.base import (ECHO_REQUEST, ORDER, Data, distinct_hot, epis
                                    icmp_of, listing, rate_hot, seconds, seconds_between, several_files)
 from icmpscope.detect.sweeps import answer_kind, probe_kind
 
-__all__ = ["fingerprinting", "is_query", "is_crafted", "echo_shape"]
+__all__ = ["fingerprinting", "is_query", "is_crafted", "is_plain", "echo_shape"]
 
 HOST_INFORMATION = "T1592"
 ECN_BITS = 0x03
@@ -27,6 +27,12 @@ def echo_shape() -> pl.Expr:
     for other messages. A ping keeps one shape for all its requests."""
     return (pl.when(pl.col("icmp_type").is_in(ECHO_REQUEST))
             .then(pl.col("icmp_code").cast(pl.Int32) * 256 + pl.col("tos").fill_null(0).cast(pl.Int32)))
+
+
+def is_plain() -> pl.Expr:
+    """Echo requests as every ping sends them: code 0, TOS 0. A pair that sends only these
+    has one shape and one query type."""
+    return echo_shape() == 0
 
 
 def is_crafted() -> pl.Expr:
@@ -84,8 +90,8 @@ def fingerprinting(data: Data, *, fingerprint_window: float = 10.0, fingerprint_
     if fingerprint_min_shapes > 1 and fingerprint_min_queries > 1:
         # A pair whose requests are all plain echoes (code 0, TOS 0) has one shape and one
         # type: only the others can alert (counting per window over every pair costs seconds).
-        plain = pl.col("icmp_type").is_in(ECHO_REQUEST) & (pl.col("_shape") == 0)
-        requests = requests.join(requests.filter(~plain).select(pair).unique(), on=pair, how="semi")
+        unusual = ~is_plain().fill_null(False)
+        requests = requests.join(requests.filter(unusual).select(pair).unique(), on=pair, how="semi")
     requests = requests.collect().lazy()  # read by each signal below: collected once
     hot = pl.concat([
         rate_hot(requests.filter(is_crafted()), by=pair, window=window,

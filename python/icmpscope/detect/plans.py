@@ -13,8 +13,8 @@ from icmpscope.detect.engine import Bound, Plan, Route, options
 from icmpscope.detect.errors import is_error
 from icmpscope.detect.unreachables import is_prohibited
 from icmpscope.detect.routers import ADVERTS, REDIRECTS
-from icmpscope.detect.sweeps import PROBES, TIME_EXCEEDED, answer_kind, probe_kind, ttl_expired
-from icmpscope.detect.fingerprint import echo_shape, is_crafted, is_query
+from icmpscope.detect.sweeps import PROBES, TIME_EXCEEDED, answer_kind, ttl_expired
+from icmpscope.detect.fingerprint import is_plain, is_query
 
 
 
@@ -160,18 +160,12 @@ def firewall_probes(*, firewalk_window, firewalk_min_ports, prohibited_window, p
                               pl.col("probes") >= prohibited_min_probes)))
 
 
-def fingerprinting(*, fingerprint_window, fingerprint_min_crafted, fingerprint_min_shapes,
-                   fingerprint_min_queries) -> Plan:
-    # Keyed by (prober, target): its queries and the target's answers. Over the whole capture,
-    # the crafted requests and the range of echo shapes (a ping keeps one: lowest = highest);
-    # per window, the query types.
-    ask = pl.col("_role") == 0
-    shape = echo_shape().filter(ask)
-    several = (pl.col("hi") > pl.col("lo")) if fingerprint_min_shapes > 1 else pl.lit(True)
+def fingerprinting(*, fingerprint_min_shapes, fingerprint_min_queries, **_) -> Plan:
+    # Keyed by (prober, target): its queries and the target's answers. A pair that sends only
+    # plain echo requests (code 0, TOS 0) has one shape, one query type and nothing crafted.
+    unusual = ((pl.col("_role") == 0) & ~is_plain().fill_null(False)).sum()
+    anyone = fingerprint_min_shapes <= 1 or fingerprint_min_queries <= 1
     return Plan(routes=(Route(is_query(), (pl.col("src"), pl.col("dst"))),
                         Route(answer_kind().is_not_null(), (pl.col("dst"), pl.col("src")))),
-                bounds=(Bound(None, {"crafted": ((is_crafted() & ask).sum(), "sum"),
-                                     "lo": (shape.min(), "min"), "hi": (shape.max(), "max")},
-                              (pl.col("crafted") >= fingerprint_min_crafted) | several),
-                        Bound(fingerprint_window, {"types": (probe_kind().filter(ask).n_unique(), "sum")},
-                              pl.col("types") >= fingerprint_min_queries)))
+                bounds=(Bound(None, {"unusual": (unusual, "sum")},
+                              pl.lit(True) if anyone else pl.col("unusual") >= 1),))

@@ -47,7 +47,7 @@ def test_every_alert_kind_has_an_attack_scenario():
     assert covered == {"echo_flood", "ddos_echo_flood", "sweep", "smurf", "ping_of_death",
                        "overlapping_fragments", "icmp_redirect", "rogue_router_advert", "mask_reply",
                        "unreachable_scan", "icmp_tunnel", "error_flood", "topology_mapping",
-                       "firewall_probe"}
+                       "firewall_probe", "os_fingerprint"}
     assert all(build().benign for build in sc.BENIGN)
 
 
@@ -365,7 +365,7 @@ def test_prefixes_withdrawn_or_replaced_and_ipv4_router_addresses(tmp_path):
                                     "icmpscope.detect.smurf", "icmpscope.detect.sweeps",
                                     "icmpscope.detect.tunnels", "icmpscope.detect.unreachables",
                                     "icmpscope.detect.errors", "icmpscope.detect.topology",
-                                    "icmpscope.detect.firewall",
+                                    "icmpscope.detect.firewall", "icmpscope.detect.fingerprint",
                                     "icmpscope.synth.scenarios"])
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

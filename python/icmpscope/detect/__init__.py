@@ -35,16 +35,17 @@ from icmpscope.detect.unreachables import unreachable_scans
 from icmpscope.detect.errors import error_floods
 from icmpscope.detect.topology import topology
 from icmpscope.detect.firewall import firewall_probes
+from icmpscope.detect.fingerprint import fingerprinting
 from icmpscope.io import Capture
 
 __all__ = ["ALERT_SCHEMA", "DETECTORS", "all", "echo_floods", "sweeps", "smurf", "fragment_attacks",
            "redirects", "router_adverts", "mask_replies", "unreachable_scans", "tunnels",
            "infer_routers", "defaults", "error_floods", "topology",
-           "firewall_probes"]
+           "firewall_probes", "fingerprinting"]
 
 DETECTORS: tuple[Callable[..., pl.DataFrame], ...] = (
     echo_floods, sweeps, smurf, fragment_attacks, redirects, router_adverts, mask_replies,
-    unreachable_scans, tunnels, error_floods, topology, firewall_probes)
+    unreachable_scans, tunnels, error_floods, topology, firewall_probes, fingerprinting)
 
 
 def defaults() -> dict[str, object]:

@@ -26,7 +26,7 @@ def firewall_probes(data: Data, *, firewalk_window: float = 60.0, firewalk_min_p
       expire one hop past a gateway, whose filter they crossed. A traceroute's routers answer
       a few probes each; a long UDP mtr's answer many, but all of them do, so neither counts.
     - administratively-prohibited unreachables (ICMPv4 type 3 codes 9, 10, 13; ICMPv6 type 1
-      codes 1 and 5) to one prober (``src``) within ``prohibited_window`` seconds quoting its
+      codes 1, 5 and 6) to one prober (``src``) within ``prohibited_window`` seconds quoting its
       packets to at least ``prohibited_min_probes`` distinct services of hosts (``dst`` the host
       if one, else null). A host refused a blocked service a few times repeats one service.
 

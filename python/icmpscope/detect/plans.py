@@ -13,7 +13,8 @@ from icmpscope.detect.engine import Bound, Plan, Route, options
 from icmpscope.detect.errors import is_error
 from icmpscope.detect.unreachables import is_prohibited
 from icmpscope.detect.routers import ADVERTS, REDIRECTS
-from icmpscope.detect.sweeps import PROBES, TIME_EXCEEDED, ttl_expired
+from icmpscope.detect.sweeps import PROBES, TIME_EXCEEDED, answer_kind, ttl_expired
+from icmpscope.detect.fingerprint import is_plain, is_query
 
 # What every windowed detector reads: the evidence (file, frame, ts) and the messages' kind and ends.
 _READ = ("file", "frame", "ts", "ip_version", "src", "dst", "icmp_type", "icmp_code")
@@ -170,3 +171,14 @@ def firewall_probes(*, firewalk_window, firewalk_min_ports, prohibited_window, p
                                           .n_unique(), "sum")},
                               pl.col("probes") >= prohibited_min_probes)),
                 columns=(*_READ, *_QUOTE))
+
+
+def fingerprinting(*, fingerprint_min_shapes, fingerprint_min_queries, **_) -> Plan:
+    # Keyed by (prober, target): its queries and the target's answers. A pair that sends only
+    # plain echo requests (code 0, TOS 0) has one shape, one query type and nothing crafted.
+    unusual = ((pl.col("_role") == 0) & ~is_plain().fill_null(False)).sum()
+    anyone = fingerprint_min_shapes <= 1 or fingerprint_min_queries <= 1
+    return Plan(routes=(Route(is_query(), (pl.col("src"), pl.col("dst"))),
+                        Route(answer_kind().is_not_null(), (pl.col("dst"), pl.col("src")))),
+                bounds=(Bound(None, {"unusual": (unusual, "sum")},
+                              pl.lit(True) if anyone else pl.col("unusual") >= 1),))

@@ -6,7 +6,7 @@ import polars as pl
 from icmpscope.detect.base import (Data, distinct_hot, episodes, evidence, finish, icmp_of,
                                    listing, seconds, seconds_between, several_files)
 
-__all__ = ["sweeps", "mask_replies", "traceroute_pairs", "ttl_expired"]
+__all__ = ["sweeps", "mask_replies", "traceroute_pairs", "ttl_expired", "probe_kind", "answer_kind"]
 
 REMOTE_SYSTEM_DISCOVERY = "T1018"
 GATHER_NETWORK_INFO = "T1590"
@@ -22,6 +22,18 @@ def _lookup(table: dict[tuple[int, int], object]) -> pl.Expr:
         match = (pl.col("ip_version") == version) & (pl.col("icmp_type") == kind)
         expr = pl.when(match).then(pl.lit(value)).otherwise(expr)
     return expr
+
+
+def probe_kind() -> pl.Expr:
+    """The kind of query a message is (echo, timestamp, information, address mask, node
+    information), null for any other message."""
+    return _lookup({key: name for key, (name, _) in PROBES.items()})
+
+
+def answer_kind() -> pl.Expr:
+    """The kind of query a message answers (echo for an echo reply, timestamp for a timestamp
+    reply...), null for any other message."""
+    return _lookup({(version, answer): name for (version, _), (name, answer) in PROBES.items()})
 
 
 def ttl_expired() -> pl.Expr:
@@ -55,7 +67,7 @@ def sweeps(data: Data, *, sweep_window: float = 60.0, sweep_min_targets: int = 1
     [('sweep', '203.0.113.66', None, 40)]
     """
     icmp = icmp_of(data)
-    kind = _lookup({key: name for key, (name, _) in PROBES.items()})
+    kind = probe_kind()
     # Only the columns the alerts use: episodes sort their rows, and a capture's rows are wide.
     probes = (icmp.filter(kind.is_not_null())
               .select("file", "frame", "ts", "ip_version", "icmp_type", "src", "dst", kind.alias("probe")))

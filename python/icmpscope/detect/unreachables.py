@@ -12,7 +12,10 @@ from icmpscope.detect.sweeps import REMOTE_SYSTEM_DISCOVERY, traceroute_pairs
 __all__ = ["unreachable_scans", "is_prohibited", "service"]
 
 NETWORK_SERVICE_DISCOVERY = "T1046"
-PROHIBITED = {4: (9, 10, 13), 6: (1, 5)}
+# ICMPv6 codes 5 (source address failed ingress/egress policy) and 6 (reject route to
+# destination) are "more informative subsets of code 1" (RFC 4443 3.1): ip6tables REJECT sends
+# each (icmp6-adm-prohibited, icmp6-policy-fail, icmp6-reject-route).
+PROHIBITED = {4: (9, 10, 13), 6: (1, 5, 6)}
 _PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp"}
 
 
@@ -25,7 +28,7 @@ def service() -> pl.Expr:
 
 def is_prohibited() -> pl.Expr:
     """Administratively-prohibited unreachables: a filter's answer (ICMPv4 type 3 codes 9, 10,
-    13; ICMPv6 type 1 codes 1 and 5)."""
+    13; ICMPv6 type 1 codes 1, 5 and 6)."""
     return (((pl.col("ip_version") == 4) & (pl.col("icmp_type") == 3) & pl.col("icmp_code").is_in(PROHIBITED[4]))
             | ((pl.col("ip_version") == 6) & (pl.col("icmp_type") == 1) & pl.col("icmp_code").is_in(PROHIBITED[6])))
 
@@ -42,7 +45,7 @@ def unreachable_scans(data: Data, *, unreach_window: float = 60.0, unreach_min_p
     Not counted: path-MTU messages, unreachables for targets the prober traced with TTL-limited
     probes (a UDP traceroute's last hop answers each probe port), and, by the thresholds,
     the port unreachables of a failed DNS or other UDP service, which repeat one port.
-    Nor the administratively-prohibited ones (ICMPv4 codes 9, 10, 13; ICMPv6 codes 1, 5): a
+    Nor the administratively-prohibited ones (ICMPv4 codes 9, 10, 13; ICMPv6 codes 1, 5, 6): a
     filter's answers, which :func:`firewall_probes` reads. Nor an error flood: unreachables
     reaching the host at ``error_flood_rate`` per second or more over ``error_flood_window``
     seconds (the keywords of :func:`error_floods`) come from a flooder, not from hosts the

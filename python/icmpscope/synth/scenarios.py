@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .packets import (dest_unreachable, echo_request, ethernet, fragment_ipv4_payload, ipv4, ipv6,
-                      mask_reply as mask_reply_msg, mask_request, packet_too_big, ping, redirect,
-                      router_advert6, time_exceeded, time_exceeded6, timestamp_request, udp)
+from .packets import (dest_unreachable, dest_unreachable6, echo_request, echo_request6, ethernet,
+                      fragment_ipv4_payload, icmpv4, info_request, ipv4, ipv6, mask_reply as mask_reply_msg,
+                      mask_request, packet_too_big, ping, redirect, router_advert6, tcp, time_exceeded,
+                      time_exceeded6, timestamp_reply, timestamp_request, udp)
 from .writer import Frame, write_pcap
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ __all__ = [
     "large_ping", "ping_sizes", "windows_ping", "broadcast_ping",
     # reconnaissance and error floods (issue #19)
     "blacknurse", "topology_mapping", "mtr", "scheduled_traceroutes", "firewalking",
-    "prohibited_storm", "mtr_udp", "blocked_service",
+    "prohibited_storm", "mtr_udp", "blocked_service", "prohibited_storm6", "blocked_service6",
+    "nmap_os", "xprobe2", "shipped_pings", "dscp_monitoring", "hourly_timestamp",
 ]
 
 DEMO_START_NS = 1_700_000_000_000_000_000
@@ -732,13 +734,159 @@ def blocked_service(*, attempts: int = 4) -> Scenario:
     return t.scenario("blocked_service", blocked_service.__doc__ or "")
 
 
+def prohibited_storm6(*, ports: int = 20, codes: tuple[int, ...] = (1, 5, 6)) -> Scenario:
+    """The IPv6 form of :func:`prohibited_storm`: 2001:db8:77::7 probes ``ports`` TCP ports of
+    each of 2001:db8:1::80, ::81 and ::82 through the site's filter, 2001:db8:1::1, whose rules
+    refuse them with ICMPv6 type 1 code 1 (administratively prohibited), code 5 (source
+    address failed ingress/egress policy) and code 6 (reject route to destination): one code,
+    in ``codes``, per host."""
+    t = _Timeline()
+    prober, filter_ = "2001:db8:77::7", "2001:db8:1::1"
+    hosts = [(f"2001:db8:1::{80 + k}", code) for k, code in enumerate(codes)]
+    for i in range(ports):
+        for k, (target, code) in enumerate(hosts):
+            probe = ipv6(prober, target, tcp(50000 + i, 1 + i * 37, seq=i, src=prober, dst=target), next_header=6)
+            at = i * 0.2 + k * 0.05
+            t.add(at, probe)
+            t.add(at + 0.0005, ipv6(filter_, prober, dest_unreachable6(code, _quote(probe), src=filter_, dst=prober)),
+                  "refused")
+    return t.scenario("prohibited_storm6", prohibited_storm6.__doc__ or "",
+                      ("firewall_probe", prober, None, "T1590.006", "refused"))
+
+
+def blocked_service6(*, attempts: int = 4) -> Scenario:
+    """The IPv6 form of :func:`blocked_service`: a mail client on 2001:db8:1::10 tries
+    [2001:db8:2::25]:25 ``attempts`` times over half a minute; the site's filter refuses each
+    (ICMPv6 type 1 code 1), and the host pings the server meanwhile."""
+    t = _Timeline()
+    host, server, filter_ = "2001:db8:1::10", "2001:db8:2::25", "2001:db8:1::1"
+    _pings(t, host, server, at=0, count=3, interval=1.0)
+    for i in range(attempts):
+        probe = ipv6(host, server, tcp(45000 + i, 25, seq=77 + i, window=64240, src=host, dst=server), next_header=6)
+        t.add(5 + i * 8.0, probe)
+        t.add(5 + i * 8.0 + 0.0004, ipv6(filter_, host, dest_unreachable6(1, _quote(probe), src=filter_, dst=host)))
+    return t.scenario("blocked_service6", blocked_service6.__doc__ or "")
+
+
+# --------------------------------------------------------------------------- OS fingerprinting
+
+def _echo(src: str, dst: str, *, id: int, seq: int, payload: bytes = b"", code: int = 0, tos: int = 0,
+          df: bool = False, ttl: int = 64, ident: int = 0, reply: bool = False) -> bytes:
+    """An IPv4 echo request (reply) with any code, TOS and DF bit."""
+    msg = icmpv4(0 if reply else 8, code, payload, rest=struct.pack("!HH", id, seq))
+    return ipv4(src, dst, msg, tos=tos, df=df, ttl=ttl, ident=ident)
+
+
+def nmap_os(*, seed: int = 13) -> Scenario:
+    """``nmap -O 192.0.2.30`` from 203.0.113.50: host discovery (an echo request without data
+    and a timestamp request, both answered), then, after the TCP probes, the IE pair — echo
+    requests back to back, the first with code 9, TOS 0, DF, sequence 295 and 120 zero bytes,
+    the second with code 0, TOS 4, DF, the next id and sequence and 150 zero bytes — which the
+    Linux target answers with the code and TOS it got; then the U1 probe (UDP, 300 bytes of
+    'C', IP ID 0x1042) to a closed port, answered port unreachable. Ids vary run to run."""
+    t = _Timeline()
+    rnd = random.Random(seed)
+    prober, target = "203.0.113.50", "192.0.2.30"
+    ident = rnd.randrange(65536)
+    t.add(0.0, _echo(prober, target, id=ident, seq=0, ttl=rnd.randrange(37, 60), ident=rnd.randrange(65536)), "probe")
+    t.add(0.0003, _echo(target, prober, id=ident, seq=0, reply=True))
+    t.add(0.0005, ipv4(prober, target, timestamp_request(ident, 0), ttl=rnd.randrange(37, 60),
+                       ident=rnd.randrange(65536)), "probe")
+    t.add(0.0008, ipv4(target, prober, timestamp_reply(ident, 0, receive=43_200_000, transmit=43_200_000)))
+    ident = rnd.randrange(65535)
+    for k, (code, tos, size) in enumerate(((9, 0, 120), (0, 4, 150))):
+        at = 1.2 + k * 0.1
+        t.add(at, _echo(prober, target, id=ident + k, seq=295 + k, payload=bytes(size), code=code, tos=tos, df=True,
+                        ttl=rnd.randrange(37, 60), ident=rnd.randrange(65536)), "probe")
+        t.add(at + 0.0003, _echo(target, prober, id=ident + k, seq=295 + k, payload=bytes(size), code=code,
+                                 tos=tos, reply=True, ident=rnd.randrange(65536)))
+    u1 = ipv4(prober, target, udp(rnd.randrange(1024, 65536), 43210, b"C" * 300, src=prober, dst=target),
+              proto=17, ident=0x1042)
+    t.add(1.5, u1)
+    t.add(1.5003, ipv4(target, prober, dest_unreachable(3, u1[:328])))
+    return t.scenario("nmap_os", nmap_os.__doc__ or "",
+                      ("os_fingerprint", prober, target, "T1592", "probe"))
+
+
+def xprobe2() -> Scenario:
+    """``xprobe2 192.0.2.31`` from 203.0.113.51: a plain echo request to find the host, then
+    within a second its fingerprinting modules' queries — an echo request with code 123, TOS 6
+    and DF, a timestamp, an address mask and an information request — and a UDP packet to a
+    closed port. The host answers the echo requests and the timestamp, the port unreachable,
+    not the mask or information requests."""
+    t = _Timeline()
+    prober, target = "203.0.113.51", "192.0.2.31"
+    t.add(0.0, _echo(prober, target, id=7001, seq=0, ident=101), "probe")
+    t.add(0.0003, _echo(target, prober, id=7001, seq=0, reply=True, ttl=128))
+    t.add(0.5, _echo(prober, target, id=7002, seq=256, code=123, tos=6, df=True, ident=102), "probe")
+    t.add(0.5003, _echo(target, prober, id=7002, seq=256, reply=True, ttl=128))
+    t.add(0.6, ipv4(prober, target, timestamp_request(7003, 0), ident=103), "probe")
+    t.add(0.6003, ipv4(target, prober, timestamp_reply(7003, 0, receive=43_200_000, transmit=43_200_000), ttl=128))
+    t.add(0.7, ipv4(prober, target, mask_request(7004, 0), ident=104), "probe")
+    t.add(0.8, ipv4(prober, target, info_request(7005, 0), ident=105), "probe")
+    probe = ipv4(prober, target, udp(53, 65535, bytes(40), src=prober, dst=target), proto=17, ident=106)
+    t.add(0.9, probe)
+    t.add(0.9003, ipv4(target, prober, dest_unreachable(3, probe), ttl=128))
+    return t.scenario("xprobe2", xprobe2.__doc__ or "",
+                      ("os_fingerprint", prober, target, "T1592", "probe"))
+
+
+def shipped_pings(*, count: int = 10) -> Scenario:
+    """Pings as they ship, to one server: Linux ``ping -c count`` (DF set, TOS 0, 56 bytes led
+    by a timestamp, TTL 64) and ``ping -6`` from 192.0.2.10 / 2001:db8:1::10, and Windows
+    ``ping`` (4 requests, no DF, TOS 0, 32 bytes ``abcdefghijklmnopqrstuvwabcdefghi``, TTL 128)
+    from 192.0.2.11; all answered."""
+    t = _Timeline()
+    linux, windows, server = "192.0.2.10", "192.0.2.11", "203.0.113.200"
+    linux6, server6 = "2001:db8:1::10", "2001:db8:2::200"
+    data = _linux_ping_data(56)
+    for seq in range(1, count + 1):
+        payload = data(t.start / 1e9 + seq)
+        t.add(seq, _echo(linux, server, id=4242, seq=seq, payload=payload, df=True, ident=seq))
+        t.add(seq + 0.0003, _echo(server, linux, id=4242, seq=seq, payload=payload, reply=True))
+        payload = data(t.start / 1e9 + seq + 0.5)
+        t.add(seq + 0.5, ipv6(linux6, server6, echo_request6(4243, seq, payload, src=linux6, dst=server6)))
+        t.add(seq + 0.5003, ping(server6, linux6, id=4243, seq=seq, payload=payload, reply=True))
+    for seq in range(1, 5):
+        payload = b"abcdefghijklmnopqrstuvwabcdefghi"
+        t.add(seq + 0.25, _echo(windows, server, id=1, seq=seq, payload=payload, ttl=128, ident=0x3000 + seq))
+        t.add(seq + 0.2503, _echo(server, windows, id=1, seq=seq, payload=payload, reply=True))
+    return t.scenario("shipped_pings", shipped_pings.__doc__ or "")
+
+
+def dscp_monitoring(*, hosts: int = 5, rounds: int = 12) -> Scenario:
+    """A voice-network monitor, 192.0.2.5, pings ``hosts`` phones every 10 s with DSCP EF
+    (``ping -Q 0xb8``: TOS 184, DF); they answer with the TOS they got. One shape each, and no
+    ECN bits."""
+    t = _Timeline()
+    for r in range(rounds):
+        for h in range(hosts):
+            phone, at = f"192.0.2.{120 + h}", r * 10.0 + h * 0.01
+            t.add(at, _echo("192.0.2.5", phone, id=500 + h, seq=r, payload=bytes(56), tos=0xB8, df=True))
+            t.add(at + 0.0003, _echo(phone, "192.0.2.5", id=500 + h, seq=r, payload=bytes(56), tos=0xB8, reply=True))
+    return t.scenario("dscp_monitoring", dscp_monitoring.__doc__ or "")
+
+
+def hourly_timestamp(*, hours: int = 3) -> Scenario:
+    """A monitor, 192.0.2.5, pings the server 192.0.2.20 every minute and once an hour asks
+    its clock with a timestamp request; the server answers both. Two query types, an hour
+    apart."""
+    t = _Timeline()
+    _pings(t, "192.0.2.5", "192.0.2.20", at=0, count=hours * 60, interval=60.0, id=9)
+    for h in range(hours):
+        at = h * 3600.0 + 1800.0
+        t.add(at, ipv4("192.0.2.5", "192.0.2.20", timestamp_request(10, h, originate=h)))
+        t.add(at + 0.0003, ipv4("192.0.2.20", "192.0.2.5", timestamp_reply(10, h, originate=h, receive=h, transmit=h)))
+    return t.scenario("hourly_timestamp", hourly_timestamp.__doc__ or "")
+
+
 ATTACKS = (echo_flood, ddos_echo_flood, sweep, smurf, smurf_replies, ping_of_death, teardrop,
            icmp_redirect, redirect_burst, rogue_router_advert, kill_router, ra_prefix_change, mask_reply,
            unreachable_scan, unreachable_host_scan, icmp_tunnel, ping_exfiltration,
-           blacknurse, topology_mapping, firewalking, prohibited_storm)
+           blacknurse, topology_mapping, firewalking, prohibited_storm, prohibited_storm6, nmap_os, xprobe2)
 BENIGN = (monitoring, traceroute, udp_traceroute, path_mtu, router_redirect, two_routers, dns_failure,
           large_ping, ping_sizes, windows_ping, broadcast_ping, mtr, scheduled_traceroutes,
-          mtr_udp, blocked_service)
+          mtr_udp, blocked_service, blocked_service6, shipped_pings, dscp_monitoring, hourly_timestamp)
 
 
 # --------------------------------------------------------------------------- demo

@@ -35,16 +35,18 @@ from icmpscope.detect.unreachables import unreachable_scans
 from icmpscope.detect.errors import error_floods
 from icmpscope.detect.topology import topology
 from icmpscope.detect.firewall import firewall_probes
+from icmpscope.detect.mtu import path_mtu
+from icmpscope.detect.neighbors import infer_neighbors, neighbor_discovery
 from icmpscope.io import Capture
 
 __all__ = ["ALERT_SCHEMA", "DETECTORS", "all", "echo_floods", "sweeps", "smurf", "fragment_attacks",
            "redirects", "router_adverts", "mask_replies", "unreachable_scans", "tunnels",
            "infer_routers", "defaults", "error_floods", "topology",
-           "firewall_probes"]
+           "firewall_probes", "neighbor_discovery", "infer_neighbors", "path_mtu"]
 
 DETECTORS: tuple[Callable[..., pl.DataFrame], ...] = (
     echo_floods, sweeps, smurf, fragment_attacks, redirects, router_adverts, mask_replies,
-    unreachable_scans, tunnels, error_floods, topology, firewall_probes)
+    unreachable_scans, tunnels, error_floods, topology, firewall_probes, neighbor_discovery, path_mtu)
 
 
 def defaults() -> dict[str, object]:

@@ -38,7 +38,7 @@ FILES_TYPE = pl.List(pl.String())
 
 # Text columns (Categorical in our tables, `file` aside): compared and joined as String across files.
 _TEXT = ("file", "src", "dst", "src_mac", "dst_mac", "gateway", "mask", "inner_src", "inner_dst",
-         "outer_src", "outer_dst")
+         "outer_src", "outer_dst", "nd_target", "lladdr")
 
 ECHO_REQUEST = (8, 128)
 ECHO_REPLY = (0, 129)
@@ -243,6 +243,11 @@ def episodes(rows: pl.LazyFrame, hot: pl.LazyFrame, *, by: Sequence[str],
 def is_multicast_mac(mac: pl.Expr) -> pl.Expr:
     """Group (broadcast or multicast) MACs have the low bit of the first octet set."""
     return (mac.str.slice(0, 2).str.to_integer(base=16, strict=False) % 2) == 1
+
+
+def usable_mac(mac: pl.Expr) -> pl.Expr:
+    """A unicast MAC that names a station (not a group address, not all zeros)."""
+    return mac.is_not_null() & ~is_multicast_mac(mac) & (mac != "00:00:00:00:00:00")
 
 
 def ipv4_int(addr: pl.Expr) -> pl.Expr:

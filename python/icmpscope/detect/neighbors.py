@@ -1,17 +1,18 @@
 """Who is at which address on the link: the bindings (IPv6 address -> MAC) neighbour discovery
 shows, and the neighbour advertisements that contradict them.
 
-A *claim* is a neighbour discovery message that tells the link an address is at a MAC: a
-neighbour advertisement (its target, at its target link-layer option, else at its source MAC
-when it comes from the target), and a neighbour or router solicitation or router advertisement
-(its source address, at its source link-layer option, else at its source MAC; duplicate
-address detection's solicitations, from ``::``, claim nothing). Without ``known_neighbors=``,
+A *claim* is a neighbour discovery message that tells the link an address is at a MAC, as a
+neighbour cache learns it (RFC 4861 7.2.3-7.2.5): a neighbour advertisement binds its target
+to its target link-layer address option, a neighbour or router solicitation or a router
+advertisement its source address to its source link-layer address option. Messages without
+the option bind nothing (a forged router advertisement without one, as kill_router6 sends,
+claims no address), nor do duplicate address detection's solicitations, from ``::``. Without ``known_neighbors=``,
 the bindings are inferred from the claims themselves (:func:`infer_neighbors`): an address is
 bound to the MAC of its first claim, and a claim after ``nd_silence`` seconds in which nobody
 claimed the address starts over (a NIC swapped, a host that came back with another MAC).
 
 Only the link the capture sees: messages inside a tunnel (Teredo, 6in4 ...) are the tunnel's
-business, not claims on this link, and are left out. A capture without MACs shows no claim.
+business, not claims on this link, and are left out. 
 """
 from __future__ import annotations
 
@@ -52,14 +53,11 @@ def claimed_address() -> pl.Expr:
 
 
 def claimed_mac() -> pl.Expr:
-    """The MAC a message binds its address to: its link-layer address option, else its source
-    MAC (for an advertisement, only when it comes from its target)."""
-    # As text: plans judge the tables' Categorical columns.
-    option, mac = pl.col("lladdr").cast(pl.String), pl.col("src_mac").cast(pl.String)
-    from_itself = ((pl.col("icmp_type") != NEIGHBOR_ADVERT)
-                   | (pl.col("src").cast(pl.String) == pl.col("nd_target").cast(pl.String)))
-    return (pl.when(usable_mac(option)).then(option)
-            .when(usable_mac(mac) & from_itself.fill_null(False)).then(mac))
+    """The MAC a message binds its address to: its link-layer address option (a neighbour
+    cache learns from nothing else; a forged message without one, kill_router6's advertisements
+    say, binds nothing)."""
+    option = pl.col("lladdr").cast(pl.String)  # as text: plans judge the tables' Categorical columns
+    return pl.when(usable_mac(option)).then(option)
 
 
 def _declared(known_neighbors: Neighbors) -> pl.LazyFrame:

@@ -38,7 +38,7 @@ FILES_TYPE = pl.List(pl.String())
 
 # Text columns (Categorical in our tables, `file` aside): compared and joined as String across files.
 _TEXT = ("file", "src", "dst", "src_mac", "dst_mac", "gateway", "mask", "inner_src", "inner_dst",
-         "outer_src", "outer_dst", "nd_target", "lladdr")
+         "outer_src", "outer_dst")
 
 ECHO_REQUEST = (8, 128)
 ECHO_REPLY = (0, 129)

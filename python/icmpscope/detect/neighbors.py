@@ -48,8 +48,9 @@ def on_link_nd() -> pl.Expr:
 def claimed_address() -> pl.Expr:
     """The address a message claims: a neighbour advertisement's target, else its source (none
     for duplicate address detection, sent from ``::``)."""
-    return (pl.when(pl.col("icmp_type") == NEIGHBOR_ADVERT).then(pl.col("nd_target"))
-            .when(pl.col("src") != UNSPECIFIED).then(pl.col("src")))
+    src = pl.col("src").cast(pl.String)
+    return (pl.when(pl.col("icmp_type") == NEIGHBOR_ADVERT).then(pl.col("nd_target").cast(pl.String))
+            .when(src != UNSPECIFIED).then(src))
 
 
 def claimed_mac() -> pl.Expr:
@@ -146,10 +147,10 @@ def _dad_denial(icmp: pl.LazyFrame, *, dad_timeout: float, dad_window: float,
     ``::`` for the same target at most ``dad_timeout`` seconds before), per answering MAC."""
     nd = icmp.filter(on_link_nd())
     probes = (nd.filter((pl.col("icmp_type") == NEIGHBOR_SOLICIT) & (pl.col("src") == UNSPECIFIED))
-              .select(pl.col("nd_target").alias("_addr"), pl.col("ts").alias("_probed"),
+              .select(pl.col("nd_target").cast(pl.String).alias("_addr"), pl.col("ts").alias("_probed"),
                       pl.col("src_mac").alias("_prober")).sort("_probed"))
     answers = (nd.filter(pl.col("icmp_type") == NEIGHBOR_ADVERT)
-               .with_columns(pl.col("nd_target").alias("_addr"),
+               .with_columns(pl.col("nd_target").cast(pl.String).alias("_addr"),
                              pl.coalesce(claimed_mac(), pl.col("src_mac"), pl.col("src")).alias("_mac"))
                .sort("ts")
                .join_asof(probes, left_on="ts", right_on="_probed", by="_addr", strategy="backward",

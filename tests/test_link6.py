@@ -135,6 +135,8 @@ def test_ra_flood_is_one_alert(tmp_path: Path) -> None:
     assert found["frames"][0].to_list() == list(range(9, 29))
     assert found["detail"][0].startswith("300 advertisements in 3.0 s from 300 source(s) (")
     assert "and 300 MAC(s), advertising 299 prefix(es)" in found["detail"][0]
+    # The 3,000 of the issue: still one alert, not one rogue_router_advert per source.
+    assert ic.detect.all(sc.ra_flood(count=3000).read()).select("kind", "packets").rows() == [("ra_flood", 3000)]
 
 
 def test_ra_flood_of_prefixes_from_one_source() -> None:

@@ -36,16 +36,19 @@ from icmpscope.detect.errors import error_floods
 from icmpscope.detect.topology import topology
 from icmpscope.detect.firewall import firewall_probes
 from icmpscope.detect.fingerprint import fingerprinting
+from icmpscope.detect.mtu import path_mtu
+from icmpscope.detect.neighbors import infer_neighbors, neighbor_discovery
 from icmpscope.io import Capture
 
 __all__ = ["ALERT_SCHEMA", "DETECTORS", "all", "echo_floods", "sweeps", "smurf", "fragment_attacks",
            "redirects", "router_adverts", "mask_replies", "unreachable_scans", "tunnels",
            "infer_routers", "defaults", "error_floods", "topology",
-           "firewall_probes", "fingerprinting"]
+           "firewall_probes", "fingerprinting", "neighbor_discovery", "infer_neighbors", "path_mtu"]
 
 DETECTORS: tuple[Callable[..., pl.DataFrame], ...] = (
     echo_floods, sweeps, smurf, fragment_attacks, redirects, router_adverts, mask_replies,
-    unreachable_scans, tunnels, error_floods, topology, firewall_probes, fingerprinting)
+    unreachable_scans, tunnels, error_floods, topology, firewall_probes, fingerprinting,
+    neighbor_discovery, path_mtu)
 
 
 def defaults() -> dict[str, object]:

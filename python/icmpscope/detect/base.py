@@ -245,6 +245,11 @@ def is_multicast_mac(mac: pl.Expr) -> pl.Expr:
     return (mac.str.slice(0, 2).str.to_integer(base=16, strict=False) % 2) == 1
 
 
+def usable_mac(mac: pl.Expr) -> pl.Expr:
+    """A unicast MAC that names a station (not a group address, not all zeros)."""
+    return mac.is_not_null() & ~is_multicast_mac(mac) & (mac != "00:00:00:00:00:00")
+
+
 def ipv4_int(addr: pl.Expr) -> pl.Expr:
     """An IPv4 address as an integer (null for anything else)."""
     octets = addr.str.extract_groups(r"^(\d+)\.(\d+)\.(\d+)\.(\d+)$")

@@ -11,6 +11,8 @@ import polars as pl
 from icmpscope.detect.base import ECHO_REPLY, ECHO_REQUEST, is_broadcast, is_multicast_mac
 from icmpscope.detect.engine import Bound, Plan, Route, options
 from icmpscope.detect.errors import is_error
+from icmpscope.detect.mtu import below_minimum, is_mtu_message
+from icmpscope.detect.neighbors import NEIGHBOR_ADVERT, NEIGHBOR_SOLICIT, UNSPECIFIED, claimed_mac, on_link_nd
 from icmpscope.detect.unreachables import is_prohibited
 from icmpscope.detect.routers import ADVERTS, REDIRECTS
 from icmpscope.detect.sweeps import PROBES, TIME_EXCEEDED, answer_kind, ttl_expired
@@ -182,3 +184,28 @@ def fingerprinting(*, fingerprint_min_shapes, fingerprint_min_queries, **_) -> P
                         Route(answer_kind().is_not_null(), (pl.col("dst"), pl.col("src")))),
                 bounds=(Bound(None, {"unusual": (unusual, "sum")},
                               pl.lit(True) if anyone else pl.col("unusual") >= 1),))
+
+
+def neighbor_discovery(*, known_neighbors, **_) -> Plan:
+    # Keyed by the address claimed (or probed by duplicate address detection): a spoofed claim
+    # needs a second MAC for its address (or a declared one), an answered probe a probe and an
+    # advertisement. Distinct MACs added up over buckets and batches only over-count.
+    target, src = pl.col("nd_target").cast(pl.String), pl.col("src").cast(pl.String)
+    address = (pl.when((pl.col("icmp_type") == NEIGHBOR_ADVERT) | (src == UNSPECIFIED)).then(target)
+               .otherwise(src))
+    probe = (pl.col("icmp_type") == NEIGHBOR_SOLICIT) & (pl.col("src") == UNSPECIFIED)
+    declared = known_neighbors is not None
+    return Plan(routes=(Route(on_link_nd(), (address,)),),
+                bounds=(Bound(None, {"macs": (claimed_mac().n_unique(), "sum"),
+                                     "probes": (probe.sum(), "sum"),
+                                     "adverts": ((pl.col("icmp_type") == NEIGHBOR_ADVERT).sum(), "sum")},
+                              (pl.col("macs") >= (1 if declared else 2))
+                              | ((pl.col("probes") >= 1) & (pl.col("adverts") >= 1))),))
+
+
+def path_mtu(*, mtu_window, mtu_min_senders, **_) -> Plan:
+    # Keyed by the host told: messages below the minimum, or many senders within the window.
+    w = mtu_window
+    return Plan(routes=(Route(is_mtu_message(), (pl.col("dst"),)),),
+                bounds=(Bound(w, {"low": (below_minimum().sum(), "sum"), "senders": (pl.col("src").n_unique(), "sum")},
+                              (pl.col("low") >= 1) | (pl.col("senders") >= mtu_min_senders)),))

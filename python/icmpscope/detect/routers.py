@@ -26,13 +26,14 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from icmpscope.detect.base import (Data, episodes, distinct_hot, evidence, finish, has_column, icmp_of,
-                                   ipv4_int, is_link_local, is_multicast_mac, listing, seconds, several_files,
-                                   whole)
+from icmpscope.detect.base import (ALERT_SCHEMA, Data, episodes, distinct_hot, evidence, finish, has_column, icmp_of,
+                                   ipv4_int, is_link_local, listing, seconds, seconds_between, several_files,
+                                   usable_mac, whole)
 
 __all__ = ["infer_routers", "redirects", "router_adverts", "learning_rows", "representatives"]
 
 ADVERSARY_IN_THE_MIDDLE = "T1557"
+ENDPOINT_DOS = "T1499"
 ADVERTS = (9, 134)
 REDIRECTS = (5, 137)
 # Errors a router sends about a packet it forwards (redirects excluded: they are what is judged).
@@ -41,13 +42,12 @@ _FORWARDING_ERRORS = {4: (3, 4, 11, 12), 6: (1, 2, 3, 4)}
 _HOST_TRAFFIC = (0, 8, 13, 14, 15, 16, 17, 128, 129, 139, 140)
 # The columns infer_routers reads.
 LEARNS_FROM = ["file", "frame", "ts", "ip_version", "icmp_type", "src", "dst", "src_mac", "dst_mac",
-               "inner_dst"]
+               "inner_dst", "tunnel"]
+# Neighbour discovery and redirects: messages of the link itself, never forwarded, whose source
+# addresses anyone can forge (parasite6 answers for every address from its own MAC), so no
+# sign that a MAC forwards for the addresses they name.
+_LINK_CONTROL = (133, 134, 135, 136, 137)
 _MAC = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$", re.IGNORECASE)
-
-
-def _usable_mac(mac: pl.Expr) -> pl.Expr:
-    """A unicast MAC that names a station (not a group address, not all zeros)."""
-    return mac.is_not_null() & ~is_multicast_mac(mac) & (mac != "00:00:00:00:00:00")
 
 
 def _is_error(version: pl.Expr, kind: pl.Expr) -> pl.Expr:
@@ -65,9 +65,11 @@ def infer_routers(data: Data, *, router_learning: float = 60.0,
     >>> ic.detect.infer_routers(cap).rows()
     [(6, '02:00:00:00:00:fe', ['2001:db8:1::1', 'fe80::1'], 'forwards')]
     """
-    icmp = icmp_of(data)
-    early = icmp.filter(pl.col("ts") <= pl.col("ts").min() + seconds(router_learning))
-    mac = pl.when(_usable_mac(pl.col("src_mac"))).then(pl.col("src_mac"))
+    everything = icmp_of(data)
+    # The first seconds of the capture, tunnelled or not (a streamed capture keeps those).
+    early = on_link(everything.filter(pl.col("ts") <= pl.col("ts").min() + seconds(router_learning)))
+    icmp = on_link(everything)
+    mac = pl.when(usable_mac(pl.col("src_mac"))).then(pl.col("src_mac"))
     errors = (early.filter(_is_error(pl.col("ip_version"), pl.col("icmp_type"))
                            & pl.col("inner_dst").is_not_null() & (pl.col("inner_dst") != pl.col("src")))
               .select("ip_version", mac.alias("mac"), "src"))
@@ -76,9 +78,11 @@ def infer_routers(data: Data, *, router_learning: float = 60.0,
         # Judged once per distinct (MAC, address): the text tests cost a cast per row otherwise.
         addr = pl.col("addr").cast(pl.String)
         unicast = ~is_link_local(addr) & ~addr.str.starts_with("ff") & ~addr.str.ends_with(".255")
-        return (early.select("ip_version", pl.col(mac_col).alias("mac"), pl.col(addr_col).alias("addr"))
+        forwarded = ~((pl.col("ip_version") == 6) & pl.col("icmp_type").is_in(_LINK_CONTROL))
+        return (early.filter(forwarded)
+                .select("ip_version", pl.col(mac_col).alias("mac"), pl.col(addr_col).alias("addr"))
                 .unique()
-                .filter(_usable_mac(pl.col("mac").cast(pl.String)) & unicast)
+                .filter(usable_mac(pl.col("mac").cast(pl.String)) & unicast)
                 .group_by("ip_version", "mac")
                 .agg(pl.len().alias("n")).filter(pl.col("n") >= router_min_addresses)
                 .select("ip_version", "mac"))
@@ -103,6 +107,12 @@ def infer_routers(data: Data, *, router_learning: float = 60.0,
             .select("ip_version", "mac", "addresses", "reason")
             .sort("ip_version", "mac", nulls_last=True)
             .collect())
+
+
+def on_link(icmp: pl.LazyFrame) -> pl.LazyFrame:
+    """The messages of the link itself: those carried in a tunnel (a Teredo server's
+    qualification, 6in4) are the tunnel's, and say nothing of the routers on this link."""
+    return icmp.filter(pl.col("tunnel").is_null()) if has_column(icmp, "tunnel") else icmp
 
 
 def learning_rows(early: list[pl.DataFrame], adverts: pl.DataFrame) -> pl.DataFrame:
@@ -167,7 +177,7 @@ class _Routers:
             if self.declared:
                 test = mac.is_in(list(self.macs[v])).fill_null(False) | by_ip
             elif self.macs[v]:
-                test = pl.when(_usable_mac(mac)).then(mac.is_in(list(self.macs[v]))).otherwise(by_ip)
+                test = pl.when(usable_mac(mac)).then(mac.is_in(list(self.macs[v]))).otherwise(by_ip)
             else:
                 test = by_ip
             tests.append((version == v) & test)
@@ -237,7 +247,8 @@ def redirects(data: Data, *, known_routers: Iterable[str] | None = None, router_
 
 def router_adverts(data: Data, *, known_routers: Iterable[str] | None = None,
                    router_learning: float = 60.0, router_min_addresses: int = 3,
-                   advert_window: float = 60.0) -> pl.DataFrame:
+                   advert_window: float = 60.0, ra_flood_window: float = 10.0, ra_flood_sources: int = 10,
+                   ra_flood_prefixes: int = 20) -> pl.DataFrame:
     """``rogue_router_advert``: router advertisements (IPv4 type 9, ICMPv6 134) from a sender
     that is not a known router, ICMPv6 ones with a hop limit other than 255, and a known
     router's advertisements whose router lifetime changed from its first (a forged lifetime 0
@@ -247,6 +258,16 @@ def router_adverts(data: Data, *, known_routers: Iterable[str] | None = None,
     withdrawn or replaced; the detail names both sets. The order of the options, and a router
     repeating its prefixes, do not count. Advertisements less than ``advert_window`` seconds
     apart make one alert per sender and receiver.
+
+    ``ra_flood``: advertisements from senders that are not known routers, from at least
+    ``ra_flood_sources`` source addresses, or advertising at least ``ra_flood_prefixes``
+    prefixes, within ``ra_flood_window`` seconds (flood_router6: hosts configure an address
+    per prefix and a route per router until they stall; T1499). One alert per flood (its
+    ``src`` null when many), and its advertisements raise no ``rogue_router_advert`` each.
+
+    Advertisements carried in a tunnel (a Teredo server's answers to its client's
+    solicitations, relayed over UDP) are the tunnel's qualification, not a router on the link,
+    and are left alone.
 
     >>> import icmpscope as ic
     >>> cap = ic.synth.scenarios.rogue_router_advert().read()
@@ -262,8 +283,11 @@ def router_adverts(data: Data, *, known_routers: Iterable[str] | None = None,
     icmp = icmp_of(data)
     advertised = (pl.col("advertised").list.unique().list.sort() if has_column(icmp, "advertised")
                   else pl.lit(None, pl.List(pl.String)))
-    rows = (icmp.filter(pl.col("icmp_type").is_in(ADVERTS)).sort("ts", "file", "frame")
+    rows = (on_link(icmp).filter(pl.col("icmp_type").is_in(ADVERTS)).sort("ts", "file", "frame")
             .with_columns(advertised.alias("_set")))
+    flood = _flood(rows.filter(~known), window=ra_flood_window, sources=ra_flood_sources,
+                   prefixes=ra_flood_prefixes)
+    rows = rows.join(flood.select("file", "frame"), on=["file", "frame"], how="anti")
 
     def first(column: str) -> pl.Expr:
         """The value of a known router's first advertisement."""
@@ -286,7 +310,29 @@ def router_adverts(data: Data, *, known_routers: Iterable[str] | None = None,
     describe = pl.format("{} advertisement(s), router lifetime {} s", pl.len(), listing("router_lifetime"))
     alerts = _alerts(rows, kind="rogue_router_advert", window=advert_window, describe=describe,
                      routers=routers)
-    return finish(alerts, several=several_files(data))
+    floods = (flood.group_by("ip_version", "episode")
+              .agg(*evidence(), pl.col("src").n_unique().alias("n_src"), pl.col("src").first().alias("_src"),
+                   pl.col("dst").n_unique().alias("_nd"), pl.col("dst").first().alias("_dst"),
+                   pl.col("src_mac").n_unique().alias("n_mac"), pl.col("_set").explode().n_unique().alias("n_prefix"),
+                   listing("src").alias("sources"), listing(pl.col("_set").explode()).alias("prefixes"))
+              .with_columns(pl.lit("ra_flood").alias("kind"), pl.lit(ENDPOINT_DOS).alias("technique"),
+                            pl.when(pl.col("n_src") == 1).then("_src").alias("src"),
+                            pl.when(pl.col("_nd") == 1).then("_dst").alias("dst"),
+                            pl.format("{} advertisements in {} s from {} source(s) ({}) and {} MAC(s), "
+                                      "advertising {} prefix(es) ({}); {}", "packets", seconds_between(), "n_src",
+                                      "sources", "n_mac", "n_prefix", "prefixes", pl.lit(routers.text))
+                            .alias("detail")))
+    columns = [*ALERT_SCHEMA, "files"]
+    return finish(pl.concat([alerts.select(columns), floods.select(columns)]), several=several_files(data))
+
+
+def _flood(rows: pl.LazyFrame, *, window: float, sources: int, prefixes: int) -> pl.LazyFrame:
+    """The advertisements of floods: many senders, or many prefixes, within ``window``."""
+    by = ["ip_version"]
+    advertised = rows.select(*by, "ts", pl.col("_set").alias("_prefix")).explode("_prefix")
+    hot = pl.concat([distinct_hot(rows, by=by, target="src", window=window, minimum=sources),
+                     distinct_hot(advertised, by=by, target="_prefix", window=window, minimum=prefixes)])
+    return episodes(rows, hot, by=by, window=window)
 
 
 def _same_network(a: pl.Expr, b: pl.Expr, prefix: int, networks: Sequence[str]) -> pl.Expr:

@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .packets import (dest_unreachable, dest_unreachable6, echo_request, echo_request6, ethernet,
                       fragment_ipv4_payload, icmpv4, info_request, ipv4, ipv6, mask_reply as mask_reply_msg,
-                      mask_request, packet_too_big, ping, redirect, router_advert6, tcp, time_exceeded,
-                      time_exceeded6, timestamp_reply, timestamp_request, udp)
+                      mask_request, neighbor_advert, neighbor_solicit, packet_too_big, ping, redirect,
+                      router_advert6, router_solicit6, tcp, time_exceeded, time_exceeded6, timestamp_reply,
+                      timestamp_request, udp)
 from .writer import Frame, write_pcap
 
 if TYPE_CHECKING:
@@ -48,6 +49,9 @@ __all__ = [
     "blacknurse", "topology_mapping", "mtr", "scheduled_traceroutes", "firewalking",
     "prohibited_storm", "mtr_udp", "blocked_service", "prohibited_storm6", "blocked_service6",
     "nmap_os", "xprobe2", "shipped_pings", "dscp_monitoring", "hourly_timestamp",
+    # IPv6 on the link (issue #20)
+    "nd_spoofing", "parasite6", "dad_dos", "ra_flood", "mtu_attack",
+    "dad_unanswered", "neighbor_unreachability", "nic_swap", "several_addresses", "router_schedule",
 ]
 
 DEMO_START_NS = 1_700_000_000_000_000_000
@@ -878,15 +882,223 @@ def hourly_timestamp(*, hours: int = 3) -> Scenario:
         t.add(at, ipv4("192.0.2.5", "192.0.2.20", timestamp_request(10, h, originate=h)))
         t.add(at + 0.0003, ipv4("192.0.2.20", "192.0.2.5", timestamp_reply(10, h, originate=h, receive=h, transmit=h)))
     return t.scenario("hourly_timestamp", hourly_timestamp.__doc__ or "")
+# --------------------------------------------------------------------------- IPv6 on the link
+
+ATTACKER_MAC = "02:00:00:00:0b:ad"
+
+
+def _solicited_node(target: str) -> str:
+    return str(ipaddress.IPv6Address(b"\xff\x02" + b"\x00" * 9 + b"\x01\xff"
+                                     + ipaddress.IPv6Address(target).packed[13:]))
+
+
+def _nd(t: _Timeline, at: float, src: str, dst: str, message: bytes, tag: str | None = None,
+        **macs: str) -> None:
+    """A neighbour discovery message: hop limit 255, as RFC 4861 requires."""
+    t.add(at, ipv6(src, dst, message, hop_limit=255), tag, **macs)
+
+
+def _solicit(t: _Timeline, at: float, asker: str, target: str, *, asker_mac: str | None = None) -> None:
+    """``asker`` resolves ``target``: a neighbour solicitation to its solicited-node address."""
+    mac = asker_mac or mac_of(asker)
+    dst = _solicited_node(target)
+    _nd(t, at, asker, dst, neighbor_solicit(target, src_mac=mac, src=asker, dst=dst), src_mac=mac,
+        dst_mac=mac_of(dst))
+
+
+def _answer(t: _Timeline, at: float, target: str, asker: str, *, mac: str | None = None,
+            tag: str | None = None, router: bool = False, override: bool = True) -> None:
+    """A solicited neighbour advertisement for ``target``, from ``target``, at ``mac``."""
+    mac = mac or mac_of(target)
+    _nd(t, at, target, asker, neighbor_advert(target, router=router, override=override, target_mac=mac,
+                                               src=target, dst=asker), tag, src_mac=mac)
+
+
+def _resolve(t: _Timeline, at: float, asker: str, target: str, *, target_mac: str | None = None,
+             router: bool = False) -> None:
+    _solicit(t, at, asker, target)
+    _answer(t, at + 0.0004, target, asker, mac=target_mac, router=router)
+
+
+def _advertise(t: _Timeline, at: float, target: str, mac: str, tag: str | None = None) -> None:
+    """An unsolicited override advertisement of ``target`` at ``mac``, to all nodes."""
+    _nd(t, at, target, "ff02::1", neighbor_advert(target, solicited=False, target_mac=mac, src=target,
+                                                   dst="ff02::1"), tag, src_mac=mac)
+
+
+def _dad(t: _Timeline, at: float, tentative: str, mac: str) -> None:
+    """Duplicate address detection: a solicitation for ``tentative`` from ``::``."""
+    dst = _solicited_node(tentative)
+    _nd(t, at, "::", dst, neighbor_solicit(tentative, src="::", dst=dst), src_mac=mac, dst_mac=mac_of(dst))
+
+
+def nd_spoofing() -> Scenario:
+    """2001:db8:1::20 resolves 2001:db8:1::10 twice; the second time 02:00:00:00:0b:ad answers
+    too, before the owner (parasite6), then advertises the address as its own three times,
+    unsolicited, with the override flag (fake_advertise6)."""
+    t = _Timeline()
+    _router_v6(t)
+    host, asker = "2001:db8:1::10", "2001:db8:1::20"
+    _resolve(t, 3, asker, host)
+    _solicit(t, 10, asker, host)
+    _answer(t, 10.0002, host, asker, mac=ATTACKER_MAC, tag="spoof")
+    _answer(t, 10.0004, host, asker)
+    for at in (12, 14, 16):
+        _advertise(t, at, host, ATTACKER_MAC, "spoof")
+    return t.scenario("nd_spoofing", nd_spoofing.__doc__ or "",
+                      ("nd_spoofing", host, None, "T1557", "spoof"))
+
+
+def parasite6() -> Scenario:
+    """THC parasite6: 02:00:00:00:0b:ad answers every neighbour solicitation on the link with
+    its own MAC, the router's address fe80::1 included, racing the owners' answers. The router
+    only advertises (every 20 s, nothing forwarded yet): its advertisements stay its own."""
+    t = _Timeline()
+    for r in range(6):
+        _nd(t, r * 20, "fe80::1", "ff02::1",
+            router_advert6(prefixes=[("2001:db8:1::", 64)], src_mac=ROUTER_MAC, src="fe80::1"))
+    hosts = ["2001:db8:1::10", "2001:db8:1::20", "2001:db8:1::30"]
+    for i, (asker, target) in enumerate([(h, "fe80::1") for h in hosts]
+                                        + [(a, b) for a in hosts for b in hosts if a != b]):
+        at = 30 + i * 2.0
+        _solicit(t, at, asker, target)
+        _answer(t, at + 0.0002, target, asker, mac=ATTACKER_MAC, tag="spoof")
+        _answer(t, at + 0.0005, target, asker, router=target == "fe80::1")
+    return t.scenario("parasite6", parasite6.__doc__ or "", ("nd_spoofing", None, None, "T1557", "spoof"))
+
+
+def dad_dos(*, hosts: int = 3) -> Scenario:
+    """THC dos-new-ip6: ``hosts`` hosts join the link; 02:00:00:00:0b:ad answers each one's
+    duplicate address detection within 5 ms, in the tentative address's name, so none can
+    configure it."""
+    t = _Timeline()
+    _router_v6(t)
+    for i in range(hosts):
+        tentative, mac = f"fe80::a{i + 1}", f"02:00:00:00:00:a{i + 1}"
+        _dad(t, 20 + i * 5, tentative, mac)
+        _advertise(t, 20 + i * 5 + 0.005, tentative, ATTACKER_MAC, "answer")
+    return t.scenario("dad_dos", dad_dos.__doc__ or "", ("dad_dos", None, None, "T1499", "answer"))
+
+
+def ra_flood(*, count: int = 300, seed: int = 20) -> Scenario:
+    """THC flood_router6: ``count`` router advertisements in 3 s, each from a random link-local
+    address and MAC with a random prefix, on a link whose router (fe80::1) forwards."""
+    rnd = random.Random(seed)
+    t = _Timeline()
+    _router_v6(t)
+    for i in range(count):
+        src = f"fe80::{rnd.getrandbits(16):x}:{rnd.getrandbits(16):x}"
+        mac = "02:" + ":".join(f"{rnd.getrandbits(8):02x}" for _ in range(5))
+        prefix = f"2001:db8:{rnd.getrandbits(16):x}::"
+        _nd(t, 30 + i * 3.0 / count, src, "ff02::1",
+            router_advert6(lifetime=65535, prefixes=[(prefix, 64)], src_mac=mac, mtu=1500, src=src),
+            "flood", src_mac=mac)
+    return t.scenario("ra_flood", ra_flood.__doc__ or "", ("ra_flood", None, "ff02::1", "T1499", "flood"))
+
+
+def mtu_attack(*, flows: int = 30) -> Scenario:
+    """2001:db8:ff::66 tells 2001:db8:1::10 three times that the path to 2001:db8:ff::9 takes
+    only 1000 bytes (below IPv6's 1280: THC toobig6); then 192.0.2.10's ``flows`` connections
+    to 198.51.100.x get "fragmentation needed, MTU 576" within 3 s, each in its peer's name."""
+    t = _Timeline()
+    host6, peer6 = "2001:db8:1::10", "2001:db8:ff::9"
+    sent6 = ipv6(host6, peer6, udp(40000, 443, bytes(1452), src=host6, dst=peer6), next_header=17)
+    for i in range(3):
+        t.add(5 + i, ipv6("2001:db8:ff::66", host6, packet_too_big(1000, sent6[:1232], src="2001:db8:ff::66",
+                                                                   dst=host6)), "tiny")
+    for i in range(flows):
+        peer = f"198.51.100.{i + 1}"
+        sent = ipv4("192.0.2.10", peer, udp(40000 + i, 443, bytes(1472), src="192.0.2.10", dst=peer),
+                    proto=17, df=True)
+        t.add(10 + i * 0.1, ipv4(peer, "192.0.2.10", dest_unreachable(4, _quote(sent), mtu=576)), "shrink")
+    return t.scenario("mtu_attack", mtu_attack.__doc__ or "",
+                      ("mtu_attack", "2001:db8:ff::66", host6, "T1499", "tiny"),
+                      ("mtu_attack", None, "192.0.2.10", "T1499", "shrink"))
+
+
+def dad_unanswered(*, hosts: int = 4) -> Scenario:
+    """``hosts`` hosts join: duplicate address detection for a link-local and a global address
+    each, which nobody answers; each then announces its addresses (unsolicited override
+    advertisements from its own MAC) and asks for a router."""
+    t = _Timeline()
+    _router_v6(t)
+    for i in range(hosts):
+        mac = f"02:00:00:00:00:{0x40 + i:02x}"
+        for j, address in enumerate((f"fe80::{0x40 + i:x}", f"2001:db8:1::{0x40 + i:x}")):
+            _dad(t, 10 + i * 3 + j * 1.5, address, mac)
+            _advertise(t, 11 + i * 3 + j * 1.5, address, mac)
+    return t.scenario("dad_unanswered", dad_unanswered.__doc__ or "")
+
+
+def neighbor_unreachability(*, rounds: int = 10) -> Scenario:
+    """Neighbour unreachability detection: 2001:db8:1::10 probes its router fe80::1 and a peer
+    every 30 s with unicast solicitations; both confirm (solicited, no override)."""
+    t = _Timeline()
+    _router_v6(t)
+    host = "2001:db8:1::10"
+    for r in range(rounds):
+        for target in ("fe80::1", "2001:db8:1::20"):
+            at = 5 + r * 30 + (target != "fe80::1")
+            _nd(t, at, host, target, neighbor_solicit(target, src_mac=mac_of(host), src=host, dst=target))
+            _answer(t, at + 0.0003, target, host, router=target == "fe80::1", override=False)
+    return t.scenario("neighbor_unreachability", neighbor_unreachability.__doc__ or "")
+
+
+def nic_swap() -> Scenario:
+    """2001:db8:1::10 is at 02:00:00:00:00:10 for a minute; silent for four; then comes back at
+    02:00:00:00:01:10 (its NIC swapped): duplicate address detection, an unsolicited override
+    advertisement, and its neighbours resolve it at the new MAC."""
+    t = _Timeline()
+    _router_v6(t)
+    host, new_mac = "2001:db8:1::10", "02:00:00:00:01:10"
+    for at in (5, 35, 60):
+        _resolve(t, at, "2001:db8:1::20", host)
+    _dad(t, 300, host, new_mac)
+    _advertise(t, 301, host, new_mac)
+    for at in (305, 335):
+        _resolve(t, at, "2001:db8:1::20", host, target_mac=new_mac)
+    return t.scenario("nic_swap", nic_swap.__doc__ or "")
+
+
+def several_addresses() -> Scenario:
+    """One host (02:00:00:00:00:10) with a link-local, a stable and two temporary addresses
+    answers for each, and its peers resolve each of them."""
+    t = _Timeline()
+    _router_v6(t)
+    mac = "02:00:00:00:00:10"
+    addresses = ["fe80::10", "2001:db8:1::10", "2001:db8:1:0:5d1e:77a2:913c:4e01", "2001:db8:1:0:a3f:1b2c:c4d5:e6f7"]
+    for i, address in enumerate(addresses):
+        for j, asker in enumerate(("2001:db8:1::20", "2001:db8:1::30")):
+            _resolve(t, 5 + i * 2 + j * 0.5, asker, address, target_mac=mac)
+    for address in addresses[2:]:
+        _advertise(t, 20, address, mac)
+    return t.scenario("several_addresses", several_addresses.__doc__ or "")
+
+
+def router_schedule(*, rounds: int = 20, interval: float = 30.0) -> Scenario:
+    """The router fe80::1 (which forwards the hosts' traffic) advertises 2001:db8:1::/64, its
+    MTU and its MAC every ``interval`` seconds for ten minutes, and answers a host's
+    solicitation."""
+    t = _Timeline()
+    _router_v6(t)
+    ra = router_advert6(prefixes=[("2001:db8:1::", 64)], src_mac=ROUTER_MAC, mtu=1500, src="fe80::1")
+    for r in range(rounds):
+        _nd(t, 10 + r * interval, "fe80::1", "ff02::1", ra)
+    _nd(t, 100, "fe80::10", "ff02::2", router_solicit6(src_mac=mac_of("fe80::10"), src="fe80::10"))
+    _nd(t, 100.01, "fe80::1", "fe80::10", router_advert6(prefixes=[("2001:db8:1::", 64)], src_mac=ROUTER_MAC,
+                                                         mtu=1500, src="fe80::1", dst="fe80::10"))
+    return t.scenario("router_schedule", router_schedule.__doc__ or "")
 
 
 ATTACKS = (echo_flood, ddos_echo_flood, sweep, smurf, smurf_replies, ping_of_death, teardrop,
            icmp_redirect, redirect_burst, rogue_router_advert, kill_router, ra_prefix_change, mask_reply,
            unreachable_scan, unreachable_host_scan, icmp_tunnel, ping_exfiltration,
-           blacknurse, topology_mapping, firewalking, prohibited_storm, prohibited_storm6, nmap_os, xprobe2)
+           blacknurse, topology_mapping, firewalking, prohibited_storm, prohibited_storm6, nmap_os, xprobe2,
+           nd_spoofing, parasite6, dad_dos, ra_flood, mtu_attack)
 BENIGN = (monitoring, traceroute, udp_traceroute, path_mtu, router_redirect, two_routers, dns_failure,
           large_ping, ping_sizes, windows_ping, broadcast_ping, mtr, scheduled_traceroutes,
-          mtr_udp, blocked_service, blocked_service6, shipped_pings, dscp_monitoring, hourly_timestamp)
+          mtr_udp, blocked_service, blocked_service6, shipped_pings, dscp_monitoring, hourly_timestamp,
+          dad_unanswered, neighbor_unreachability, nic_swap, several_addresses, router_schedule)
 
 
 # --------------------------------------------------------------------------- demo

@@ -136,7 +136,8 @@ def redirects(**_) -> Plan:
 
 
 def router_adverts(**_) -> Plan:
-    return _by_source(pl.col("icmp_type").is_in(ADVERTS))
+    # Keyed by IP version: an ra_flood counts the advertisements of many sources together.
+    return Plan(routes=(Route(pl.col("icmp_type").is_in(ADVERTS), (pl.col("ip_version"),)),))
 
 
 def fragment_attacks(*, max_datagram, **_) -> Plan:
@@ -187,7 +188,7 @@ def fingerprinting(*, fingerprint_min_shapes, fingerprint_min_queries, **_) -> P
 
 
 def neighbor_discovery(*, known_neighbors, **_) -> Plan:
-    # Keyed by the address claimed (or probed by duplicate address detection): a spoofed claim
+    # Bounded per address claimed (or probed by duplicate address detection): a spoofed claim
     # needs a second MAC for its address (or a declared one), an answered probe a probe and an
     # advertisement. Distinct MACs added up over buckets and batches only over-count.
     target, src = pl.col("nd_target").cast(pl.String), pl.col("src").cast(pl.String)
@@ -195,12 +196,14 @@ def neighbor_discovery(*, known_neighbors, **_) -> Plan:
                .otherwise(src))
     probe = (pl.col("icmp_type") == NEIGHBOR_SOLICIT) & (pl.col("src") == UNSPECIFIED)
     declared = known_neighbors is not None
-    return Plan(routes=(Route(on_link_nd(), (address,)),),
+    # One group, the link (an alert gathers a MAC's claims over many addresses), a candidate
+    # when one address is.
+    return Plan(routes=(Route(on_link_nd(), (pl.col("ip_version"),)),),
                 bounds=(Bound(None, {"macs": (claimed_mac().n_unique(), "sum"),
                                      "probes": (probe.sum(), "sum"),
                                      "adverts": ((pl.col("icmp_type") == NEIGHBOR_ADVERT).sum(), "sum")},
                               (pl.col("macs") >= (1 if declared else 2))
-                              | ((pl.col("probes") >= 1) & (pl.col("adverts") >= 1))),))
+                              | ((pl.col("probes") >= 1) & (pl.col("adverts") >= 1)), sub=address),))
 
 
 def path_mtu(*, mtu_window, mtu_min_senders, **_) -> Plan:

@@ -150,8 +150,10 @@ def test_dask_client_runs_the_analysis_on_the_cluster(split: tuple[Path, list[Pa
     assert_frame_equal(_comparable(report), _comparable(ic.analyze(whole, progress=False)))
     assert_frame_equal(report.summary.drop("file"),
                        ic.analyze(parts, progress=False).summary.drop("file"))
-    facts, alerts, talkers = received
-    assert all(isinstance(f, Facts) and not f.bounds for f in facts) and alerts.equals(report.alerts)
+    *icmp_rows, facts, alerts, talkers = received
+    assert icmp_rows == [int(ic.read_pcap(p).stats["icmp"].sum()) for p in parts]  # to size the shares
+    assert all(isinstance(f, Facts) and not f.bounds and f.talkers is None for f in facts)
+    assert alerts.equals(report.alerts)
     assert not any(isinstance(getattr(f, name), ic.Capture) for f in facts for name in vars(f))
     assert talkers.columns == ["src", "packets", "destinations"]
     assert_frame_equal(report.talkers, ic.analyze(whole, progress=False).talkers)

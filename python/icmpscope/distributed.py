@@ -26,6 +26,7 @@ from icmpscope.detect import DETECTORS, engine, fragment_attacks, infer_routers,
 from icmpscope.detect import plans as plans_of
 from icmpscope.detect.base import Whole, empty, seconds
 from icmpscope.detect.fragments import attack_datagrams
+from icmpscope.detect.stream import SHARE_ROWS
 from icmpscope.detect.routers import LEARNS_FROM, learning_rows, representatives
 from icmpscope.io import TABLES, Capture, is_url, read_pcap
 from icmpscope.report import Report, talker_pairs, top_talkers
@@ -116,7 +117,7 @@ def file_rows(path: str, storage_options: dict[str, Any] | None, candidates: Can
     icmp = capture.icmp
     plans = _plans(thresholds)
     out: list[dict[str, pl.DataFrame]] = [
-        {name: engine.select_rows(icmp, plan, candidates.chosen[name], (i, shares))
+        {name: engine.owned(engine.select_rows(icmp, plan, candidates.chosen[name], (i, shares)))
          for name, plan in plans.items() if name != "fragment_attacks"} for i in range(shares)]
     extra: dict[str, pl.DataFrame] = {}
     if candidates.inferring:
@@ -163,13 +164,17 @@ def detect_share(rows: list[dict[str, pl.DataFrame]], context: tuple[Whole, Capt
     return run_parts(per, whole, thresholds, early=None, capture=evidence if first else None)
 
 
+def _icmp_rows(facts: Facts) -> int:
+    return 0 if facts.stats is None else int(facts.stats["icmp"].sum())
+
+
 def _sorted(found: list[pl.DataFrame]) -> pl.DataFrame:
     return pl.concat(found).sort("start", "kind", "src", "dst", nulls_last=True)
 
 
-def talkers(facts: list[Facts]) -> pl.DataFrame:
+def talkers(parts: list[pl.DataFrame | None]) -> pl.DataFrame:
     # Per-file pairs, not the files' rows: one task holding every capture ran out of memory.
-    pairs = [f.talkers for f in facts if f.talkers is not None]
+    pairs = [p for p in parts if p is not None]
     return top_talkers(pl.concat(pairs) if pairs else talker_pairs(pl.DataFrame(_core.empty_table("icmp"))))
 
 
@@ -191,15 +196,18 @@ def analyze_on_cluster(client: Any, paths: list[str], thresholds: dict[str, obje
         for done in as_completed(facts_f):
             bar.update(sizes[paths[facts_f.index(done)]])
     chosen = client.submit(choose, facts_f, thresholds)
-    # Groups in two shares per worker, so that no worker holds more than its part of the rows.
-    shares = max(1, 2 * len(client.scheduler_info().get("workers", {})))
+    # Groups in two shares per worker at least, and enough that no share's task holds more
+    # rows than streamed detection does at once (a share's rows are a part of its ICMP rows).
+    icmp_rows = sum(client.gather([client.submit(_icmp_rows, f) for f in facts_f]))
+    shares = max(1, 2 * len(client.scheduler_info().get("workers", {})), -(-icmp_rows // SHARE_ROWS))
     rows = [client.submit(file_rows, p, storage_options, chosen, thresholds, shares, key=f"icmpscope-rows-{i}-{run}")
             for i, p in enumerate(paths)]
     share_of = [[client.submit(operator.getitem, r, i) for r in rows] for i in range(shares + 1)]
     context = client.submit(whole_of, share_of[shares], chosen, thresholds)
     found = [client.submit(detect_share, share_of[i], context, thresholds, i == 0) for i in range(shares)]
     alerts_f = client.submit(_sorted, found)
-    talkers_f = client.submit(talkers, facts_f)
+    # Each file's pairs, not its facts, travel to the merge.
+    talkers_f = client.submit(talkers, [client.submit(operator.attrgetter("talkers"), f) for f in facts_f])
     # The bounds stay on the cluster: the client takes each file's share of the report.
     report_f = [client.submit(dataclasses.replace, f, bounds={}, talkers=None) for f in facts_f]
     facts, alerts, top = client.gather([report_f, alerts_f, talkers_f])

@@ -22,7 +22,7 @@ import polars as pl
 from icmpscope.detect.base import ECHO_REPLY, ECHO_REQUEST, Whole
 
 __all__ = ["Bound", "Plan", "Route", "candidates", "partial_bounds", "merge_bounds", "select_rows",
-           "whole_of", "file_starts", "options"]
+           "whole_of", "file_starts", "options", "owned"]
 
 
 @dataclass(frozen=True)
@@ -139,6 +139,18 @@ def select_rows(frame: pl.DataFrame, plan: Plan, chosen: pl.DataFrame | None,
     if plan.columns is not None:
         frame = frame.select(plan.columns)
     return frame[index] if index.len() < frame.height else frame
+
+
+def owned(rows: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` (of :func:`select_rows`) in buffers of their own, to hold or to ship: polars'
+    text columns gathered from a frame still point into the whole frame's text, so a few kept
+    rows pinned every streamed batch (~1 GiB over 4 GB of capture), and shipped the capture's.
+    The file's name becomes categorical (held once, not per row); other text and list columns,
+    on the few rows of rare messages, are copied."""
+    rows = rows.with_columns(pl.col("file").cast(pl.Categorical))
+    if any(dtype == pl.String or isinstance(dtype, pl.List) for dtype in rows.schema.values()):
+        return pl.from_arrow(rows.to_arrow())  # type: ignore[return-value]
+    return rows
 
 
 def whole_of(icmp: pl.DataFrame, *, several: bool) -> Whole:

@@ -81,7 +81,7 @@ def _candidate_rows(lf: pl.LazyFrame, plans: dict, chosen: dict, part: tuple[int
     held = 0
     for batch in lf.collect_batches():
         for d, plan in plans.items():
-            rows = _own(engine.select_rows(batch, plan, chosen[d], part))
+            rows = engine.owned(engine.select_rows(batch, plan, chosen[d], part))
             held += rows.height
             if not rows.is_empty() and (part is not None or held <= SHARE_ROWS):
                 kept[d].append(rows)
@@ -100,15 +100,4 @@ def _candidate_rows(lf: pl.LazyFrame, plans: dict, chosen: dict, part: tuple[int
             for d in plans}
     learning = learning_rows(early, pl.concat(adverts) if adverts else early[0].clear()) if early_until is not None else None
     return rows, learning, held
-
-
-def _own(rows: pl.DataFrame) -> pl.DataFrame:
-    """``rows`` in buffers of their own: polars' text columns gathered from a batch still point
-    into the whole batch's text, so a few kept rows pinned every batch (~1 GiB over 4 GB of
-    capture). The file's name becomes categorical (once per batch, not per row); other text
-    and list columns, on the few rows of rare messages, are copied."""
-    rows = rows
-    if any(dtype == pl.String or isinstance(dtype, pl.List) for dtype in rows.schema.values()):
-        return pl.from_arrow(rows.to_arrow())  # type: ignore[return-value]
-    return rows
 

@@ -35,16 +35,17 @@ from icmpscope.detect.unreachables import unreachable_scans
 from icmpscope.detect.errors import error_floods
 from icmpscope.detect.topology import topology
 from icmpscope.detect.firewall import firewall_probes
+from icmpscope.detect.forged import forged_errors
 from icmpscope.io import Capture
 
 __all__ = ["ALERT_SCHEMA", "DETECTORS", "all", "echo_floods", "sweeps", "smurf", "fragment_attacks",
            "redirects", "router_adverts", "mask_replies", "unreachable_scans", "tunnels",
            "infer_routers", "defaults", "error_floods", "topology",
-           "firewall_probes"]
+           "firewall_probes", "forged_errors"]
 
 DETECTORS: tuple[Callable[..., pl.DataFrame], ...] = (
     echo_floods, sweeps, smurf, fragment_attacks, redirects, router_adverts, mask_replies,
-    unreachable_scans, tunnels, error_floods, topology, firewall_probes)
+    unreachable_scans, tunnels, error_floods, topology, firewall_probes, forged_errors)
 
 
 def defaults() -> dict[str, object]:
@@ -108,7 +109,7 @@ def run_parts(rows: dict[Callable[..., pl.DataFrame], pl.DataFrame], whole: Whol
     found = []
     with part_of(whole):
         for d in DETECTORS:
-            if d is fragment_attacks and capture is not None:
+            if d in (fragment_attacks, forged_errors) and capture is not None:
                 found.append(d(capture, **wanted[d]))
             elif not rows[d].is_empty():
                 found.append(d(rows[d], **wanted[d]))

@@ -47,7 +47,7 @@ def test_every_alert_kind_has_an_attack_scenario():
     assert covered == {"echo_flood", "ddos_echo_flood", "sweep", "smurf", "ping_of_death",
                        "overlapping_fragments", "icmp_redirect", "rogue_router_advert", "mask_reply",
                        "unreachable_scan", "icmp_tunnel", "error_flood", "topology_mapping",
-                       "firewall_probe"}
+                       "firewall_probe", "forged_error"}
     assert all(build().benign for build in sc.BENIGN)
 
 

@@ -58,9 +58,11 @@ def forged_errors(data: Data, *, flows: pl.DataFrame | pl.LazyFrame | None = Non
     several = several_files(data)
     if flows is None and not isinstance(data, Capture):
         return empty(several=several)
-    errors = error_flows(data, flows=flows).lazy().filter(judged())
+    errors = error_flows(data, flows=flows, rows=judged()).lazy()
     table = data.flows if flows is None else flows
-    talk = (table.lazy().filter(pl.col("proto") == 6)
+    quoted = errors.select(pl.concat([pl.col("inner_src"), pl.col("inner_dst")]).unique()).collect()["inner_src"]
+    talk = (table.lazy().filter((pl.col("proto") == 6) & pl.col("src").is_in(quoted.implode())
+                                & pl.col("dst").is_in(quoted.implode()))
             .select(pl.col("file").cast(pl.String), pl.col("src").cast(pl.String).alias("a"),
                     pl.col("dst").cast(pl.String).alias("b")))
     talk = pl.concat([talk, talk.select("file", pl.col("b").alias("a"), pl.col("a").alias("b"))]).unique()

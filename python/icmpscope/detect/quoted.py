@@ -32,7 +32,8 @@ def _flows_of(data: Data, flows: pl.DataFrame | pl.LazyFrame | None) -> pl.LazyF
     return lazy(flows)
 
 
-def error_flows(data: Data, *, flows: pl.DataFrame | pl.LazyFrame | None = None) -> pl.DataFrame:
+def error_flows(data: Data, *, flows: pl.DataFrame | pl.LazyFrame | None = None,
+                rows: pl.Expr | None = None) -> pl.DataFrame:
     """Each ICMP error that quotes a datagram (``detect.errors.ERRORS``), with the direction of
     ``flows`` it quotes.
 
@@ -44,7 +45,8 @@ def error_flows(data: Data, *, flows: pl.DataFrame | pl.LazyFrame | None = None)
     ``seq_next``, ``ack_last`` (null when the capture holds no such direction);
     ``carried_on`` (the direction sent after the error), and the reverse direction's
     ``peer_last_ts`` and ``peer_carried_on``. Directions are matched within a file, VLAN and
-    tunnel, as ``flows`` keeps them.
+    tunnel, as ``flows`` keeps them. ``rows`` keeps only the errors where it holds (an
+    expression over ``icmp`` columns), before any flow is looked at.
 
     >>> import icmpscope as ic
     >>> s = ic.synth
@@ -57,9 +59,13 @@ def error_flows(data: Data, *, flows: pl.DataFrame | pl.LazyFrame | None = None)
     icmp = icmp_of(data)
     names = icmp.collect_schema().names()
     extra = [c for c in ("mtu", "inner_seq", "inner_flow_seen", "vlan", "tunnel") if c not in names]
-    errors = (icmp.filter(is_error() & pl.col("inner_src").is_not_null())
-              .with_columns(pl.lit(None).alias(c) for c in extra))
-    table = _flows_of(data, flows)
+    wanted = is_error() & pl.col("inner_src").is_not_null()
+    errors = (icmp.filter(wanted if rows is None else wanted & rows)
+              .with_columns(pl.lit(None).alias(c) for c in extra)).collect().lazy()
+    # Only the flows between the quoted addresses (a capture may hold millions).
+    quoted = errors.select(pl.col("file").cast(pl.String), "inner_src", "inner_dst").unique().collect()
+    addrs = pl.concat([quoted["inner_src"], quoted["inner_dst"]]).unique()
+    table = _flows_of(data, flows).filter(pl.col("src").is_in(addrs.implode()) & pl.col("dst").is_in(addrs.implode()))
     direction = table.select(pl.col("file"), pl.col("src").alias("inner_src"), pl.col("dst").alias("inner_dst"),
                              pl.col("proto").alias("inner_proto"), pl.col("sport").alias("inner_sport"),
                              pl.col("dport").alias("inner_dport"), "vlan", "tunnel",

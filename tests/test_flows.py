@@ -234,3 +234,58 @@ def test_inner_seq_equals_tshark(captures: Path, tshark_icmp) -> None:
             assert seq == (int(want[-1]) if want else None), (path, frame)
             checked += 1
     assert checked > 0
+
+
+# --------------------------------------------------------------------------- errors against flows
+
+def test_error_flows_join_each_error_to_the_direction_it_quotes(tmp_path: Path) -> None:
+    cap = read(conversation(), tmp_path)
+    got = ic.error_flows(cap).select("frame", "icmp_type", "icmp_code", "mtu", "inner_sport", "flow_packets",
+                                     "seq_first", "seq_next", "carried_on", "peer_carried_on").rows()
+    assert got == [
+        (8, 3, 3, None, 41000, 1, None, None, False, None),       # the probe: nothing after it
+        (9, 3, 3, None, 40001, None, None, None, None, None),     # a connection never seen
+        (10, 3, 4, 1400, 40000, 2, 1000, 1101, False, True),      # A sent nothing more; B did (its FIN)
+    ]
+    # The icmp table alone with flows= (as from scan_pcap) gives the same.
+    path = tmp_path / "c.pcap"
+    streamed = ic.error_flows(ic.scan_pcap(path), flows=ic.scan_pcap(path, "flows"))
+    assert_frame_equal(streamed, ic.error_flows(cap), categorical_as_str=True)
+    assert ic.error_flows(cap.icmp)["flow_packets"].null_count() == 3
+
+
+def test_forged_errors_judge_the_quoted_sequence_space() -> None:
+    from icmpscope.synth import scenarios as sc
+
+    cap = sc.forged_reset().read()
+    alert = ic.detect.forged_errors(cap).row(0, named=True)
+    assert alert["detail"] == ("3 ICMP error(s) (type/code 3/3) quoting TCP 192.0.2.10:40000 -> 203.0.113.5:443 with "
+                               "sequence numbers 123456789..3500000000, outside what that direction sent "
+                               "(1000000..1020001, window 65535); the connection carried on after them")
+    # A window as wide as the guesses reaches them all.
+    assert ic.detect.forged_errors(cap, forged_seq_window=2**31).is_empty()
+    # Without flows nothing is judged; given them, the icmp table alone and a LazyFrame alert alike.
+    assert ic.detect.forged_errors(cap.icmp).is_empty()
+    assert ic.detect.forged_errors(cap.icmp, flows=cap.flows).equals(ic.detect.forged_errors(cap))
+    path = sc.forged_reset().write(sc.temp_path("r.pcap"))
+    assert ic.detect.forged_errors(ic.scan_pcap(path), flows=ic.scan_pcap(path, "flows")).equals(
+        ic.detect.forged_errors(cap))
+
+
+@pytest.mark.parametrize("name", ["udp_probe_unreachable", "pmtu_shrink", "missed_start"])
+def test_genuine_errors_are_not_forged(name: str) -> None:
+    from icmpscope.synth import scenarios as sc
+
+    cap = getattr(sc, name)().read()
+    assert ic.detect.forged_errors(cap).is_empty()
+    assert ic.detect.all(cap).filter(pl.col("kind") == "forged_error").is_empty()
+    quoted = ic.error_flows(cap)
+    if name == "pmtu_shrink":
+        # Both senders carried on after the path-MTU messages, with smaller segments.
+        assert quoted["carried_on"].to_list() == [True, True]
+        assert quoted["mtu"].to_list() == [1280, 1280]
+    if name == "missed_start":
+        # The quoted segment came before the first one captured, within the window.
+        first = quoted.row(0, named=True)
+        assert first["inner_seq"] < first["seq_first"] and first["carried_on"]
+        assert quoted["flow_packets"][1] is None

@@ -261,9 +261,9 @@ def test_forged_errors_judge_the_quoted_sequence_space() -> None:
     alert = ic.detect.forged_errors(cap).row(0, named=True)
     assert alert["detail"] == ("3 ICMP error(s) (type/code 3/3) quoting TCP 192.0.2.10:40000 -> 203.0.113.5:443 with "
                                "sequence numbers 123456789..3500000000, outside what that direction sent "
-                               "(1000000..1020001, window 65535); the connection carried on after them")
+                               "(1000000..1020001, margin 65535 bytes); the connection carried on after them")
     # A window as wide as the guesses reaches them all.
-    assert ic.detect.forged_errors(cap, forged_seq_window=2**31).is_empty()
+    assert ic.detect.forged_errors(cap, forged_seq_margin=2**31).is_empty()
     # Without flows nothing is judged; given them, the icmp table alone and a LazyFrame alert alike.
     assert ic.detect.forged_errors(cap.icmp).is_empty()
     assert ic.detect.forged_errors(cap.icmp, flows=cap.flows).equals(ic.detect.forged_errors(cap))

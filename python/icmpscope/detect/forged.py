@@ -31,12 +31,12 @@ def _offset(seq: pl.Expr, base: pl.Expr) -> pl.Expr:
 
 
 def forged_errors(data: Data, *, flows: pl.DataFrame | pl.LazyFrame | None = None,
-                  forged_seq_window: int = 65535) -> pl.DataFrame:
+                  forged_seq_margin: int = 65535) -> pl.DataFrame:
     """``forged_error`` (T1499): hard errors and path-MTU messages (see :func:`judged`) that
     quote a TCP connection
 
     - the capture carried, with a sequence number outside what the quoted direction sent from
-      ``forged_seq_window`` bytes before its lowest sequence number to that many past one past
+      ``forged_seq_margin`` bytes before its lowest sequence number to that many past one past
       its highest (room for retransmissions, segments sent before the capture began, and a
       receive window): a blind reset or throughput attack that guessed;
     - or that the capture never carried (neither direction of its addresses and ports), while it
@@ -66,7 +66,7 @@ def forged_errors(data: Data, *, flows: pl.DataFrame | pl.LazyFrame | None = Non
             .select(pl.col("file").cast(pl.String), pl.col("src").cast(pl.String).alias("a"),
                     pl.col("dst").cast(pl.String).alias("b")))
     talk = pl.concat([talk, talk.select("file", pl.col("b").alias("a"), pl.col("a").alias("b"))]).unique()
-    w = forged_seq_window
+    w = forged_seq_margin
     span = _offset(pl.col("seq_next"), pl.col("seq_first"))
     outside = (pl.col("inner_seq").is_not_null() & pl.col("seq_first").is_not_null()
                & (_offset(pl.col("inner_seq"), pl.col("seq_first").cast(pl.Int64) - w) > span + 2 * w))
@@ -95,7 +95,7 @@ def forged_errors(data: Data, *, flows: pl.DataFrame | pl.LazyFrame | None = Non
               .with_columns(
                   pl.when(pl.col("_why") == "outside")
                   .then(pl.format("{} ICMP error(s) (type/code {}) quoting TCP {} with sequence numbers {}..{}, "
-                                  "outside what that direction sent ({}..{}, window {}); the connection {} after them",
+                                  "outside what that direction sent ({}..{}, margin {} bytes); the connection {} after them",
                                   "packets", "_kinds", connection, "_low", "_high", "seq_first", "seq_next",
                                   pl.lit(w), pl.when(pl.col("_after")).then(pl.lit("carried on"))
                                   .otherwise(pl.lit("sent nothing more"))))

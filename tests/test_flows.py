@@ -289,3 +289,17 @@ def test_genuine_errors_are_not_forged(name: str) -> None:
         first = quoted.row(0, named=True)
         assert first["inner_seq"] < first["seq_first"] and first["carried_on"]
         assert quoted["flow_packets"][1] is None
+
+
+def test_several_files_keep_their_flows_apart(tmp_path: Path) -> None:
+    from icmpscope.synth import scenarios as sc
+
+    forged = sc.forged_reset().write(tmp_path / "r.pcap")
+    genuine = sc.pmtu_shrink().write(tmp_path / "p.pcap")
+    cap = ic.read_pcap([forged, genuine], progress=False)
+    alerts = ic.detect.forged_errors(cap)
+    assert alerts.select("kind", "frames", "files").rows() == [("forged_error", [17, 20, 23], [str(forged)] * 3)]
+    quoted = ic.error_flows(cap)
+    assert quoted.select("file", "frame", "carried_on").rows() == [
+        (str(forged), 17, True), (str(forged), 20, True), (str(forged), 23, True),
+        (str(genuine), 21, True), (str(genuine), 22, True)]

@@ -80,7 +80,7 @@ def test_convert(capture: Path, tmp_path: Path) -> None:
     out = run("convert", str(capture), "--out", str(tmp_path / "t"))
     assert (out.returncode, out.stderr) == (0, "")
     folder = tmp_path / "t" / "demo.pcap"
-    assert {p.name for p in folder.iterdir()} == {f"{t}.parquet" for t in ("icmp", "fragments", "datagrams", "stats", "errors")}
+    assert {p.name for p in folder.iterdir()} == {f"{t}.parquet" for t in ("icmp", "fragments", "datagrams", "flows", "stats", "errors")}
     assert pl.read_parquet(folder / "icmp.parquet").height == pl.read_parquet(folder / "stats.parquet")["icmp"].item()
     assert run("convert", "/nonexistent.pcap", "--out", str(tmp_path / "t")).returncode == 2
 

@@ -48,7 +48,7 @@ def test_every_alert_kind_has_an_attack_scenario():
                        "overlapping_fragments", "icmp_redirect", "rogue_router_advert", "mask_reply",
                        "unreachable_scan", "icmp_tunnel", "error_flood", "topology_mapping",
                        "firewall_probe", "os_fingerprint", "nd_spoofing", "dad_dos", "ra_flood",
-                       "mtu_attack"}
+                       "mtu_attack", "forged_error"}
     assert all(build().benign for build in sc.BENIGN)
 
 

@@ -25,7 +25,7 @@ from icmpscope import synth as s
 T0 = 1_700_000_000_000_000_000
 SMALL = 200_000
 HIT_COLUMNS = ["max_record_len_hits", "max_block_len_hits", "max_ext_headers_hits", "max_tunnel_depth_hits",
-               "max_reassembly_bytes_hits", "max_datagrams_hits", "max_decompression_ratio_hits"]
+               "max_reassembly_bytes_hits", "max_datagrams_hits", "max_decompression_ratio_hits", "max_flows_hits"]
 
 
 def _check(cap: ic.Capture) -> None:
@@ -223,6 +223,28 @@ def test_max_reassembly_bytes(tmp_path: Path) -> None:
     assert _errors(cap) == [(3, "reassembly_memory_limit")]
     assert "max_reassembly_bytes" in cap.errors["reason"].item() and "frame 1" in cap.errors["reason"].item()
     assert cap.datagrams.select("first_frame", "evicted").sort("first_frame").rows() == [(1, True), (2, False), (3, False)]
+
+
+def test_max_flows_under_a_flood_of_distinct_5_tuples(tmp_path: Path) -> None:
+    """Every packet a new 5-tuple (random addresses and ports, TCP and UDP): the table holds
+    max_flows directions, the others' packets are counted, memory stays bounded."""
+    rnd = random.Random(5)
+    frames = []
+    for i in range(5000):
+        src, dst = f"10.{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(1, 255)}", "192.0.2.1"
+        sport, dport = rnd.randrange(1, 65536), rnd.randrange(1, 65536)
+        payload = (s.tcp(sport, dport, flags=0x02, seq=rnd.randrange(2**32), src=src, dst=dst) if i % 2
+                   else s.udp(sport, dport, b"x", src=src, dst=dst))
+        frames.append((T0 + i * 1000, s.ethernet(s.ipv4(src, dst, payload, proto=6 if i % 2 else 17))))
+    path = s.write_pcap(tmp_path / "flood.pcap", frames)
+    cap = _read(path, max_flows=100)
+    _check(cap)
+    assert cap.flows.height == 100
+    assert _hits(cap) == {"max_flows_hits": 4900}
+    assert _errors(cap) == [(101, "flows_limit")]
+    assert cap.flows["packets"].sum() + 4900 == 5000
+    scanned = ic.scan_pcap(path, "flows", max_flows=100).collect()
+    assert scanned.height == 100
 
 
 def test_max_datagrams(tmp_path: Path) -> None:

@@ -557,7 +557,7 @@ def test_columns_without_values_keep_their_types(tmp_path) -> None:
     path = ic.synth.write_pcap(tmp_path / "pings.pcap", [(i, ic.synth.ethernet(ic.synth.ping("10.0.0.1", "10.0.0.2", seq=i)))
                                                          for i in range(3)])
     cap = ic.read_pcap(path)
-    for table in ("icmp", "fragments", "datagrams", "stats", "errors"):
+    for table in ("icmp", "fragments", "datagrams", "flows", "stats", "errors"):
         assert getattr(cap, table).schema == pl.DataFrame(_core.empty_table(table)).schema, table
     assert cap.icmp["gateway"].dtype == pl.Categorical and cap.icmp["gateway"].null_count() == 3
     both = pl.concat([cap.icmp, ic.read_pcap(ic.synth.write_demo(tmp_path / "demo.pcap")).icmp])

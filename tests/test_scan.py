@@ -20,9 +20,12 @@ def _pings(n: int) -> list[s.Frame]:
             for i in range(n)]
 
 
-@pytest.mark.parametrize("table", ["icmp", "fragments", "datagrams", "stats", "errors"])
+@pytest.mark.parametrize("table", ["icmp", "fragments", "datagrams", "flows", "stats", "errors"])
 def test_every_table_equals_read_pcap(tmp_path: Path, table: str) -> None:
     frames = _pings(500) + [s.Frame(T0 + 10**9, b"\x00" * 5)]
+    frames += [s.Frame(T0 + 10**9 + i, s.ethernet(s.ipv4("10.0.0.1", "10.0.0.9", s.udp(5000 + i % 3, 53, src="10.0.0.1",
+                                                                                       dst="10.0.0.9"), proto=17)))
+               for i in range(1, 10)]
     frames += [s.Frame(T0 + 2 * 10**9 + i, s.ethernet(f)) for i, f in
                enumerate(s.fragment_ipv4_payload("10.9.9.9", "10.8.8.8", s.echo_request(1, 1, b"x" * 3000), ident=9, size=1480))]
     path = s.write_pcap(tmp_path / "a.pcap", frames)
@@ -44,7 +47,7 @@ def test_projection_filter_and_limit(tmp_path: Path) -> None:
 
 def test_scan_errors() -> None:
     with pytest.raises(ValueError, match="unknown table"):
-        ic.scan_pcap(__file__, "flows")
+        ic.scan_pcap(__file__, "flow")
     with pytest.raises(FileNotFoundError):
         ic.scan_pcap("/nonexistent.pcap")
     with pytest.raises(ic.CaptureFormatError):

@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 
 import icmpscope as ic
 
-TABLES = ("icmp", "fragments", "datagrams", "stats", "errors")
+TABLES = ("icmp", "fragments", "datagrams", "flows", "stats", "errors")
 # Pieces are at least 16 MiB: files past 32 MiB split on two threads.
 SIZE = 40 << 20
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from icmpscope import detect, io, synth
     from icmpscope.echo import echo_pairs
+    from icmpscope.detect.quoted import error_flows
     from icmpscope.batch import analyze
     from icmpscope.io import Capture, CaptureFormatError, CaptureTruncatedWarning, read_pcap, scan_pcap
     from icmpscope.report import Report
@@ -34,6 +35,7 @@ _HOME = {
     "synth": "icmpscope.synth",
     "detect": "icmpscope.detect",
     "echo_pairs": "icmpscope.echo",
+    "error_flows": "icmpscope.detect.quoted",
     "watch": "icmpscope.watch",  # a module that calls as its function (see watch.py)
 }
 

@@ -16,7 +16,7 @@ class ArrowTable:
         """The tables' batches one after another (same schema), without a copy."""
 
 # timeout_v4, timeout_v6, max_reassembly_bytes, max_datagrams, max_ext_headers, max_tunnel_depth,
-# max_record_len, max_block_len, max_decompression_ratio
+# max_record_len, max_block_len, max_decompression_ratio, flows, max_flows
 Options = dict[str, float | int]
 
 # A capture: a local path; (name, size, open_at(offset[, length]) -> binary file object) for one

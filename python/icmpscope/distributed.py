@@ -144,7 +144,7 @@ def whole_of(extras: list[dict[str, pl.DataFrame]], candidates: Candidates,
                  if p.kind is inspect.Parameter.KEYWORD_ONLY}
         whole.routers[(learn["router_learning"], learn["router_min_addresses"])] = infer_routers(rows, **learn)
     empty_of = {name: pl.DataFrame(_core.empty_table(name)) for name in TABLES}
-    evidence = (Capture(icmp=empty_of["icmp"], stats=empty_of["stats"], errors=empty_of["errors"],
+    evidence = (Capture(icmp=empty_of["icmp"], stats=empty_of["stats"], errors=empty_of["errors"], flows=empty_of["flows"],
                         datagrams=pl.concat([e["datagrams"] for e in extras], how="vertical_relaxed"),
                         fragments=pl.concat([e["fragments"] for e in extras], how="vertical_relaxed"))
                 if extras else Capture(**empty_of))

@@ -29,7 +29,7 @@ REMOTE_BLOCK_SIZE = 16 << 20
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*(://|::)")
 
-TABLES = ("icmp", "fragments", "datagrams", "stats", "errors")
+TABLES = ("icmp", "fragments", "datagrams", "flows", "stats", "errors")
 
 
 class CaptureTruncatedWarning(UserWarning):
@@ -43,6 +43,7 @@ class Capture:
     icmp: pl.DataFrame
     fragments: pl.DataFrame
     datagrams: pl.DataFrame
+    flows: pl.DataFrame
     stats: pl.DataFrame
     errors: pl.DataFrame
     files: tuple[str, ...] = field(default=())
@@ -51,7 +52,7 @@ class Capture:
         return (
             f"Capture(files={len(self.files)}, packets={self.stats['packets'].sum()}, "
             f"icmp={self.icmp.height}, fragments={self.fragments.height}, "
-            f"datagrams={self.datagrams.height}, errors={self.errors.height})"
+            f"datagrams={self.datagrams.height}, flows={self.flows.height}, errors={self.errors.height})"
         )
 
     def _repr_html_(self) -> str:
@@ -227,6 +228,8 @@ def _options(
     max_record_len: int = 256 * 1024,
     max_block_len: int = 16 << 20,
     max_decompression_ratio: int = 1000,
+    flows: bool = True,
+    max_flows: int = 1_000_000,
 ) -> dict[str, float | int]:
     """The decoder options `_core` takes (defaults as `read_pcap`'s), checked: a bad one raises
     ValueError whichever function was given it."""
@@ -236,7 +239,7 @@ def _options(
     for name, value, least in (("max_reassembly_bytes", max_reassembly_bytes, 0), ("max_datagrams", max_datagrams, 1),
                                ("max_ext_headers", max_ext_headers, 0), ("max_tunnel_depth", max_tunnel_depth, 0),
                                ("max_record_len", max_record_len, 0), ("max_block_len", max_block_len, 0),
-                               ("max_decompression_ratio", max_decompression_ratio, 0)):
+                               ("max_decompression_ratio", max_decompression_ratio, 0), ("max_flows", max_flows, 0)):
         if value < least:
             raise ValueError(f"{name} must be at least {least}, not {value!r}")
     return {
@@ -249,6 +252,8 @@ def _options(
         "max_record_len": max_record_len,
         "max_block_len": max_block_len,
         "max_decompression_ratio": max_decompression_ratio,
+        "flows": bool(flows),
+        "max_flows": max_flows,
     }
 
 
@@ -334,6 +339,8 @@ def read_pcap(
     max_record_len: int = 256 * 1024,
     max_block_len: int = 16 << 20,
     max_decompression_ratio: int = 1000,
+    flows: bool = True,
+    max_flows: int = 1_000_000,
 ) -> Capture:
     """Read pcap/pcapng captures (plain, gzip or zstd) into a :class:`Capture`.
 
@@ -366,6 +373,14 @@ def read_pcap(
     ``max_decompression_ratio`` (a gzip/zstd stream inflating past this many bytes per compressed
     byte, once 4 MiB are out, is a bomb: reading stops).
 
+    Flows: ``flows`` (SPEC "Tables") holds one row per direction of each transport conversation
+    that is not ICMP (tunnel carriers included, as tshark counts them), and ``icmp``'s
+    ``inner_flow_seen`` says whether an error quotes a direction seen before it. At most
+    ``max_flows`` directions are held per file: once full, packets of directions not in it are
+    left out of ``flows`` (nothing is evicted, so a row covers all of its direction), counted in
+    ``stats`` ``max_flows_hits`` and the first one named in ``errors``. ``flows=False`` skips the
+    table (empty) and leaves ``inner_flow_seen`` null.
+
     >>> import icmpscope as ic, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "ping.pcap")
     >>> _ = ic.synth.write_pcap(path, [(0, ic.synth.ethernet(ic.synth.ping("10.0.0.1", "10.0.0.2")))])
@@ -382,7 +397,7 @@ def read_pcap(
     options = _options(reassembly_timeout_v4=reassembly_timeout_v4, reassembly_timeout_v6=reassembly_timeout_v6,
                        max_reassembly_bytes=max_reassembly_bytes, max_datagrams=max_datagrams, max_ext_headers=max_ext_headers,
                        max_tunnel_depth=max_tunnel_depth, max_record_len=max_record_len, max_block_len=max_block_len,
-                       max_decompression_ratio=max_decompression_ratio)
+                       max_decompression_ratio=max_decompression_ratio, flows=flows, max_flows=max_flows)
     paths = expand_sources(source, storage_options=storage_options)
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be at least 1, not {threads!r}")
@@ -415,6 +430,8 @@ def scan_pcap(
     max_record_len: int = 256 * 1024,
     max_block_len: int = 16 << 20,
     max_decompression_ratio: int = 1000,
+    flows: bool = True,
+    max_flows: int = 1_000_000,
 ) -> pl.LazyFrame:
     """One table of one or more captures as a polars LazyFrame that streams from the Rust reader.
 
@@ -434,7 +451,7 @@ def scan_pcap(
     options = _options(reassembly_timeout_v4=reassembly_timeout_v4, reassembly_timeout_v6=reassembly_timeout_v6,
                        max_reassembly_bytes=max_reassembly_bytes, max_datagrams=max_datagrams, max_ext_headers=max_ext_headers,
                        max_tunnel_depth=max_tunnel_depth, max_record_len=max_record_len, max_block_len=max_block_len,
-                       max_decompression_ratio=max_decompression_ratio)
+                       max_decompression_ratio=max_decompression_ratio, flows=flows, max_flows=max_flows)
     paths = expand_sources(source, storage_options=storage_options)
     # A file object is read from where it stood at each collect (when it can seek back).
     starts = {i: p.file.tell() for i, p in enumerate(paths) if isinstance(p, Stream) and _seekable(p.file)}

@@ -38,17 +38,19 @@ from icmpscope.detect.firewall import firewall_probes
 from icmpscope.detect.fingerprint import fingerprinting
 from icmpscope.detect.mtu import path_mtu
 from icmpscope.detect.neighbors import infer_neighbors, neighbor_discovery
+from icmpscope.detect.forged import forged_errors
 from icmpscope.io import Capture
 
 __all__ = ["ALERT_SCHEMA", "DETECTORS", "all", "echo_floods", "sweeps", "smurf", "fragment_attacks",
            "redirects", "router_adverts", "mask_replies", "unreachable_scans", "tunnels",
            "infer_routers", "defaults", "error_floods", "topology",
-           "firewall_probes", "fingerprinting", "neighbor_discovery", "infer_neighbors", "path_mtu"]
+           "firewall_probes", "fingerprinting", "neighbor_discovery", "infer_neighbors", "path_mtu",
+           "forged_errors"]
 
 DETECTORS: tuple[Callable[..., pl.DataFrame], ...] = (
     echo_floods, sweeps, smurf, fragment_attacks, redirects, router_adverts, mask_replies,
     unreachable_scans, tunnels, error_floods, topology, firewall_probes, fingerprinting,
-    neighbor_discovery, path_mtu)
+    neighbor_discovery, path_mtu, forged_errors)
 
 
 def defaults() -> dict[str, object]:
@@ -112,7 +114,7 @@ def run_parts(rows: dict[Callable[..., pl.DataFrame], pl.DataFrame], whole: Whol
     found = []
     with part_of(whole):
         for d in DETECTORS:
-            if d is fragment_attacks and capture is not None:
+            if d in (fragment_attacks, forged_errors) and capture is not None:
                 found.append(d(capture, **wanted[d]))
             elif not rows[d].is_empty():
                 found.append(d(rows[d], **wanted[d]))

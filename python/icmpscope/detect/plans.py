@@ -13,6 +13,7 @@ from icmpscope.detect.engine import Bound, Plan, Route, options
 from icmpscope.detect.errors import is_error
 from icmpscope.detect.mtu import below_minimum, is_mtu_message
 from icmpscope.detect.neighbors import NEIGHBOR_ADVERT, NEIGHBOR_SOLICIT, UNSPECIFIED, claimed_mac, on_link_nd
+from icmpscope.detect.forged import judged
 from icmpscope.detect.unreachables import is_prohibited
 from icmpscope.detect.routers import ADVERTS, REDIRECTS
 from icmpscope.detect.sweeps import PROBES, TIME_EXCEEDED, answer_kind, ttl_expired
@@ -142,6 +143,11 @@ def router_adverts(**_) -> Plan:
 
 def fragment_attacks(*, max_datagram, **_) -> Plan:
     return _by_source(pl.col("reassembled") & (pl.col("datagram_len") > max_datagram))
+
+
+def forged_errors(**_) -> Plan:
+    """Hard errors and path-MTU messages quoting TCP, all read (a Capture's run gets its flows)."""
+    return _by_source(judged())
 
 
 def error_floods(*, error_flood_rate, error_flood_window) -> Plan:

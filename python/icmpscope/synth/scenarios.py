@@ -52,6 +52,8 @@ __all__ = [
     # IPv6 on the link (issue #20)
     "nd_spoofing", "parasite6", "dad_dos", "ra_flood", "mtu_attack",
     "dad_unanswered", "neighbor_unreachability", "nic_swap", "several_addresses", "router_schedule",
+    # errors held against the flows they quote (issue #21)
+    "forged_reset", "forged_pmtu", "udp_probe_unreachable", "pmtu_shrink", "missed_start",
 ]
 
 DEMO_START_NS = 1_700_000_000_000_000_000
@@ -1088,17 +1090,118 @@ def router_schedule(*, rounds: int = 20, interval: float = 30.0) -> Scenario:
     _nd(t, 100.01, "fe80::1", "fe80::10", router_advert6(prefixes=[("2001:db8:1::", 64)], src_mac=ROUTER_MAC,
                                                          mtu=1500, src="fe80::1", dst="fe80::10"))
     return t.scenario("router_schedule", router_schedule.__doc__ or "")
+# --------------------------------------------------------------------------- errors against flows
+
+_CLIENT, _SERVER, _ROUTER = "192.0.2.10", "203.0.113.5", "198.51.100.1"
+
+
+def _segment(src: str, dst: str, sport: int, dport: int, *, seq: int, ack: int, flags: int = 0x18,
+             data: int = 0) -> bytes:
+    if ":" in src:
+        return ipv6(src, dst, tcp(sport, dport, bytes(data), flags=flags, seq=seq, ack=ack, src=src, dst=dst),
+                    next_header=6)
+    return ipv4(src, dst, tcp(sport, dport, bytes(data), flags=flags, seq=seq, ack=ack, src=src, dst=dst), proto=6,
+                df=True)
+
+
+def _connection(t: _Timeline, client: str, server: str, *, sport: int = 40000, dport: int = 443, at: float = 0,
+                rounds: int = 20, size: int = 1000, isn: tuple[int, int] = (1_000_000, 7_000_000),
+                handshake: bool = True, tag: str | None = None) -> tuple[int, int]:
+    """A TCP connection: the handshake (unless ``handshake`` is False: the capture missed it),
+    then ``rounds`` requests of ``size`` bytes 0.5 s apart, each acknowledged; returns the next
+    sequence numbers of both sides."""
+    c, s_ = isn
+    if handshake:
+        t.add(at, _segment(client, server, sport, dport, seq=c, ack=0, flags=0x02), tag)
+        t.add(at + 0.01, _segment(server, client, dport, sport, seq=s_, ack=c + 1, flags=0x12))
+        c, s_ = c + 1, s_ + 1
+    for i in range(rounds):
+        when = at + 0.02 + i * 0.5
+        t.add(when, _segment(client, server, sport, dport, seq=c, ack=s_, data=size), tag)
+        c += size
+        t.add(when + 0.01, _segment(server, client, dport, sport, seq=s_, ack=c, flags=0x10))
+    return c, s_
+
+
+def forged_reset() -> Scenario:
+    """A blind connection reset (RFC 5927): while 192.0.2.10 downloads from 203.0.113.5 over a
+    live TCP connection, 198.51.100.1 sends it three port unreachables quoting the connection
+    with sequence numbers far from any it sent; the connection carries on."""
+    t = _Timeline()
+    _connection(t, _CLIENT, _SERVER)
+    for i, guess in enumerate((123_456_789, 2_000_000_000, 3_500_000_000)):
+        quoted = _segment(_CLIENT, _SERVER, 40000, 443, seq=guess, ack=0, flags=0x10)
+        t.add(3.3 + i * 0.5, ipv4(_ROUTER, _CLIENT, dest_unreachable(3, _quote(quoted))), "forged")
+    return t.scenario("forged_reset", forged_reset.__doc__ or "",
+                      ("forged_error", _ROUTER, _CLIENT, "T1499", "forged"))
+
+
+def forged_pmtu() -> Scenario:
+    """A throughput attack (RFC 5927): 198.51.100.1 sends 192.0.2.10, which holds a TCP
+    connection to 203.0.113.5:443, fragmentation-needed messages (MTU 576) quoting the same
+    addresses from source ports the client never used, guessed one after another."""
+    t = _Timeline()
+    _connection(t, _CLIENT, _SERVER)
+    for i in range(4):
+        quoted = _segment(_CLIENT, _SERVER, 40100 + i, 443, seq=55_000 + i, ack=0, flags=0x10)
+        t.add(2.1 + i * 0.25, ipv4(_ROUTER, _CLIENT, dest_unreachable(4, _quote(quoted), mtu=576)), "forged")
+    return t.scenario("forged_pmtu", forged_pmtu.__doc__ or "",
+                      ("forged_error", _ROUTER, _CLIENT, "T1499", "forged"))
+
+
+def udp_probe_unreachable() -> Scenario:
+    """A host probes 203.0.113.5 udp/33434 and gets the real port unreachable, while it also
+    holds a TCP connection to it: UDP quotes carry no sequence number to judge."""
+    t = _Timeline()
+    _connection(t, _CLIENT, _SERVER, rounds=6)
+    probe = ipv4(_CLIENT, _SERVER, udp(50000, 33434, bytes(20), src=_CLIENT, dst=_SERVER), proto=17)
+    t.add(1.0, probe)
+    t.add(1.02, ipv4(_SERVER, _CLIENT, dest_unreachable(3, _quote(probe))))
+    return t.scenario("udp_probe_unreachable", udp_probe_unreachable.__doc__ or "")
+
+
+def pmtu_shrink() -> Scenario:
+    """Real path-MTU discovery on a TCP connection: a 1400-byte segment meets a link of MTU
+    1280; the router quotes it (IPv4 fragmentation needed, and the same over IPv6 with packet
+    too big) and the sender carries on with smaller segments."""
+    t = _Timeline()
+    c, s_ = _connection(t, _CLIENT, _SERVER, rounds=4, size=1400)
+    big = _segment(_CLIENT, _SERVER, 40000, 443, seq=c - 1400, ack=s_, data=1400)
+    t.add(2.0, ipv4("192.0.2.1", _CLIENT, dest_unreachable(4, _quote(big), mtu=1280)))
+    _connection(t, _CLIENT, _SERVER, at=2.1, rounds=8, size=1200, isn=(c, s_), handshake=False)
+    c6, s6 = _connection(t, "2001:db8:1::10", "2001:db8:ff::5", rounds=4, size=1400)
+    big6 = _segment("2001:db8:1::10", "2001:db8:ff::5", 40000, 443, seq=c6 - 1400, ack=s6, data=1400)
+    t.add(2.05, ipv6("2001:db8:1::1", "2001:db8:1::10",
+                     packet_too_big(1280, big6[:1232], src="2001:db8:1::1", dst="2001:db8:1::10")))
+    _connection(t, "2001:db8:1::10", "2001:db8:ff::5", at=2.2, rounds=8, size=1200, isn=(c6, s6), handshake=False)
+    return t.scenario("pmtu_shrink", pmtu_shrink.__doc__ or "")
+
+
+def missed_start() -> Scenario:
+    """Errors quoting connections whose start the capture missed: a port unreachable quoting
+    a segment sent just before the capture began (its sequence number a little below any the
+    capture holds), and an ICMPv6 unreachable quoting a connection the capture never carried,
+    between hosts it never saw talk."""
+    t = _Timeline()
+    c, _ = _connection(t, _CLIENT, _SERVER, at=0.5, rounds=10, handshake=False)
+    before = _segment(_CLIENT, _SERVER, 40000, 443, seq=1_000_000 - 3000, ack=7_000_001, data=1000)
+    t.add(0.1, ipv4(_ROUTER, _CLIENT, dest_unreachable(3, _quote(before))))
+    gone = _segment("2001:db8:1::10", "2001:db8:ff::9", 41000, 22, seq=42, ack=0, data=100)
+    t.add(0.2, ipv6("2001:db8:1::1", "2001:db8:1::10",
+                    dest_unreachable6(1, gone[:1232], src="2001:db8:1::1", dst="2001:db8:1::10")))
+    return t.scenario("missed_start", missed_start.__doc__ or "")
 
 
 ATTACKS = (echo_flood, ddos_echo_flood, sweep, smurf, smurf_replies, ping_of_death, teardrop,
            icmp_redirect, redirect_burst, rogue_router_advert, kill_router, ra_prefix_change, mask_reply,
            unreachable_scan, unreachable_host_scan, icmp_tunnel, ping_exfiltration,
            blacknurse, topology_mapping, firewalking, prohibited_storm, prohibited_storm6, nmap_os, xprobe2,
-           nd_spoofing, parasite6, dad_dos, ra_flood, mtu_attack)
+           nd_spoofing, parasite6, dad_dos, ra_flood, mtu_attack, forged_reset, forged_pmtu)
 BENIGN = (monitoring, traceroute, udp_traceroute, path_mtu, router_redirect, two_routers, dns_failure,
           large_ping, ping_sizes, windows_ping, broadcast_ping, mtr, scheduled_traceroutes,
           mtr_udp, blocked_service, blocked_service6, shipped_pings, dscp_monitoring, hourly_timestamp,
-          dad_unanswered, neighbor_unreachability, nic_swap, several_addresses, router_schedule)
+          dad_unanswered, neighbor_unreachability, nic_swap, several_addresses, router_schedule,
+          udp_probe_unreachable, pmtu_shrink, missed_start)
 
 
 # --------------------------------------------------------------------------- demo

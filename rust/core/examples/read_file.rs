@@ -8,10 +8,14 @@ use std::path::Path;
 fn main() {
     let parts = std::env::var("PARTS").ok().and_then(|p| p.parse().ok()).unwrap_or(1);
     for path in std::env::args().skip(1) {
-        match read_file_in_parts(Path::new(&path), Options::default(), parts) {
+        // FLOWS=0 leaves the flows table out.
+        let flows = std::env::var("FLOWS").map_or(true, |v| v != "0");
+        let started = std::time::Instant::now();
+        match read_file_in_parts(Path::new(&path), Options { flows, ..Options::default() }, parts) {
             Ok(tables) => {
                 let rows: usize = tables.icmp.iter().map(|b| b.num_rows()).sum();
-                println!("{path}: {rows} icmp rows in {} pieces", tables.icmp.len());
+                let elapsed = started.elapsed().as_secs_f64();
+                println!("{path}: {rows} icmp rows, {} flows in {} pieces, {elapsed:.3} s", tables.flows.num_rows(), tables.icmp.len());
             }
             Err(e) => eprintln!("{path}: {e}"),
         }

@@ -66,6 +66,8 @@ pub enum DecodeError {
     ReassemblyMemory { limit: usize, first_frame: u64 },
     #[error("over {limit} datagrams in reassembly (max_datagrams): datagram of frame {first_frame} evicted")]
     ReassemblyDatagrams { limit: usize, first_frame: u64 },
+    #[error("over {limit} flow directions (max_flows): packets of directions not yet in flows are left out of it from here on")]
+    FlowsFull { limit: usize },
     #[error("read error: {0}")]
     Io(String),
 }
@@ -94,6 +96,7 @@ impl DecodeError {
             DecodeError::DecompressionRatio { .. } => "decompression_ratio",
             DecodeError::ReassemblyMemory { .. } => "reassembly_memory_limit",
             DecodeError::ReassemblyDatagrams { .. } => "reassembly_datagram_limit",
+            DecodeError::FlowsFull { .. } => "flows_limit",
             DecodeError::Io(_) => "io",
         }
     }

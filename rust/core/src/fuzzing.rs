@@ -4,15 +4,18 @@
 use std::io::Cursor;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use arrow_array::cast::AsArray;
+
 use crate::pipeline::{FileDecoder, FileTables, Options};
 use crate::reassembly::{Config, Key, Piece, Reassembler};
 use crate::source::{CaptureReader, Input, Packet};
 
-/// Small reassembly bounds so that fuzzing reaches the eviction paths.
+/// Small reassembly and flow-table bounds so that fuzzing reaches the eviction and limit paths.
 fn options() -> Options {
     let mut o = Options::default();
     o.reassembly.max_bytes = 1 << 16;
     o.reassembly.max_datagrams = 8;
+    o.max_flows = 16;
     o
 }
 
@@ -24,6 +27,9 @@ pub fn check_tables(t: &FileTables) {
     assert_eq!(rows(&t.errors), s.errors, "one errors row per counted error");
     assert_eq!(rows(&t.icmp), s.icmp, "one icmp row per ICMP record");
     assert_eq!(t.stats.num_rows(), 1);
+    assert!(t.flows.num_rows() <= 16, "the flow table keeps its limit");
+    let packets: u64 = t.flows.column_by_name("packets").map_or(0, |c| c.as_primitive::<arrow_array::types::UInt64Type>().iter().flatten().sum());
+    assert!(packets + s.max_flows_hits <= s.other + s.fragment, "flows count packets of other traffic only");
 }
 
 /// A whole capture file (pcap or pcapng, detected by magic) through the reader and the pipeline.

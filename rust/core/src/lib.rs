@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod flows;
 #[cfg(any(test, fuzzing))]
 pub mod fuzzing;
 pub mod icmp;

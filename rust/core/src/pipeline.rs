@@ -12,6 +12,7 @@ use arrow_schema::{DataType, Schema, SchemaRef};
 use rayon::prelude::*;
 
 use crate::error::{CaptureError, DecodeError};
+use crate::flows::{self, FlowKey, FlowTable};
 use crate::icmp;
 use crate::ip::{self, IpPacket, PROTO_AH, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, PROTO_UDPLITE};
 use crate::link::{self, LinkFrame};
@@ -30,6 +31,10 @@ pub struct Options {
     /// makes the record undecodable.
     pub max_tunnel_depth: usize,
     pub limits: Limits,
+    /// Build the `flows` table (and `inner_flow_seen`).
+    pub flows: bool,
+    /// Flow directions held per file at most (see [`crate::flows`]).
+    pub max_flows: usize,
 }
 
 impl Default for Options {
@@ -39,6 +44,8 @@ impl Default for Options {
             max_ext_headers: ip::v6::DEFAULT_MAX_EXT_HEADERS,
             max_tunnel_depth: tunnel::DEFAULT_MAX_DEPTH,
             limits: Limits::default(),
+            flows: true,
+            max_flows: flows::DEFAULT_MAX_FLOWS,
         }
     }
 }
@@ -72,6 +79,8 @@ pub struct Stats {
     pub max_reassembly_bytes_hits: u64,
     pub max_datagrams_hits: u64,
     pub max_decompression_ratio_hits: u64,
+    /// Packets left out of `flows` because it held `max_flows` directions.
+    pub max_flows_hits: u64,
 }
 
 /// What one record turned into.
@@ -90,7 +99,16 @@ pub struct FileDecoder {
     pub fragments: FragmentsTable,
     pub datagrams: DatagramsTable,
     pub errors: ErrorsTable,
+    pub flows: FlowTable,
     reassembler: Reassembler,
+    /// Wire length of the record being decoded (a flow's bytes).
+    frame_len: u64,
+    /// A piece of a capture after its first: errors quoting a direction it has not seen wait in
+    /// `unseen` (index of their `inner_flow_seen` value, direction) for the pieces before it.
+    later_piece: bool,
+    unseen: Vec<(usize, FlowKey)>,
+    /// The `errors` row of a full flow table was written.
+    flows_full_noted: bool,
     /// A problem that ended reading early (cut short or corrupt), for the warning.
     pub ended_early: Option<DecodeError>,
 }
@@ -110,7 +128,12 @@ impl FileDecoder {
             fragments: FragmentsTable::default(),
             datagrams: DatagramsTable::default(),
             errors: ErrorsTable::default(),
+            flows: FlowTable::new(options.max_flows),
             reassembler: Reassembler::new(options.reassembly),
+            frame_len: 0,
+            later_piece: false,
+            unseen: Vec::new(),
+            flows_full_noted: false,
             ended_early: None,
         }
     }
@@ -182,6 +205,7 @@ impl FileDecoder {
         self.flush_datagrams();
         self.stats.reassembly_evictions = self.reassembler.evictions;
         self.stats.reassembly_timeouts = self.reassembler.timeouts;
+        self.stats.max_flows_hits = self.flows.hits;
     }
 
     fn flush_datagrams(&mut self) {
@@ -193,6 +217,7 @@ impl FileDecoder {
     pub fn packet(&mut self, p: &Packet) {
         self.stats.packets += 1;
         self.stats.bytes += p.data.len() as u64;
+        self.frame_len = u64::from(p.orig_len);
         self.stats.first_ts.get_or_insert(p.ts_ns);
         self.stats.last_ts = Some(p.ts_ns);
         let at = Origin { frame: self.stats.packets, ts_ns: p.ts_ns };
@@ -204,6 +229,10 @@ impl FileDecoder {
                 self.stats.undecodable += 1;
                 self.error(Some(at.frame), p.offset, &e);
             }
+        }
+        if self.flows.hits > 0 && !self.flows_full_noted {
+            self.flows_full_noted = true;
+            self.error(Some(at.frame), p.offset, &DecodeError::FlowsFull { limit: self.options.max_flows });
         }
         if !self.reassembler.limit_hits.is_empty() {
             self.note_evictions(at.frame, p.offset);
@@ -262,6 +291,9 @@ impl FileDecoder {
             return match &decode_icmp(ip, ip.payload, ip.payload_len) {
                 Ok(m) => {
                     self.icmp.push(at, link, ip, m, reassembled, tunnel);
+                    if let Some(q) = &m.inner {
+                        self.quoted_flow(q, link, tunnel);
+                    }
                     Class::Icmp
                 }
                 Err(e) => Class::Undecodable(e.clone()),
@@ -272,8 +304,44 @@ impl FileDecoder {
         }
         match tunnel::decap_ip(ip) {
             Ok(Some(decap)) => self.open(at, link, tunnel, Some(ip), decap, reassembled),
-            Ok(None) => Class::Other,
+            Ok(None) => {
+                self.flow(at, link, ip, tunnel);
+                Class::Other
+            }
             Err(e) => Class::Undecodable(e),
+        }
+    }
+
+    /// A packet of a transport conversation (or a tunnel's carrier) into `flows`.
+    #[inline(always)]
+    fn flow(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, tunnel: &Tunnel) {
+        if self.options.flows {
+            self.flows.add(at.ts_ns, self.frame_len, ip, link.vlan, link.vlan_key, tunnel.scope);
+        }
+    }
+
+    /// `inner_flow_seen` of the error just pushed, quoting `q`. Out of line: errors are rare.
+    #[inline(never)]
+    fn quoted_flow(&mut self, q: &ip::Quoted, link: &LinkFrame, tunnel: &Tunnel) {
+        if !self.options.flows {
+            return;
+        }
+        let Some(key) = FlowKey::of_quote(q, link.vlan_key, tunnel.scope) else { return };
+        let seen = self.flows.contains(&key);
+        if let Some(index) = self.icmp.push_flow_seen(seen) {
+            if !seen && self.later_piece {
+                self.unseen.push((index, key));
+            }
+        }
+    }
+
+    /// Errors of this piece that quoted a direction it had not seen, against `before` (the
+    /// directions of the pieces before it).
+    fn resolve_unseen(&mut self, before: &FlowTable) {
+        for (index, key) in std::mem::take(&mut self.unseen) {
+            if before.contains(&key) {
+                self.icmp.mark_flow_seen(index);
+            }
         }
     }
 
@@ -290,6 +358,10 @@ impl FileDecoder {
     /// and decodes what it carries. Out of line: plain traffic never gets here.
     #[inline(never)]
     fn open<'a>(&mut self, at: Origin, link: &LinkFrame<'a>, tunnel: &Tunnel, carrier: Option<&IpPacket>, decap: tunnel::Decap<'a>, reassembled: bool) -> Class {
+        // The carrier is a conversation of its own (tshark counts it too).
+        if let Some(ip) = carrier {
+            self.flow(at, link, ip, tunnel);
+        }
         let (mut link, mut tunnel) = (*link, *tunnel);
         match tunnel.enter(carrier, decap, &mut link, self.options.max_tunnel_depth) {
             Ok(Some(inner)) => self.network(at, &link, inner, &tunnel, reassembled),
@@ -455,6 +527,7 @@ pub fn stats_schema() -> SchemaRef {
         field("max_reassembly_bytes_hits", u(), false),
         field("max_datagrams_hits", u(), false),
         field("max_decompression_ratio_hits", u(), false),
+        field("max_flows_hits", u(), false),
     ]))
 }
 
@@ -507,6 +580,7 @@ fn stats_batch(file: &str, s: &Stats) -> RecordBatch {
             num(s.max_reassembly_bytes_hits),
             num(s.max_datagrams_hits),
             num(s.max_decompression_ratio_hits),
+            num(s.max_flows_hits),
         ],
     )
     .expect("stats columns match their schema")
@@ -520,6 +594,7 @@ pub struct FileTables {
     pub datagrams: Vec<RecordBatch>,
     pub stats: RecordBatch,
     pub errors: Vec<RecordBatch>,
+    pub flows: RecordBatch,
     pub stats_values: Stats,
     pub ended_early: Option<DecodeError>,
 }
@@ -575,8 +650,10 @@ fn read_pieces(location: &dyn Location, options: Options, reader: CaptureReader,
     let pieces: Vec<(FileDecoder, CaptureReader, Reached)> = readers
         .into_par_iter()
         .zip(ends)
-        .map(|(mut reader, end)| {
+        .enumerate()
+        .map(|(i, (mut reader, end))| {
             let mut decoder = FileDecoder::new(&name, options, &reader);
+            decoder.later_piece = i > 0;
             if let Some(bytes) = end.or(size).map(|end| end.saturating_sub(reader.offset())) {
                 decoder.icmp = IcmpTable::with_capacity(rows_at_most(bytes));
             }
@@ -591,19 +668,32 @@ fn read_pieces(location: &dyn Location, options: Options, reader: CaptureReader,
         })
         .collect();
     let mut kept = Vec::with_capacity(pieces.len());
-    let mut pieces = pieces.into_iter();
+    let mut pieces = pieces.into_iter().peekable();
     let mut next_starts = starts.iter();
+    // The directions of the pieces kept so far, then of this one: they end in the last decoder.
+    let mut flows = FlowTable::new(options.max_flows);
     while let Some((mut decoder, mut reader, reached)) = pieces.next() {
+        decoder.resolve_unseen(&flows);
+        flows.absorb(decoder.flows.take());
         let next_fits = next_starts.next().is_some_and(|start| reader.state().same_as(start));
-        if reached == Reached::Exactly && decoder.reassembler.in_flight() == 0 && next_fits {
+        // The next piece's flows join as a sequential read would have them only if the table
+        // holds them all: a piece that left packets out might have left out some of a direction
+        // the pieces before it hold.
+        let flows_fit = pieces.peek().is_some_and(|(next, ..)| next.flows.hits == 0 && flows.len() + flows.new_in(&next.flows) <= options.max_flows);
+        if reached == Reached::Exactly && decoder.reassembler.in_flight() == 0 && next_fits && flows_fit {
             decoder.finish();
             kept.push(decoder);
             continue;
         }
-        // The later pieces are of no use: their tables go before this decoder reads on.
-        pieces = Vec::new().into_iter();
+        // The later pieces are of no use: their tables go before this decoder reads on, with
+        // the directions of the pieces before it.
+        pieces = Vec::new().into_iter().peekable();
+        decoder.flows_full_noted = flows.hits > 0;
+        decoder.flows = flows.take();
         if reached != Reached::End {
             decoder.run(&mut reader);
+        } else {
+            decoder.stats.max_flows_hits = decoder.flows.hits;
         }
         kept.push(decoder);
     }
@@ -641,6 +731,7 @@ impl FileTables {
         let mut stats = Stats::default();
         let (mut icmp, mut fragments, mut datagrams, mut errors) = (vec![], vec![], vec![], vec![]);
         let mut ended_early = None;
+        let mut flows = None;
         for mut piece in pieces {
             let base = stats.packets;
             icmp.push(shift_frames(piece.icmp.finish(&name), &["frame"], base));
@@ -649,8 +740,10 @@ impl FileTables {
             errors.push(shift_frames(piece.errors.finish(&name), &["frame"], base));
             stats.absorb(&piece.stats);
             ended_early = piece.ended_early.take();
+            flows = Some(piece.flows.finish(&name));
         }
-        FileTables { stats: stats_batch(&name, &stats), icmp, fragments, datagrams, errors, name, stats_values: stats, ended_early }
+        let flows = flows.unwrap_or_else(|| FlowTable::new(0).finish(&name));
+        FileTables { stats: stats_batch(&name, &stats), icmp, fragments, datagrams, errors, flows, name, stats_values: stats, ended_early }
     }
 }
 
@@ -693,6 +786,7 @@ impl Stats {
             (&mut self.max_reassembly_bytes_hits, next.max_reassembly_bytes_hits),
             (&mut self.max_datagrams_hits, next.max_datagrams_hits),
             (&mut self.max_decompression_ratio_hits, next.max_decompression_ratio_hits),
+            (&mut self.max_flows_hits, next.max_flows_hits),
         ] {
             *total += more;
         }
@@ -792,8 +886,17 @@ mod tests {
     /// Reads `path` in pieces starting at `points`, checks that every table equals `whole`'s
     /// (a sequential read) and returns how many pieces were kept.
     fn pieces_read_as_whole(path: &Path, whole: &FileTables, points: &[u64]) -> usize {
+        pieces_read_as_whole_with(path, whole, points, Options::default())
+    }
+
+    fn pieces_read_as_whole_with(path: &Path, whole: &FileTables, points: &[u64], options: Options) -> usize {
         let reader = CaptureReader::open(path).unwrap();
-        let t = read_pieces(&LocalFile::new(path), Options::default(), reader, points).unwrap();
+        let t = read_pieces(&LocalFile::new(path), options, reader, points).unwrap();
+        assert_eq!(t.flows, whole.flows, "split at {points:?}");
+        let seen = |batches: &[RecordBatch]| -> Vec<Option<bool>> {
+            batches.iter().flat_map(|b| b.column_by_name("inner_flow_seen").unwrap().as_boolean().iter().collect::<Vec<_>>()).collect()
+        };
+        assert_eq!(seen(&t.icmp), seen(&whole.icmp), "split at {points:?}");
         assert_eq!(t.stats_values, whole.stats_values, "split at {points:?}");
         assert_eq!(frames(&t.icmp, "frame"), frames(&whole.icmp, "frame"), "split at {points:?}");
         assert_eq!(sources(&t.icmp), sources(&whole.icmp), "split at {points:?}");
@@ -841,6 +944,83 @@ mod tests {
             assert_eq!(kept_pieces.into_iter().collect::<Vec<_>>(), vec![1, 2, 3]);
             std::fs::remove_file(&path).unwrap();
         }
+    }
+
+    /// Ethernet + IPv4 carrying `payload` of protocol `proto` from 10.0.0.`src` to 10.0.0.99.
+    fn ipv4_proto(src: u8, proto: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = ipv4(src, 0, 0, false, payload);
+        f[14 + 9] = proto;
+        f
+    }
+
+    /// A TCP segment header (20 bytes) from port `sport` to 80 and `data` bytes.
+    fn segment(sport: u16, seq: u32, flags: u8, data: usize) -> Vec<u8> {
+        let mut h = sport.to_be_bytes().to_vec();
+        h.extend_from_slice(&[0, 80]);
+        h.extend_from_slice(&seq.to_be_bytes());
+        h.extend_from_slice(&[0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+        h.resize(20 + data, 0xaa);
+        h
+    }
+
+    /// TCP connections and UDP probes from several hosts, interleaved, with port unreachables
+    /// quoting some of them: some seen before the error, some only after, some never.
+    fn flows_capture() -> Vec<u8> {
+        let mut out = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0];
+        for i in 0..60u32 {
+            let host = (i % 7) as u8 + 1;
+            let frame = if i % 3 == 0 {
+                ipv4_proto(host, 17, &[0x10, host, 0, 53, 0, 12, 0, 0, 1, 2, 3, 4])
+            } else {
+                ipv4_proto(host, 6, &segment(1000 + u16::from(host), 5000 + i * 100, if i < 7 { 0x02 } else { 0x18 }, 100))
+            };
+            record(&mut out, 1000 + i, &frame, frame.len());
+            if i % 5 == 4 {
+                // An unreachable from 10.0.0.99 quoting host (i + 3) % 9's UDP probe.
+                let quoted_host = ((i + 3) % 9) as u8 + 1;
+                let quote = ipv4_proto(quoted_host, 17, &[0x10, quoted_host, 0, 53, 0, 12, 0, 0]);
+                let mut icmp = vec![3, 3, 0, 0, 0, 0, 0, 0];
+                icmp.extend_from_slice(&quote[14..]);
+                let mut error = ipv4(99, 7, 0, false, &icmp);
+                error[14 + 12..14 + 20].copy_from_slice(&[10, 0, 0, 99, 10, 0, 0, quoted_host]);
+                record(&mut out, 1000 + i, &error, error.len());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn flows_of_pieces_are_one_sequential_read() {
+        let bytes = flows_capture();
+        let path = written(&bytes, "flows-pieces.pcap");
+        for max_flows in [1_000_000, 20, 9, 3] {
+            let options = Options { max_flows, ..Options::default() };
+            let whole = read_file_in_parts(&path, options, 1).unwrap();
+            let rows = whole.flows.num_rows();
+            assert_eq!(rows, 14.min(max_flows), "7 TCP and 7 UDP directions");
+            assert_eq!(whole.stats_values.max_flows_hits > 0, max_flows < 14);
+            let seen = whole.icmp[0].column_by_name("inner_flow_seen").unwrap().as_boolean().iter().collect::<Vec<_>>();
+            assert_eq!(seen.len(), 12);
+            if max_flows > 14 {
+                // Hosts 8 and 9 never send; the others after their first probe (i = 0..6).
+                let expected: Vec<Option<bool>> = (0..12u32).map(|k| {
+                    let i = k * 5 + 4;
+                    let host = (i + 3) % 9 + 1;
+                    // Host h probes at i = h - 1 (mod 7 cycles of 3): its first UDP packet.
+                    let first_udp = (0..60u32).find(|j| j % 3 == 0 && j % 7 + 1 == host);
+                    Some(host <= 7 && first_udp.is_some_and(|j| j <= i))
+                }).collect();
+                assert_eq!(seen, expected);
+            }
+            let mut kept_pieces = std::collections::BTreeSet::new();
+            for at in (24..bytes.len() as u64).step_by(7) {
+                kept_pieces.insert(pieces_read_as_whole_with(&path, &whole, &[at], options));
+                kept_pieces.insert(pieces_read_as_whole_with(&path, &whole, &[at, at + 700], options));
+            }
+            // A table that fills up early has every later piece read on by the one before it.
+            assert!(kept_pieces.contains(&2) || max_flows < 14, "joins with max_flows {max_flows}");
+        }
+        std::fs::remove_file(&path).unwrap();
     }
 
     fn block(out: &mut Vec<u8>, block_type: u32, body: &[u8]) {

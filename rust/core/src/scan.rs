@@ -6,6 +6,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
 use crate::error::CaptureError;
+use crate::flows::flows_schema;
 use crate::pipeline::{stats_schema, FileDecoder, Options};
 use crate::source::{CaptureReader, Location};
 use crate::table::{datagrams_schema, errors_schema, fragments_schema, icmp_schema, ColumnSet};
@@ -17,6 +18,7 @@ pub enum TableKind {
     Datagrams,
     Stats,
     Errors,
+    Flows,
 }
 
 impl FromStr for TableKind {
@@ -28,7 +30,8 @@ impl FromStr for TableKind {
             "datagrams" => TableKind::Datagrams,
             "stats" => TableKind::Stats,
             "errors" => TableKind::Errors,
-            other => return Err(format!("unknown table {other:?}: icmp, fragments, datagrams, stats or errors")),
+            "flows" => TableKind::Flows,
+            other => return Err(format!("unknown table {other:?}: icmp, fragments, datagrams, flows, stats or errors")),
         })
     }
 }
@@ -41,6 +44,7 @@ impl TableKind {
             TableKind::Datagrams => datagrams_schema(),
             TableKind::Stats => stats_schema(),
             TableKind::Errors => errors_schema(),
+            TableKind::Flows => flows_schema(),
         }
     }
 }
@@ -91,7 +95,8 @@ impl Scan {
             TableKind::Fragments => d.fragments.len(),
             TableKind::Datagrams => d.datagrams.len(),
             TableKind::Errors => d.errors.len(),
-            TableKind::Stats => 0,
+            // Known only at the end of the file.
+            TableKind::Stats | TableKind::Flows => 0,
         }
     }
 
@@ -112,6 +117,7 @@ impl Scan {
             TableKind::Datagrams => d.datagrams.finish(&open.file),
             TableKind::Errors => d.errors.finish(&open.file),
             TableKind::Stats => d.stats_batch(&open.file),
+            TableKind::Flows => d.flows.take().finish(&open.file),
         }
     }
 }
@@ -155,7 +161,8 @@ mod tests {
 
     #[test]
     fn unknown_table_is_named() {
-        assert!(TableKind::from_str("flows").unwrap_err().contains("flows"));
+        assert!(TableKind::from_str("flow").unwrap_err().contains("flows"));
+        assert_eq!(TableKind::from_str("flows"), Ok(TableKind::Flows));
         assert_eq!(TableKind::from_str("icmp"), Ok(TableKind::Icmp));
     }
 }

@@ -266,6 +266,7 @@ fn file_result<'py>(py: Python<'py>, t: FileTables) -> PyResult<Bound<'py, PyDic
     d.set_item("datagrams", capture_table(t.datagrams))?;
     d.set_item("stats", arrow_table(t.stats))?;
     d.set_item("errors", capture_table(t.errors))?;
+    d.set_item("flows", capture_table(vec![t.flows]))?;
     d.set_item("warning", t.ended_early.map(|e| format!("{}: {}", t.name, e)))?;
     Ok(d)
 }
@@ -283,6 +284,8 @@ struct PyOptions {
     max_record_len: u64,
     max_block_len: u64,
     max_decompression_ratio: u64,
+    flows: bool,
+    max_flows: usize,
 }
 
 impl From<PyOptions> for Options {
@@ -301,6 +304,8 @@ impl From<PyOptions> for Options {
                 max_block_len: o.max_block_len,
                 max_decompression_ratio: o.max_decompression_ratio,
             },
+            flows: o.flows,
+            max_flows: o.max_flows,
         }
     }
 }

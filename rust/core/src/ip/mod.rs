@@ -99,6 +99,8 @@ pub struct Quoted {
     pub proto: Option<u8>,
     pub sport: Option<u16>,
     pub dport: Option<u16>,
+    /// The sequence number of a quoted TCP header (its bytes 4 to 8).
+    pub seq: Option<u32>,
 }
 
 pub fn quoted(data: &[u8]) -> Option<Quoted> {
@@ -118,6 +120,11 @@ fn ports(proto: u8, transport: &[u8]) -> (Option<u16>, Option<u16>) {
         ),
         _ => (None, None),
     }
+}
+
+/// The sequence number of a quoted TCP header, when the quote reaches it.
+fn quoted_seq(proto: u8, transport: &[u8]) -> Option<u32> {
+    if proto == PROTO_TCP { crate::wire::be32(transport, 4) } else { None }
 }
 
 /// `sum` plus the 16-bit one's-complement sum (RFC 1071) of `data`; callers fold and complement.

@@ -1,7 +1,7 @@
 //! IPv4 (RFC 791).
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::{ports, Fragment, IpPacket, Quoted};
+use super::{ports, quoted_seq, Fragment, IpPacket, Quoted};
 use crate::error::DecodeError;
 
 fn addr(b: &[u8], at: usize) -> Option<IpAddr> {
@@ -63,9 +63,12 @@ pub fn quoted(data: &[u8]) -> Option<Quoted> {
     let header_len = usize::from(*data.first()? & 0x0f) * 4;
     let proto = data.get(9).copied();
     let first_fragment = data.get(6..8).is_some_and(|f| u16::from_be_bytes([f[0], f[1]]) & 0x1fff == 0);
-    let (sport, dport) = match (proto, data.get(header_len.max(20)..)) {
-        (Some(p), Some(t)) if first_fragment => ports(p, t),
-        _ => (None, None),
+    let (sport, dport, seq) = match (proto, data.get(header_len.max(20)..)) {
+        (Some(p), Some(t)) if first_fragment => {
+            let (sport, dport) = ports(p, t);
+            (sport, dport, quoted_seq(p, t))
+        }
+        _ => (None, None, None),
     };
-    Some(Quoted { src: addr(data, 12), dst: addr(data, 16), proto, sport, dport })
+    Some(Quoted { src: addr(data, 12), dst: addr(data, 16), proto, sport, dport, seq })
 }

@@ -1,7 +1,7 @@
 //! IPv6 (RFC 8200) and its extension-header chain.
 use std::net::{IpAddr, Ipv6Addr};
 
-use super::{ports, AtomicFragment, Fragment, IpPacket, Quoted};
+use super::{ports, quoted_seq, AtomicFragment, Fragment, IpPacket, Quoted};
 use crate::error::DecodeError;
 
 use crate::wire::{
@@ -117,7 +117,9 @@ pub fn quoted(data: &[u8]) -> Option<Quoted> {
         Ok(chain) => {
             q.proto = Some(chain.proto);
             if chain.fragment.is_none_or(|f| f.offset == 0) {
-                (q.sport, q.dport) = ports(chain.proto, body.get(chain.len..).unwrap_or_default());
+                let transport = body.get(chain.len..).unwrap_or_default();
+                (q.sport, q.dport) = ports(chain.proto, transport);
+                q.seq = quoted_seq(chain.proto, transport);
             }
         }
         Err(_) => q.proto = Some(next),

@@ -63,7 +63,7 @@ fn ts(builder: &mut TimestampNanosecondBuilder) -> ArrayRef {
 /// The `tunnel` column: the path as text (`gre>gre`), null outside tunnels. Only tunnelled rows
 /// are kept until `finish`, so plain traffic costs nothing here.
 #[derive(Default)]
-struct PathColumn {
+pub(crate) struct PathColumn {
     /// (row, path) of the tunnelled rows, in row order.
     tunnelled: Vec<(usize, Path)>,
 }
@@ -153,6 +153,8 @@ pub fn icmp_schema() -> SchemaRef {
         field("lladdr", d(), true),
         field("ra_mtu", DataType::UInt32, true),
         field("routes", text_list_type(), true),
+        field("inner_seq", DataType::UInt32, true),
+        field("inner_flow_seen", DataType::Boolean, true),
     ]))
 }
 
@@ -210,8 +212,10 @@ pub mod icmp_column {
     pub const LLADDR: usize = 42;
     pub const RA_MTU: usize = 43;
     pub const ROUTES: usize = 44;
+    pub const INNER_SEQ: usize = 45;
+    pub const INNER_FLOW_SEEN: usize = 46;
     /// How many columns the schema has.
-    pub const COUNT: usize = 45;
+    pub const COUNT: usize = 47;
 }
 
 /// The `icmp` columns a scan wants (bit i: schema column i); the others are never built.
@@ -381,6 +385,37 @@ pub struct IcmpTable {
     lladdr: SparseKeyColumn<Mac>,
     ra_mtu: SparseColumn<UInt32Type>,
     routes: SparseTextList,
+    inner_seq: SparseColumn<UInt32Type>,
+    inner_flow_seen: SparseFlags,
+}
+
+/// A boolean column most rows leave null, whose values may still change until it is finished
+/// (`inner_flow_seen` of a piece read before the pieces ahead of it were known).
+#[derive(Default)]
+struct SparseFlags {
+    /// (row, value), in row order.
+    set: Vec<(u32, bool)>,
+}
+
+impl SparseFlags {
+    /// Sets row `row`; returns the index to change it by.
+    fn push(&mut self, row: usize, value: bool) -> usize {
+        self.set.push((row as u32, value));
+        self.set.len() - 1
+    }
+
+    fn finish(&mut self, rows: usize) -> ArrayRef {
+        let set = std::mem::take(&mut self.set);
+        let mut values = BooleanBuilder::with_capacity(rows);
+        let mut next = set.iter().peekable();
+        for row in 0..rows {
+            match next.next_if(|(r, _)| *r as usize == row) {
+                Some(&(_, v)) => values.append_value(v),
+                None => values.append_null(),
+            }
+        }
+        Arc::new(values.finish())
+    }
 }
 
 impl IcmpTable {
@@ -514,6 +549,9 @@ impl IcmpTable {
             if c.has(icmp_column::INNER_DPORT) {
                 self.inner_dport.push(row, q.dport);
             }
+            if c.has(icmp_column::INNER_SEQ) {
+                self.inner_seq.push(row, q.seq);
+            }
         }
         if tunnel.is_tunnelled() {
             // A message tunnelled at the link level only (MPLS, PPPoE) has its own header outermost.
@@ -530,6 +568,22 @@ impl IcmpTable {
             if c.has(icmp_column::TUNNEL_ID) {
                 self.tunnel_id.push(row, tunnel.id);
             }
+        }
+    }
+
+    /// Whether the datagram the last row's error quotes belongs to a direction of `flows` seen
+    /// before it; returns an index for [`IcmpTable::mark_flow_seen`] (None when not kept).
+    pub fn push_flow_seen(&mut self, seen: bool) -> Option<usize> {
+        if self.skip || !self.columns.has(icmp_column::INNER_FLOW_SEEN) || self.rows == 0 {
+            return None;
+        }
+        Some(self.inner_flow_seen.push(self.rows - 1, seen))
+    }
+
+    /// The quoted direction was seen after all (in a piece of the capture read before).
+    pub fn mark_flow_seen(&mut self, index: usize) {
+        if let Some(v) = self.inner_flow_seen.set.get_mut(index) {
+            v.1 = true;
         }
     }
 
@@ -791,6 +845,12 @@ impl IcmpTable {
         }
         if c.has(icmp_column::ROUTES) {
             columns.push(self.routes.finish(&zeros));
+        }
+        if c.has(icmp_column::INNER_SEQ) {
+            columns.push(Arc::new(self.inner_seq.finish(&zeros)));
+        }
+        if c.has(icmp_column::INNER_FLOW_SEEN) {
+            columns.push(self.inner_flow_seen.finish(rows));
         }
         let wanted: Vec<usize> = (0..icmp_column::COUNT).filter(|&i| c.has(i)).collect();
         // The indices are the schema's own.
@@ -1142,6 +1202,8 @@ mod tests {
             ("lladdr", icmp_column::LLADDR),
             ("ra_mtu", icmp_column::RA_MTU),
             ("routes", icmp_column::ROUTES),
+            ("inner_seq", icmp_column::INNER_SEQ),
+            ("inner_flow_seen", icmp_column::INNER_FLOW_SEEN),
         ] {
             assert_eq!(schema.index_of(name).ok(), Some(at), "{name}");
         }

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from icmpscope.detect.base import (ECHO_REQUEST, Data, episodes, evidence, finish, icmp_of,
-                                   by_frequency, is_broadcast, listing, rate_hot, seconds_between,
+                                   is_broadcast, listing, rate_hot, seconds_between,
                                    several_files)
 
 __all__ = ["echo_floods"]
@@ -31,9 +31,14 @@ def echo_floods(data: Data, *, flood_window: float = 1.0, flood_rate: float = 50
     >>> ic.detect.echo_floods(flood.read()).select("kind", "src", "dst", "packets").rows()
     [('echo_flood', '203.0.113.7', '192.0.2.80', 300)]
     """
-    requests = (icmp_of(data)
-                .filter(pl.col("icmp_type").is_in(ECHO_REQUEST)
-                        & ~is_broadcast(pl.col("dst"), pl.col("dst_mac"), networks)))
+    requests = (icmp_of(data).filter(pl.col("icmp_type").is_in(ECHO_REQUEST))
+                .select("file", "frame", "ts", "src", "dst", "dst_mac", "datagram_len"))
+    # Broadcast judged once per distinct destination (text tests on every row cost seconds over
+    # millions of requests); collected once, as four queries read it.
+    group = (requests.select("dst", "dst_mac").unique()
+             .filter(is_broadcast(pl.col("dst"), pl.col("dst_mac"), networks)))
+    requests = (requests.join(group, on=["dst", "dst_mac"], how="anti", nulls_equal=True)
+                .drop("dst_mac").collect().lazy())
     window = flood_window
     pair = ["src", "dst"]
     pair_hot = rate_hot(requests, by=pair, window=window,
@@ -51,10 +56,15 @@ def echo_floods(data: Data, *, flood_window: float = 1.0, flood_rate: float = 50
 
     victim_hot = rate_hot(requests, by=["dst"], window=window,
                           hot=pl.col("count") >= ddos_rate * window)
-    ddos = (episodes(requests, victim_hot, by=["dst"], window=window)
-            .group_by("dst", "episode")
-            .agg(*evidence(), pl.col("src").n_unique().alias("sources"),
-                 listing(by_frequency("src")).alias("top"))
+    victims = episodes(requests, victim_hot, by=["dst"], window=window).collect().lazy()
+    # The sources counted per source first: sorting every request's source text in its group
+    # (by_frequency) cost seconds over millions of spoofed sources.
+    sources = (victims.group_by("dst", "episode", "src").agg(pl.len().alias("_n"))
+               .sort("dst", "episode", "_n", "src", descending=[False, False, True, False])
+               .group_by("dst", "episode", maintain_order=True)
+               .agg(pl.len().alias("sources"), listing("src").alias("top")))
+    ddos = (victims.group_by("dst", "episode").agg(*evidence())
+            .join(sources, on=["dst", "episode"])
             .filter(pl.col("sources") >= ddos_min_sources)
             .with_columns(pl.lit("ddos_echo_flood").alias("kind"), pl.lit(None, pl.String).alias("src"),
                           pl.format("{} echo requests from {} sources in {} s (e.g. {}); "

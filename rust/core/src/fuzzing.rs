@@ -29,7 +29,10 @@ pub fn check_tables(t: &FileTables) {
     assert_eq!(t.stats.num_rows(), 1);
     assert!(t.flows.num_rows() <= 16, "the flow table keeps its limit");
     let packets: u64 = t.flows.column_by_name("packets").map_or(0, |c| c.as_primitive::<arrow_array::types::UInt64Type>().iter().flatten().sum());
-    assert!(packets + s.max_flows_hits <= s.other + s.fragment, "flows count packets of other traffic only");
+    // A record is counted once per tunnel carrier it travels in, and once for what it carries
+    // when that is not ICMP (a VXLAN frame carrying ICMP counts as icmp in stats, its UDP in flows).
+    let per_record = u64::try_from(options().max_tunnel_depth).unwrap_or(u64::MAX).saturating_add(1);
+    assert!(packets + s.max_flows_hits <= s.packets.saturating_mul(per_record), "flows count each record at most once a layer");
 }
 
 /// A whole capture file (pcap or pcapng, detected by magic) through the reader and the pipeline.

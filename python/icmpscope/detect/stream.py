@@ -81,10 +81,10 @@ def _candidate_rows(lf: pl.LazyFrame, plans: dict, chosen: dict, part: tuple[int
     held = 0
     for batch in lf.collect_batches():
         for d, plan in plans.items():
-            rows = engine.owned(engine.select_rows(batch, plan, chosen[d], part))
+            rows = engine.select_rows(batch, plan, chosen[d], part)
             held += rows.height
             if not rows.is_empty() and (part is not None or held <= SHARE_ROWS):
-                kept[d].append(rows)
+                kept[d].append(engine.owned(rows))
         if early_until is not None:
             early.append(representatives(batch.lazy().filter(pl.col("ts") <= early_until).select(LEARNS_FROM).collect()))
             adverts.append(engine.select_rows(batch, plans[router_adverts], None).select(LEARNS_FROM))

@@ -172,7 +172,7 @@ def _sorted(found: list[pl.DataFrame]) -> pl.DataFrame:
     alerts = pl.concat(found).sort("start", "kind", "src", "dst", nulls_last=True)
     # In buffers of their own before they travel: an alert's `files` pointed into the text of
     # its whole share, and shipping 16 files' alerts took the client to 2 GiB.
-    return pl.from_arrow(alerts.to_arrow())  # type: ignore[return-value]
+    return engine.owned(alerts)
 
 
 def talkers(parts: list[pl.DataFrame | None]) -> pl.DataFrame:

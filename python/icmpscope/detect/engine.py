@@ -142,12 +142,13 @@ def select_rows(frame: pl.DataFrame, plan: Plan, chosen: pl.DataFrame | None,
 
 
 def owned(rows: pl.DataFrame) -> pl.DataFrame:
-    """``rows`` (of :func:`select_rows`) in buffers of their own, to hold or to ship: polars'
-    text columns gathered from a frame still point into the whole frame's text, so a few kept
+    """``rows`` (of :func:`select_rows`, or alerts) in buffers of their own, to hold or to ship:
+    polars' text columns gathered from a frame still point into the whole frame's text, so a few kept
     rows pinned every streamed batch (~1 GiB over 4 GB of capture), and shipped the capture's.
     The file's name becomes categorical (held once, not per row); other text and list columns,
     on the few rows of rare messages, are copied."""
-    rows = rows.with_columns(pl.col("file").cast(pl.Categorical))
+    if "file" in rows.columns:
+        rows = rows.with_columns(pl.col("file").cast(pl.Categorical))
     if any(dtype == pl.String or isinstance(dtype, pl.List) for dtype in rows.schema.values()):
         return pl.from_arrow(rows.to_arrow())  # type: ignore[return-value]
     return rows

@@ -17,7 +17,8 @@ from collections.abc import Iterator, Sequence
 __all__ = [
     "internet_checksum",
     # link layers
-    "ethernet", "sll", "sll2", "null_loopback",
+    "ethernet", "sll", "sll2", "null_loopback", "llc_snap", "ieee80211", "radiotap", "ppi", "prism",
+    "avs", "nflog", "pflog", "enc", "frame_relay", "atm_rfc1483", "slip",
     # IP
     "ipv4", "ipv6", "hop_by_hop", "routing", "dest_options", "fragment_header",
     # ICMPv4
@@ -157,6 +158,96 @@ def null_loopback(payload: bytes, *, family: int | None = None, big_endian: bool
     if family is None:
         family = {0x0800: 2, 0x86DD: 30}[_ethertype(payload)]
     return struct.pack(">I" if big_endian else "<I", family) + payload
+
+
+def llc_snap(payload: bytes, *, ethertype: int | None = None) -> bytes:
+    """802.2 LLC + SNAP (RFC 1042): AA AA 03, OUI 0, the ethertype."""
+    return b"\xaa\xaa\x03\x00\x00\x00" + struct.pack("!H", _ethertype(payload) if ethertype is None else ethertype) + payload
+
+
+def ieee80211(payload: bytes, *, subtype: int = 0, ds: int = 1, protected: bool = False,
+              order: bool = False, src_mac: str = "02:00:00:00:00:01",
+              dst_mac: str = "02:00:00:00:00:02", bssid: str = "02:00:00:00:00:aa") -> bytes:
+    """An 802.11 data frame (LINKTYPE_IEEE802_11, 105; no FCS) carrying ``payload`` in LLC/SNAP.
+
+    ``ds`` is the To/From DS bits (1: to the AP; 3: four addresses), ``subtype`` 8 for QoS data
+    (with an HT control field when ``order``); a ``protected`` frame's body is sent as it is.
+
+    >>> ieee80211(b"\x45")[:2].hex(), len(ieee80211(b"\x45", ds=3, subtype=8))
+    ('0801', 41)
+    """
+    src, dst, bss = _mac(src_mac), _mac(dst_mac), _mac(bssid)
+    flags = ds | (0x40 if protected else 0) | (0x80 if order else 0)
+    addrs = {0: dst + src + bss, 1: bss + src + dst, 2: dst + bss + src, 3: bss + bss + dst}[ds]
+    header = struct.pack("<BBH", subtype << 4 | 0x08, flags, 0) + addrs + b"\x00\x00"
+    if ds == 3:
+        header += src
+    if subtype & 8:
+        header += b"\x00\x00" + (bytes(4) if order else b"")
+    return header + (payload if protected else llc_snap(payload))
+
+
+def radiotap(frame: bytes) -> bytes:
+    """A radiotap header (LINKTYPE_IEEE802_11_RADIOTAP, 127) with the Flags and Rate fields."""
+    return struct.pack("<BBHIBB", 0, 0, 10, 0x06, 0, 2) + frame
+
+
+def ppi(frame: bytes, *, dlt: int = 105) -> bytes:
+    """A PPI header (LINKTYPE_PPI, 192) without fields, before a frame of link type ``dlt``."""
+    return struct.pack("<BBHI", 0, 0, 8, dlt) + frame
+
+
+def prism(frame: bytes, *, device: bytes = b"wlan0") -> bytes:
+    """A Prism (wlan-ng) header (LINKTYPE_PRISM_HEADER, 119): 144 bytes, ten empty items."""
+    items = b"".join(struct.pack("<IHHI", 0x41 + i * 0x1000, 1, 4, 0) for i in range(10))
+    return struct.pack("<II16s", 0x41, 144, device) + items + frame
+
+
+def avs(frame: bytes) -> bytes:
+    """An AVS header (LINKTYPE_IEEE802_11_AVS, 163), version 1: 64 bytes, big-endian."""
+    return struct.pack("!II", 0x80211001, 64) + bytes(56) + frame
+
+
+def nflog(payload: bytes, *, prefix: bytes = b"icmp", big_endian: bool = False) -> bytes:
+    """Linux NFLOG (LINKTYPE_NFLOG, 239): header, a prefix TLV (type 10), the payload TLV (9)."""
+    e = ">" if big_endian else "<"
+
+    def tlv(kind: int, value: bytes) -> bytes:
+        return _pad(struct.pack(e + "HH", 4 + len(value), kind) + value, 4)
+    family = {0x0800: 2, 0x86DD: 10}[_ethertype(payload)]
+    return struct.pack("!BBH", family, 0, 1) + tlv(10, prefix + b"\x00") + tlv(9, payload)
+
+
+def pflog(payload: bytes, *, ifname: bytes = b"em0") -> bytes:
+    """OpenBSD PFLOG (LINKTYPE_PFLOG, 117): the 61-byte header padded to 64, AF 2 or 24 (IPv6)."""
+    family = {0x0800: 2, 0x86DD: 24}[_ethertype(payload)]
+    # length, af, action, reason, ifname, ruleset, rule numbers, uid/pid twice, direction in
+    header = struct.pack("!BBBB16s16sIIIiIiB", 61, family, 0, 0, ifname, b"", 0, 0, 0, -1, 0, -1, 1)
+    return _pad(header, 4) + payload
+
+
+def enc(payload: bytes, *, spi: int = 0x1000) -> bytes:
+    """OpenBSD ENC (LINKTYPE_ENC, 109): family (host order, little-endian here), SPI, flags."""
+    family = {0x0800: 2, 0x86DD: 24}[_ethertype(payload)]
+    return struct.pack("<I", family) + struct.pack("!II", spi, 0) + payload
+
+
+def frame_relay(payload: bytes, *, dlci: int = 100, snap: bool = False) -> bytes:
+    """Frame Relay (LINKTYPE_FRELAY, 107), RFC 2427: Q.922 address, UI, NLPID (or SNAP)."""
+    address = struct.pack("!BB", (dlci >> 4) << 2, (dlci & 0xF) << 4 | 1)
+    if snap:
+        return address + b"\x03\x00\x80\x00\x00\x00" + struct.pack("!H", _ethertype(payload)) + payload
+    return address + b"\x03" + (b"\xcc" if _ethertype(payload) == 0x0800 else b"\x8e") + payload
+
+
+def atm_rfc1483(payload: bytes) -> bytes:
+    """ATM with RFC 1483 LLC/SNAP (LINKTYPE_ATM_RFC1483, 100; DLT 11 on BSDs)."""
+    return llc_snap(payload)
+
+
+def slip(payload: bytes, *, direction: int = 0) -> bytes:
+    """SLIP (LINKTYPE_SLIP, 8) as libpcap writes it: a 16-byte pseudo-header, then the packet."""
+    return struct.pack("!B15s", direction, b"") + payload
 
 
 # --------------------------------------------------------------------------- IP

@@ -45,17 +45,34 @@ pub const PROTO_SHIM6: u8 = 140;
 /// An Ethernet frame (RFC 8986's segment routing End.DX2 and friends).
 pub const PROTO_ETHERNET: u8 = 143;
 
+/// The `N` bytes at `at`, if they are there: the reader under both byte orders' words.
+#[inline(always)]
+fn bytes<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
+    b.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
 /// The big-endian 16-bit word at `at`, if the bytes are there.
 #[inline(always)]
 pub fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at.checked_add(1)?)?]))
+    bytes(b, at).map(u16::from_be_bytes)
 }
 
 /// The big-endian 32-bit word at `at`, if the bytes are there.
 #[inline(always)]
 pub fn be32(b: &[u8], at: usize) -> Option<u32> {
-    let w: [u8; 4] = b.get(at..at.checked_add(4)?)?.try_into().ok()?;
-    Some(u32::from_be_bytes(w))
+    bytes(b, at).map(u32::from_be_bytes)
+}
+
+/// The little-endian 16-bit word at `at` (radio headers, NFLOG), if the bytes are there.
+#[inline(always)]
+pub fn le16(b: &[u8], at: usize) -> Option<u16> {
+    bytes(b, at).map(u16::from_le_bytes)
+}
+
+/// The little-endian 32-bit word at `at`, if the bytes are there.
+#[inline(always)]
+pub fn le32(b: &[u8], at: usize) -> Option<u32> {
+    bytes(b, at).map(u32::from_le_bytes)
 }
 
 /// The 16-bit word at `at` of a header whose length was checked (0 when it is not there).
@@ -114,6 +131,21 @@ pub fn ppp(data: &[u8]) -> Result<(u16, usize), usize> {
     Ok((ppp_protocol_ethertype(protocol), at + 2))
 }
 
+/// An 802.2 LLC header with SNAP (AA AA 03, an RFC 1042 or 802.1H OUI, an ethertype; 8 bytes):
+/// the ethertype, `None` for other LLC payloads (not decoded further), or the bytes it needed.
+#[inline]
+pub fn llc_snap(data: &[u8]) -> Result<Option<u16>, usize> {
+    match data.get(..3) {
+        None if [0xaa, 0xaa, 0x03].starts_with(data) => Err(3),
+        Some([0xaa, 0xaa, 0x03]) => match (data.get(3..6), be16(data, 6)) {
+            (Some([0, 0, 0] | [0, 0, 0xf8]), Some(ethertype)) => Ok(Some(ethertype)),
+            (Some(_), Some(_)) => Ok(None),
+            _ => Err(8),
+        },
+        _ => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +158,16 @@ mod tests {
         assert_eq!((u16_at(&b, 4), u32_at(&b, 0)), (0, 0x0102_0304));
         assert_eq!(mac(&[0; 6], 0), Some([0; 6]));
         assert_eq!(mac(&[0; 6], 1), None);
+        assert_eq!((le16(&b, 3), le32(&b, 1), le32(&b, 2)), (Some(0x0504), Some(0x0504_0302), None));
+    }
+
+    #[test]
+    fn llc_snap_headers() {
+        assert_eq!(llc_snap(&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00]), Ok(Some(ETHERTYPE_IPV4)));
+        assert_eq!(llc_snap(&[0xaa, 0xaa, 0x03, 0, 0, 0xf8, 0x86, 0xdd]), Ok(Some(ETHERTYPE_IPV6)));
+        assert_eq!(llc_snap(&[0xaa, 0xaa, 0x03, 0, 0x0b, 0x85, 0, 1]), Ok(None));
+        assert_eq!(llc_snap(&[0x42, 0x42, 0x03]), Ok(None));
+        assert_eq!((llc_snap(&[0xaa, 0xaa]), llc_snap(&[0xaa, 0xaa, 0x03, 0])), (Err(3), Err(8)));
     }
 
     #[test]

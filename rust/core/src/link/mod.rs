@@ -1,4 +1,8 @@
 //! Link layers: from a frame of a given link type to the network-layer bytes it carries.
+mod firewall_logs;
+mod ieee80211;
+mod wan;
+
 use crate::error::DecodeError;
 use crate::wire::{be16, mac, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_MACSEC, ETHERTYPE_QINQ, ETHERTYPE_QINQ_OLD, ETHERTYPE_VLAN};
 
@@ -7,17 +11,29 @@ pub mod linktype {
     pub const NULL: u32 = 0;
     pub const ETHERNET: u32 = 1;
     pub const PPP: u32 = 9;
+    /// DLT_ATM_RFC1483 as BSDs write it; LINKTYPE_ATM_RFC1483 is 100.
+    pub const ATM_RFC1483_DLT: u32 = 11;
     pub const RAW_BSD_12: u32 = 12;
     pub const RAW_BSD_14: u32 = 14;
     pub const PPP_HDLC: u32 = 50;
+    pub const ATM_RFC1483: u32 = 100;
     pub const RAW: u32 = 101;
     pub const C_HDLC: u32 = 104;
+    pub const IEEE802_11: u32 = 105;
+    pub const FRELAY: u32 = 107;
     pub const LOOP: u32 = 108;
+    pub const ENC: u32 = 109;
     pub const LINUX_SLL: u32 = 113;
+    pub const PFLOG: u32 = 117;
+    pub const PRISM: u32 = 119;
+    pub const RADIOTAP: u32 = 127;
     pub const ARCNET_LINUX: u32 = 129;
+    pub const AVS: u32 = 163;
+    pub const PPI: u32 = 192;
     pub const IPNET: u32 = 226;
     pub const IPV4: u32 = 228;
     pub const IPV6: u32 = 229;
+    pub const NFLOG: u32 = 239;
     pub const IPOIB: u32 = 242;
     pub const LINUX_SLL2: u32 = 276;
 }
@@ -36,7 +52,7 @@ pub struct LinkFrame<'a> {
     pub dst_mac: Option<[u8; 6]>,
 }
 
-fn truncated(layer: &'static str, need: usize, have: usize) -> DecodeError {
+pub(super) fn truncated(layer: &'static str, need: usize, have: usize) -> DecodeError {
     DecodeError::Truncated { layer, need, have }
 }
 
@@ -77,6 +93,16 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> 
         }
         ARCNET_LINUX => arcnet_linux(data),
         IPOIB => ip_over_infiniband(data),
+        IEEE802_11 => ieee80211::ieee80211(data),
+        RADIOTAP => ieee80211::radiotap(data),
+        PPI => ieee80211::ppi(data),
+        PRISM => ieee80211::prism(data),
+        AVS => ieee80211::avs(data),
+        NFLOG => firewall_logs::nflog(data),
+        PFLOG => firewall_logs::pflog(data),
+        ENC => firewall_logs::enc(data),
+        FRELAY => wan::frame_relay(data),
+        ATM_RFC1483 | ATM_RFC1483_DLT => wan::atm_rfc1483(data),
         crate::source::pcapng::NON_PACKET => Ok(LinkFrame::default()),
         other => Err(DecodeError::UnsupportedLinkType(other)),
     }
@@ -136,15 +162,18 @@ fn raw_ip(data: &[u8], at: usize) -> Result<LinkFrame<'_>, DecodeError> {
 /// though some writers get it wrong), so both orders are tried.
 fn null_loopback(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
     let head: [u8; 4] = data.get(..4).and_then(|h| h.try_into().ok()).ok_or_else(|| truncated("BSD loopback", 4, data.len()))?;
-    let le = u32::from_le_bytes(head);
-    let family = if le > 0xffff { le.swap_bytes() } else { le };
-    let ethertype = match family {
+    Ok(LinkFrame { ethertype: bsd_family_ethertype(u32::from_le_bytes(head)), payload: data.get(4..).unwrap_or_default(), ..Default::default() })
+}
+
+/// The ethertype of a BSD-style address family, read little-endian from a word the writer may
+/// have put in either byte order (0 for the families not decoded further).
+pub(super) fn bsd_family_ethertype(le: u32) -> u16 {
+    match if le > 0xffff { le.swap_bytes() } else { le } {
         2 => ETHERTYPE_IPV4,
         // AF_INET6 on Linux, Windows, NetBSD/OpenBSD, FreeBSD and Darwin.
         10 | 23 | 24 | 28 | 30 => ETHERTYPE_IPV6,
         _ => 0,
-    };
-    Ok(LinkFrame { ethertype, payload: data.get(4..).unwrap_or_default(), ..Default::default() })
+    }
 }
 
 /// PPP, with or without the HDLC address/control bytes and with 1- or 2-byte protocol fields.

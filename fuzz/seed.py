@@ -22,7 +22,7 @@ PREFIX = 8192
 FRAMES_PER_CAPTURE = 6
 FRAME_BYTES = 2048
 # rust/core/src/fuzzing.rs LINKTYPES: the decode target's first byte indexes it.
-LINKTYPES = [1, 0, 9, 12, 14, 50, 101, 104, 108, 113, 129, 226, 228, 229, 242, 276]
+LINKTYPES = [1, 0, 9, 12, 14, 50, 101, 104, 108, 113, 129, 226, 228, 229, 242, 276, 105, 127, 192, 119, 163, 239, 117, 109, 107, 100, 11]
 
 
 def load_synth():
@@ -199,6 +199,7 @@ def synth_captures(s) -> list[bytes]:
     tunnelled = [
         s.ethernet(s.over_udp(o1, o2, 1701, s.l2tp2(packets[0], session=9, length=True, seq=(1, 2), offset=2))),
         s.ethernet(s.over_ip(o1, o2, s.l2tp3(eth, session=0x1234), proto=115)),
+        s.ethernet(s.over_udp(o1, o2, 1701, s.l2tp3(eth, session=0x1234, udp=True))),
         s.ethernet(s.nsh(packets[1], spi=7, context=bytes(8)), ethertype=s.ETHERTYPE_NSH),
         s.ethernet(s.over_udp(o1, o2, 4790, s.vxlan_gpe(s.nsh(packets[0], spi=9), vni=8, next_protocol=4))),
         s.ethernet(s.over_udp(o1, o2, 4341, s.lisp(packets[0], instance=0x1234, nonce=7))),
@@ -206,6 +207,8 @@ def synth_captures(s) -> list[bytes]:
         s.ethernet(s.cisco_metadata(packets[1], sgt=3), ethertype=s.ETHERTYPE_CISCO_METADATA),
         s.ethernet(s.over_udp(o1, o2, 5247, s.capwap(eth, radio_mac=bytes(6), wireless=bytes(4)))),
         s.ethernet(s.over_ip(o1, o2, s.pim_register(packets[1]), proto=103)),
+        s.ethernet(s.over_udp(o1, o2, 6343, s.sflow([s.sflow_sample(eth, stripped=4, rate=10),
+                                                     s.sflow_sample(packets[1], protocol=12, expanded=True)]))),
     ]
     frames = [s.Frame(t0 + i, p) for i, p in enumerate(tunnelled)]
     out += [s.pcap_bytes(frames[i:i + FRAMES_PER_CAPTURE]) for i in range(0, len(frames), FRAMES_PER_CAPTURE)]

@@ -1,9 +1,10 @@
 """Tunnels: the ICMP inside GRE, ERSPAN, IP-in-IP, VXLAN, Geneve, GTP, Teredo, AYIYA, MPLS,
-PPPoE, L2TP, NSH, VXLAN-GPE, LISP, TZSP, Cisco MetaData, CAPWAP and PIM Registers is a row like any other, with its encapsulation path, outer addresses and tunnel id; tshark
+PPPoE, L2TP, NSH, VXLAN-GPE, LISP, TZSP, Cisco MetaData, CAPWAP and PIM Registers (and in sFlow samples) is a row like any other, with its encapsulation path, outer addresses and tunnel id; tshark
 agrees on the corpus and on crafted captures; cut tunnel headers are errors, never panics."""
 from __future__ import annotations
 
 import doctest
+import struct
 import warnings
 from pathlib import Path
 
@@ -17,7 +18,8 @@ import icmpscope.synth as synth
 from icmpscope.synth import (
     Frame, ah, ayiya, echo_request, erspan1, erspan2, erspan3, ethernet, fragment_ipv4,
     capwap, cisco_metadata, fragment_ipv4_payload, geneve, gre, gtp0, gtpu, ipv4, l2tp2, l2tp3, lisp, mpls,
-    nsh, over_ip, over_udp, pim_register, ping, pppoe, teredo, tzsp, vxlan, vxlan_gpe, write_pcap,
+    nsh, over_ip, over_udp, pim_register, ping, pppoe, sflow, sflow_sample, teredo, tzsp, vxlan, vxlan_gpe, write_pcap,
+    echo_request6, ipv6, udp,
 )
 
 T0 = 1_700_000_000_000_000_000
@@ -79,11 +81,13 @@ def tshark_path(layers: list[str], erspan_version: str) -> str | None:
         elif layer == "cmd" and before != "gre":
             path.append("cmd")  # inside GRE, Cisco MetaData is part of the GRE header
         elif layer == "l2tp":
-            path.append("l2tp" if before == "udp" else "l2tpv3")
+            path.append("l2tp" if following == "ppp" else "l2tpv3")  # v2 carries PPP, v3 Ethernet
         elif layer in TSHARK_KINDS:
             path.append(TSHARK_KINDS[layer])
         elif layer in ("ip", "ipv6") and (before in ("ip", "ipv6", "ah") or before.startswith("ipv6.")):
             path.append("ipip")
+        elif layer == "eth" and (before in ("ip", "ipv6") or before.startswith("ipv6.")):
+            path.append("ipeth")  # tshark lists no layer of its own for IP protocol 143
     return ">".join(path) or None
 
 
@@ -268,6 +272,13 @@ CASES = {
                     (O1, O2), (A, B), 5),
     "lisp>l2tp": case(ethernet(over_udp(O1, O2, 4341, lisp(over_udp(P1, P2, 1701, l2tp2(P6, session=6)), instance=1))),
                       "lisp>l2tp", (O1, O2), (C, D), 6),
+    "ipeth_srv6": case(ethernet(ipv6(P1, P2, ETH4, next_header=143, ext_headers=[(43, bytes([4, 0, 0, 0, 0, 0]) + bytes(16))])),
+                       "ipeth", (P1, P2), (A, B), None, src_mac="02:00:00:00:00:0a"),
+    "l2tpv3_udp": case(ethernet(over_udp(O1, O2, 1701, l2tp3(ETH4, session=0x70000, udp=True))), "l2tpv3", (O1, O2),
+                       (A, B), 0x70000, src_mac="02:00:00:00:00:0a"),
+    "l2tpv3_udp_v6": case(ethernet(over_udp(P1, P2, 1701, l2tp3(ethernet(P6), session=9, udp=True), src_port=1701)),
+                          "l2tpv3", (P1, P2), (C, D), 9),
+    "ipeth": case(ethernet(over_ip(O1, O2, ETH4, proto=143)), "ipeth", (O1, O2), (A, B), None),
     "geneve>gre": case(ethernet(over_udp(O1, O2, 6081, geneve(over_ip(P1, P2, gre(P4)), vni=12))), "geneve>gre",
                        (O1, O2), (A, B), 12),
 }
@@ -309,6 +320,7 @@ def test_plain_traffic_has_no_tunnel(tmp_path: Path) -> None:
     ethernet(over_udp(O1, O2, 1701, l2tp2(b"\x80\x08\x00\x00\x00\x00\x00\x06", session=0, control=True))),
     ethernet(over_udp(O1, O2, 1701, l2tp2(b"\x01\x01\x00\x04", session=1, protocol=0xC021))),  # LCP
     ethernet(over_ip(O1, O2, l2tp3(b"\xc8\x03\x00\x0c" + bytes(8), session=0), proto=115)),  # control
+    ethernet(over_udp(O1, O2, 1701, b"\xc8\x03\x00\x0c" + bytes(8))),  # L2TPv3 control over UDP
     ethernet(nsh(P4, spi=1, next_protocol=5), ethertype=0x894F),  # NSH carrying MPLS
     ethernet(over_udp(O1, O2, 4790, vxlan(ETH4, vni=1))),  # VXLAN's flags on GPE's port: next protocol 0
     ethernet(over_udp(O1, O2, 4341, lisp(ETH4, instance=1))),  # LISP carries IP only
@@ -320,7 +332,7 @@ def test_plain_traffic_has_no_tunnel(tmp_path: Path) -> None:
     ethernet(over_udp(O1, O2, 5247, capwap(ETH4, native=True))),  # a native (802.11) frame
     ethernet(over_ip(O1, O2, b"\x20\x00\x00\x00\x00\x01\x00\x02\x00\x69", proto=103)),  # PIM hello
 ], ids=["vxlan_short", "teredo_v4", "gtp_echo", "ayiya_echo", "gre_unknown", "mpls_nibble7",
-        "pppoe_lcp", "lower_port_wins", "l2tp_control", "l2tp_lcp", "l2tpv3_control",
+        "pppoe_lcp", "lower_port_wins", "l2tp_control", "l2tp_lcp", "l2tpv3_control", "l2tpv3_udp_control",
         "nsh_mpls", "vxlangpe_reserved", "lisp_ethernet", "tzsp_config", "tzsp_80211", "tzsp_no_end",
         "capwap_dtls", "capwap_fragment", "capwap_native", "pim_hello"])
 def test_port_or_type_without_that_tunnel_is_other(packet: bytes, tmp_path: Path) -> None:
@@ -386,6 +398,8 @@ CUTS = {
                      "Ethernet header truncated: 13 of 14 bytes captured"),
     "pim": (ethernet(over_ip(O1, O2, pim_register(P4), proto=103)), 14 + 20 + 6,
             "PIM Register header truncated: 6 of 9 bytes captured"),
+    "l2tpv3_udp": (ethernet(over_udp(O1, O2, 1701, l2tp3(ETH4, session=1, udp=True))), 14 + 20 + 8 + 3,
+                   "L2TPv3 header truncated: 3 of 4 bytes captured"),
     "l2tpv3_frame": (ethernet(over_ip(O1, O2, l2tp3(ETH4, session=1), proto=115)), 14 + 20 + 4 + 10,
                      "Ethernet header truncated: 10 of 14 bytes captured"),
 }
@@ -484,3 +498,90 @@ def test_fragments_of_a_tunnel_that_never_complete(tmp_path: Path) -> None:
 def test_tunnels_doctests() -> None:
     result = doctest.testmod(synth.tunnels)
     assert result.attempted > 0 and result.failed == 0
+
+
+# --------------------------------------------------------------------------- sFlow samples
+
+SP4 = ipv4(A, B, echo_request(1, 7, b"x" * 32))
+SP6 = ipv6(C, D, echo_request6(2, 9, b"y" * 8, src=C, dst=D))
+UDP4 = ipv4(A, B, udp(1000, 2000, b"z" * 10, src=A, dst=B), proto=17)
+COUNTERS = struct.pack("!II", 2, 8) + bytes(8)  # a counter sample: skipped by its length
+SFLOW_COLUMNS = ["frame", "tunnel", "outer_src", "src", "icmp_type", "icmp_seq", "payload_len", "sample_agent",
+           "sample_rate"]
+
+
+def sflow_datagrams() -> list[bytes]:
+    return [
+        # Ethernet (FCS stripped), IPv4 in an expanded sample, a counter sample, a UDP packet.
+        ethernet(over_udp(O1, O2, 6343, sflow([
+            sflow_sample(ethernet(SP4), rate=100, stripped=4), COUNTERS,
+            sflow_sample(SP4, protocol=11, rate=50, expanded=True), sflow_sample(UDP4, protocol=11, rate=3)]))),
+        # An IPv6 agent and an IPv6 sample, sent from sFlow's port.
+        ethernet(over_udp("2001:db8:ffff::1", "2001:db8:ffff::2", 9999, sflow(
+            [sflow_sample(SP6, protocol=12, rate=2)], agent="2001:db8::9"), src_port=6343)),
+        # The agent kept the first 40 bytes of a longer frame: the message is cut.
+        ethernet(over_udp(O1, O2, 6343, sflow([sflow_sample(ethernet(SP4)[:40], frame_length=len(ethernet(SP4)) + 4,
+                                                            stripped=4, rate=7)]))),
+        # No ICMP sampled: other.
+        ethernet(over_udp(O1, O2, 6343, sflow([sflow_sample(UDP4, protocol=11, rate=3)]))),
+    ]
+
+
+def test_every_sampled_message_is_a_row_of_its_frame(tmp_path: Path) -> None:
+    cap = read(capture(tmp_path, *sflow_datagrams()))
+    assert rows(cap, SFLOW_COLUMNS) == [
+        (1, "sflow", O1, A, 8, 7, 32, "192.0.2.9", 100),
+        (1, "sflow", O1, A, 8, 7, 32, "192.0.2.9", 50),
+        (2, "sflow", "2001:db8:ffff::1", C, 128, 9, 8, "2001:db8::9", 2),
+        (3, "sflow", O1, A, 8, None, 32, "192.0.2.9", 7),
+    ]
+    assert cap.stats.select("packets", "icmp", "other", "undecodable").row(0) == (4, 3, 1, 0)
+    assert cap.errors.height == 0
+    # The payload length is the original packet's: its bytes were cut, so its checksum is unknown.
+    assert cap.icmp["checksum_ok"].to_list() == [True, True, True, False]
+
+
+def test_plain_traffic_is_no_sample(tmp_path: Path) -> None:
+    cap = read(capture(tmp_path, ethernet(SP4)))
+    assert rows(cap, ["tunnel", "sample_agent", "sample_rate"]) == [(None, None, None)]
+
+
+def test_samples_equal_tshark(tmp_path: Path, tshark_icmp) -> None:
+    path = capture(tmp_path, *sflow_datagrams())
+    fields = ["icmp.type", "icmpv6.type", "sflow_245.agent", "sflow_245.agent.v6"]
+    theirs = {frame: (v["all"]["icmp.type"] + v["all"]["icmpv6.type"],
+                      (v["sflow_245.agent"] or v["sflow_245.agent.v6"])) for frame, v in tshark_icmp(path, fields).items()}
+    cap = read(path)
+    ours = {}
+    for frame, icmp_type, agent in rows(cap, ["frame", "icmp_type", "sample_agent"]):
+        types, _ = ours.setdefault(frame, ([], agent))
+        types.append(str(icmp_type))
+    assert ours == {frame: (types, agent) for frame, (types, agent) in theirs.items()}
+    assert len(ours) == 3
+
+
+def test_every_cut_is_counted_once(tmp_path: Path) -> None:
+    frames = [Frame(T0, p[:keep], orig_len=len(p)) for p in sflow_datagrams() for keep in range(len(p))]
+    cap = read(write_pcap(tmp_path / "cuts.pcap", frames))
+    s = cap.stats.row(0, named=True)
+    assert s["packets"] == len(frames) == s["icmp"] + s["fragment"] + s["other"] + s["undecodable"]
+    # Every undecodable record has its error; a record with a sampled row may have more.
+    assert 0 < s["undecodable"] <= cap.errors.height
+    assert set(cap.errors["kind"]) == {"truncated"}
+
+
+def test_a_cut_sample_is_an_error_after_the_rows_before_it(tmp_path: Path) -> None:
+    packet = sflow_datagrams()[0]
+    first_end = 14 + 20 + 8 + 28 + 8 + 32 + 8 + 16 + len(ethernet(SP4)) + 2  # padded to 4
+    cap = read(write_pcap(tmp_path / "cut.pcap", [Frame(T0, packet[:first_end + 5], orig_len=len(packet))]))
+    assert rows(cap, ["frame", "sample_rate"]) == [(1, 100)]
+    assert cap.stats.select("icmp", "undecodable").row(0) == (1, 0)
+    assert cap.errors.select("frame", "kind", "reason").rows() == [
+        (1, "truncated", "sFlow sample header truncated: 5 of 8 bytes captured")]
+
+
+def test_samples_are_not_flows(tmp_path: Path) -> None:
+    # The datagram is a conversation; the packets sampled in it are copies, not traffic seen.
+    cap = read(capture(tmp_path, *sflow_datagrams()[3:]), flows=True)
+    assert cap.flows.select(pl.col("src").cast(pl.String), pl.col("dst").cast(pl.String), "proto").rows() == [
+        (O1, O2, 17)]

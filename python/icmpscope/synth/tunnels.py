@@ -26,6 +26,7 @@ __all__ = [
     "gre", "erspan1", "erspan2", "erspan3", "ah",
     "vxlan", "geneve", "gtpu", "gtp0", "teredo", "ayiya", "mpls", "pppoe", "l2tp2", "l2tp3",
     "nsh", "vxlan_gpe", "lisp", "tzsp", "cisco_metadata", "capwap", "pim_register",
+    "sflow", "sflow_sample",
     "ETHERTYPE_NSH", "ETHERTYPE_CISCO_METADATA",
     "ETHERTYPE_MPLS", "ETHERTYPE_PPPOE_SESSION", "ETHERTYPE_TEB",
 ]
@@ -319,15 +320,18 @@ def l2tp2(payload: bytes, *, tunnel: int = 1, session: int, length: bool = False
     return struct.pack("!H", flags) + (struct.pack("!H", size) if length else b"") + fields + body
 
 
-def l2tp3(frame: bytes, *, session: int, cookie: bytes = b"") -> bytes:
-    """L2TPv3 (RFC 3931) data message over IP (protocol 115): the 32-bit session id, an optional
-    cookie, then the Ethernet pseudo-wire frame (no L2-specific sublayer). Session 0 is a control
-    message.
+def l2tp3(frame: bytes, *, session: int, cookie: bytes = b"", udp: bool = False) -> bytes:
+    """L2TPv3 (RFC 3931) data message over IP (protocol 115), or with ``udp`` over UDP (port
+    1701, after its flags, version 3 and reserved bits): the 32-bit session id, an optional
+    cookie, then the Ethernet pseudo-wire frame (no L2-specific sublayer). Over IP, session 0 is
+    a control message.
 
     >>> l2tp3(b"", session=0x1234).hex()
     '00001234'
+    >>> l2tp3(b"", session=0x1234, udp=True).hex()
+    '0003000000001234'
     """
-    return struct.pack("!I", session) + cookie + frame
+    return (struct.pack("!HH", 3, 0) if udp else b"") + struct.pack("!I", session) + cookie + frame
 
 
 # --------------------------------------------------------------------------- service chaining
@@ -443,3 +447,37 @@ def pim_register(packet: bytes, *, border: bool = False, null: bool = False) -> 
     header = struct.pack("!BBHI", 0x21, 0, 0, flags)
     value = internet_checksum(header)
     return header[:2] + struct.pack("!H", value) + header[4:] + packet
+
+
+def sflow_sample(header: bytes, *, protocol: int = 1, rate: int = 1, frame_length: int | None = None,
+                 stripped: int = 0, expanded: bool = False, sequence: int = 1) -> bytes:
+    """An sFlow v5 flow sample (format 1, or 3 with ``expanded``) holding one raw packet header
+    record: ``protocol`` (1 Ethernet, 11 IPv4, 12 IPv6), the original ``frame_length`` (the
+    header's length by default), the bytes ``stripped`` and the ``header`` bytes, padded to 4.
+
+    >>> sflow_sample(b"", rate=10).hex()[:16]
+    '0000000100000038'
+    """
+    length = len(header) + stripped if frame_length is None else frame_length
+    record = struct.pack("!IIII", protocol, length, stripped, len(header)) + header + bytes(-len(header) % 4)
+    records = struct.pack("!II", 1, len(record)) + record
+    if expanded:
+        fields = struct.pack("!IIIIIIIIIII", sequence, 0, 1, rate, rate, 0, 0, 1, 0, 2, 1)
+    else:
+        fields = struct.pack("!IIIIIIII", sequence, 1, rate, rate, 0, 1, 2, 1)
+    body = fields + records
+    return struct.pack("!II", 3 if expanded else 1, len(body)) + body
+
+
+def sflow(samples: Sequence[bytes], *, agent: str = "192.0.2.9", sub_agent: int = 0, sequence: int = 1,
+          uptime: int = 1000) -> bytes:
+    """An sFlow v5 datagram (UDP port 6343): the agent's address, sub agent, sequence, uptime,
+    then the ``samples`` (from :func:`sflow_sample`, or any pre-built sample).
+
+    >>> sflow([], agent="10.0.0.9").hex()
+    '00000005000000010a0000090000000000000001000003e800000000'
+    """
+    address = _ip(agent).packed
+    kind = 2 if len(address) == 16 else 1
+    return (struct.pack("!II", 5, kind) + address + struct.pack("!IIII", sub_agent, sequence, uptime, len(samples))
+            + b"".join(samples))

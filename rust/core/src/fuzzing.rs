@@ -25,7 +25,14 @@ pub fn check_tables(t: &FileTables) {
     assert_eq!(s.icmp + s.fragment + s.other + s.undecodable, s.packets, "stats add up");
     let rows = |batches: &[arrow_array::RecordBatch]| batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
     assert_eq!(rows(&t.errors), s.errors, "one errors row per counted error");
-    assert_eq!(rows(&t.icmp), s.icmp, "one icmp row per ICMP record");
+    // One icmp row per ICMP record, but an sFlow datagram gives a row per sampled message.
+    let frames: std::collections::HashSet<u64> = t.icmp.iter()
+        .filter_map(|b| b.column_by_name("frame"))
+        .flat_map(|c| c.as_primitive::<arrow_array::types::UInt64Type>().iter().flatten().collect::<Vec<_>>())
+        .collect();
+    assert_eq!(frames.len() as u64, s.icmp, "the icmp rows come from the ICMP records");
+    let samples: u64 = t.icmp.iter().filter_map(|b| b.column_by_name("sample_rate")).map(|c| (c.len() - c.null_count()) as u64).sum();
+    assert!(rows(&t.icmp) - s.icmp <= samples, "a record's further rows are samples");
     assert_eq!(t.stats.num_rows(), 1);
     assert!(t.flows.num_rows() <= 16, "the flow table keeps its limit");
     let packets: u64 = t.flows.column_by_name("packets").map_or(0, |c| c.as_primitive::<arrow_array::types::UInt64Type>().iter().flatten().sum());
@@ -48,7 +55,7 @@ fn reader(data: Vec<u8>) -> Option<CaptureReader> {
 }
 
 /// The link types the decoder knows, selected by the first byte of a `packet` input.
-pub const LINKTYPES: &[u32] = &[1, 0, 9, 12, 14, 50, 101, 104, 108, 113, 129, 226, 228, 229, 242, 276];
+pub const LINKTYPES: &[u32] = &[1, 0, 9, 12, 14, 50, 101, 104, 108, 113, 129, 226, 228, 229, 242, 276, 105, 127, 192, 119, 163, 239, 117, 109, 107, 100, 11];
 
 /// One frame through link → IP → ICMP. Input: a link-type byte (an index into [`LINKTYPES`], or
 /// the link type itself past the end), an orig_len byte (up to 127 bytes more than captured, or

@@ -103,6 +103,8 @@ pub struct FileDecoder {
     reassembler: Reassembler,
     /// Wire length of the record being decoded (a flow's bytes).
     frame_len: u64,
+    /// Where the record being decoded starts (for errors of its sFlow samples).
+    offset: u64,
     /// A piece of a capture after its first: errors quoting a direction it has not seen wait in
     /// `unseen` (index of their `inner_flow_seen` value, direction) for the pieces before it.
     later_piece: bool,
@@ -131,6 +133,7 @@ impl FileDecoder {
             flows: FlowTable::new(options.max_flows),
             reassembler: Reassembler::new(options.reassembly),
             frame_len: 0,
+            offset: 0,
             later_piece: false,
             unseen: Vec::new(),
             flows_full_noted: false,
@@ -218,6 +221,7 @@ impl FileDecoder {
         self.stats.packets += 1;
         self.stats.bytes += p.data.len() as u64;
         self.frame_len = u64::from(p.orig_len);
+        self.offset = p.offset;
         self.stats.first_ts.get_or_insert(p.ts_ns);
         self.stats.last_ts = Some(p.ts_ns);
         let at = Origin { frame: self.stats.packets, ts_ns: p.ts_ns };
@@ -304,6 +308,7 @@ impl FileDecoder {
         }
         match tunnel::decap_ip(ip) {
             Ok(Some(decap)) => self.open(at, link, tunnel, Some(ip), decap, reassembled),
+            Ok(None) if tunnel::is_sflow(ip) => self.sflow(at, link, ip, tunnel),
             Ok(None) => {
                 self.flow(at, link, ip, tunnel);
                 Class::Other
@@ -312,10 +317,50 @@ impl FileDecoder {
         }
     }
 
+    /// An sFlow datagram: each sampled packet is decoded as a packet of this frame. The record
+    /// is `icmp` when any sample gives a row, else undecodable when a sample was cut (its first
+    /// error), else what the samples were; every other error is a row of its own.
+    #[inline(never)]
+    fn sflow<'a>(&mut self, at: Origin, link: &LinkFrame<'a>, ip: &IpPacket<'a>, tunnel: &Tunnel) -> Class {
+        // The carrier is a conversation of its own, its samples are not (they are copies).
+        self.flow(at, link, ip, tunnel);
+        let samples = match tunnel::sflow_samples(ip) {
+            Ok(Some(samples)) => samples,
+            Ok(None) => return Class::Other,
+            Err(e) => return Class::Undecodable(e),
+        };
+        let (mut class, mut first_error) = (Class::Other, None);
+        for sampled in samples {
+            let outcome = match sampled {
+                Ok(s) => {
+                    let decap = tunnel::Decap { kind: tunnel::Kind::Sflow, id: None, inner: s.inner, vlan: None };
+                    let sampled = Tunnel { sample: Some(s.sample), ..*tunnel };
+                    self.open(at, link, &sampled, Some(ip), decap, false)
+                }
+                Err(e) => Class::Undecodable(e),
+            };
+            match outcome {
+                Class::Undecodable(e) if first_error.is_none() => first_error = Some(e),
+                Class::Undecodable(e) => self.error(Some(at.frame), self.offset, &e),
+                Class::Icmp => class = Class::Icmp,
+                Class::Fragment if !matches!(class, Class::Icmp) => class = Class::Fragment,
+                _ => {}
+            }
+        }
+        match first_error {
+            Some(e) if !matches!(class, Class::Icmp) => Class::Undecodable(e),
+            Some(e) => {
+                self.error(Some(at.frame), self.offset, &e);
+                class
+            }
+            None => class,
+        }
+    }
+
     /// A packet of a transport conversation (or a tunnel's carrier) into `flows`.
     #[inline(always)]
     fn flow(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, tunnel: &Tunnel) {
-        if self.options.flows {
+        if self.options.flows && tunnel.sample.is_none() {
             self.flows.add(at.ts_ns, self.frame_len, ip, link.vlan, link.vlan_key, tunnel.scope);
         }
     }
@@ -358,7 +403,8 @@ impl FileDecoder {
     /// and decodes what it carries. Out of line: plain traffic never gets here.
     #[inline(never)]
     fn open<'a>(&mut self, at: Origin, link: &LinkFrame<'a>, tunnel: &Tunnel, carrier: Option<&IpPacket>, decap: tunnel::Decap<'a>, reassembled: bool) -> Class {
-        // The carrier is a conversation of its own (tshark counts it too).
+        // The carrier is a conversation of its own (tshark counts it too; `flow` leaves out an
+        // sFlow datagram's, counted once by `sflow`).
         if let Some(ip) = carrier {
             self.flow(at, link, ip, tunnel);
         }
@@ -381,6 +427,10 @@ impl FileDecoder {
             atomic: false,
         };
         self.fragments.push(at, link, ip, &row, tunnel);
+        // A sampled fragment is one copy among many unsampled: nothing to reassemble it with.
+        if tunnel.sample.is_some() {
+            return Class::Fragment;
+        }
         let Some(done) = self.reassembler.add(reassembly_key(link, ip, frag, tunnel), piece(at, ip, frag)) else {
             return Class::Fragment;
         };
@@ -656,6 +706,9 @@ fn read_pieces(location: &dyn Location, options: Options, reader: CaptureReader,
             decoder.later_piece = i > 0;
             if let Some(bytes) = end.or(size).map(|end| end.saturating_sub(reader.offset())) {
                 decoder.icmp = IcmpTable::with_capacity(rows_at_most(bytes));
+                if options.flows {
+                    decoder.flows = FlowTable::with_capacity(options.max_flows, rows_at_most(bytes));
+                }
             }
             let reached = match end {
                 Some(end) => decoder.run_until(&mut reader, end),

@@ -155,6 +155,8 @@ pub fn icmp_schema() -> SchemaRef {
         field("routes", text_list_type(), true),
         field("inner_seq", DataType::UInt32, true),
         field("inner_flow_seen", DataType::Boolean, true),
+        field("sample_agent", d(), true),
+        field("sample_rate", DataType::UInt32, true),
     ]))
 }
 
@@ -214,8 +216,10 @@ pub mod icmp_column {
     pub const ROUTES: usize = 44;
     pub const INNER_SEQ: usize = 45;
     pub const INNER_FLOW_SEEN: usize = 46;
+    pub const SAMPLE_AGENT: usize = 47;
+    pub const SAMPLE_RATE: usize = 48;
     /// How many columns the schema has.
-    pub const COUNT: usize = 47;
+    pub const COUNT: usize = 49;
 }
 
 /// The `icmp` columns a scan wants (bit i: schema column i); the others are never built.
@@ -387,6 +391,8 @@ pub struct IcmpTable {
     routes: SparseTextList,
     inner_seq: SparseColumn<UInt32Type>,
     inner_flow_seen: SparseFlags,
+    sample_agent: SparseKeyColumn<IpAddr>,
+    sample_rate: SparseColumn<UInt32Type>,
 }
 
 /// A boolean column most rows leave null, whose values may still change until it is finished
@@ -567,6 +573,14 @@ impl IcmpTable {
             }
             if c.has(icmp_column::TUNNEL_ID) {
                 self.tunnel_id.push(row, tunnel.id);
+            }
+            if let Some(sample) = tunnel.sample {
+                if c.has(icmp_column::SAMPLE_AGENT) {
+                    self.sample_agent.push(row, &mut self.addrs, Some(sample.agent));
+                }
+                if c.has(icmp_column::SAMPLE_RATE) {
+                    self.sample_rate.push(row, Some(sample.rate));
+                }
             }
         }
     }
@@ -851,6 +865,12 @@ impl IcmpTable {
         }
         if c.has(icmp_column::INNER_FLOW_SEEN) {
             columns.push(self.inner_flow_seen.finish(rows));
+        }
+        if c.has(icmp_column::SAMPLE_AGENT) {
+            columns.push(self.sample_agent.finish(&zeros, &a));
+        }
+        if c.has(icmp_column::SAMPLE_RATE) {
+            columns.push(Arc::new(self.sample_rate.finish(&zeros)));
         }
         let wanted: Vec<usize> = (0..icmp_column::COUNT).filter(|&i| c.has(i)).collect();
         // The indices are the schema's own.
@@ -1204,6 +1224,8 @@ mod tests {
             ("routes", icmp_column::ROUTES),
             ("inner_seq", icmp_column::INNER_SEQ),
             ("inner_flow_seen", icmp_column::INNER_FLOW_SEEN),
+            ("sample_agent", icmp_column::SAMPLE_AGENT),
+            ("sample_rate", icmp_column::SAMPLE_RATE),
         ] {
             assert_eq!(schema.index_of(name).ok(), Some(at), "{name}");
         }

@@ -1,5 +1,5 @@
 //! L2TP data messages: version 2 (RFC 2661) over UDP 1701 carrying PPP, and version 3 (RFC 3931)
-//! over IP carrying an Ethernet pseudo-wire. Control messages carry no packets and are left alone.
+//! over IP or over UDP 1701 carrying an Ethernet pseudo-wire. Control messages carry no packets and are left alone.
 //!
 //! An L2TPv3 session's pseudo-wire type, cookie and L2-specific sublayer are signalled in its
 //! control connection; a data message alone does not say them. We read every data message as an
@@ -14,9 +14,28 @@ const LENGTH: u16 = 0x4000;
 const SEQUENCE: u16 = 0x0800;
 const OFFSET: u16 = 0x0200;
 
-/// L2TPv2 over UDP: flags and version, the optional length, tunnel and session ids, the optional
+/// L2TP over UDP (1701): version 2, or version 3 by the version field of the same header.
+pub fn over_udp(b: Bytes) -> Step {
+    let Some(h) = b.header("L2TP", 2)? else { return Ok(None) };
+    if u16_at(h, 0) & 0x0f == 3 { v3_udp(b) } else { v2(b) }
+}
+
+/// L2TPv3 over UDP (RFC 3931 4.1.2.1): flags and version, 16 reserved bits, then the data
+/// message's session id (control messages carry their T bit), then the frame.
+fn v3_udp(b: Bytes) -> Step {
+    let Some(h) = b.header("L2TPv3", 2)? else { return Ok(None) };
+    if u16_at(h, 0) & CONTROL != 0 {
+        return Ok(None);
+    }
+    match b.header("L2TPv3", 4)? {
+        Some(_) => v3(b.skip(4)),
+        None => Ok(None),
+    }
+}
+
+/// L2TPv2: flags and version, the optional length, tunnel and session ids, the optional
 /// Ns/Nr and offset (its size, then that many pad bytes), then a PPP frame.
-pub fn v2(b: Bytes) -> Step {
+fn v2(b: Bytes) -> Step {
     let Some(h) = b.header("L2TP", 2)? else { return Ok(None) };
     let flags = u16_at(h, 0);
     if flags & 0x0f != 2 || flags & CONTROL != 0 {
@@ -99,5 +118,17 @@ mod tests {
         assert_eq!((d.kind, d.id, d.inner.ethertype, d.inner.bytes.data), (Kind::L2tpv3, Some(0x1234), ETHERNET, &[0xeeu8][..]));
         assert!(v3(Bytes::new(&[0, 0, 0, 0, 0xc8, 3], 6)).unwrap().is_none());
         assert_eq!(v3(Bytes::new(&h[..3], 5)).unwrap_err(), DecodeError::Truncated { layer: "L2TPv3", need: 4, have: 3 });
+    }
+
+    #[test]
+    fn over_udp_by_version() {
+        let h = [0, 3, 0, 0, 0, 0, 0x12, 0x34, 0xee];
+        let d = over_udp(Bytes::new(&h, h.len())).unwrap().unwrap();
+        assert_eq!((d.kind, d.id, d.inner.bytes.data), (Kind::L2tpv3, Some(0x1234), &[0xeeu8][..]));
+        // A control message (T bit) carries no frame.
+        assert!(over_udp(Bytes::new(&[0xc8, 3, 0, 12, 0, 0, 0, 0], 8)).unwrap().is_none());
+        assert_eq!(over_udp(Bytes::new(&h[..3], 9)).unwrap_err(), DecodeError::Truncated { layer: "L2TPv3", need: 4, have: 3 });
+        assert_eq!(over_udp(Bytes::new(&h[..6], 9)).unwrap_err(), DecodeError::Truncated { layer: "L2TPv3", need: 4, have: 2 });
+        assert_eq!(over_udp(Bytes::new(&[0, 2, 0, 1, 0, 2, 0, 0x21, 0x45], 9)).unwrap().unwrap().kind, Kind::L2tp);
     }
 }

@@ -8,13 +8,13 @@
 //! What is opened mirrors Wireshark's default dissection, so that our ICMP counts are tshark's:
 //! GRE (any version; checksum, key, sequence, routing and PPTP acknowledgment fields) carrying IP,
 //! transparent Ethernet bridging, ERSPAN I/II/III, Cisco MetaData, PPP or MPLS; IP-in-IP (IPv4 or
-//! IPv6 in either); MPLS in IP; VXLAN (UDP 4789), Geneve (6081), GTP v0/v1 T-PDUs carrying IP
+//! IPv6 in either); Ethernet in IP (protocol 143, `ipeth`); MPLS in IP; VXLAN (UDP 4789), Geneve (6081), GTP v0/v1 T-PDUs carrying IP
 //! (2152 and 2123 as `gtpu`, 3386 as `gtpprime`), Teredo (3544) and AYIYA (5072) carrying IPv6,
-//! MPLS over UDP (6635), L2TPv2 data (1701) carrying PPP; L2TPv3 data over IP (as an Ethernet
-//! pseudo-wire); VXLAN-GPE (4790) carrying IP, Ethernet or NSH; the LISP data plane (4341),
+//! MPLS over UDP (6635), L2TPv2 data (1701) carrying PPP; L2TPv3 data over IP or UDP 1701 (as an
+//! Ethernet pseudo-wire); VXLAN-GPE (4790) carrying IP, Ethernet or NSH; the LISP data plane (4341),
 //! CAPWAP data carrying 802.3 frames (5247), TZSP carrying Ethernet (37008); PIM Registers (IP
 //! protocol 103); MPLS label stacks, PPPoE sessions, NSH (in GRE too) and Cisco MetaData by
-//! ethertype. UDP ports are tried
+//! ethertype. sFlow (6343) is no tunnel: its many samples are walked by [`sflow`]. UDP ports are tried
 //! lower first, as Wireshark does. A UDP payload on a tunnel's port that does not parse as that
 //! tunnel is left alone ("other"); a tunnel header cut short by the capture is an error.
 mod capwap;
@@ -27,6 +27,7 @@ mod mpls;
 mod nsh;
 mod pim;
 mod pppoe;
+pub mod sflow;
 mod teredo;
 mod tzsp;
 mod vxlan;
@@ -38,7 +39,7 @@ use std::net::IpAddr;
 use crate::error::DecodeError;
 use crate::ip::IpPacket;
 use crate::link::{self, LinkFrame};
-use crate::wire::{u16_at, ETHERTYPE_CISCO_METADATA, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_MPLS, ETHERTYPE_MPLS_MULTICAST, ETHERTYPE_NSH, ETHERTYPE_PPPOE_SESSION, PROTO_GRE, PROTO_IPIP, PROTO_IPV6, PROTO_L2TP, PROTO_MPLS_IN_IP, PROTO_PIM, PROTO_UDP};
+use crate::wire::{u16_at, ETHERTYPE_CISCO_METADATA, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_MPLS, ETHERTYPE_MPLS_MULTICAST, ETHERTYPE_NSH, ETHERTYPE_PPPOE_SESSION, PROTO_ETHERNET, PROTO_GRE, PROTO_IPIP, PROTO_IPV6, PROTO_L2TP, PROTO_MPLS_IN_IP, PROTO_PIM, PROTO_UDP};
 
 /// How many tunnels deep a message is followed by default.
 pub const DEFAULT_MAX_DEPTH: usize = 8;
@@ -73,13 +74,15 @@ pub enum Kind {
     Cmd,
     Capwap,
     Pim,
+    Sflow,
+    IpEth,
 }
 
 // Every kind fits a path's five bits (0 ends the path).
 const _: () = assert!(Kind::ALL.len() < 1 << Path::BITS);
 
 impl Kind {
-    const ALL: [Kind; 22] = [
+    const ALL: [Kind; 24] = [
         Kind::Gre,
         Kind::Erspan1,
         Kind::Erspan2,
@@ -102,6 +105,8 @@ impl Kind {
         Kind::Cmd,
         Kind::Capwap,
         Kind::Pim,
+        Kind::Sflow,
+        Kind::IpEth,
     ];
 
     pub fn name(self) -> &'static str {
@@ -128,6 +133,8 @@ impl Kind {
             Kind::Cmd => "cmd",
             Kind::Capwap => "capwap",
             Kind::Pim => "pim",
+            Kind::Sflow => "sflow",
+            Kind::IpEth => "ipeth",
         }
     }
 }
@@ -211,6 +218,8 @@ pub struct Tunnel {
     /// or Geneve VNI, GTP TEID, bottom MPLS label, PPPoE session, L2TP session, NSH service path,
     /// VXLAN-GPE VNI, LISP instance id.
     pub id: Option<u32>,
+    /// Set inside an sFlow sample: the packet is a sampled copy, not traffic of its own.
+    pub sample: Option<sflow::Sample>,
 }
 
 /// A layer's bytes as captured, and how many more the wire carried (the snapshot length cut them).
@@ -295,6 +304,8 @@ pub fn decap_ip<'a>(ip: &IpPacket<'a>) -> Step<'a> {
         PROTO_GRE => gre::decode(bytes),
         PROTO_IPIP => ipip(ETHERTYPE_IPV4),
         PROTO_IPV6 => ipip(ETHERTYPE_IPV6),
+        // Ethernet as an IP payload (RFC 8986's SRv6 L2 services, past any routing header).
+        PROTO_ETHERNET => Ok(Some(Decap { kind: Kind::IpEth, id: None, inner: Inner { ethertype: ETHERNET, bytes }, vlan: None })),
         PROTO_MPLS_IN_IP => mpls::decode(bytes),
         PROTO_L2TP => l2tp::v3(bytes),
         PROTO_PIM => pim::register(bytes),
@@ -316,7 +327,7 @@ pub fn decap_link(next: Inner) -> Step {
 
 impl Tunnel {
     /// Outside any tunnel.
-    pub const NONE: Tunnel = Tunnel { scope: Scope { path: Path(0), hash: 0 }, outer: None, id: None };
+    pub const NONE: Tunnel = Tunnel { scope: Scope { path: Path(0), hash: 0 }, outer: None, id: None, sample: None };
 
     pub fn is_tunnelled(&self) -> bool {
         !self.scope.path.is_empty()
@@ -367,16 +378,36 @@ fn udp(b: Bytes, sport: u16, dport: u16) -> Step {
         (None, second) => [second, None],
     };
     let Some((_, name)) = tries[0] else { return Ok(None) };
-    let Some(header) = b.header(name, 8)? else { return Ok(None) };
-    // A length field that disagrees with IP is ignored, as Wireshark flags it and goes on.
-    let length = usize::from(u16_at(header, 4));
-    let payload = if (8..=b.wire_len()).contains(&length) { b.limit(length).skip(8) } else { b.skip(8) };
+    let Some(payload) = udp_payload(b, name)? else { return Ok(None) };
     for (parse, _) in tries.into_iter().flatten() {
         if let Some(decap) = parse(payload)? {
             return Ok(Some(decap));
         }
     }
     Ok(None)
+}
+
+/// What a UDP datagram `b` carries for `name`: `Ok(None)` when it is too short to be UDP.
+fn udp_payload<'a>(b: Bytes<'a>, name: &'static str) -> Result<Option<Bytes<'a>>, DecodeError> {
+    let Some(header) = b.header(name, 8)? else { return Ok(None) };
+    // A length field that disagrees with IP is ignored, as Wireshark flags it and goes on.
+    let length = usize::from(u16_at(header, 4));
+    Ok(Some(if (8..=b.wire_len()).contains(&length) { b.limit(length).skip(8) } else { b.skip(8) }))
+}
+
+/// Whether `ip` is a UDP datagram to or from sFlow's port (not a tunnel: it holds many packets).
+#[inline(always)]
+pub fn is_sflow(ip: &IpPacket) -> bool {
+    ip.proto == PROTO_UDP && (u16_at(ip.payload, 0) == sflow::PORT || u16_at(ip.payload, 2) == sflow::PORT)
+}
+
+/// The samples of the sFlow datagram `ip` (see [`sflow::samples`]).
+pub fn sflow_samples<'a>(ip: &IpPacket<'a>) -> Result<Option<sflow::Samples<'a>>, DecodeError> {
+    let bytes = Bytes { data: ip.payload, missing: ip.payload_len.saturating_sub(ip.payload.len()) };
+    match udp_payload(bytes, "UDP")? {
+        Some(payload) => sflow::samples(payload),
+        None => Ok(None),
+    }
 }
 
 #[inline(always)]
@@ -403,7 +434,7 @@ fn udp_port(port: u16) -> Option<(Parser, &'static str)> {
         3544 => (teredo::teredo, "Teredo"),
         5072 => (teredo::ayiya, "AYIYA"),
         6635 => (mpls::decode, "MPLS"),
-        1701 => (l2tp::v2, "L2TP"),
+        1701 => (l2tp::over_udp, "L2TP"),
         4341 => (lisp::decode, "LISP"),
         5247 => (capwap::decode, "CAPWAP"),
         37008 => (tzsp::decode, "TZSP"),

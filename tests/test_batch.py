@@ -180,6 +180,22 @@ def test_dask_client_over_interleaved_sensors(tmp_path: Path, cluster_client) ->
     assert_frame_equal(there.errors, here.errors)
 
 
+def test_dask_client_judges_forged_errors_against_their_files_flows(tmp_path: Path, cluster_client) -> None:
+    """Forged errors need the flows they quote, which stay on the cluster: each file's errors
+    are judged against that file's flows, as on one machine. The captures are cut in two, so a
+    connection's flows are in two files."""
+    from icmpscope.synth import scenarios as sc
+
+    paths = []
+    for name in ("forged_reset", "forged_pmtu", "pmtu_shrink", "missed_start"):
+        frames = getattr(sc, name)().frames
+        paths += [s.write_pcap(tmp_path / f"{name}-{i}.pcap", part, nanosecond=True)
+                  for i, part in enumerate((frames[: len(frames) // 2], frames[len(frames) // 2:]))]
+    here = ic.analyze(paths, progress=False)
+    assert here.alerts.filter(pl.col("kind") == "forged_error").height == 2
+    assert ic.analyze(paths, executor=cluster_client, progress=False).alerts.equals(here.alerts)
+
+
 def test_dask_reruns_the_work_of_a_killed_worker(split: tuple[Path, list[Path]], tmp_path: Path) -> None:
     """A worker process that dies in the middle of the detection (killed as its first detection
     task starts, with files it read in its memory) costs time, not results: Dask reruns what it

@@ -22,9 +22,10 @@ import polars as pl
 
 from icmpscope import _core
 from icmpscope.batch import failure_rows
-from icmpscope.detect import DETECTORS, engine, fragment_attacks, infer_routers, run_parts
+from icmpscope.detect import DETECTORS, FROM_CAPTURE, engine, infer_routers, run_parts
 from icmpscope.detect import plans as plans_of
 from icmpscope.detect.base import Whole, empty, seconds
+from icmpscope.detect.forged import quoting
 from icmpscope.detect.fragments import attack_datagrams
 from icmpscope.detect.stream import SHARE_ROWS
 from icmpscope.detect.routers import LEARNS_FROM, learning_rows, representatives
@@ -33,6 +34,20 @@ from icmpscope.report import Report, talker_pairs, top_talkers
 
 __all__ = ["analyze_on_cluster"]
 
+_FROM_CAPTURE = {d.__name__ for d in FROM_CAPTURE}  # judged from their evidence, in the first share
+
+
+def _register_sizes() -> None:
+    """Tell Dask what polars frames weigh. Without it Dask sizes a frame of a million rows at
+    56 bytes (``sys.getsizeof``), so a worker holding files' pieces never spills them and dies
+    at its memory limit instead."""
+    from dask.sizeof import sizeof
+
+    sizeof.register(pl.DataFrame)(lambda frame: int(frame.estimated_size()))
+    sizeof.register(pl.Series)(lambda series: int(series.estimated_size()))
+
+
+_register_sizes()
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,11 @@ class Facts:
     stats: pl.DataFrame | None
     errors: pl.DataFrame | None
     talkers: pl.DataFrame | None  # per pair, merged into the report's top talkers
+
+    def __sizeof__(self) -> int:  # what Dask weighs a file's facts by (bounds are large)
+        from dask.sizeof import sizeof
+
+        return object.__sizeof__(self) + sum(sizeof(value) for value in vars(self).values())
 
 
 @dataclass(frozen=True)
@@ -109,8 +129,8 @@ def choose(facts: list[Facts], thresholds: dict[str, object]) -> Candidates:
 def file_rows(path: str, storage_options: dict[str, Any] | None, candidates: Candidates,
               thresholds: dict[str, object], shares: int) -> list[dict[str, pl.DataFrame]]:
     """The candidates' rows of one file for each detector, in ``shares`` shares by group, and
-    last what the whole needs of it: its fragment-attack evidence, its router advertisements and,
-    where routers are inferred, its rows of the capture's first seconds."""
+    last what the whole needs of it: its fragment-attack and forged-error evidence, its router
+    advertisements and, where routers are inferred, its rows of the capture's first seconds."""
     capture = read_file(path, storage_options)
     if isinstance(capture, str):
         return [{} for _ in range(shares + 1)]
@@ -118,7 +138,7 @@ def file_rows(path: str, storage_options: dict[str, Any] | None, candidates: Can
     plans = _plans(thresholds)
     out: list[dict[str, pl.DataFrame]] = [
         {name: engine.owned(engine.select_rows(icmp, plan, candidates.chosen[name], (i, shares)))
-         for name, plan in plans.items() if name != "fragment_attacks"} for i in range(shares)]
+         for name, plan in plans.items() if name not in _FROM_CAPTURE} for i in range(shares)]
     extra: dict[str, pl.DataFrame] = {}
     if candidates.inferring:
         learning = float(thresholds.get("router_learning", 60.0))  # type: ignore[arg-type]
@@ -128,13 +148,16 @@ def file_rows(path: str, storage_options: dict[str, Any] | None, candidates: Can
     # A fragmented datagram's alert needs that datagram's row and fragments only.
     extra["datagrams"], extra["fragments"] = attack_datagrams(
         capture, max_datagram=int(thresholds.get("max_datagram", 65535)))  # type: ignore[arg-type]
+    # An error is judged against the flows of its own file, between the addresses it quotes.
+    extra["quoting"], extra["flows"] = (engine.owned(t) for t in quoting(capture))
     return [*out, extra]
 
 
 def whole_of(extras: list[dict[str, pl.DataFrame]], candidates: Candidates,
              thresholds: dict[str, object]) -> tuple[Whole, Capture]:
-    """What every share needs of the whole: its files, the routers it shows, and its fragments'
-    evidence (as a Capture for fragment_attacks)."""
+    """What every share needs of the whole: its files, the routers it shows, and the evidence of
+    its fragments and of its errors quoting TCP (as a Capture for fragment_attacks and
+    forged_errors)."""
     extras = [e for e in extras if e]
     whole = Whole(several=candidates.several, file_starts=candidates.file_starts)
     early = [e["early"] for e in extras if "early" in e]
@@ -144,23 +167,27 @@ def whole_of(extras: list[dict[str, pl.DataFrame]], candidates: Candidates,
                  if p.kind is inspect.Parameter.KEYWORD_ONLY}
         whole.routers[(learn["router_learning"], learn["router_min_addresses"])] = infer_routers(rows, **learn)
     empty_of = {name: pl.DataFrame(_core.empty_table(name)) for name in TABLES}
-    evidence = (Capture(icmp=empty_of["icmp"], stats=empty_of["stats"], errors=empty_of["errors"], flows=empty_of["flows"],
-                        datagrams=pl.concat([e["datagrams"] for e in extras], how="vertical_relaxed"),
-                        fragments=pl.concat([e["fragments"] for e in extras], how="vertical_relaxed"))
+    def joined(table: str) -> pl.DataFrame:
+        return pl.concat([e[table] for e in extras], how="vertical_relaxed")
+
+    evidence = (Capture(icmp=joined("quoting").sort("ts", maintain_order=True), stats=empty_of["stats"],
+                        errors=empty_of["errors"], flows=joined("flows"),
+                        datagrams=joined("datagrams"), fragments=joined("fragments"))
                 if extras else Capture(**empty_of))
     return whole, evidence
 
 
 def detect_share(rows: list[dict[str, pl.DataFrame]], context: tuple[Whole, Capture],
                  thresholds: dict[str, object], first: bool) -> pl.DataFrame:
-    """The detectors over one share of the groups (the first share also judges fragments)."""
+    """The detectors over one share of the groups (the first share also judges the evidence of
+    fragments and of errors quoting TCP)."""
     whole, evidence = context
     rows = [r for r in rows if r]
     if not rows:
         return empty(several=whole.several)
     schema = next(iter(rows[0].values())).schema
     per = {d: (pl.concat([r[d.__name__] for r in rows], how="vertical_relaxed", rechunk=True).sort("ts", maintain_order=True)
-               if d is not fragment_attacks else pl.DataFrame(schema=schema)) for d in DETECTORS}
+               if d not in FROM_CAPTURE else pl.DataFrame(schema=schema)) for d in DETECTORS}
     return run_parts(per, whole, thresholds, early=None, capture=evidence if first else None)
 
 

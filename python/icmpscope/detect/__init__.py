@@ -51,6 +51,9 @@ DETECTORS: tuple[Callable[..., pl.DataFrame], ...] = (
     echo_floods, sweeps, smurf, fragment_attacks, redirects, router_adverts, mask_replies,
     unreachable_scans, tunnels, error_floods, topology, firewall_probes, fingerprinting,
     neighbor_discovery, path_mtu, forged_errors)
+# Detectors that read a Capture's other tables (datagrams and fragments; flows): a run over a
+# Capture gives them the Capture, not its icmp rows.
+FROM_CAPTURE: tuple[Callable[..., pl.DataFrame], ...] = (fragment_attacks, forged_errors)
 
 
 def defaults() -> dict[str, object]:
@@ -114,7 +117,7 @@ def run_parts(rows: dict[Callable[..., pl.DataFrame], pl.DataFrame], whole: Whol
     found = []
     with part_of(whole):
         for d in DETECTORS:
-            if d in (fragment_attacks, forged_errors) and capture is not None:
+            if d in FROM_CAPTURE and capture is not None:
                 found.append(d(capture, **wanted[d]))
             elif not rows[d].is_empty():
                 found.append(d(rows[d], **wanted[d]))

@@ -11,7 +11,7 @@ from icmpscope.detect.errors import ENDPOINT_DOS
 from icmpscope.detect.quoted import error_flows
 from icmpscope.io import Capture
 
-__all__ = ["forged_errors", "judged"]
+__all__ = ["forged_errors", "judged", "quoting"]
 
 SEQ_SPACE = 1 << 32
 
@@ -23,6 +23,15 @@ def judged() -> pl.Expr:
     v4, v6, kind, code = pl.col("ip_version") == 4, pl.col("ip_version") == 6, pl.col("icmp_type"), pl.col("icmp_code")
     return (((v4 & (kind == 3) & code.is_in([2, 3, 4])) | (v6 & kind.is_in([1, 2])))
             & (pl.col("inner_proto") == 6))
+
+
+def quoting(capture: Capture) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The errors :func:`forged_errors` judges and the flows between the addresses they quote:
+    all the evidence it needs of a capture (so a cluster ships only these)."""
+    errors = capture.icmp.filter(judged())
+    addrs = pl.concat([errors["inner_src"].cast(pl.String), errors["inner_dst"].cast(pl.String)]).unique().implode()
+    flows = capture.flows.filter(pl.col("src").cast(pl.String).is_in(addrs) & pl.col("dst").cast(pl.String).is_in(addrs))
+    return errors, flows
 
 
 def _offset(seq: pl.Expr, base: pl.Expr) -> pl.Expr:

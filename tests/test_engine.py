@@ -15,6 +15,7 @@ import icmpscope as ic
 from icmpscope.detect import DETECTORS, engine
 from icmpscope.detect import plans as plans_of
 from icmpscope.synth import scenarios as sc
+from icmpscope import synth as s
 from icmpscope.synth import write_pcap
 
 SCENARIOS = [*sc.ATTACKS, *sc.BENIGN, sc.demo]
@@ -28,7 +29,14 @@ def reference(data, **thresholds) -> pl.DataFrame:
 
 
 def streamed(paths, batch_rows: int, **thresholds) -> pl.DataFrame:
-    return ic.detect.all(ic.scan_pcap(paths, batch_rows=batch_rows), **thresholds)
+    """Detection streamed in batches of ``batch_rows`` (polars would coalesce small ones)."""
+    from icmpscope.detect import stream
+
+    before, stream.BATCH_ROWS = stream.BATCH_ROWS, batch_rows
+    try:
+        return ic.detect.all(ic.scan_pcap(paths, batch_rows=batch_rows), **thresholds)
+    finally:
+        stream.BATCH_ROWS = before
 
 
 @pytest.mark.parametrize("build", SCENARIOS, ids=lambda b: b.__name__)
@@ -42,6 +50,10 @@ def test_scenarios_in_memory_and_streamed_equal_the_reference(build, tmp_path: P
     assert ic.detect.all(cap.icmp, **built.options).equals(reference(cap.icmp, **built.options))
     # Batches of 7 rows: the bounds are added up over many partial ones.
     assert streamed(path, 7, **built.options).equals(reference(cap.icmp, **built.options))
+    # With the flows beside them, forged errors are judged in every form.
+    with_flows = reference(cap.icmp, flows=cap.flows, **built.options)
+    assert ic.detect.all(cap.icmp, flows=cap.flows, **built.options).equals(with_flows)
+    assert streamed(path, 7, flows=ic.scan_pcap(path, "flows"), **built.options).equals(with_flows)
 
 
 def test_rotated_files_streamed(tmp_path: Path) -> None:
@@ -80,13 +92,14 @@ def test_streamed_in_shares_equals_in_memory(tmp_path: Path, monkeypatch) -> Non
     built = [b() for b in (*sc.ATTACKS, *sc.BENIGN)]
     paths = [write_pcap(tmp_path / f"{i}.pcap", b.frames, nanosecond=True)
              for i, b in enumerate(built) if not b.options]
-    expected = ic.detect.all(ic.read_pcap(paths).icmp)
-    assert expected["kind"].n_unique() >= 10
+    cap = ic.read_pcap(paths)
+    expected = ic.detect.all(cap.icmp, flows=cap.flows)
+    assert expected["kind"].n_unique() >= 10 and "forged_error" in expected["kind"]
     calls = []
     candidate_rows = stream._candidate_rows
     monkeypatch.setattr(stream, "_candidate_rows", lambda *a: calls.append(a[3]) or candidate_rows(*a))
     monkeypatch.setattr(stream, "SHARE_ROWS", 4000)
-    assert streamed(paths, 512).equals(expected)
+    assert streamed(paths, 512, flows=ic.scan_pcap(paths, "flows")).equals(expected)
     assert calls[0] is None and len(calls) > 2 and calls[1:] == [(i, len(calls) - 1) for i in range(len(calls) - 1)]
 
 
@@ -140,3 +153,44 @@ def test_corpus_in_memory_and_streamed_equal_the_reference(captures: Path) -> No
                 continue
             assert ic.detect.all(cap).equals(reference(cap)), entry["file"]
             assert streamed(path, 1 << 10).equals(reference(cap.icmp)), entry["file"]
+
+
+def test_streamed_in_time_order_settles_as_it_goes(tmp_path: Path, monkeypatch) -> None:
+    """Captures laid one after another in time, streamed: the bounds of buckets and episodes that
+    ended are judged and dropped as the stream passes them, so what is held stays a fraction of
+    the groups, and the alerts are those of the capture in memory. The same frames out of time
+    order (each capture's second half first) come late, and their groups are candidates
+    outright: the alerts are still the same."""
+    built = [b() for b in (*sc.ATTACKS, *sc.BENIGN)]
+    hour = 3600 * 10**9
+    shifted = [[s.Frame(f.ts + i * hour, f.data) for f in b.frames] for i, b in enumerate(b for b in built if not b.options)]
+    path = write_pcap(tmp_path / "day.pcap", [f for frames in shifted for f in frames], nanosecond=True)
+    cap = ic.read_pcap(path)
+    expected = ic.detect.all(cap.icmp)
+    assert expected["kind"].n_unique() >= 10
+    plans = plans_of.of(DETECTORS, {})
+    total = 0
+    for plan in plans.values():
+        for i, part in enumerate(pl.collect_all(engine.partial_bounds(cap.icmp, plan))):
+            total += engine.merge_bounds([part], plan, i).height
+    held: list[int] = []
+    settle = engine.settle
+
+    def recorded(table, *args):
+        hot, kept = settle(table, *args)
+        held.append(kept.height)
+        return hot, kept
+
+    monkeypatch.setattr(engine, "settle", recorded)
+    assert streamed(path, 100).equals(expected)
+    per_round = sum(len(plan.bounds) for plan in plans.values())
+    rounds = [sum(held[k:k + per_round]) for k in range(0, len(held), per_round)]
+    assert len(rounds) > 5 and max(rounds) * 3 < total, (rounds, total)
+    late = path.with_name("late.pcap")
+    write_pcap(late, [f for frames in shifted for f in frames[len(frames) // 2:] + frames[: len(frames) // 2]],
+               nanosecond=True)
+    came_late: list[int] = []
+    late_keys = engine.late_keys
+    monkeypatch.setattr(engine, "late_keys", lambda *a: came_late.append(late_keys(*a).height) or late_keys(*a))
+    assert streamed(late, 100).equals(ic.detect.all(ic.read_pcap(late).icmp))
+    assert sum(came_late) > 0

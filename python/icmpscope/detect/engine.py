@@ -21,8 +21,8 @@ import polars as pl
 
 from icmpscope.detect.base import ECHO_REPLY, ECHO_REQUEST, Whole
 
-__all__ = ["Bound", "Plan", "Route", "candidates", "partial_bounds", "merge_bounds", "select_rows",
-           "whole_of", "file_starts", "options", "owned"]
+__all__ = ["Bound", "Plan", "Route", "candidates", "partial_bounds", "merge_bounds", "settle", "late_keys",
+           "select_rows", "whole_of", "file_starts", "options", "owned"]
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,22 @@ class Bound:
     """Per group (and ``sub`` value) and bucket of ``window`` seconds (``None``: one bucket for
     the whole capture), ``measures`` (name -> aggregation over the routed rows, with ``_role``
     the route's index, and how two partial values merge: "sum", "min" or "max"); a group is a
-    candidate when ``hot`` holds over the sums of two consecutive buckets."""
+    candidate when ``hot`` holds over the sums of two consecutive buckets. Without a window,
+    ``idle`` (seconds) says that a group's episode ends after that long without rows, so a
+    stream may judge and forget the group then (see :func:`settle`)."""
 
     window: float | None
     measures: dict[str, tuple[pl.Expr, str]]
     hot: pl.Expr
     sub: pl.Expr | None = None
+    idle: float | None = None
+
+    @property
+    def all_measures(self) -> dict[str, tuple[pl.Expr, str]]:
+        """``measures``, and the group's latest row where it has an ``idle``."""
+        if self.idle is None:
+            return self.measures
+        return {**self.measures, "_last": (pl.col("ts").max(), "max")}
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,14 @@ class Plan:
     @property
     def width(self) -> int:
         return len(self.routes[0].key)
+
+    def counted_columns(self) -> set[str]:
+        """The columns its routes and bounds read (helpers are opaque: all of ``columns``)."""
+        exprs = [e for r in self.routes for e in (r.rows, *r.key)]
+        exprs += [e for b in self.bounds for e in (*(m for m, _ in b.measures.values()),
+                                                   *([b.sub] if b.sub is not None else []))]
+        names = {name for e in exprs for name in e.meta.root_names()} | {"ts"}
+        return names | set(self.columns or ()) if self.helpers is not None else names
 
 
 def _keys(width: int) -> list[str]:
@@ -89,7 +107,7 @@ def partial_bounds(frame: pl.DataFrame, plan: Plan) -> list[pl.LazyFrame]:
     for bound in plan.bounds:
         by = [*_keys(plan.width), *([bound.sub.alias("_sub")] if bound.sub is not None else []),
               _bucket(bound.window)]
-        out.append(rows.group_by(by).agg(expr.alias(name) for name, (expr, _) in bound.measures.items()))
+        out.append(rows.group_by(by).agg(expr.alias(name) for name, (expr, _) in bound.all_measures.items()))
     return out
 
 
@@ -101,26 +119,53 @@ def merge_bounds(parts: Iterable[pl.DataFrame], plan: Plan, index: int) -> pl.Da
     bound = plan.bounds[index]
     by = [*_keys(plan.width), *(["_sub"] if bound.sub is not None else []), "_bucket"]
     return (pl.concat(list(parts), how="vertical_relaxed").group_by(by)
-            .agg(_MERGE[how](pl.col(name)) for name, (_, how) in bound.measures.items()))
+            .agg(_MERGE[how](pl.col(name)) for name, (_, how) in bound.all_measures.items()))
 
 
 def candidates(merged: Sequence[pl.DataFrame], plan: Plan) -> pl.DataFrame | None:
     """The groups that may alert (``None``: every group, the plan has no bound)."""
     if not plan.bounds:
         return None
+    return pl.concat([_hot(table, bound, plan) for bound, table in zip(plan.bounds, merged)]).unique()
+
+
+def _hot(table: pl.DataFrame, bound: Bound, plan: Plan) -> pl.DataFrame:
+    """The keys of the groups of one bound's merged measures that may alert."""
     keys = _keys(plan.width)
-    found = []
-    for bound, table in zip(plan.bounds, merged):
-        group = [*keys, *(["_sub"] if bound.sub is not None else [])]
-        if bound.window is not None:
-            table = table.sort(*group, "_bucket")
-            follows = (pl.all_horizontal(pl.col(c).eq_missing(pl.col(c).shift()) for c in group)
-                       & (pl.col("_bucket") - pl.col("_bucket").shift() == 1)).fill_null(False)
-            table = table.with_columns(
-                pl.col(name) + pl.when(follows).then(pl.col(name).shift()).otherwise(0)
-                for name, (_, how) in bound.measures.items() if how == "sum")
-        found.append(table.filter(bound.hot).select(keys))
-    return pl.concat(found).unique()
+    group = [*keys, *(["_sub"] if bound.sub is not None else [])]
+    if bound.window is not None:
+        table = table.sort(*group, "_bucket")
+        follows = (pl.all_horizontal(pl.col(c).eq_missing(pl.col(c).shift()) for c in group)
+                   & (pl.col("_bucket") - pl.col("_bucket").shift() == 1)).fill_null(False)
+        table = table.with_columns(
+            pl.col(name) + pl.when(follows).then(pl.col(name).shift()).otherwise(0)
+            for name, (_, how) in bound.measures.items() if how == "sum")
+    return table.filter(bound.hot).select(keys)
+
+
+def settle(table: pl.DataFrame, plan: Plan, index: int, until: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Of one bound's merged measures over a stream whose rows to come are at ``until`` (ns since
+    the epoch) or later (the latest time seen; rows before it are late, see
+    :func:`late_keys`): the keys of the
+    groups that may alert among those no such row can change, and the measures still to hold.
+    A bucket ends before ``until`` is complete and is kept only to pair with the next; a group
+    of an ``idle`` bound whose last row is more than ``idle`` before ``until`` has ended its
+    episode (a row to come starts another). So a capture streamed in time order holds the
+    measures of its last two buckets, not of all of them."""
+    bound = plan.bounds[index]
+    if bound.window is not None:
+        complete = until // round(bound.window * 1e9) - 1
+        return _hot(table.filter(pl.col("_bucket") <= complete), bound, plan), table.filter(pl.col("_bucket") >= complete)
+    if bound.idle is not None:
+        ended = pl.col("_last").dt.epoch("ns") < until - round(bound.idle * 1e9)
+        return _hot(table.filter(ended), bound, plan), table.filter(~ended)
+    return table.clear().select(_keys(plan.width)), table
+
+
+def late_keys(frame: pl.DataFrame, plan: Plan, before: int) -> pl.DataFrame:
+    """The keys of ``frame``'s routed rows earlier than ``before``: rows a stream meets after it
+    settled their buckets, whose groups are then candidates outright (over-counting is safe)."""
+    return routed(frame.lazy().filter(pl.col("ts").dt.epoch("ns") < before), plan).select(_keys(plan.width)).unique().collect()
 
 
 def select_rows(frame: pl.DataFrame, plan: Plan, chosen: pl.DataFrame | None,
@@ -157,6 +202,10 @@ def owned(rows: pl.DataFrame) -> pl.DataFrame:
 def whole_of(icmp: pl.DataFrame, *, several: bool) -> Whole:
     """What parts of ``icmp`` need to know of it (see :class:`icmpscope.detect.base.Whole`)."""
     return Whole(several=several, file_starts=file_starts(icmp))
+
+
+# What file_starts reads.
+FILE_STARTS_READ = ("file", "ts", "icmp_type", "icmp_id", "icmp_seq")
 
 
 def file_starts(icmp: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:

@@ -90,7 +90,7 @@ def smurf(*, smurf_window, smurf_rate, smurf_reply_rate, smurf_min_reflectors, n
                 columns=(*_READ, *_ECHO))
 
 
-def tunnels(*, tunnel_min_packets, tunnel_min_duration, **_) -> Plan:
+def tunnels(*, tunnel_min_packets, tunnel_min_duration, tunnel_idle, **_) -> Plan:
     # A session is one pair of addresses, both ways; it is no longer than the pair's traffic.
     # Ordered by text (categorical comparison is lexical: the same in every process, without
     # a cast per row), so both directions and every worker name a pair alike.
@@ -102,7 +102,7 @@ def tunnels(*, tunnel_min_packets, tunnel_min_duration, **_) -> Plan:
                                      "last": (pl.col("ts").max(), "max")},
                               (pl.col("n") >= tunnel_min_packets)
                               & ((pl.col("last") - pl.col("first")).dt.total_nanoseconds()
-                                 >= round(tunnel_min_duration * 1e9))),),
+                                 >= round(tunnel_min_duration * 1e9)), idle=tunnel_idle),),
                 columns=(*_READ, *_ECHO))
 
 
@@ -182,14 +182,16 @@ def firewall_probes(*, firewalk_window, firewalk_min_ports, prohibited_window, p
                 columns=(*_READ, *_QUOTE))
 
 
-def fingerprinting(*, fingerprint_min_shapes, fingerprint_min_queries, **_) -> Plan:
+def fingerprinting(*, fingerprint_window, fingerprint_min_shapes, fingerprint_min_queries, **_) -> Plan:
     # Keyed by (prober, target): its queries and the target's answers. A pair that sends only
     # plain echo requests (code 0, TOS 0) has one shape, one query type and nothing crafted.
+    # One unusual query makes a pair a candidate, in whatever bucket: the buckets only let a
+    # stream forget the plain pairs as it passes them.
     unusual = ((pl.col("_role") == 0) & ~is_plain().fill_null(False)).sum()
     anyone = fingerprint_min_shapes <= 1 or fingerprint_min_queries <= 1
     return Plan(routes=(Route(is_query(), (pl.col("src"), pl.col("dst"))),
                         Route(answer_kind().is_not_null(), (pl.col("dst"), pl.col("src")))),
-                bounds=(Bound(None, {"unusual": (unusual, "sum")},
+                bounds=(Bound(fingerprint_window, {"unusual": (unusual, "sum")},
                               pl.lit(True) if anyone else pl.col("unusual") >= 1),))
 
 

@@ -76,6 +76,20 @@ def test_every_cut_is_counted(name: str, tmp_path: Path) -> None:
     assert s["undecodable"] == cap.errors.height
 
 
+@pytest.mark.parametrize("name", [n for n in FRAMES if n != "ipnet"])  # ipnet: a listed difference, ipnet_cut_frame
+def test_every_cut_gives_a_row_where_tshark_shows_icmp(name: str, tmp_path: Path, tshark_icmp) -> None:
+    """A frame cut at every byte: a row exactly for the cuts in which tshark still finds an ICMP
+    type (cut in the link or IP header: none; cut in the message: the row, unverified)."""
+    linktype, data = FRAMES[name]
+    frames = [Frame(i, data[:keep], orig_len=len(data), linktype=linktype) for i, keep in enumerate(range(len(data) + 1))]
+    path = write_pcap(tmp_path / "cuts.pcap", frames)
+    # With a code: tshark's one-byte ICMPv6 message (a type alone) is a listed difference
+    # (tshark_differences.json, "semantics": icmpv6_one_byte).
+    theirs = {f for f, v in tshark_icmp(path, ["icmp.code", "icmpv6.code"]).items() if v["icmp.code"] or v["icmpv6.code"]}
+    assert set(ic.read_pcap(path).icmp["frame"]) == theirs
+    assert theirs  # the whole frame at least
+
+
 def test_ieee80211_addresses_follow_the_ds_bits(tmp_path: Path) -> None:
     sta, ap, peer = "02:00:00:00:00:01", "02:00:00:00:00:aa", "02:00:00:00:00:02"
     frames = [Frame(0, ieee80211(P4, ds=ds, src_mac=sta, dst_mac=peer, bssid=ap), linktype=105) for ds in range(4)]

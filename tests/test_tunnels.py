@@ -421,6 +421,14 @@ def test_every_cut_of_every_crafted_tunnel_is_counted(tmp_path: Path) -> None:
     assert s["undecodable"] == cap.errors.height
 
 
+def test_every_cut_of_every_crafted_tunnel_gives_a_row_where_tshark_shows_icmp(tmp_path: Path, tshark_icmp) -> None:
+    frames = [cut(c["packet"], keep) for c in CASES.values() for keep in range(len(c["packet"]) + 1)]
+    path = write_pcap(tmp_path / "cuts.pcap", frames)
+    # With a code: tshark's one-byte ICMPv6 message is a listed difference (icmpv6_one_byte).
+    theirs = {f for f, v in tshark_icmp(path, ["icmp.code", "icmpv6.code"], TSHARK_ARGS).items() if v["icmp.code"] or v["icmpv6.code"]}
+    assert set(read(path).icmp["frame"]) == theirs
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(sorted(CASES)), st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)),
                                                                   min_size=1, max_size=4)), min_size=1, max_size=40))

@@ -51,9 +51,15 @@ fn be32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
-fn header(data: &[u8], declared_len: usize) -> Result<IcmpMessage, DecodeError> {
-    if data.len() < 2 {
-        return Err(DecodeError::Truncated { layer: "ICMP", need: 2, have: data.len() });
+/// The fewest captured bytes of an ICMPv4 message that tshark 4.0 gives a type and code (it reads
+/// the first six bytes before it shows any): a shorter one is undecodable here too. ICMPv6 needs
+/// its type and code only.
+const V4_MIN_LEN: usize = 6;
+const V6_MIN_LEN: usize = 2;
+
+fn header(data: &[u8], declared_len: usize, min_len: usize) -> Result<IcmpMessage, DecodeError> {
+    if data.len() < min_len {
+        return Err(DecodeError::Truncated { layer: "ICMP", need: min_len, have: data.len() });
     }
     Ok(IcmpMessage {
         icmp_type: data[0],
@@ -330,7 +336,7 @@ fn prefixes(mut options: &[u8]) -> Vec<Advertised> {
 
 /// Decodes an ICMPv4 message. `data` is what was captured, `declared_len` what IP says.
 pub fn decode_v4(data: &[u8], declared_len: usize) -> Result<IcmpMessage, DecodeError> {
-    let mut m = header(data, declared_len)?;
+    let mut m = header(data, declared_len, V4_MIN_LEN)?;
     // Verifiable only when the whole message was captured.
     m.checksum_ok = declared_len >= 4 && data.get(..declared_len).is_some_and(|msg| checksum_valid(ones_sum(msg, 0)));
     match m.icmp_type {
@@ -361,7 +367,7 @@ pub fn decode_v4(data: &[u8], declared_len: usize) -> Result<IcmpMessage, Decode
 
 /// Decodes an ICMPv6 message; the checksum covers the pseudo-header of `src` and `dst`.
 pub fn decode_v6(data: &[u8], declared_len: usize, src: &Ipv6Addr, dst: &Ipv6Addr) -> Result<IcmpMessage, DecodeError> {
-    let mut m = header(data, declared_len)?;
+    let mut m = header(data, declared_len, V6_MIN_LEN)?;
     if let Some(msg) = data.get(..declared_len).filter(|_| declared_len >= 4) {
         let mut pseudo = ones_sum(&src.octets(), 0);
         pseudo = ones_sum(&dst.octets(), pseudo);
@@ -582,7 +588,9 @@ mod tests {
         // Echo data cut short by the snaplen: the entropy of what was captured.
         let msg = [8, 0, 0, 0, 0, 1, 0, 1, b'a', b'b'];
         assert_eq!(decode_v4(&msg, 40).unwrap().payload_entropy, Some(1.0));
-        assert_eq!(decode_v4(&msg[..3], 40).unwrap().checksum, None);
+        // Under six bytes tshark gives an ICMPv4 message no type: undecodable.
+        assert_eq!(decode_v4(&msg[..5], 40).unwrap_err(), DecodeError::Truncated { layer: "ICMP", need: 6, have: 5 });
+        assert_eq!(decode_v4(&msg[..6], 40).unwrap().id, Some(1));
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub struct LinkFrame<'a> {
     pub dst_mac: Option<[u8; 6]>,
 }
 
+/// The SecTAG's TCI bits E and C (IEEE 802.1AE 9.5).
+const MACSEC_ENCRYPTED: u8 = 0x08;
+const MACSEC_CHANGED: u8 = 0x04;
+
 pub(super) fn truncated(layer: &'static str, need: usize, have: usize) -> DecodeError {
     DecodeError::Truncated { layer, need, have }
 }
@@ -127,10 +131,10 @@ pub fn ethernet(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
                 at += 4;
             }
             ETHERTYPE_MACSEC => {
-                // SecTAG: 8 bytes, 16 with an explicit SCI. Encrypted payloads stay opaque.
+                // SecTAG: 8 bytes, 16 with an explicit SCI. Encrypted or changed (C bit: the
+                // text is not the frame's) payloads stay opaque, as tshark leaves them.
                 let tci = *data.get(at + 2).ok_or_else(|| truncated("MACsec", at + 3, data.len()))?;
-                let encrypted = tci & 0x08 != 0;
-                if encrypted {
+                if tci & (MACSEC_ENCRYPTED | MACSEC_CHANGED) != 0 {
                     frame.ethertype = ETHERTYPE_MACSEC;
                     frame.payload = data.get(at + 2..).unwrap_or_default();
                     return Ok(frame);

@@ -360,7 +360,7 @@ impl FileDecoder {
     /// A packet of a transport conversation (or a tunnel's carrier) into `flows`.
     #[inline(always)]
     fn flow(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, tunnel: &Tunnel) {
-        if self.options.flows && tunnel.sample.is_none() {
+        if self.options.flows && tunnel.sample.is_none() && !tunnel.quote {
             self.flows.add(at.ts_ns, self.frame_len, ip, link.vlan, link.vlan_key, tunnel.scope);
         }
     }

@@ -24,6 +24,7 @@ mod gtp;
 mod l2tp;
 mod lisp;
 mod mpls;
+mod nhrp;
 mod nsh;
 mod pim;
 mod pppoe;
@@ -76,13 +77,14 @@ pub enum Kind {
     Pim,
     Sflow,
     IpEth,
+    Nhrp,
 }
 
 // Every kind fits a path's five bits (0 ends the path).
 const _: () = assert!(Kind::ALL.len() < 1 << Path::BITS);
 
 impl Kind {
-    const ALL: [Kind; 24] = [
+    const ALL: [Kind; 25] = [
         Kind::Gre,
         Kind::Erspan1,
         Kind::Erspan2,
@@ -107,6 +109,7 @@ impl Kind {
         Kind::Pim,
         Kind::Sflow,
         Kind::IpEth,
+        Kind::Nhrp,
     ];
 
     pub fn name(self) -> &'static str {
@@ -135,6 +138,7 @@ impl Kind {
             Kind::Pim => "pim",
             Kind::Sflow => "sflow",
             Kind::IpEth => "ipeth",
+            Kind::Nhrp => "nhrp",
         }
     }
 }
@@ -220,6 +224,9 @@ pub struct Tunnel {
     pub id: Option<u32>,
     /// Set inside an sFlow sample: the packet is a sampled copy, not traffic of its own.
     pub sample: Option<sflow::Sample>,
+    /// Set inside an NHRP traffic indication: the packet is the quote of one forwarded elsewhere,
+    /// no conversation of its own (tshark's conversations leave it out too).
+    pub quote: bool,
 }
 
 /// A layer's bytes as captured, and how many more the wire carried (the snapshot length cut them).
@@ -327,7 +334,7 @@ pub fn decap_link(next: Inner) -> Step {
 
 impl Tunnel {
     /// Outside any tunnel.
-    pub const NONE: Tunnel = Tunnel { scope: Scope { path: Path(0), hash: 0 }, outer: None, id: None, sample: None };
+    pub const NONE: Tunnel = Tunnel { scope: Scope { path: Path(0), hash: 0 }, outer: None, id: None, sample: None, quote: false };
 
     pub fn is_tunnelled(&self) -> bool {
         !self.scope.path.is_empty()
@@ -351,14 +358,22 @@ impl Tunnel {
             self.id = Some(id);
             self.scope.fold(&id.to_be_bytes());
         }
+        self.quote |= decap.kind == Kind::Nhrp;
         let inner = decap.inner;
-        if inner.ethertype != ETHERNET {
-            return Ok(Some(inner));
-        }
-        if inner.bytes.header("Ethernet", 14)?.is_none() {
-            return Ok(None);
-        }
-        let frame = link::ethernet(inner.bytes.data)?;
+        let frame = if inner.ethertype == ETHERNET {
+            if inner.bytes.header("Ethernet", 14)?.is_none() {
+                return Ok(None);
+            }
+            link::ethernet(inner.bytes.data)?
+        } else {
+            match link::radio_frame(inner.ethertype, inner.bytes.data) {
+                None => return Ok(Some(inner)),
+                Some(Ok(frame)) => frame,
+                // Shorter on the wire than its headers: not opened, as an Ethernet frame would not be.
+                Some(Err(_)) if inner.bytes.missing == 0 => return Ok(None),
+                Some(Err(e)) => return Err(e),
+            }
+        };
         self.scope.fold(&frame.vlan_key.to_be_bytes());
         link.src_mac = frame.src_mac;
         link.dst_mac = frame.dst_mac;

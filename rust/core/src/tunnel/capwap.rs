@@ -3,7 +3,9 @@
 //! wireless-specific information, then the frame: an IEEE 802.3 frame (T bit clear), or a native
 //! frame of the binding (T set), opened for the IEEE 802.11 binding (WBID 1) with its frame
 //! control bytes swapped, as Wireshark reads them by default. Keep-alives (K) carry no frame.
-//! Fragments (F), which Wireshark reassembles, are not opened.
+//! Fragments (F) are not opened: Wireshark reassembles them (by carrier addresses, not ports, and
+//! fragment id; offsets in 8-byte units; L marks the last), which would take a reassembler of
+//! tunnel payloads beside the IP one, across the pieces a file is split into.
 use super::{Bytes, Decap, Inner, Kind, Step, ETHERNET};
 use crate::wire::FRAME_IEEE80211_SWAPPED;
 

@@ -209,6 +209,11 @@ def synth_captures(s) -> list[bytes]:
         s.ethernet(s.over_ip(o1, o2, s.pim_register(packets[1]), proto=103)),
         s.ethernet(s.over_udp(o1, o2, 6343, s.sflow([s.sflow_sample(eth, stripped=4, rate=10),
                                                      s.sflow_sample(packets[1], protocol=12, expanded=True)]))),
+        s.ethernet(s.over_udp(o1, o2, 5247, s.capwap(s.ieee80211(packets[0], subtype=8, swap_fc=True), native=True))),
+        s.ethernet(s.over_udp(o1, o2, 37008, s.tzsp(s.ieee80211(packets[1], ds=3), encapsulation=18))),
+        s.ethernet(s.over_udp(o1, o2, 37008, s.tzsp(s.prism(s.ieee80211(packets[0])), encapsulation=119))),
+        s.ethernet(s.over_udp(o1, o2, 37008, s.tzsp(s.avs(s.ieee80211(packets[0])), encapsulation=127))),
+        s.ethernet(s.over_ip(o1, o2, s.gre(s.nhrp(packets[0], extensions=bytes(4)), protocol=s.ETHERTYPE_NHRP, key=5))),
     ]
     frames = [s.Frame(t0 + i, p) for i, p in enumerate(tunnelled)]
     out += [s.pcap_bytes(frames[i:i + FRAMES_PER_CAPTURE]) for i in range(0, len(frames), FRAMES_PER_CAPTURE)]

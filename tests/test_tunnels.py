@@ -1,10 +1,11 @@
 """Tunnels: the ICMP inside GRE, ERSPAN, IP-in-IP, VXLAN, Geneve, GTP, Teredo, AYIYA, MPLS,
-PPPoE, L2TP, NSH, VXLAN-GPE, LISP, TZSP, Cisco MetaData, CAPWAP and PIM Registers (and in sFlow samples) is a row like any other, with its encapsulation path, outer addresses and tunnel id; tshark
+PPPoE, L2TP, NSH, VXLAN-GPE, LISP, TZSP, Cisco MetaData, CAPWAP, PIM Registers and NHRP traffic indications (and in sFlow samples) is a row like any other, with its encapsulation path, outer addresses and tunnel id; tshark
 agrees on the corpus and on crafted captures; cut tunnel headers are errors, never panics."""
 from __future__ import annotations
 
 import doctest
 import struct
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from icmpscope.synth import (
     Frame, ah, ayiya, echo_request, erspan1, erspan2, erspan3, ethernet, fragment_ipv4,
     capwap, cisco_metadata, fragment_ipv4_payload, geneve, gre, gtp0, gtpu, ipv4, l2tp2, l2tp3, lisp, mpls,
     nsh, over_ip, over_udp, pim_register, ping, pppoe, sflow, sflow_sample, teredo, tzsp, vxlan, vxlan_gpe, write_pcap,
-    echo_request6, ipv6, udp,
+    echo_request6, ipv6, udp, ieee80211, prism, avs, nhrp, fragment_ipv4, ETHERTYPE_NHRP,
 )
 
 T0 = 1_700_000_000_000_000_000
@@ -53,7 +54,7 @@ def capture(tmp_path: Path, *packets: bytes, name: str = "t.pcap", **frame) -> P
 TSHARK_KINDS = {
     "gre": "gre", "vxlan": "vxlan", "geneve": "geneve", "gtp": "gtpu", "gtpprime": "gtpprime",
     "teredo": "teredo", "ayiya": "ayiya", "mpls": "mpls", "pppoes": "pppoe", "nsh": "nsh",
-    "lisp-data": "lisp", "tzsp": "tzsp", "capwap.data": "capwap", "pim": "pim",
+    "lisp-data": "lisp", "tzsp": "tzsp", "capwap.data": "capwap", "pim": "pim", "nhrp": "nhrp",
 }
 # tshark decodes an L2TPv3 session's frames only once it saw the session set up; told so, it reads
 # them as we do: an Ethernet pseudo-wire without cookie or L2-specific sublayer.
@@ -63,7 +64,7 @@ ID_FIELDS = {  # where tshark shows each tunnel's id (PPTP's is the call id half
     "erspan3": ("erspan.spanid",), "vxlan": ("vxlan.vni",), "geneve": ("geneve.vni",),
     "gtpu": ("gtp.teid",), "mpls": ("mpls.label",), "pppoe": ("pppoe.session_id",),
     "l2tp": ("l2tp.session",), "l2tpv3": ("l2tp.sid",), "nsh": ("nsh.spi",), "vxlangpe": ("vxlan.vni",),
-    "lisp": ("lisp-data.iid",),
+    "lisp": ("lisp-data.iid",), "nhrp": ("gre.key",),
 }
 TSHARK_FIELDS = ["erspan.version", *sorted({f for fields in ID_FIELDS.values() for f in fields})]
 
@@ -76,6 +77,8 @@ def tshark_path(layers: list[str], erspan_version: str) -> str | None:
         before = layers[i - 1] if i else ""
         if layer == "gre" and following == "erspan":
             path.append({"": "erspan1", "1": "erspan2", "2": "erspan3"}[erspan_version])
+        elif layer == "gre" and following == "nhrp":
+            continue  # NHRP is GRE's payload, named alone as ERSPAN is
         elif layer == "udp" and following in ("ip", "ipv6", "eth", "nsh"):
             path.append("vxlangpe")  # tshark lists no layer of its own for VXLAN-GPE
         elif layer == "cmd" and before != "gre":
@@ -152,6 +155,7 @@ def case(packet: bytes, tunnel: str, outer: tuple | None, inner: tuple, tunnel_i
 
 P4, P6 = ping(A, B), ping(C, D)
 ETH4 = ethernet(P4, src_mac="02:00:00:00:00:0a", dst_mac="02:00:00:00:00:0b")
+W4 = ieee80211(P4, swap_fc=True)  # CAPWAP's native 802.11 frame, as tshark reads it by default
 
 CASES = {
     "gre": case(ethernet(over_ip(O1, O2, gre(P4, key=7, seq=3, checksum=True))), "gre", (O1, O2), (A, B), 7),
@@ -281,6 +285,24 @@ CASES = {
     "ipeth": case(ethernet(over_ip(O1, O2, ETH4, proto=143)), "ipeth", (O1, O2), (A, B), None),
     "geneve>gre": case(ethernet(over_udp(O1, O2, 6081, geneve(over_ip(P1, P2, gre(P4)), vni=12))), "geneve>gre",
                        (O1, O2), (A, B), 12),
+    "capwap_80211": case(ethernet(over_udp(O1, O2, 5247, capwap(W4, native=True))), "capwap", (O1, O2), (A, B), None,
+                         src_mac="02:00:00:00:00:01", dst_mac="02:00:00:00:00:02"),
+    "capwap_80211_qos_v6": case(ethernet(over_udp(P1, P2, 5247, capwap(
+        ieee80211(P6, subtype=8, ds=2, swap_fc=True, src_mac="02:00:00:00:00:0c"), native=True, radio_mac=bytes(6)))),
+        "capwap", (P1, P2), (C, D), None, src_mac="02:00:00:00:00:0c"),
+    "tzsp_80211": case(ethernet(over_udp(O1, O2, 37008, tzsp(ieee80211(P4), encapsulation=18, tags=[(10, b"\x01")]))),
+                       "tzsp", (O1, O2), (A, B), None, src_mac="02:00:00:00:00:01"),
+    "tzsp_prism": case(ethernet(over_udp(O1, O2, 37008, tzsp(prism(ieee80211(P6, ds=3)), encapsulation=119))),
+                       "tzsp", (O1, O2), (C, D), None),
+    "tzsp_avs": case(ethernet(over_udp(P1, P2, 37008, tzsp(avs(ieee80211(P4, subtype=8)), encapsulation=127))),
+                     "tzsp", (P1, P2), (A, B), None),
+    "nhrp": case(ethernet(over_ip(O1, O2, gre(nhrp(P4), protocol=ETHERTYPE_NHRP, key=9))), "nhrp", (O1, O2), (A, B), 9),
+    "nhrp_v6": case(ethernet(over_ip(P1, P2, gre(nhrp(P6, nbma=P1, src=C, dst=D, extensions=bytes(4)),
+                                                 protocol=ETHERTYPE_NHRP))), "nhrp", (P1, P2), (C, D), None),
+    "nhrp_nlpid": case(ethernet(over_ip(O1, O2, gre(nhrp(P4, protocol=0xCC), protocol=ETHERTYPE_NHRP))), "nhrp",
+                       (O1, O2), (A, B), None),
+    "nhrp>nhrp": case(ethernet(over_ip(O1, O2, gre(nhrp(over_ip(P1, P2, gre(nhrp(P4), protocol=ETHERTYPE_NHRP, key=4))),
+                                                   protocol=ETHERTYPE_NHRP, key=3))), "nhrp>nhrp", (O1, O2), (A, B), 4),
 }
 
 
@@ -306,6 +328,22 @@ def test_plain_traffic_has_no_tunnel(tmp_path: Path) -> None:
     assert rows(cap) == [(None, None, None, A, B, None), (None, None, None, C, D, None)]
 
 
+def test_nhrp_quotes_are_no_conversations_but_their_fragments_reassemble(tmp_path: Path, tshark, tshark_icmp) -> None:
+    # A quoted UDP datagram, then a 128-byte echo request quoted in three fragments, one a frame.
+    quoted_udp = ipv4(A, B, udp(1234, 5678, b"hello", src=A, dst=B), proto=17)
+    quotes = [quoted_udp, *fragment_ipv4(ping(A, B, payload=bytes(100)), size=48)]
+    path = capture(tmp_path, *(ethernet(over_ip(O1, O2, gre(nhrp(q), protocol=ETHERTYPE_NHRP))) for q in quotes))
+    cap = read(path)
+    assert cap.stats.select("icmp", "fragment", "other", "undecodable").row(0) == (1, 2, 1, 0)
+    assert rows(cap, ["frame", "tunnel", "reassembled", "datagram_len"]) == [(4, "nhrp", True, 128)]
+    assert cap.datagrams.select("fragments", "complete").rows() == [(3, True)]
+    # Only the carrier (GRE) is a conversation: tshark lists no UDP one either.
+    assert cap.flows.select("src", "dst", "proto", "packets").rows() == [(O1, O2, 47, 4)]
+    conv = subprocess.run([tshark, "-n", "-q", "-r", str(path), "-z", "conv,udp"], capture_output=True, text=True)
+    assert "<->" not in conv.stdout
+    assert set(tshark_icmp(path)) == {4}
+
+
 # --------------------------------------------------------------------------- not a tunnel after all
 
 @pytest.mark.parametrize("packet", [
@@ -325,16 +363,30 @@ def test_plain_traffic_has_no_tunnel(tmp_path: Path) -> None:
     ethernet(over_udp(O1, O2, 4790, vxlan(ETH4, vni=1))),  # VXLAN's flags on GPE's port: next protocol 0
     ethernet(over_udp(O1, O2, 4341, lisp(ETH4, instance=1))),  # LISP carries IP only
     ethernet(over_udp(O1, O2, 37008, tzsp(ETH4, kind=4))),  # TZSP configuration
-    ethernet(over_udp(O1, O2, 37008, tzsp(ETH4, encapsulation=18))),  # TZSP of 802.11
+    ethernet(over_udp(O1, O2, 37008, tzsp(ETH4, encapsulation=2))),  # TZSP of token ring
+    ethernet(over_udp(O1, O2, 37008, tzsp(avs(ieee80211(P4)), encapsulation=163))),  # AVS's link type, not TZSP's
+    ethernet(over_udp(O1, O2, 37008, tzsp(ieee80211(P4, protected=True), encapsulation=18))),  # protected 802.11
+    ethernet(over_udp(O1, O2, 37008, tzsp(ieee80211(P4, subtype=4), encapsulation=18))),  # 802.11 null data
+    ethernet(over_udp(O1, O2, 37008, tzsp(ieee80211(P4)[:20], encapsulation=18))),  # 802.11 short on the wire
     ethernet(over_udp(O1, O2, 37008, b"\x01\x00\x00\x01\x0a\x05")),  # a tag past the datagram, no END
     ethernet(over_udp(O1, O2, 5247, b"\x01" + capwap(ETH4)[1:])),  # CAPWAP DTLS
     ethernet(over_udp(O1, O2, 5247, capwap(ETH4, fragment=True))),  # a CAPWAP fragment
-    ethernet(over_udp(O1, O2, 5247, capwap(ETH4, native=True))),  # a native (802.11) frame
+    ethernet(over_udp(O1, O2, 5247, capwap(ieee80211(P4), native=True))),  # 802.11 with its FC unswapped
+    ethernet(over_udp(O1, O2, 5247, capwap(W4, native=True, wbid=0))),  # Cisco's WBID 0: data to tshark
+    ethernet(over_udp(O1, O2, 5247, capwap(W4, native=True, wbid=3))),  # another binding
+    ethernet(over_udp(O1, O2, 5247, capwap(ETH4, keep_alive=True))),  # a keep-alive
+    ethernet(over_ip(O1, O2, gre(nhrp(P4, op_type=7), protocol=ETHERTYPE_NHRP))),  # NHRP error indication
+    ethernet(over_ip(O1, O2, gre(nhrp(P4, op_type=1), protocol=ETHERTYPE_NHRP))),  # NHRP resolution request
+    ethernet(over_ip(O1, O2, gre(nhrp(P4, protocol=0x86DD), protocol=ETHERTYPE_NHRP))),  # IPv6 said, IPv4 quoted
+    ethernet(over_ip(O1, O2, gre(nhrp(P4, extensions=b"")[:14] + b"\x00\x14" + nhrp(P4)[16:],
+                                 protocol=ETHERTYPE_NHRP))),  # extensions at 20: no mandatory part
     ethernet(over_ip(O1, O2, b"\x20\x00\x00\x00\x00\x01\x00\x02\x00\x69", proto=103)),  # PIM hello
 ], ids=["vxlan_short", "teredo_v4", "gtp_echo", "ayiya_echo", "gre_unknown", "mpls_nibble7",
         "pppoe_lcp", "lower_port_wins", "l2tp_control", "l2tp_lcp", "l2tpv3_control", "l2tpv3_udp_control",
-        "nsh_mpls", "vxlangpe_reserved", "lisp_ethernet", "tzsp_config", "tzsp_80211", "tzsp_no_end",
-        "capwap_dtls", "capwap_fragment", "capwap_native", "pim_hello"])
+        "nsh_mpls", "vxlangpe_reserved", "lisp_ethernet", "tzsp_config", "tzsp_token_ring", "tzsp_avs_linktype",
+        "tzsp_80211_protected", "tzsp_80211_null", "tzsp_80211_short", "tzsp_no_end",
+        "capwap_dtls", "capwap_fragment", "capwap_fc_unswapped", "capwap_wbid0", "capwap_wbid3", "capwap_keep_alive",
+        "nhrp_error", "nhrp_resolution", "nhrp_version_mismatch", "nhrp_no_mandatory", "pim_hello"])
 def test_port_or_type_without_that_tunnel_is_other(packet: bytes, tmp_path: Path) -> None:
     cap = read(capture(tmp_path, packet))
     assert cap.stats.select("icmp", "other", "undecodable").row(0) == (0, 1, 0)
@@ -402,6 +454,20 @@ CUTS = {
                    "L2TPv3 header truncated: 3 of 4 bytes captured"),
     "l2tpv3_frame": (ethernet(over_ip(O1, O2, l2tp3(ETH4, session=1), proto=115)), 14 + 20 + 4 + 10,
                      "Ethernet header truncated: 10 of 14 bytes captured"),
+    "capwap_80211": (ethernet(over_udp(O1, O2, 5247, capwap(W4, native=True))), 14 + 20 + 8 + 8 + 20,
+                     "IEEE 802.11 header truncated: 20 of 24 bytes captured"),
+    "capwap_llc": (ethernet(over_udp(O1, O2, 5247, capwap(W4, native=True))), 14 + 20 + 8 + 8 + 24 + 5,
+                   "LLC/SNAP header truncated: 29 of 32 bytes captured"),
+    "tzsp_prism": (ethernet(over_udp(O1, O2, 37008, tzsp(prism(ieee80211(P4)), encapsulation=119))),
+                   14 + 20 + 8 + 5 + 100, "Prism header truncated: 100 of 144 bytes captured"),
+    "tzsp_avs": (ethernet(over_udp(O1, O2, 37008, tzsp(avs(ieee80211(P4)), encapsulation=127))),
+                 14 + 20 + 8 + 5 + 6, "AVS header truncated: 6 of 8 bytes captured"),
+    "nhrp": (ethernet(over_ip(O1, O2, gre(nhrp(P4), protocol=ETHERTYPE_NHRP))), 14 + 20 + 4 + 21,
+             "NHRP header truncated: 21 of 22 bytes captured"),
+    "nhrp_addresses": (ethernet(over_ip(O1, O2, gre(nhrp(P4), protocol=ETHERTYPE_NHRP))), 14 + 20 + 4 + 40,
+                       "NHRP header truncated: 40 of 41 bytes captured"),
+    "nhrp_quote": (ethernet(over_ip(O1, O2, gre(nhrp(P4), protocol=ETHERTYPE_NHRP))), 14 + 20 + 4 + 40 + 12,
+                   "IPv4 header truncated: 12 of 20 bytes captured"),
 }
 
 

@@ -167,11 +167,14 @@ def llc_snap(payload: bytes, *, ethertype: int | None = None) -> bytes:
 
 def ieee80211(payload: bytes, *, subtype: int = 0, ds: int = 1, protected: bool = False,
               order: bool = False, src_mac: str = "02:00:00:00:00:01",
-              dst_mac: str = "02:00:00:00:00:02", bssid: str = "02:00:00:00:00:aa") -> bytes:
+              dst_mac: str = "02:00:00:00:00:02", bssid: str = "02:00:00:00:00:aa",
+              swap_fc: bool = False) -> bytes:
     """An 802.11 data frame (LINKTYPE_IEEE802_11, 105; no FCS) carrying ``payload`` in LLC/SNAP.
 
     ``ds`` is the To/From DS bits (1: to the AP; 3: four addresses), ``subtype`` 8 for QoS data
     (with an HT control field when ``order``); a ``protected`` frame's body is sent as it is.
+    ``swap_fc`` swaps the two frame control bytes, as CAPWAP access points send native frames
+    (and Wireshark reads them by default).
 
     >>> ieee80211(b"\x45")[:2].hex(), len(ieee80211(b"\x45", ds=3, subtype=8))
     ('0801', 41)
@@ -179,7 +182,8 @@ def ieee80211(payload: bytes, *, subtype: int = 0, ds: int = 1, protected: bool 
     src, dst, bss = _mac(src_mac), _mac(dst_mac), _mac(bssid)
     flags = ds | (0x40 if protected else 0) | (0x80 if order else 0)
     addrs = {0: dst + src + bss, 1: bss + src + dst, 2: dst + bss + src, 3: bss + bss + dst}[ds]
-    header = struct.pack("<BBH", subtype << 4 | 0x08, flags, 0) + addrs + b"\x00\x00"
+    fc = (flags, subtype << 4 | 0x08) if swap_fc else (subtype << 4 | 0x08, flags)
+    header = struct.pack("<BBH", *fc, 0) + addrs + b"\x00\x00"
     if ds == 3:
         header += src
     if subtype & 8:

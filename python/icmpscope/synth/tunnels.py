@@ -5,7 +5,7 @@ lives: GRE-based ones (``gre``, ``erspan1/2/3``) behind an IP header of protocol
 (:func:`over_ip`), UDP-based ones (``vxlan``, ``geneve``, ``gtpu``, ``gtp0``, ``teredo``,
 ``ayiya``, ``mpls`` over UDP, ``l2tp2``, ``vxlan_gpe``, ``lisp``, ``tzsp``, ``capwap``) in a UDP
 datagram (:func:`over_udp`), ``l2tp3`` and ``pim_register`` behind an IP header of protocol 115 and
-103, ``mpls``, ``pppoe``, ``nsh`` and ``cisco_metadata`` behind an Ethernet header of their ethertype.
+103, ``nhrp`` in GRE (``gre(nhrp(packet), protocol=ETHERTYPE_NHRP)``), ``mpls``, ``pppoe``, ``nsh`` and ``cisco_metadata`` behind an Ethernet header of their ethertype.
 
 >>> from icmpscope.synth import ethernet, ping
 >>> inner = ping("10.0.0.1", "10.0.0.2")
@@ -25,9 +25,9 @@ __all__ = [
     "over_ip", "over_udp",
     "gre", "erspan1", "erspan2", "erspan3", "ah",
     "vxlan", "geneve", "gtpu", "gtp0", "teredo", "ayiya", "mpls", "pppoe", "l2tp2", "l2tp3",
-    "nsh", "vxlan_gpe", "lisp", "tzsp", "cisco_metadata", "capwap", "pim_register",
+    "nsh", "vxlan_gpe", "lisp", "tzsp", "cisco_metadata", "capwap", "pim_register", "nhrp",
     "sflow", "sflow_sample",
-    "ETHERTYPE_NSH", "ETHERTYPE_CISCO_METADATA",
+    "ETHERTYPE_NSH", "ETHERTYPE_CISCO_METADATA", "ETHERTYPE_NHRP",
     "ETHERTYPE_MPLS", "ETHERTYPE_PPPOE_SESSION", "ETHERTYPE_TEB",
 ]
 
@@ -38,6 +38,7 @@ ETHERTYPE_NSH = 0x894F
 ETHERTYPE_CISCO_METADATA = 0x8909
 ETHERTYPE_ERSPAN = 0x88BE  # types I and II
 ETHERTYPE_ERSPAN3 = 0x22EB
+ETHERTYPE_NHRP = 0x2001  # as GRE names NHRP
 PROTO_IPIP, PROTO_IPV6, PROTO_GRE, PROTO_AH, PROTO_UDP = 4, 41, 47, 51, 17
 
 
@@ -414,11 +415,13 @@ def cisco_metadata(payload: bytes, *, sgt: int, ethertype: int | None = None) ->
 
 
 def capwap(frame: bytes, *, rid: int = 1, wbid: int = 1, radio_mac: bytes | None = None,
-           wireless: bytes | None = None, native: bool = False, fragment: bool = False) -> bytes:
+           wireless: bytes | None = None, native: bool = False, fragment: bool = False,
+           keep_alive: bool = False) -> bytes:
     """CAPWAP data channel header (RFC 5415, UDP port 5247) and the frame: an 802.3 frame (T=0),
-    or with ``native`` one of the binding (T=1; 802.11 for WBID 1); the optional radio MAC
+    or with ``native`` one of the binding (T=1; 802.11 for WBID 1, which tshark reads with its
+    frame control bytes swapped: ``ieee80211(..., swap_fc=True)``); the optional radio MAC
     address and wireless-specific information are written with their length bytes and padded to
-    4 bytes, as HLEN counts them.
+    4 bytes, as HLEN counts them. ``keep_alive`` sets the K bit.
 
     >>> capwap(b"").hex()
     '0010420000000000'
@@ -433,6 +436,7 @@ def capwap(frame: bytes, *, rid: int = 1, wbid: int = 1, radio_mac: bytes | None
     hlen = (8 + len(optional)) // 4
     bits = hlen << 19 | rid << 14 | wbid << 9 | (native << 8) | (fragment << 7)
     bits |= (0x20 if wireless is not None else 0) | (0x10 if radio_mac is not None else 0)
+    bits |= 0x08 if keep_alive else 0
     return bytes([0]) + bits.to_bytes(3, "big") + bytes(4) + optional + frame
 
 
@@ -447,6 +451,34 @@ def pim_register(packet: bytes, *, border: bool = False, null: bool = False) -> 
     header = struct.pack("!BBHI", 0x21, 0, 0, flags)
     value = internet_checksum(header)
     return header[:2] + struct.pack("!H", value) + header[4:] + packet
+
+
+def nhrp(packet: bytes, *, op_type: int = 8, protocol: int | None = None, nbma: str = "192.0.2.1",
+         src: str = "10.0.0.1", dst: str = "10.0.0.2", code: int = 0, hop_count: int = 255,
+         extensions: bytes | None = None) -> bytes:
+    """An NHRP message (RFC 2332; GRE protocol type 0x2001, ``gre(nhrp(...))``): the fixed
+    header (NBMA address family by ``nbma``, ``protocol`` the ethertype of ``packet`` by default,
+    version 1, checksum), then the mandatory part of a traffic (8) or error (7) indication: the
+    protocol address lengths, the traffic or error code, the source NBMA address and the source
+    and destination protocol addresses, then ``packet``, the packet causing the indication.
+    ``extensions`` (with their END extension) set the extension offset.
+
+    >>> nhrp(b"\\x45").hex()[:40]
+    '000108000000000000ff0029d2c5000001080400'
+    """
+    nbma_addr, src_addr, dst_addr = (_ip(a).packed for a in (nbma, src, dst))
+    afn = 1 if len(nbma_addr) == 4 else 2
+    pro = _ethertype(packet) if protocol is None else protocol
+    mandatory = bytes([len(src_addr), len(dst_addr)]) + struct.pack("!HHH", 0, code, 0)
+    mandatory += nbma_addr + src_addr + dst_addr + packet
+    ext = extensions or b""
+    size = 20 + len(mandatory) + len(ext)
+    extoff = 20 + len(mandatory) if extensions is not None else 0
+    header = struct.pack("!HH5sBHHHBBBB", afn, pro, bytes(5), hop_count, size, 0, extoff, 1, op_type,
+                         len(nbma_addr), 0)
+    message = header + mandatory + ext
+    value = internet_checksum(message)
+    return message[:12] + struct.pack("!H", value) + message[14:]
 
 
 def sflow_sample(header: bytes, *, protocol: int = 1, rate: int = 1, frame_length: int | None = None,

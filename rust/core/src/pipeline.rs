@@ -334,7 +334,7 @@ impl FileDecoder {
             let outcome = match sampled {
                 Ok(s) => {
                     let decap = tunnel::Decap { kind: tunnel::Kind::Sflow, id: None, inner: s.inner, vlan: None };
-                    let sampled = Tunnel { sample: Some(s.sample), ..*tunnel };
+                    let sampled = Tunnel { sample: Some(s.sample), copy: true, ..*tunnel };
                     self.open(at, link, &sampled, Some(ip), decap, false)
                 }
                 Err(e) => Class::Undecodable(e),
@@ -360,7 +360,7 @@ impl FileDecoder {
     /// A packet of a transport conversation (or a tunnel's carrier) into `flows`.
     #[inline(always)]
     fn flow(&mut self, at: Origin, link: &LinkFrame, ip: &IpPacket, tunnel: &Tunnel) {
-        if self.options.flows && tunnel.sample.is_none() {
+        if self.options.flows && !tunnel.copy {
             self.flows.add(at.ts_ns, self.frame_len, ip, link.vlan, link.vlan_key, tunnel.scope);
         }
     }

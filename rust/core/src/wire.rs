@@ -19,6 +19,29 @@ pub const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
 pub const ETHERTYPE_PPP: u16 = 0x880B;
 pub const ETHERTYPE_CISCO_METADATA: u16 = 0x8909;
 pub const ETHERTYPE_NSH: u16 = 0x894F;
+/// NHRP as GRE names it (RFC 2332 section 5: its protocol type 0x2001).
+pub const ETHERTYPE_NHRP: u16 = 0x2001;
+
+// Not ethertypes: a type field below 0x0600 is an 802.3 length, never a type on the wire, so
+// these name, as ETHERTYPE_TEB does Ethernet, the whole frames without an ethertype that tunnels
+// carry. A type field read from the wire goes through `ethertype_field`, which never yields one.
+/// An IEEE 802.11 frame (TZSP's encapsulation 18).
+pub const FRAME_IEEE80211: u16 = 0x0001;
+/// An IEEE 802.11 frame with its two frame control bytes swapped: CAPWAP's native frames as
+/// Wireshark reads them by default (its "Swap Frame Control" preference, on).
+pub const FRAME_IEEE80211_SWAPPED: u16 = 0x0002;
+/// An 802.11 frame behind a Prism header (TZSP's encapsulation 119).
+pub const FRAME_PRISM: u16 = 0x0003;
+/// An 802.11 frame behind an AVS header (TZSP's encapsulation 127).
+pub const FRAME_AVS: u16 = 0x0004;
+const MIN_ETHERTYPE: u16 = 0x0600;
+
+/// The ethertype a type field read from the wire names: 0 (nothing decoded) below 0x0600, so that
+/// it never names one of the frames above.
+#[inline]
+pub fn ethertype_field(field: u16) -> u16 {
+    if field < MIN_ETHERTYPE { 0 } else { field }
+}
 
 // IP protocol numbers (IANA), as IPv4's protocol and IPv6's next header give them.
 pub const PROTO_HOP_BY_HOP: u8 = 0;
@@ -159,6 +182,14 @@ mod tests {
         assert_eq!(mac(&[0; 6], 0), Some([0; 6]));
         assert_eq!(mac(&[0; 6], 1), None);
         assert_eq!((le16(&b, 3), le32(&b, 1), le32(&b, 2)), (Some(0x0504), Some(0x0504_0302), None));
+    }
+
+    #[test]
+    fn type_fields_never_name_a_frame() {
+        for frame in [FRAME_IEEE80211, FRAME_IEEE80211_SWAPPED, FRAME_PRISM, FRAME_AVS, 0x05ff] {
+            assert_eq!(ethertype_field(frame), 0);
+        }
+        assert_eq!((ethertype_field(ETHERTYPE_TEB), ethertype_field(MIN_ETHERTYPE)), (ETHERTYPE_TEB, MIN_ETHERTYPE));
     }
 
     #[test]

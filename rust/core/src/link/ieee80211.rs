@@ -17,6 +17,18 @@ const ORDER: u8 = 0x80; // with QoS: an HT control field follows
 /// left as padding.
 pub fn ieee80211(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
     let [fc0, flags, ..] = *data else { return Err(truncated("IEEE 802.11", 2, data.len())) };
+    frame(fc0, flags, data)
+}
+
+/// An 802.11 frame whose two frame control bytes come swapped (some CAPWAP access points'; what
+/// Wireshark assumes of CAPWAP by default).
+pub fn ieee80211_swapped(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
+    let [flags, fc0, ..] = *data else { return Err(truncated("IEEE 802.11", 2, data.len())) };
+    frame(fc0, flags, data)
+}
+
+/// The frame `data` whose frame control is `fc0` (version, type, subtype) and `flags`.
+fn frame(fc0: u8, flags: u8, data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
     let (kind, subtype) = ((fc0 >> 2) & 3, fc0 >> 4);
     if kind != TYPE_DATA || subtype & NULL_DATA != 0 {
         return Ok(LinkFrame::default());
@@ -104,6 +116,17 @@ mod tests {
         assert_eq!(ieee80211(&frame(0x88, ORDER, 30)).unwrap().payload, &[0x45]);
         let wds = frame(0x08, TO_DS | FROM_DS, 30);
         assert_eq!(ieee80211(&wds).unwrap().src_mac, mac(&wds, 24));
+    }
+
+    #[test]
+    fn swapped_frame_control() {
+        let mut f = frame(0x88, TO_DS, 26);
+        f.swap(0, 1);
+        let l = ieee80211_swapped(&f).unwrap();
+        assert_eq!((l.ethertype, l.payload, l.src_mac), (ETHERTYPE_IPV4, &[0x45u8][..], mac(&f, 10)));
+        assert_eq!(ieee80211(&f).unwrap().ethertype, 0);
+        assert!(matches!(ieee80211_swapped(&f[..1]), Err(DecodeError::Truncated { need: 2, .. })));
+        assert!(matches!(ieee80211_swapped(&f[..25]), Err(DecodeError::Truncated { need: 26, .. })));
     }
 
     #[test]

@@ -4,7 +4,7 @@ mod ieee80211;
 mod wan;
 
 use crate::error::DecodeError;
-use crate::wire::{be16, mac, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_MACSEC, ETHERTYPE_QINQ, ETHERTYPE_QINQ_OLD, ETHERTYPE_VLAN};
+use crate::wire::{be16, mac, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_MACSEC, ETHERTYPE_QINQ, ETHERTYPE_QINQ_OLD, ETHERTYPE_VLAN, FRAME_AVS, FRAME_IEEE80211, FRAME_IEEE80211_SWAPPED, FRAME_PRISM};
 
 /// LINKTYPE_* values (pcap-linktype(7)) and the DLT aliases some platforms write.
 pub mod linktype {
@@ -110,6 +110,18 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> 
         crate::source::pcapng::NON_PACKET => Ok(LinkFrame::default()),
         other => Err(DecodeError::UnsupportedLinkType(other)),
     }
+}
+
+/// The radio frame a tunnel carries, by the pseudo-ethertype that names it (`wire::FRAME_*`);
+/// `None` for any other ethertype.
+pub fn radio_frame(frame: u16, data: &[u8]) -> Option<Result<LinkFrame<'_>, DecodeError>> {
+    Some(match frame {
+        FRAME_IEEE80211 => ieee80211::ieee80211(data),
+        FRAME_IEEE80211_SWAPPED => ieee80211::ieee80211_swapped(data),
+        FRAME_PRISM => ieee80211::prism(data),
+        FRAME_AVS => ieee80211::avs(data),
+        _ => return None,
+    })
 }
 
 /// An Ethernet II frame (no FCS), through any 802.1Q/802.1ad tags and unencrypted MACsec.

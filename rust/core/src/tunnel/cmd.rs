@@ -3,11 +3,11 @@
 //! hosts for policy; it names no tunnel, so the row gets no tunnel id from it. (Inside GRE the
 //! header puts the ethertype first; `gre` reads that one.)
 use super::{Bytes, Decap, Inner, Kind, Step};
-use crate::wire::u16_at;
+use crate::wire::{ethertype_field, u16_at};
 
 pub fn decode(b: Bytes) -> Step {
     let Some(h) = b.header("Cisco MetaData", 8)? else { return Ok(None) };
-    Ok(Some(Decap { kind: Kind::Cmd, id: None, inner: Inner { ethertype: u16_at(h, 6), bytes: b.skip(8) }, vlan: None }))
+    Ok(Some(Decap { kind: Kind::Cmd, id: None, inner: Inner { ethertype: ethertype_field(u16_at(h, 6)), bytes: b.skip(8) }, vlan: None }))
 }
 
 #[cfg(test)]

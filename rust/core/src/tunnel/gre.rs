@@ -1,7 +1,7 @@
 //! GRE (RFC 2784, 2890; RFC 1701 routing; PPTP's enhanced GRE of RFC 2637) and what rides in it:
-//! ERSPAN types I, II and III, Cisco MetaData, PPP, MPLS, NSH, Ethernet and IP.
+//! ERSPAN types I, II and III, Cisco MetaData, PPP, MPLS, NSH, NHRP, Ethernet and IP.
 use super::{ip_by_version, Bytes, Decap, Inner, Kind, Step, ETHERNET};
-use crate::wire::{self, u16_at, u32_at, ETHERTYPE_CISCO_METADATA as CISCO_METADATA, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_MPLS, ETHERTYPE_MPLS_MULTICAST, ETHERTYPE_NSH, ETHERTYPE_PPP as PPP};
+use crate::wire::{self, u16_at, u32_at, ETHERTYPE_CISCO_METADATA as CISCO_METADATA, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_MPLS, ETHERTYPE_MPLS_MULTICAST, ETHERTYPE_NHRP as NHRP, ETHERTYPE_NSH, ETHERTYPE_PPP as PPP};
 
 const CHECKSUM: u16 = 0x8000;
 const ROUTING: u16 = 0x4000;
@@ -57,6 +57,7 @@ fn payload(proto: u16, rest: Bytes, id: Option<u32>, sequenced: bool, metadata: 
         ETHERTYPE_IPV4 | ETHERTYPE_IPV6 | ETHERNET | ETHERTYPE_MPLS | ETHERTYPE_MPLS_MULTICAST | ETHERTYPE_NSH => gre(proto, rest),
         ERSPAN if !sequenced => Ok(Some(Decap { kind: Kind::Erspan1, id, inner: Inner { ethertype: ETHERNET, bytes: rest }, vlan: None })),
         ERSPAN | ERSPAN3 => erspan(rest),
+        NHRP => super::nhrp::decode(rest, id),
         CISCO_METADATA if metadata => {
             // Inside GRE the inner ethertype comes first: type, version, length, options, SGT.
             let Some(h) = rest.header("Cisco MetaData", 8)? else { return Ok(None) };

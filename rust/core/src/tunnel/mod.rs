@@ -12,11 +12,17 @@
 //! (2152 and 2123 as `gtpu`, 3386 as `gtpprime`), Teredo (3544) and AYIYA (5072) carrying IPv6,
 //! MPLS over UDP (6635), L2TPv2 data (1701) carrying PPP; L2TPv3 data over IP or UDP 1701 (as an
 //! Ethernet pseudo-wire); VXLAN-GPE (4790) carrying IP, Ethernet or NSH; the LISP data plane (4341),
-//! CAPWAP data carrying 802.3 frames (5247), TZSP carrying Ethernet (37008); PIM Registers (IP
-//! protocol 103); MPLS label stacks, PPPoE sessions, NSH (in GRE too) and Cisco MetaData by
-//! ethertype. sFlow (6343) is no tunnel: its many samples are walked by [`sflow`]. UDP ports are tried
-//! lower first, as Wireshark does. A UDP payload on a tunnel's port that does not parse as that
-//! tunnel is left alone ("other"); a tunnel header cut short by the capture is an error.
+//! CAPWAP data carrying 802.3 or native 802.11 frames (5247), TZSP carrying Ethernet or 802.11
+//! (bare, Prism, AVS; 37008); PIM Registers (IP protocol 103); NHRP traffic indications in GRE,
+//! whose quoted packet is opened (a copy: no conversation of its own, see [`Tunnel::copy`]);
+//! MPLS label stacks, PPPoE sessions, NSH (in GRE too) and Cisco MetaData by ethertype. sFlow
+//! (6343) is no tunnel: its many samples are walked by [`sflow`]. UDP ports are tried lower first,
+//! as Wireshark does. A UDP payload on a tunnel's port that does not parse as that tunnel is left
+//! alone ("other"); a tunnel header cut short by the capture is an error.
+//!
+//! [`Inner`] names what follows a header by its ethertype: [`ETHERNET`] (TEB) for an Ethernet
+//! frame and, for the radio frames that have none, the pseudo-ethertypes below 0x0600
+//! (`wire::FRAME_*`); [`Tunnel::enter`] opens both kinds of frame with the link decoders.
 mod capwap;
 mod cmd;
 mod gre;
@@ -24,6 +30,7 @@ mod gtp;
 mod l2tp;
 mod lisp;
 mod mpls;
+mod nhrp;
 mod nsh;
 mod pim;
 mod pppoe;
@@ -76,13 +83,14 @@ pub enum Kind {
     Pim,
     Sflow,
     IpEth,
+    Nhrp,
 }
 
 // Every kind fits a path's five bits (0 ends the path).
 const _: () = assert!(Kind::ALL.len() < 1 << Path::BITS);
 
 impl Kind {
-    const ALL: [Kind; 24] = [
+    const ALL: [Kind; 25] = [
         Kind::Gre,
         Kind::Erspan1,
         Kind::Erspan2,
@@ -107,6 +115,7 @@ impl Kind {
         Kind::Pim,
         Kind::Sflow,
         Kind::IpEth,
+        Kind::Nhrp,
     ];
 
     pub fn name(self) -> &'static str {
@@ -135,6 +144,7 @@ impl Kind {
             Kind::Pim => "pim",
             Kind::Sflow => "sflow",
             Kind::IpEth => "ipeth",
+            Kind::Nhrp => "nhrp",
         }
     }
 }
@@ -214,12 +224,15 @@ pub struct Tunnel {
     pub scope: Scope,
     /// The first IP header's source and destination, once a tunnel was opened from an IP packet.
     pub outer: Option<(IpAddr, IpAddr)>,
-    /// The id of the innermost tunnel that has one: GRE key (PPTP call id), ERSPAN session, VXLAN
-    /// or Geneve VNI, GTP TEID, bottom MPLS label, PPPoE session, L2TP session, NSH service path,
-    /// VXLAN-GPE VNI, LISP instance id.
+    /// The id of the innermost tunnel that has one: GRE key (PPTP call id; NHRP's GRE's), ERSPAN
+    /// session, VXLAN or Geneve VNI, GTP TEID, bottom MPLS label, PPPoE session, L2TP session, NSH
+    /// service path, VXLAN-GPE VNI, LISP instance id.
     pub id: Option<u32>,
     /// Set inside an sFlow sample: the packet is a sampled copy, not traffic of its own.
     pub sample: Option<sflow::Sample>,
+    /// Set inside an sFlow sample or an NHRP traffic indication (the quote of a packet forwarded
+    /// elsewhere): the packet is a copy, no conversation of its own (tshark lists none either).
+    pub copy: bool,
 }
 
 /// A layer's bytes as captured, and how many more the wire carried (the snapshot length cut them).
@@ -262,7 +275,8 @@ impl<'a> Bytes<'a> {
     }
 }
 
-/// The next layer to decode: an ethertype ([`ETHERNET`] for a whole frame) and its bytes.
+/// The next layer to decode: an ethertype ([`ETHERNET`] for a whole Ethernet frame, a
+/// `wire::FRAME_*` for a radio frame) and its bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct Inner<'a> {
     pub ethertype: u16,
@@ -327,14 +341,15 @@ pub fn decap_link(next: Inner) -> Step {
 
 impl Tunnel {
     /// Outside any tunnel.
-    pub const NONE: Tunnel = Tunnel { scope: Scope { path: Path(0), hash: 0 }, outer: None, id: None, sample: None };
+    pub const NONE: Tunnel = Tunnel { scope: Scope { path: Path(0), hash: 0 }, outer: None, id: None, sample: None, copy: false };
 
     pub fn is_tunnelled(&self) -> bool {
         !self.scope.path.is_empty()
     }
 
     /// Records `decap`, found in the IP packet `carrier` (or at the link level), on the path and
-    /// steps inside it; a frame it carries becomes the link. Past `max_depth` it is an error.
+    /// steps inside it; a frame it carries (Ethernet or radio) becomes the link. Past `max_depth`
+    /// it is an error.
     pub fn enter<'a>(&mut self, carrier: Option<&IpPacket>, decap: Decap<'a>, link: &mut LinkFrame<'a>, max_depth: usize) -> Result<Option<Inner<'a>>, DecodeError> {
         let limit = max_depth.min(Path::CAPACITY);
         if self.scope.path.len() >= limit {
@@ -351,14 +366,22 @@ impl Tunnel {
             self.id = Some(id);
             self.scope.fold(&id.to_be_bytes());
         }
+        self.copy |= decap.kind == Kind::Nhrp;
         let inner = decap.inner;
-        if inner.ethertype != ETHERNET {
-            return Ok(Some(inner));
-        }
-        if inner.bytes.header("Ethernet", 14)?.is_none() {
-            return Ok(None);
-        }
-        let frame = link::ethernet(inner.bytes.data)?;
+        let frame = if inner.ethertype == ETHERNET {
+            if inner.bytes.header("Ethernet", 14)?.is_none() {
+                return Ok(None);
+            }
+            link::ethernet(inner.bytes.data)?
+        } else {
+            match link::radio_frame(inner.ethertype, inner.bytes.data) {
+                None => return Ok(Some(inner)),
+                Some(Ok(frame)) => frame,
+                // Shorter on the wire than its headers: not opened, as an Ethernet frame would not be.
+                Some(Err(_)) if inner.bytes.missing == 0 => return Ok(None),
+                Some(Err(e)) => return Err(e),
+            }
+        };
         self.scope.fold(&frame.vlan_key.to_be_bytes());
         link.src_mac = frame.src_mac;
         link.dst_mac = frame.dst_mac;
@@ -489,6 +512,25 @@ mod tests {
         assert!(t.enter(None, decap, &mut link, 2).unwrap().is_some());
         assert_eq!(t.enter(None, decap, &mut link, 2).unwrap_err(), DecodeError::TunnelTooDeep(2));
         assert_eq!(t.scope.path.to_string(), "ipip>ipip");
+    }
+
+    #[test]
+    fn radio_frames_become_the_link_and_quotes_are_copies() {
+        // An 802.11 data frame to the AP, frame control swapped (as CAPWAP's), carrying IPv4.
+        let mut f = vec![0x01, 0x08, 0, 0];
+        f.extend((4..24).map(|i| i as u8));
+        f.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00, 0x45]);
+        let radio = |bytes| Decap { kind: Kind::Capwap, id: None, inner: Inner { ethertype: crate::wire::FRAME_IEEE80211_SWAPPED, bytes }, vlan: None };
+        let (mut t, mut link) = (Tunnel::NONE, LinkFrame::default());
+        let inner = t.enter(None, radio(Bytes::new(&f, f.len())), &mut link, 8).unwrap().unwrap();
+        assert_eq!((inner.ethertype, inner.bytes.data), (ETHERTYPE_IPV4, &[0x45u8][..]));
+        assert_eq!((link.src_mac, link.dst_mac, t.copy), (crate::wire::mac(&f, 10), crate::wire::mac(&f, 16), false));
+        // Shorter on the wire than its header: not opened; cut by the capture: an error.
+        assert!(t.enter(None, radio(Bytes::new(&f[..20], 20)), &mut link, 8).unwrap().is_none());
+        assert!(matches!(t.enter(None, radio(Bytes::new(&f[..20], 40)), &mut link, 8), Err(DecodeError::Truncated { need: 24, .. })));
+        let quote = Decap { kind: Kind::Nhrp, id: None, inner: Inner { ethertype: ETHERTYPE_IPV4, bytes: Bytes::new(&f[32..], 1) }, vlan: None };
+        assert!(t.enter(None, quote, &mut link, 8).unwrap().is_some());
+        assert!(t.copy);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! VXLAN (RFC 7348) and Geneve (RFC 8926): a virtual network id, then an Ethernet frame (or, for
 //! Geneve, whatever its protocol type says).
 use super::{Bytes, Decap, Inner, Kind, Step, ETHERNET};
-use crate::wire::{u16_at, u32_at};
+use crate::wire::{ethertype_field, u16_at, u32_at};
 
 pub fn vxlan(b: Bytes) -> Step {
     // Wireshark decodes the frame whatever the flags say; so do we.
@@ -15,7 +15,7 @@ pub fn geneve(b: Bytes) -> Step {
     if b.header("Geneve", len)?.is_none() {
         return Ok(None);
     }
-    Ok(Some(Decap { kind: Kind::Geneve, id: Some(u32_at(h, 4) >> 8), inner: Inner { ethertype: u16_at(h, 2), bytes: b.skip(len) }, vlan: None }))
+    Ok(Some(Decap { kind: Kind::Geneve, id: Some(u32_at(h, 4) >> 8), inner: Inner { ethertype: ethertype_field(u16_at(h, 2)), bytes: b.skip(len) }, vlan: None }))
 }
 
 #[cfg(test)]

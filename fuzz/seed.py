@@ -22,7 +22,7 @@ PREFIX = 8192
 FRAMES_PER_CAPTURE = 6
 FRAME_BYTES = 2048
 # rust/core/src/fuzzing.rs LINKTYPES: the decode target's first byte indexes it.
-LINKTYPES = [1, 0, 9, 12, 14, 50, 101, 104, 108, 113, 129, 226, 228, 229, 242, 276, 105, 127, 192, 119, 163, 239, 117, 109, 107, 100, 11]
+LINKTYPES = [1, 0, 9, 12, 14, 50, 101, 104, 108, 113, 129, 226, 228, 229, 242, 276, 105, 127, 192, 119, 163, 239, 117, 109, 107, 100, 11, 195, 230, 215, 283]
 
 
 def load_synth():

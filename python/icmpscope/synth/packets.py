@@ -19,6 +19,9 @@ __all__ = [
     # link layers
     "ethernet", "sll", "sll2", "null_loopback", "llc_snap", "ieee80211", "radiotap", "ppi", "prism",
     "avs", "nflog", "pflog", "enc", "frame_relay", "atm_rfc1483", "slip",
+    "ieee802154", "ieee802154_nonask_phy", "ieee802154_tap", "crc16_kermit",
+    # 6LoWPAN
+    "lowpan_iid", "lowpan_uncompressed", "lowpan_iphc", "lowpan_fragments",
     # IP
     "ipv4", "ipv6", "hop_by_hop", "routing", "dest_options", "fragment_header",
     # ICMPv4
@@ -252,6 +255,86 @@ def atm_rfc1483(payload: bytes) -> bytes:
 def slip(payload: bytes, *, direction: int = 0) -> bytes:
     """SLIP (LINKTYPE_SLIP, 8) as libpcap writes it: a 16-byte pseudo-header, then the packet."""
     return struct.pack("!B15s", direction, b"") + payload
+
+
+def crc16_kermit(data: bytes) -> int:
+    """The CRC of IEEE 802.15.4's FCS (ITU-T CRC-16, reflected, initial value 0).
+
+    >>> hex(crc16_kermit(b"123456789"))
+    '0x2189'
+    """
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = crc >> 1 ^ 0x8408 if crc & 1 else crc >> 1
+    return crc
+
+
+def _wpan_address(address: str | int | None) -> tuple[int, bytes]:
+    """(address mode, wire bytes) of an 802.15.4 address: None, a 16-bit short address, or an
+    extended (EUI-64) address as eight colon-separated bytes, sent little-endian."""
+    if address is None:
+        return 0, b""
+    if isinstance(address, int):
+        return 2, struct.pack("<H", address)
+    eui = bytes.fromhex(address.replace(":", ""))
+    if len(eui) != 8:
+        raise ValueError(f"not an EUI-64 address: {address!r}")
+    return 3, eui[::-1]
+
+
+def ieee802154(payload: bytes, *, src: str | int | None = "02:00:00:00:00:00:00:01",
+               dst: str | int | None = "02:00:00:00:00:00:00:02", pan: int = 0xABCD,
+               src_pan: int | None = None, seq: int | None = 1, frame_type: int = 1,
+               security: bool = False, version: int = 1, ies: bytes = b"",
+               fcs: bool | int = True) -> bytes:
+    """An IEEE 802.15.4 MAC frame carrying ``payload`` (LINKTYPE_IEEE802_15_4_WITHFCS, 195; with
+    ``fcs=False`` LINKTYPE_IEEE802_15_4_NOFCS, 230; an int forces the FCS value).
+
+    Addresses are None, a short address (int) or an EUI-64 text; ``src_pan`` other than None
+    gives the source its own PAN ID (no PAN ID compression). ``version`` 2 (802.15.4-2015)
+    allows ``seq=None`` (suppressed) and header ``ies`` (sent as they are, IE Present set).
+
+    >>> ieee802154(b"", fcs=False).hex()
+    '41dc01cdab02000000000000020100000000000002'
+    """
+    dst_mode, dst_bytes = _wpan_address(dst)
+    src_mode, src_bytes = _wpan_address(src)
+    both = dst_mode and src_mode
+    compress = bool(both and src_pan is None)
+    if version == 2:
+        # 802.15.4-2015 table 7-2: two extended addresses share the destination's PAN ID.
+        dst_pan_present = bool(dst_mode) and not (dst_mode == src_mode == 3 and compress)
+        dst_pan_present = dst_pan_present or (dst_mode == src_mode == 3 and src_pan is not None)
+        src_pan_present = bool(src_mode) and not compress and not (dst_mode == src_mode == 3)
+        compress = compress if both else False
+    else:
+        dst_pan_present, src_pan_present = bool(dst_mode), bool(src_mode) and not compress
+    control = (frame_type | (0x08 if security else 0) | (0x40 if compress else 0)
+               | (0x100 if seq is None else 0) | (0x200 if ies else 0)
+               | dst_mode << 10 | version << 12 | src_mode << 14)
+    header = struct.pack("<H", control) + (b"" if seq is None else bytes([seq]))
+    header += (struct.pack("<H", pan) if dst_pan_present else b"") + dst_bytes
+    header += (struct.pack("<H", pan if src_pan is None else src_pan) if src_pan_present else b"")
+    frame = header + src_bytes + ies + payload
+    if fcs is False:
+        return frame
+    return frame + struct.pack("<H", crc16_kermit(frame) if fcs is True else fcs)
+
+
+def ieee802154_nonask_phy(frame: bytes) -> bytes:
+    """LINKTYPE_IEEE802_15_4_NONASK_PHY (215): preamble, SFD and PHY length before a MAC frame
+    that ends with its FCS."""
+    return bytes(4) + b"\xa7" + bytes([len(frame) & 0x7F]) + frame
+
+
+def ieee802154_tap(frame: bytes, *, fcs_type: int | None = 1) -> bytes:
+    """LINKTYPE_IEEE802_15_4_TAP (283): version 0, length, then TLVs (here the FCS type, 0 none,
+    1 16-bit CRC, 2 32-bit CRC, and a channel TLV) before the MAC frame."""
+    tlvs = b"" if fcs_type is None else struct.pack("<HHB3x", 0, 1, fcs_type)
+    tlvs += struct.pack("<HHHBx", 3, 3, 11, 0)
+    return struct.pack("<BBH", 0, 0, 4 + len(tlvs)) + tlvs + frame
 
 
 # --------------------------------------------------------------------------- IP
@@ -705,6 +788,103 @@ def tcp(src_port: int, dst_port: int, payload: bytes = b"", *, flags: int = 0x02
     seg = struct.pack("!HHIIBBHHH", src_port, dst_port, seq, ack, 5 << 4, flags, window, 0, 0)
     seg += payload
     return _with_checksum(seg, 16, None, _pseudo_header(src, dst, 6, len(seg)))
+
+
+# --------------------------------------------------------------------------- 6LoWPAN
+
+def lowpan_iid(address: str | int) -> bytes:
+    """The interface identifier RFC 6282 derives from an 802.15.4 address: an EUI-64 with its
+    U/L bit flipped, or 0000:00ff:fe00:XXXX for a short address.
+
+    >>> lowpan_iid(0x1234).hex(), lowpan_iid("00:12:4b:00:01:02:03:04").hex()
+    ('000000fffe001234', '02124b0001020304')
+    """
+    if isinstance(address, int):
+        return bytes.fromhex("000000fffe00") + struct.pack("!H", address)
+    eui = bytearray.fromhex(address.replace(":", ""))
+    eui[0] ^= 0x02
+    return bytes(eui)
+
+
+def lowpan_uncompressed(packet: bytes) -> bytes:
+    """An IPv6 packet behind the uncompressed-IPv6 dispatch (0x41, RFC 4944)."""
+    return b"\x41" + packet
+
+
+def _iphc_address(address: bytes, mode: int, context: bool, multicast: bool) -> bytes:
+    """The bytes of ``address`` an IPHC source or destination address mode carries inline."""
+    if multicast:
+        if context:  # DAM 00: RFC 3306 unicast-prefix-based, flags/scope, RIID and group id
+            return address[1:3] + address[12:16]
+        return {0: address, 1: address[1:2] + address[11:16], 2: address[1:2] + address[13:16],
+                3: address[15:16]}[mode]
+    if context and mode == 0:
+        return b""  # the unspecified address
+    return {0: address, 1: address[8:], 2: address[14:], 3: b""}[mode]
+
+
+def lowpan_iphc(packet: bytes, *, tf: int = 3, hlim: int | None = None, sam: int = 3, dam: int = 3,
+                sac: bool = False, dac: bool = False, cid: int | None = None,
+                nhc_udp: int | None = None, nhc_ext: bool = False) -> bytes:
+    """``packet`` (an IPv6 packet) compressed with IPHC (RFC 6282) in the modes given: ``tf`` for
+    traffic class and flow label, ``hlim`` (None: compressed when 1, 64 or 255), ``sam``/``dam``
+    with ``sac``/``dac`` context flags (multicast destinations use M=1 by their address),
+    ``cid`` an inline context-identifier byte. ``nhc_udp`` compresses a UDP header (its CPP
+    bits: 0 ports inline, 1-3 elided 0xF0xx/0xF0Bx forms; 4 adds checksum elision), ``nhc_ext``
+    a leading hop-by-hop or destination-options header. Whatever the modes drop must be what
+    the receiver rebuilds (link-derived IIDs, prefixes, ports): that is the caller's choice.
+
+    >>> lowpan_iphc(ping("fe80::1", "fe80::2"))[:2].hex()
+    '7a33'
+    """
+    first = struct.unpack("!I", packet[:4])[0]
+    traffic_class, flow = first >> 20 & 0xFF, first & 0xFFFFF
+    next_header, hop_limit = packet[6], packet[7]
+    src, dst, rest = packet[8:24], packet[24:40], packet[40:]
+    multicast = dst[0] == 0xFF
+    if hlim is None:
+        hlim = {1: 1, 64: 2, 255: 3}.get(hop_limit, 0)
+    ecn_dscp = (traffic_class & 3) << 6 | traffic_class >> 2
+    inline = {0: struct.pack("!BI", ecn_dscp, flow)[:1] + struct.pack("!I", flow)[1:],
+              1: struct.pack("!I", (traffic_class & 3) << 22 | flow)[1:],
+              2: bytes([ecn_dscp]), 3: b""}[tf]
+    compressed_next = nhc_udp is not None or nhc_ext
+    if not compressed_next:
+        inline += bytes([next_header])
+    if hlim == 0:
+        inline += bytes([hop_limit])
+    inline += _iphc_address(src, sam, sac, False) + _iphc_address(dst, dam, dac, multicast)
+    if nhc_ext:
+        kind, length = rest[0], (rest[1] + 1) * 8
+        eid = {0: 0, 43: 1, 60: 3}[next_header]
+        inline += bytes([0xE0 | eid << 1, kind, length - 2]) + rest[2:length]
+        next_header, rest = kind, rest[length:]
+    if nhc_udp is not None:
+        ports, elide = nhc_udp & 3, bool(nhc_udp & 4)
+        sport, dport = rest[0:2], rest[2:4]
+        carried = {0: sport + dport, 1: sport + dport[1:], 2: sport[1:] + dport,
+                   3: bytes([(sport[1] & 0xF) << 4 | dport[1] & 0xF])}[ports]
+        inline += bytes([0xF0 | (0x04 if elide else 0) | ports]) + carried + (b"" if elide else rest[6:8])
+        rest = rest[8:]
+    dispatch = struct.pack("!BB", 0x60 | tf << 3 | (0 if not compressed_next else 4) | hlim,
+                           (0x80 if cid is not None else 0) | (0x40 if sac else 0) | sam << 4
+                           | (0x08 if multicast else 0) | (0x04 if dac else 0) | dam)
+    return dispatch + (b"" if cid is None else bytes([cid])) + inline + rest
+
+
+def lowpan_fragments(datagram: bytes, *, size: int, tag: int, header_len: int,
+                     datagram_size: int) -> list[bytes]:
+    """RFC 4944 fragments of a 6LoWPAN ``datagram`` (its first ``header_len`` bytes a compressed
+    header going into FRAG1 whole): FRAG1 then FRAGNs of ``size`` bytes (a multiple of 8) of the
+    rest, offsets in 8-byte units of the ``datagram_size``-byte uncompressed datagram."""
+    uncompressed_header = datagram_size - (len(datagram) - header_len)
+    first_end = header_len + size - uncompressed_header % 8 if uncompressed_header % 8 else header_len + size
+    frags = [struct.pack("!HH", 0xC000 | datagram_size, tag) + datagram[:first_end]]
+    at = uncompressed_header + first_end - header_len
+    for start in range(first_end, len(datagram), size):
+        frags.append(struct.pack("!HHB", 0xE000 | datagram_size, tag, at // 8) + datagram[start:start + size])
+        at += size
+    return frags
 
 
 # --------------------------------------------------------------------------- fragmentation

@@ -55,7 +55,7 @@ fn reader(data: Vec<u8>) -> Option<CaptureReader> {
 }
 
 /// The link types the decoder knows, selected by the first byte of a `packet` input.
-pub const LINKTYPES: &[u32] = &[1, 0, 9, 12, 14, 50, 101, 104, 108, 113, 129, 226, 228, 229, 242, 276, 105, 127, 192, 119, 163, 239, 117, 109, 107, 100, 11];
+pub const LINKTYPES: &[u32] = &[1, 0, 9, 12, 14, 50, 101, 104, 108, 113, 129, 226, 228, 229, 242, 276, 105, 127, 192, 119, 163, 239, 117, 109, 107, 100, 11, 195, 230, 215, 283];
 
 /// One frame through link → IP → ICMP. Input: a link-type byte (an index into [`LINKTYPES`], or
 /// the link type itself past the end), an orig_len byte (up to 127 bytes more than captured, or

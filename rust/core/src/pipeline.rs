@@ -21,7 +21,8 @@ use crate::source::{CaptureReader, Compression, CutIn, Limits, LocalFile, Locati
 use crate::table::columns::{field, ts_type};
 use crate::table::{file_column, DatagramsTable, ErrorsTable, FragmentRow, FragmentsTable, IcmpTable, Origin};
 use crate::tunnel::{self, Bytes, Inner, Tunnel};
-use crate::wire::{ETHERTYPE_IPV4, ETHERTYPE_IPV6};
+use crate::ip::lowpan::Decompressed;
+use crate::wire::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_LOWPAN};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -113,6 +114,9 @@ pub struct FileDecoder {
     flows_full_noted: bool,
     /// A problem that ended reading early (cut short or corrupt), for the warning.
     pub ended_early: Option<DecodeError>,
+    /// The IPv6 packet a 6LoWPAN frame compresses, rebuilt (the one decoded bytes not borrowed
+    /// from the record).
+    lowpan_scratch: Vec<u8>,
 }
 
 impl FileDecoder {
@@ -138,6 +142,7 @@ impl FileDecoder {
             unseen: Vec::new(),
             flows_full_noted: false,
             ended_early: None,
+            lowpan_scratch: Vec::new(),
         }
     }
 
@@ -258,7 +263,34 @@ impl FileDecoder {
         let link_header = p.data.len() - link.payload.len();
         let wire_len = (p.orig_len as usize).saturating_sub(link_header);
         let next = Inner { ethertype: link.ethertype, bytes: Bytes::new(link.payload, wire_len) };
+        // Tested behind `network`'s own test for IP, which it then shares: IP pays nothing.
+        if !is_ip(next.ethertype) && next.ethertype == ETHERTYPE_LOWPAN {
+            return self.lowpan(at, p, link);
+        }
         self.network(at, link, next, &Tunnel::NONE, false)
+    }
+
+    /// A 6LoWPAN frame: the IPv6 packet it compresses, rebuilt in `lowpan_scratch`, is decoded
+    /// as any other. Out of line: other link types never get here.
+    #[inline(never)]
+    fn lowpan(&mut self, at: Origin, p: &Packet, link: &LinkFrame) -> Class {
+        let carried = match link::lowpan(p.linktype, p.data, p.orig_len as usize, link) {
+            Ok(Some(carried)) => carried,
+            Ok(None) => return Class::Other,
+            Err(e) => return Class::Undecodable(e),
+        };
+        let mut scratch = std::mem::take(&mut self.lowpan_scratch);
+        let class = match ip::lowpan::decompress(carried.data, carried.wire_len, carried.ids, &mut scratch) {
+            Ok(Decompressed::Ipv6 { wire_len }) => {
+                let next = Inner { ethertype: ETHERTYPE_IPV6, bytes: Bytes::new(&scratch, wire_len) };
+                self.network(at, link, next, &Tunnel::NONE, false)
+            }
+            Ok(Decompressed::Fragment) => Class::Fragment,
+            Ok(Decompressed::Other) => Class::Other,
+            Err(e) => Class::Undecodable(e),
+        };
+        self.lowpan_scratch = scratch;
+        class
     }
 
     /// Decodes the network layer `next` and what it carries.
@@ -266,7 +298,7 @@ impl FileDecoder {
     // the calls alone cost 3% on a capture of pings); tunnels recurse through `open`.
     #[inline(always)]
     fn network<'a>(&mut self, at: Origin, link: &LinkFrame<'a>, next: Inner<'a>, tunnel: &Tunnel, reassembled: bool) -> Class {
-        if next.ethertype != ETHERTYPE_IPV4 && next.ethertype != ETHERTYPE_IPV6 {
+        if !is_ip(next.ethertype) {
             return match tunnel::decap_link(next) {
                 Ok(Some(decap)) => self.open(at, link, tunnel, None, decap, reassembled),
                 Ok(None) => Class::Other,
@@ -472,6 +504,11 @@ impl FileDecoder {
     pub fn stats_batch(&self, file: &str) -> RecordBatch {
         stats_batch(file, &self.stats)
     }
+}
+
+#[inline(always)]
+fn is_ip(ethertype: u16) -> bool {
+    ethertype == ETHERTYPE_IPV4 || ethertype == ETHERTYPE_IPV6
 }
 
 fn is_icmp(ip: &IpPacket) -> bool {

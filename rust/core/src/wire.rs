@@ -42,6 +42,9 @@ const MIN_ETHERTYPE: u16 = 0x0600;
 pub fn ethertype_field(field: u16) -> u16 {
     if field < MIN_ETHERTYPE { 0 } else { field }
 }
+/// 6LoWPAN (RFC 7973): a 6LoWPAN dispatch follows (Ethernet); the link layers of IEEE 802.15.4
+/// give it too, for their whole frame.
+pub const ETHERTYPE_LOWPAN: u16 = 0xA0ED;
 
 // IP protocol numbers (IANA), as IPv4's protocol and IPv6's next header give them.
 pub const PROTO_HOP_BY_HOP: u8 = 0;
@@ -114,6 +117,21 @@ pub fn u32_at(b: &[u8], at: usize) -> u32 {
 #[inline(always)]
 pub fn mac(b: &[u8], at: usize) -> Option<[u8; 6]> {
     b.get(at..at.checked_add(6)?)?.try_into().ok()
+}
+
+/// The IPv6 interface identifier 6LoWPAN derives from an IEEE 802.15.4 short address
+/// (RFC 6282 section 3.2.2: 0000:00ff:fe00:XXXX).
+#[inline]
+pub fn iid_short(address: u16) -> [u8; 8] {
+    let [hi, lo] = address.to_be_bytes();
+    [0, 0, 0, 0xff, 0xfe, 0, hi, lo]
+}
+
+/// The IPv6 interface identifier of an EUI-64: its universal/local bit flipped (RFC 4291).
+#[inline]
+pub fn iid_eui64(mut eui: [u8; 8]) -> [u8; 8] {
+    eui[0] ^= 0x02;
+    eui
 }
 
 /// The ethertype of an IP packet by its version nibble (for carriers that say "IP" without

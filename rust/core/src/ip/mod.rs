@@ -1,4 +1,5 @@
 //! IPv4 and IPv6 headers: borrowed views that check lengths once.
+pub mod lowpan;
 pub mod v4;
 pub mod v6;
 

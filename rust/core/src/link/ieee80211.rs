@@ -73,6 +73,8 @@ pub fn ppi(data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> {
     match dlt {
         // PPI inside PPI would recurse on attacker-chosen input: not followed.
         linktype::PPI => Ok(LinkFrame::default()),
+        // 802.15.4 is read with the record's link type (`super::lowpan`): not followed here.
+        linktype::IEEE802_15_4_WITHFCS | linktype::IEEE802_15_4_NOFCS | linktype::IEEE802_15_4_NONASK_PHY | linktype::IEEE802_15_4_TAP => Ok(LinkFrame::default()),
         dlt => decode(dlt, body),
     }
 }

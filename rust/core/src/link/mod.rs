@@ -1,10 +1,11 @@
 //! Link layers: from a frame of a given link type to the network-layer bytes it carries.
 mod firewall_logs;
 mod ieee80211;
+pub mod ieee802154;
 mod wan;
 
 use crate::error::DecodeError;
-use crate::wire::{be16, mac, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_MACSEC, ETHERTYPE_QINQ, ETHERTYPE_QINQ_OLD, ETHERTYPE_VLAN, FRAME_AVS, FRAME_IEEE80211, FRAME_IEEE80211_SWAPPED, FRAME_PRISM};
+use crate::wire::{be16, mac, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_LOWPAN, ETHERTYPE_MACSEC, ETHERTYPE_QINQ, ETHERTYPE_QINQ_OLD, ETHERTYPE_VLAN, FRAME_AVS, FRAME_IEEE80211, FRAME_IEEE80211_SWAPPED, FRAME_PRISM};
 
 /// LINKTYPE_* values (pcap-linktype(7)) and the DLT aliases some platforms write.
 pub mod linktype {
@@ -30,12 +31,16 @@ pub mod linktype {
     pub const ARCNET_LINUX: u32 = 129;
     pub const AVS: u32 = 163;
     pub const PPI: u32 = 192;
+    pub const IEEE802_15_4_WITHFCS: u32 = 195;
+    pub const IEEE802_15_4_NONASK_PHY: u32 = 215;
     pub const IPNET: u32 = 226;
     pub const IPV4: u32 = 228;
     pub const IPV6: u32 = 229;
+    pub const IEEE802_15_4_NOFCS: u32 = 230;
     pub const NFLOG: u32 = 239;
     pub const IPOIB: u32 = 242;
     pub const LINUX_SLL2: u32 = 276;
+    pub const IEEE802_15_4_TAP: u32 = 283;
 }
 
 /// The network layer inside a frame, with the link facts the tables keep.
@@ -107,6 +112,11 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<LinkFrame<'_>, DecodeError> 
         ENC => firewall_logs::enc(data),
         FRELAY => wan::frame_relay(data),
         ATM_RFC1483 | ATM_RFC1483_DLT => wan::atm_rfc1483(data),
+        // Read further with the record's wire length (where its FCS is), by the pipeline's
+        // 6LoWPAN step through `ieee802154::frame`: the payload is the whole record.
+        IEEE802_15_4_WITHFCS | IEEE802_15_4_NOFCS | IEEE802_15_4_NONASK_PHY | IEEE802_15_4_TAP => {
+            Ok(LinkFrame { ethertype: ETHERTYPE_LOWPAN, payload: data, ..Default::default() })
+        }
         crate::source::pcapng::NON_PACKET => Ok(LinkFrame::default()),
         other => Err(DecodeError::UnsupportedLinkType(other)),
     }
@@ -122,6 +132,33 @@ pub fn radio_frame(frame: u16, data: &[u8]) -> Option<Result<LinkFrame<'_>, Deco
         FRAME_AVS => ieee80211::avs(data),
         _ => return None,
     })
+}
+
+/// The 6LoWPAN packet of a frame `decode` gave `ETHERTYPE_LOWPAN`, in a record of
+/// `wire_len` bytes.
+pub struct Lowpan<'a> {
+    pub data: &'a [u8],
+    pub wire_len: usize,
+    pub ids: crate::ip::lowpan::LinkIds,
+}
+
+/// The 6LoWPAN packet carried by `frame`, decoded from the record `data` of link type
+/// `linktype`: an IEEE 802.15.4 data frame's (`None` when it carries none), or RFC 7973's behind
+/// an ethertype, with identifiers from the MACs as Wireshark 4.0 derives them (without the
+/// U/L flip RFC 2464 would make).
+pub fn lowpan<'a>(linktype: u32, data: &'a [u8], wire_len: usize, frame: &LinkFrame<'a>) -> Result<Option<Lowpan<'a>>, DecodeError> {
+    use linktype::*;
+    if let IEEE802_15_4_WITHFCS | IEEE802_15_4_NOFCS | IEEE802_15_4_NONASK_PHY | IEEE802_15_4_TAP = linktype {
+        let mac = ieee802154::frame(linktype, data, wire_len)?;
+        return Ok(mac.map(|m| Lowpan { data: m.payload, wire_len: m.payload_wire_len, ids: m.link_ids() }));
+    }
+    let iid = |m: Option<[u8; 6]>| m.map_or([0; 8], |m| [m[0], m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]]);
+    let header = data.len() - frame.payload.len();
+    Ok(Some(Lowpan {
+        data: frame.payload,
+        wire_len: wire_len.saturating_sub(header),
+        ids: crate::ip::lowpan::LinkIds { src: iid(frame.src_mac), dst: iid(frame.dst_mac) },
+    }))
 }
 
 /// An Ethernet II frame (no FCS), through any 802.1Q/802.1ad tags and unencrypted MACsec.

@@ -8,8 +8,10 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use arrow_array::builder::{StringViewBuilder, TimestampNanosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder, UInt8Builder};
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::builder::StringViewBuilder;
+use arrow_array::types::{TimestampNanosecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type};
+use arrow_array::{ArrayRef, ArrowPrimitiveType, PrimitiveArray, RecordBatch};
+use arrow_buffer::{BooleanBuffer, NullBuffer};
 use arrow_schema::{DataType, Schema, SchemaRef};
 
 use hashbrown::hash_table::Entry;
@@ -285,30 +287,20 @@ impl FlowTable {
         &self.flows
     }
 
-    /// The rows as a batch (`flows_schema`).
+    /// The rows as a batch (`flows_schema`). Column by column, each a tight pass over the rows
+    /// into a plain vector that becomes the array's buffer: appending a row at a time to 17
+    /// builders cost 700 instructions a row (callgrind, mixed_2m: finish was 15 % of the read).
     pub fn finish(&self, file: &str) -> RecordBatch {
-        let n = self.flows.len();
+        let (rows, n) = (&self.flows[..], self.flows.len());
         let mut addrs: Interner<IpAddr> = Interner::default();
         let (mut src, mut dst) = (KeyColumn::<IpAddr>::with_capacity(n), KeyColumn::<IpAddr>::with_capacity(n));
-        let mut version = UInt8Builder::with_capacity(n);
-        let mut proto = UInt8Builder::with_capacity(n);
-        let (mut sport, mut dport, mut vlan) = (UInt16Builder::with_capacity(n), UInt16Builder::with_capacity(n), UInt16Builder::with_capacity(n));
+        for f in rows {
+            src.push(&mut addrs, Some(f.key.src()));
+            dst.push(&mut addrs, Some(f.key.dst()));
+        }
         let mut tunnel = StringViewBuilder::with_capacity(n);
-        let (mut first, mut last) = (TimestampNanosecondBuilder::with_capacity(n), TimestampNanosecondBuilder::with_capacity(n));
-        let (mut packets, mut bytes) = (UInt64Builder::with_capacity(n), UInt64Builder::with_capacity(n));
-        let mut flags = UInt8Builder::with_capacity(n);
-        let (mut seq_first, mut seq_next, mut ack_last) = (UInt32Builder::with_capacity(n), UInt32Builder::with_capacity(n), UInt32Builder::with_capacity(n));
         let mut text = String::new();
-        for f in &self.flows {
-            let k = &f.key;
-            version.append_value(if k.shape & 1 == 0 { 4 } else { 6 });
-            src.push(&mut addrs, Some(k.src()));
-            dst.push(&mut addrs, Some(k.dst()));
-            proto.append_value(k.proto);
-            let ports = k.ports();
-            sport.append_option(ports.map(|p| p.0));
-            dport.append_option(ports.map(|p| p.1));
-            vlan.append_option(f.vlan);
+        for f in rows {
             if f.path.is_empty() {
                 tunnel.append_null();
             } else {
@@ -317,38 +309,43 @@ impl FlowTable {
                 let _ = write!(text, "{}", f.path);
                 tunnel.append_value(&text);
             }
-            first.append_value(f.first_ts);
-            last.append_value(f.last_ts);
-            packets.append_value(f.packets);
-            bytes.append_value(f.bytes);
-            flags.append_option(f.tcp.map(|t| t.flags));
-            seq_first.append_option(f.tcp.map(|t| t.seq_first));
-            seq_next.append_option(f.tcp.map(|t| t.seq_next));
-            ack_last.append_option(f.tcp.and_then(|t| t.ack_last));
         }
         let values = addrs.take_values();
         let columns: Vec<ArrayRef> = vec![
             file_column(file, n),
-            Arc::new(version.finish()),
+            Arc::new(column::<UInt8Type, _>(rows, |f| if f.key.shape & 1 == 0 { 4 } else { 6 })),
             src.finish(&values),
             dst.finish(&values),
-            Arc::new(proto.finish()),
-            Arc::new(sport.finish()),
-            Arc::new(dport.finish()),
-            Arc::new(vlan.finish()),
+            Arc::new(column::<UInt8Type, _>(rows, |f| f.key.proto)),
+            Arc::new(optional::<UInt16Type, _>(rows, |f| f.key.ports().map(|p| p.0))),
+            Arc::new(optional::<UInt16Type, _>(rows, |f| f.key.ports().map(|p| p.1))),
+            Arc::new(optional::<UInt16Type, _>(rows, |f| f.vlan)),
             Arc::new(tunnel.finish()),
-            Arc::new(first.finish().with_timezone("UTC")),
-            Arc::new(last.finish().with_timezone("UTC")),
-            Arc::new(packets.finish()),
-            Arc::new(bytes.finish()),
-            Arc::new(flags.finish()),
-            Arc::new(seq_first.finish()),
-            Arc::new(seq_next.finish()),
-            Arc::new(ack_last.finish()),
+            Arc::new(column::<TimestampNanosecondType, _>(rows, |f| f.first_ts).with_timezone("UTC")),
+            Arc::new(column::<TimestampNanosecondType, _>(rows, |f| f.last_ts).with_timezone("UTC")),
+            Arc::new(column::<UInt64Type, _>(rows, |f| f.packets)),
+            Arc::new(column::<UInt64Type, _>(rows, |f| f.bytes)),
+            Arc::new(optional::<UInt8Type, _>(rows, |f| f.tcp.map(|t| t.flags))),
+            Arc::new(optional::<UInt32Type, _>(rows, |f| f.tcp.map(|t| t.seq_first))),
+            Arc::new(optional::<UInt32Type, _>(rows, |f| f.tcp.map(|t| t.seq_next))),
+            Arc::new(optional::<UInt32Type, _>(rows, |f| f.tcp.and_then(|t| t.ack_last))),
         ];
         // Every column is built to the schema's type with one value per row.
         RecordBatch::try_new(flows_schema(), columns).expect("flows columns match their schema")
     }
+}
+
+/// A column with a value in every row.
+fn column<T: ArrowPrimitiveType, R>(rows: &[R], value: impl Fn(&R) -> T::Native) -> PrimitiveArray<T> {
+    PrimitiveArray::new(rows.iter().map(value).collect::<Vec<_>>().into(), None)
+}
+
+/// A column some rows leave null (no validity bitmap when none does).
+fn optional<T: ArrowPrimitiveType, R>(rows: &[R], value: impl Fn(&R) -> Option<T::Native>) -> PrimitiveArray<T> {
+    let values: Vec<T::Native> = rows.iter().map(|r| value(r).unwrap_or_default()).collect();
+    let valid = BooleanBuffer::collect_bool(rows.len(), |i| value(&rows[i]).is_some());
+    let nulls = (valid.count_set_bits() < rows.len()).then(|| NullBuffer::new(valid));
+    PrimitiveArray::new(values.into(), nulls)
 }
 
 pub fn flows_schema() -> SchemaRef {

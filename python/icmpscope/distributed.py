@@ -104,7 +104,7 @@ def file_facts(path: str, storage_options: dict[str, Any] | None, thresholds: di
     parts = {name: engine.partial_bounds(icmp, plan) for name, plan in plans.items()}
     computed = iter(pl.collect_all([q for qs in parts.values() for q in qs]))
     bounds = {name: [next(computed) for _ in qs] for name, qs in parts.items()}
-    routing = any(not engine.select_rows(icmp, plans[n], None).is_empty() for n in ("redirects", "router_adverts"))
+    routing = any(engine.routes_any(icmp, plans[n]) for n in ("redirects", "router_adverts"))
     report = Report.from_capture(capture, pl.DataFrame())
     return Facts(path, None, bounds, engine.file_starts(icmp), icmp["ts"].min(), routing,
                  report.summary, report.timeline, capture.stats, capture.errors, talker_pairs(icmp))

@@ -79,6 +79,10 @@ class Plan:
         names = {name for e in exprs for name in e.meta.root_names()} | {"ts"}
         return names | set(self.columns or ()) if self.helpers is not None else names
 
+    def read_columns(self, schema: Iterable[str]) -> set[str]:
+        """The columns its routes, bounds and detector read, of ``schema``'s."""
+        return self.counted_columns() | set(self.columns or schema)
+
 
 def _keys(width: int) -> list[str]:
     return [f"_k{i}" for i in range(width)]
@@ -160,6 +164,11 @@ def settle(table: pl.DataFrame, plan: Plan, index: int, until: int) -> tuple[pl.
         ended = pl.col("_last").dt.epoch("ns") < until - round(bound.idle * 1e9)
         return _hot(table.filter(ended), bound, plan), table.filter(~ended)
     return table.clear().select(_keys(plan.width)), table
+
+
+def routes_any(frame: pl.DataFrame, plan: Plan) -> bool:
+    """Whether any row of ``frame`` is the plan's (``frame`` needs only the columns its routes read)."""
+    return routed(frame.lazy(), plan).select(pl.len()).collect().item() > 0
 
 
 def late_keys(frame: pl.DataFrame, plan: Plan, before: int) -> pl.DataFrame:

@@ -123,31 +123,37 @@ def unreachable_scans(*, unreach_window, unreach_min_ports, unreach_min_hosts, *
                 columns=(*_READ, *_QUOTE))
 
 
-def _by_source(rows: pl.Expr) -> Plan:
+def _by_source(rows: pl.Expr, columns: tuple[str, ...]) -> Plan:
     """Rare messages, all of them read: every sender is a candidate."""
-    return Plan(routes=(Route(rows, (pl.col("src"),)),))
+    return Plan(routes=(Route(rows, (pl.col("src"),)),), columns=columns)
+
+
+# What router inference and the router detectors read of a message.
+_ROUTER = ("src_mac", "dst_mac", "ttl", "tunnel", "inner_dst")
 
 
 def mask_replies(**_) -> Plan:
-    return _by_source((pl.col("ip_version") == 4) & (pl.col("icmp_type") == 18))
+    return _by_source((pl.col("ip_version") == 4) & (pl.col("icmp_type") == 18), (*_READ, *_QUOTE, "mask"))
 
 
 def redirects(**_) -> Plan:
-    return _by_source(pl.col("icmp_type").is_in(REDIRECTS))
+    return _by_source(pl.col("icmp_type").is_in(REDIRECTS), (*_READ, *_ROUTER, "gateway"))
 
 
 def router_adverts(**_) -> Plan:
     # Keyed by IP version: an ra_flood counts the advertisements of many sources together.
-    return Plan(routes=(Route(pl.col("icmp_type").is_in(ADVERTS), (pl.col("ip_version"),)),))
+    return Plan(routes=(Route(pl.col("icmp_type").is_in(ADVERTS), (pl.col("ip_version"),)),),
+                columns=(*_READ, *_ROUTER, "router_lifetime", "advertised"))
 
 
 def fragment_attacks(*, max_datagram, **_) -> Plan:
-    return _by_source(pl.col("reassembled") & (pl.col("datagram_len") > max_datagram))
+    return _by_source(pl.col("reassembled") & (pl.col("datagram_len") > max_datagram),
+                      (*_READ, "reassembled", "datagram_len"))
 
 
 def forged_errors(**_) -> Plan:
     """Hard errors and path-MTU messages quoting TCP, all read (a Capture's run gets its flows)."""
-    return _by_source(judged())
+    return _by_source(judged(), (*_READ, *_QUOTE, "inner_seq"))
 
 
 def error_floods(*, error_flood_rate, error_flood_window) -> Plan:
@@ -192,7 +198,8 @@ def fingerprinting(*, fingerprint_window, fingerprint_min_shapes, fingerprint_mi
     return Plan(routes=(Route(is_query(), (pl.col("src"), pl.col("dst"))),
                         Route(answer_kind().is_not_null(), (pl.col("dst"), pl.col("src")))),
                 bounds=(Bound(fingerprint_window, {"unusual": (unusual, "sum")},
-                              pl.lit(True) if anyone else pl.col("unusual") >= 1),))
+                              pl.lit(True) if anyone else pl.col("unusual") >= 1),),
+                columns=(*_READ, "checksum_ok", "df", "tos"))
 
 
 def neighbor_discovery(*, known_neighbors, **_) -> Plan:
@@ -211,7 +218,8 @@ def neighbor_discovery(*, known_neighbors, **_) -> Plan:
                                      "probes": (probe.sum(), "sum"),
                                      "adverts": ((pl.col("icmp_type") == NEIGHBOR_ADVERT).sum(), "sum")},
                               (pl.col("macs") >= (1 if declared else 2))
-                              | ((pl.col("probes") >= 1) & (pl.col("adverts") >= 1)), sub=address),))
+                              | ((pl.col("probes") >= 1) & (pl.col("adverts") >= 1)), sub=address),),
+                columns=(*_READ, "src_mac", "tunnel", "lladdr", "nd_flags", "nd_target"))
 
 
 def path_mtu(*, mtu_window, mtu_min_senders, **_) -> Plan:
@@ -219,4 +227,5 @@ def path_mtu(*, mtu_window, mtu_min_senders, **_) -> Plan:
     w = mtu_window
     return Plan(routes=(Route(is_mtu_message(), (pl.col("dst"),)),),
                 bounds=(Bound(w, {"low": (below_minimum().sum(), "sum"), "senders": (pl.col("src").n_unique(), "sum")},
-                              (pl.col("low") >= 1) | (pl.col("senders") >= mtu_min_senders)),))
+                              (pl.col("low") >= 1) | (pl.col("senders") >= mtu_min_senders)),),
+                columns=(*_READ, *_QUOTE, "mtu"))

@@ -15,9 +15,6 @@ from icmpscope.detect.routers import LEARNS_FROM, learning_rows, representatives
 
 # Partial bounds are merged whenever this many batches' worth have piled up.
 _MERGE_EVERY = 16
-# Read by no detector (forged_errors judges against the flows themselves): left out of the
-# streamed passes, so the scan need not track flows for it.
-_UNREAD = ("inner_flow_seen",)
 # Rows a batch (None: polars' streaming engine decides, 100,000 rows; small ones are coalesced).
 BATCH_ROWS: int | None = None
 # Candidate rows held at once, over every detector: past it, the groups are shared out
@@ -75,7 +72,7 @@ def detect_streamed(lf: pl.LazyFrame, thresholds: dict[str, object]) -> pl.DataF
                     settled[d].append(engine.late_keys(batch, plan, watermark))
         latest = stamps.max() if latest is None else max(latest, stamps.max())
         for d in routing:
-            routing[d] = routing[d] or not engine.select_rows(batch, plans[d], None).is_empty()
+            routing[d] = routing[d] or engine.routes_any(batch, plans[d])
         parts = {d: engine.partial_bounds(batch, plan) for d, plan in plans.items()}
         computed = iter(pl.collect_all([q for qs in parts.values() for q in qs]))
         for d, plan in plans.items():
@@ -104,7 +101,11 @@ def detect_streamed(lf: pl.LazyFrame, thresholds: dict[str, object]) -> pl.DataF
     starts_all = (pl.concat(starts).group_by("file").agg(pl.col("_file_start").min())
                   if starts else pl.DataFrame(schema={"file": pl.String, "_file_start": schema["ts"]}))
     whole = Whole(several=len(files) > 1, file_starts=starts_all)
-    lf = lf.select(c for c in schema.names() if c not in _UNREAD)
+    # The candidate passes read what the plans name: a scan decodes only those (no flow tracking
+    # for ``inner_flow_seen``, which no detector reads) and the batches held ahead are narrower.
+    read = set().union(*(plan.read_columns(schema.names()) for plan in plans.values()),
+                       LEARNS_FROM if inferring else ())
+    lf = lf.select(c for c in schema.names() if c in read)
     kept, early, held = _candidate_rows(lf, plans, chosen, None, early_until if inferring else None)
     if held <= SHARE_ROWS:
         return run_parts(kept, whole, thresholds, early=early)

@@ -344,13 +344,17 @@ def test_lowpan_datagram_size_sets_the_lengths_and_the_end(delta: int, frames: l
         assert int(shark[f]["ipv6.plen"]) == size - 40
 
 
-def test_lowpan_every_cut_of_a_fragment_is_counted(tmp_path: Path) -> None:
+def test_lowpan_every_cut_of_a_fragment_is_counted(tmp_path: Path, tshark_icmp) -> None:
     pieces = lowpan_pieces(lowpan_echo(1, 100), size=48, tag=1)
     frames = []
     for piece in pieces:
         data = wpan(piece)
         frames += [Frame(len(frames), data[:keep], orig_len=len(data), linktype=195) for keep in range(len(data) + 1)]
-    cap = ic.read_pcap(write_pcap(tmp_path / "cuts.pcap", frames))
+    path = write_pcap(tmp_path / "cuts.pcap", frames)
+    cap = ic.read_pcap(path)
+    # The last piece completes the datagram once its payload is whole: with the FCS cut (it is
+    # checked only when captured), two frames before the end.
+    assert cap.icmp["frame"].to_list() == sorted(tshark_icmp(path)) == [len(frames) - 2]
     s = cap.stats.row(0, named=True)
     assert s["packets"] == len(frames) == s["icmp"] + s["fragment"] + s["other"] + s["undecodable"]
     assert s["undecodable"] == cap.errors.height

@@ -217,6 +217,13 @@ def synth_captures(s) -> list[bytes]:
     ]
     frames = [s.Frame(t0 + i, p) for i, p in enumerate(tunnelled)]
     out += [s.pcap_bytes(frames[i:i + FRAMES_PER_CAPTURE]) for i in range(0, len(frames), FRAMES_PER_CAPTURE)]
+    # Pieces the pipeline reassembles besides IP fragments: CAPWAP data and 6LoWPAN fragments.
+    capwap = [s.ethernet(s.over_udp(o1, o2, 5247, f)) for f in s.capwap_fragments(eth, size=24, fragment_id=3)]
+    out.append(s.pcap_bytes([s.Frame(t0 + i, p) for i, p in enumerate(capwap[::-1])]))
+    ll1, ll2 = "fe80::ff:fe00:1", "fe80::ff:fe00:2"
+    lowpan = s.ping(ll1, ll2, payload=bytes(100))
+    pieces = s.lowpan_fragments(s.lowpan_iphc(lowpan), size=48, tag=5, header_len=3, datagram_size=len(lowpan))
+    out.append(s.pcap_bytes([s.Frame(t0 + i, s.ieee802154(p, src=1, dst=2), linktype=195) for i, p in enumerate(pieces)]))
     return out
 
 

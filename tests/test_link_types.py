@@ -230,13 +230,146 @@ def test_lowpan_frames_without_readable_ip(tmp_path: Path, tshark_icmp) -> None:
     assert tshark_icmp(path) == {}
 
 
-def test_lowpan_fragments_are_counted_not_reassembled(tmp_path: Path, tshark_icmp) -> None:
-    packet = ping(LS, LD, payload=bytes(range(100)))
-    compressed = lowpan_iphc(packet)
-    pieces = lowpan_fragments(compressed, size=48, tag=7, header_len=3, datagram_size=len(packet))
-    path = lowpan_capture(tmp_path / "frags.pcapng", [(195, wpan(p)) for p in pieces])
+# --------------------------------------------------------------------------- 6LoWPAN fragments
+
+def lowpan_pieces(packet: bytes, *, size: int, tag: int, mesh: bytes = b"") -> list[bytes]:
+    """FRAG1 and FRAGNs of ``packet`` (an IPv6 packet between the link's addresses, IPHC-compressed
+    to 3 bytes), behind an optional mesh header."""
+    return [mesh + p for p in lowpan_fragments(lowpan_iphc(packet), size=size, tag=tag, header_len=3,
+                                               datagram_size=len(packet))]
+
+
+def lowpan_echo(seq: int, length: int) -> bytes:
+    return ping(LS, LD, seq=seq, payload=bytes(range(256))[:length])
+
+
+def lowpan_rows(cap: ic.Capture) -> list[tuple]:
+    cols = ["frame", "icmp_type", "icmp_seq", "payload_len", "datagram_len", "reassembled", "tunnel", "checksum_ok"]
+    return cap.icmp.select(cols).rows()
+
+
+def shark_rows(shark: dict[int, dict]) -> list[tuple]:
+    """(frame, type, code) of each ICMPv6 message tshark shows."""
+    return [(f, int(v["icmpv6.type"]), int(v["icmpv6.code"])) for f, v in sorted(shark.items())]
+
+
+def test_lowpan_fragments_reassemble_where_tshark_does(tmp_path: Path, tshark_icmp) -> None:
+    two = lowpan_pieces(lowpan_echo(1, 60), size=48, tag=1)
+    three = lowpan_pieces(lowpan_echo(2, 100), size=48, tag=2)
+    backwards = lowpan_pieces(lowpan_echo(3, 100), size=48, tag=3)[::-1]
+    # Another datagram's pieces in between, and a whole packet.
+    mixed = lowpan_pieces(lowpan_echo(4, 100), size=48, tag=4)
+    other = lowpan_pieces(lowpan_echo(5, 60), size=48, tag=5)
+    interleaved = [mixed[0], other[0], mixed[2], lowpan_iphc(lowpan_echo(6, 8)), other[1], mixed[1]]
+    assert (len(two), len(three)) == (2, 3)
+    frames = [*two, *three, *backwards, *interleaved]
+    path = lowpan_capture(tmp_path / "frags.pcapng", [(195, wpan(f)) for f in frames])
     cap = ic.read_pcap(path)
-    assert cap.stats.select("packets", "icmp", "fragment").row(0) == (3, 0, 3)
-    # tshark reassembles them (the message is its row in the last frame): a known difference,
-    # seen in no corpus capture.
-    assert [v["carrier"][1:] for v in tshark_icmp(path).values()] == [(LS, LD, 64)]
+    assert cap.stats.select("packets", "icmp", "fragment", "other", "undecodable", "reassembled").row(0) == (14, 6, 8, 0, 0, 5)
+    assert lowpan_rows(cap) == [
+        (2, 128, 1, 60, 108, True, None, True),
+        (5, 128, 2, 100, 148, True, None, True),
+        (8, 128, 3, 100, 148, True, None, True),
+        (12, 128, 6, 8, 56, False, None, True),
+        (13, 128, 5, 60, 108, True, None, True),
+        (14, 128, 4, 100, 148, True, None, True),
+    ]
+    # Link-level pieces are not IP fragments: neither table lists them.
+    assert (cap.fragments.height, cap.datagrams.height) == (0, 0)
+    shark = tshark_icmp(path, ["icmpv6.type", "icmpv6.code"])
+    assert shark_rows(shark) == [(f, t, 0) for f, t, *_ in lowpan_rows(cap)]
+    assert [v["carrier"] for _, v in sorted(shark.items())] == [(6, LS, LD, 64)] * 6
+
+
+def test_lowpan_fragments_behind_a_mesh_header_key_on_its_addresses(tmp_path: Path, tshark_icmp) -> None:
+    # Relayed by different hops (link sources 9 and 11), from the same originator 5 to final 6.
+    src, dst = link_local(5), link_local(6)
+    packet = ipv6(src, dst, echo_request6(3, 4, bytes(90), src=src, dst=dst), next_header=58, hop_limit=64)
+    pieces = lowpan_pieces(packet, size=48, tag=9, mesh=b"\xb3\x00\x05\x00\x06")
+    frames = [(195, wpan(p, src=9 + 2 * (i % 2), dst=10)) for i, p in enumerate(pieces)]
+    path = lowpan_capture(tmp_path / "mesh.pcapng", frames)
+    cap = ic.read_pcap(path)
+    assert cap.stats.select("icmp", "fragment").row(0) == (1, 2)
+    assert cap.icmp.select("frame", "datagram_len", "reassembled").rows() == [(3, 138, True)]
+    assert sorted(tshark_icmp(path)) == [3]
+
+
+def test_lowpan_missing_piece_gives_no_row(tmp_path: Path, tshark_icmp) -> None:
+    pieces = lowpan_pieces(lowpan_echo(1, 100), size=48, tag=1)
+    path = lowpan_capture(tmp_path / "missing.pcapng", [(195, wpan(p)) for p in (pieces[0], pieces[2])])
+    cap = ic.read_pcap(path)
+    assert cap.stats.select("packets", "icmp", "fragment", "reassembled", "reassembly_timeouts").row(0) == (2, 0, 2, 0, 0)
+    assert (cap.icmp.height, cap.datagrams.height) == (0, 0)
+    assert tshark_icmp(path) == {}
+
+
+def test_lowpan_duplicate_and_overlapping_pieces(tmp_path: Path, tshark_icmp) -> None:
+    packet = lowpan_echo(1, 100)
+    frag1, middle, last = lowpan_pieces(packet, size=48, tag=1)
+    # FRAGN at offset 10 units (80 bytes) with 16 bytes: overlaps the end of FRAG1 (which ends at
+    # 88, its headers uncompressed) and the start of the middle piece, with the same bytes; then
+    # the middle piece again, changed: the first wins.
+    overlap = struct.pack("!HHB", 0xE000 | len(packet), 1, 10) + packet[80:96]
+    changed = middle[:5] + bytes(len(middle) - 5)
+    frames = [frag1, overlap, middle, changed, last]
+    path = lowpan_capture(tmp_path / "overlap.pcapng", [(195, wpan(p)) for p in frames])
+    cap = ic.read_pcap(path)
+    assert cap.stats.select("icmp", "fragment").row(0) == (1, 4)
+    assert lowpan_rows(cap) == [(5, 128, 1, 100, 148, True, None, True)]
+    shark = tshark_icmp(path, ["icmpv6.type", "icmpv6.code", "icmpv6.checksum.status"])
+    assert shark_rows(shark) == [(5, 128, 0)]
+    assert shark[5]["icmpv6.checksum.status"] == "1"  # tshark keeps the same bytes
+
+
+@pytest.mark.parametrize("delta, frames", [(16, []), (-16, [2])])
+def test_lowpan_datagram_size_sets_the_lengths_and_the_end(delta: int, frames: list[int], tmp_path: Path,
+                                                           tshark_icmp) -> None:
+    # Pieces that claim a datagram 16 bytes longer than they hold never complete; 16 bytes shorter,
+    # the middle piece reaches the size and completes it (136 bytes, the last piece's left out),
+    # with the IPv6 payload length FRAG1's header was rebuilt with (the size's, 92): as tshark.
+    packet = lowpan_echo(1, 100)
+    frag1, middle, last = lowpan_pieces(packet, size=48, tag=1)
+    size = len(packet) + delta
+    def retag(p: bytes, first: bool) -> bytes:
+        return struct.pack("!H", (0xC000 if first else 0xE000) | size) + p[2:]
+    path = lowpan_capture(tmp_path / "size.pcapng", [(195, wpan(retag(frag1, True))), (195, wpan(retag(middle, False))),
+                                                     (195, wpan(retag(last, False)))])
+    cap = ic.read_pcap(path)
+    assert cap.icmp["frame"].to_list() == frames
+    assert cap.stats.select("icmp", "fragment").row(0) == (len(frames), 3 - len(frames))
+    shark = tshark_icmp(path, ["icmpv6.checksum.status", "ipv6.plen"])
+    assert sorted(shark) == frames
+    for f in frames:
+        assert cap.icmp.select("datagram_len", "checksum_ok").row(0) == (size, shark[f]["icmpv6.checksum.status"] == "1")
+        assert int(shark[f]["ipv6.plen"]) == size - 40
+
+
+def test_lowpan_every_cut_of_a_fragment_is_counted(tmp_path: Path, tshark_icmp) -> None:
+    pieces = lowpan_pieces(lowpan_echo(1, 100), size=48, tag=1)
+    frames = []
+    for piece in pieces:
+        data = wpan(piece)
+        frames += [Frame(len(frames), data[:keep], orig_len=len(data), linktype=195) for keep in range(len(data) + 1)]
+    path = write_pcap(tmp_path / "cuts.pcap", frames)
+    cap = ic.read_pcap(path)
+    # The last piece completes the datagram once its payload is whole: with the FCS cut (it is
+    # checked only when captured), two frames before the end.
+    assert cap.icmp["frame"].to_list() == sorted(tshark_icmp(path)) == [len(frames) - 2]
+    s = cap.stats.row(0, named=True)
+    assert s["packets"] == len(frames) == s["icmp"] + s["fragment"] + s["other"] + s["undecodable"]
+    assert s["undecodable"] == cap.errors.height
+    assert set(cap.errors["kind"]) <= {"truncated"}
+    # Each cut FRAG1 and FRAGN header is an error; the pieces whose header is whole are counted.
+    assert s["fragment"] > 0 and s["undecodable"] > 0
+
+
+def test_lowpan_tags_in_flight_stay_bounded(tmp_path: Path) -> None:
+    firsts = [lowpan_pieces(lowpan_echo(tag, 100), size=48, tag=tag)[0] for tag in range(200)]
+    rest = lowpan_pieces(lowpan_echo(199, 100), size=48, tag=199)[1:]
+    path = lowpan_capture(tmp_path / "tags.pcapng", [(195, wpan(p)) for p in [*firsts, *rest]])
+    cap = ic.read_pcap(path, max_datagrams=8)
+    s = cap.stats.row(0, named=True)
+    assert (s["packets"], s["icmp"], s["fragment"]) == (202, 1, 201)
+    assert (s["reassembly_evictions"], s["max_datagrams_hits"]) == (192, 192)
+    assert cap.icmp["frame"].to_list() == [202]
+    assert cap.datagrams.height == 0

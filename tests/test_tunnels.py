@@ -370,7 +370,6 @@ def test_nhrp_quotes_are_no_conversations_but_their_fragments_reassemble(tmp_pat
     ethernet(over_udp(O1, O2, 37008, tzsp(ieee80211(P4)[:20], encapsulation=18))),  # 802.11 short on the wire
     ethernet(over_udp(O1, O2, 37008, b"\x01\x00\x00\x01\x0a\x05")),  # a tag past the datagram, no END
     ethernet(over_udp(O1, O2, 5247, b"\x01" + capwap(ETH4)[1:])),  # CAPWAP DTLS
-    ethernet(over_udp(O1, O2, 5247, capwap(ETH4, fragment=True))),  # a CAPWAP fragment
     ethernet(over_udp(O1, O2, 5247, capwap(ieee80211(P4), native=True))),  # 802.11 with its FC unswapped
     ethernet(over_udp(O1, O2, 5247, capwap(W4, native=True, wbid=0))),  # Cisco's WBID 0: data to tshark
     ethernet(over_udp(O1, O2, 5247, capwap(W4, native=True, wbid=3))),  # another binding
@@ -385,7 +384,7 @@ def test_nhrp_quotes_are_no_conversations_but_their_fragments_reassemble(tmp_pat
         "pppoe_lcp", "lower_port_wins", "l2tp_control", "l2tp_lcp", "l2tpv3_control", "l2tpv3_udp_control",
         "nsh_mpls", "vxlangpe_reserved", "lisp_ethernet", "tzsp_config", "tzsp_token_ring", "tzsp_avs_linktype",
         "tzsp_80211_protected", "tzsp_80211_null", "tzsp_80211_short", "tzsp_no_end",
-        "capwap_dtls", "capwap_fragment", "capwap_fc_unswapped", "capwap_wbid0", "capwap_wbid3", "capwap_keep_alive",
+        "capwap_dtls", "capwap_fc_unswapped", "capwap_wbid0", "capwap_wbid3", "capwap_keep_alive",
         "nhrp_error", "nhrp_resolution", "nhrp_version_mismatch", "nhrp_no_mandatory", "pim_hello"])
 def test_port_or_type_without_that_tunnel_is_other(packet: bytes, tmp_path: Path) -> None:
     cap = read(capture(tmp_path, packet))
@@ -659,3 +658,118 @@ def test_samples_are_not_flows(tmp_path: Path) -> None:
     cap = read(capture(tmp_path, *sflow_datagrams()[3:]), flows=True)
     assert cap.flows.select(pl.col("src").cast(pl.String), pl.col("dst").cast(pl.String), "proto").rows() == [
         (O1, O2, 17)]
+
+
+# --------------------------------------------------------------------------- CAPWAP fragments
+
+def capwap_echo(seq: int, length: int) -> bytes:
+    return ethernet(ping(A, B, seq=seq, payload=bytes(range(256))[:length]), src_mac="02:00:00:00:00:0a",
+                    dst_mac="02:00:00:00:00:0b")
+
+
+def capwap_pieces(frame: bytes, *, size: int, fragment_id: int, carrier: tuple[str, str] = (O1, O2),
+                  src_port: int = 49152, **kw) -> list[bytes]:
+    return [ethernet(over_udp(*carrier, 5247, f, src_port=src_port))
+            for f in synth.capwap_fragments(frame, size=size, fragment_id=fragment_id, **kw)]
+
+
+CAPWAP_ROW = ["frame", "tunnel", "outer_src", "outer_dst", "src", "dst", "icmp_seq", "datagram_len", "reassembled",
+              "checksum_ok", "src_mac"]
+
+
+def capwap_rows(cap: ic.Capture) -> list[tuple]:
+    return rows(cap, CAPWAP_ROW)
+
+
+def shark_frames(tshark_icmp, path: Path) -> dict[int, tuple]:
+    """frame: (type, code, carrier) of each ICMP message tshark shows."""
+    return {f: (int(v["icmp.type"]), int(v["icmp.code"]), v["carrier"]) for f, v in tshark_icmp(path, ["icmp.type", "icmp.code"]).items()}
+
+
+def test_capwap_fragments_reassemble_where_tshark_does(tmp_path: Path, tshark_icmp) -> None:
+    two = capwap_pieces(capwap_echo(1, 40), size=48, fragment_id=1)
+    three = capwap_pieces(capwap_echo(2, 80), size=48, fragment_id=2)
+    backwards = capwap_pieces(capwap_echo(3, 80), size=48, fragment_id=3)[::-1]
+    native = capwap_pieces(ieee80211(ping(A, B, seq=4, payload=bytes(60)), swap_fc=True), size=40, fragment_id=4, native=True)
+    # Another packet's pieces in between, the same id from another carrier, and a whole packet.
+    mixed = capwap_pieces(capwap_echo(5, 80), size=48, fragment_id=5)
+    elsewhere = capwap_pieces(capwap_echo(6, 40), size=48, fragment_id=5, carrier=(O1, "192.0.2.3"))
+    interleaved = [mixed[0], elsewhere[0], mixed[2], ethernet(over_udp(O1, O2, 5247, capwap(capwap_echo(7, 8)))),
+                   elsewhere[1], mixed[1]]
+    assert (len(two), len(three), len(native)) == (2, 3, 3)
+    path = capture(tmp_path, *two, *three, *backwards, *native, *interleaved)
+    cap = read(path)
+    assert cap.stats.select("packets", "icmp", "fragment", "other", "undecodable", "reassembled").row(0) == (17, 7, 10, 0, 0, 6)
+    assert capwap_rows(cap) == [
+        (2, "capwap", O1, O2, A, B, 1, 68, True, True, "02:00:00:00:00:0a"),
+        (5, "capwap", O1, O2, A, B, 2, 108, True, True, "02:00:00:00:00:0a"),
+        (8, "capwap", O1, O2, A, B, 3, 108, True, True, "02:00:00:00:00:0a"),
+        (11, "capwap", O1, O2, A, B, 4, 88, True, True, "02:00:00:00:00:01"),
+        (15, "capwap", O1, O2, A, B, 7, 36, False, True, "02:00:00:00:00:0a"),
+        (16, "capwap", O1, "192.0.2.3", A, B, 6, 68, True, True, "02:00:00:00:00:0a"),
+        (17, "capwap", O1, O2, A, B, 5, 108, True, True, "02:00:00:00:00:0a"),
+    ]
+    # Tunnel-level pieces are not IP fragments: neither table lists them.
+    assert (cap.fragments.height, cap.datagrams.height) == (0, 0)
+    assert shark_frames(tshark_icmp, path) == {f: (8, 0, (4, A, B, 64)) for f, *_ in capwap_rows(cap)}
+
+
+def test_capwap_pieces_key_on_addresses_not_ports(tmp_path: Path, tshark_icmp) -> None:
+    first, second = capwap_pieces(capwap_echo(1, 40), size=48, fragment_id=9)
+    moved = capwap_pieces(capwap_echo(1, 40), size=48, fragment_id=9, src_port=40000)[1]
+    path = capture(tmp_path, first, moved, second)
+    cap = read(path)
+    assert cap.stats.select("icmp", "fragment").row(0) == (1, 2)
+    assert cap.icmp["frame"].to_list() == [2] == sorted(shark_frames(tshark_icmp, path))
+
+
+def test_capwap_missing_piece_gives_no_row(tmp_path: Path, tshark_icmp) -> None:
+    pieces = capwap_pieces(capwap_echo(1, 80), size=48, fragment_id=1)
+    path = capture(tmp_path, pieces[0], pieces[2])
+    cap = read(path)
+    assert cap.stats.select("packets", "icmp", "fragment", "other", "reassembled").row(0) == (2, 0, 2, 0, 0)
+    assert (cap.icmp.height, cap.datagrams.height) == (0, 0)
+    assert shark_frames(tshark_icmp, path) == {}
+
+
+def test_capwap_duplicate_and_overlapping_pieces(tmp_path: Path, tshark_icmp) -> None:
+    frame = capwap_echo(1, 80)
+    first, middle, last = capwap_pieces(frame, size=48, fragment_id=1)
+    # 16 bytes at 40: the end of the first piece and the start of the middle one, the same bytes;
+    # then the middle piece again, changed: the first to arrive wins.
+    overlap = ethernet(over_udp(O1, O2, 5247, capwap(frame[40:56], fragment=True, fragment_id=1, fragment_offset=40)))
+    changed = capwap_pieces(bytes(len(frame)), size=48, fragment_id=1)[1]
+    path = capture(tmp_path, first, overlap, middle, changed, last)
+    cap = read(path)
+    assert cap.stats.select("icmp", "fragment").row(0) == (1, 4)
+    assert capwap_rows(cap) == [(5, "capwap", O1, O2, A, B, 1, 108, True, True, "02:00:00:00:00:0a")]
+    # tshark keeps the same bytes: the checksum holds.
+    assert {f: v["icmp.checksum.status"] for f, v in tshark_icmp(path, ["icmp.checksum.status"]).items()} == {5: "1"}
+
+
+def test_capwap_fragments_inside_another_tunnel(tmp_path: Path) -> None:
+    pieces = [ethernet(over_ip(P1, P2, gre(p[14:], key=3))) for p in capwap_pieces(capwap_echo(1, 80), size=48, fragment_id=1)]
+    cap = read(capture(tmp_path, *pieces))
+    assert rows(cap, ["frame", "tunnel", "outer_src", "tunnel_id", "reassembled"]) == [(3, "gre>capwap", P1, 3, True)]
+
+
+def test_capwap_every_cut_of_a_fragment_is_counted(tmp_path: Path, tshark_icmp) -> None:
+    pieces = capwap_pieces(capwap_echo(1, 80), size=48, fragment_id=1)
+    frames = [cut(p, keep) for p in pieces for keep in range(len(p) + 1)]
+    path = write_pcap(tmp_path / "cuts.pcap", frames)
+    cap = read(path)
+    s = cap.stats.row(0, named=True)
+    assert s["packets"] == len(frames) == s["icmp"] + s["fragment"] + s["other"] + s["undecodable"]
+    assert s["undecodable"] == cap.errors.height
+    assert s["fragment"] > 0 and s["undecodable"] > 0
+    assert cap.icmp["frame"].to_list() == sorted(shark_frames(tshark_icmp, path)) == [len(frames)]
+
+
+def test_capwap_ids_in_flight_stay_bounded(tmp_path: Path) -> None:
+    firsts = [capwap_pieces(capwap_echo(1, 80), size=48, fragment_id=i)[0] for i in range(200)]
+    rest = capwap_pieces(capwap_echo(1, 80), size=48, fragment_id=199)[1:]
+    cap = read(capture(tmp_path, *firsts, *rest), max_datagrams=8)
+    s = cap.stats.row(0, named=True)
+    assert (s["packets"], s["icmp"], s["fragment"]) == (202, 1, 201)
+    assert (s["reassembly_evictions"], s["max_datagrams_hits"]) == (192, 192)
+    assert cap.icmp["frame"].to_list() == [202]

@@ -1,4 +1,4 @@
-//! Sequences of IPv4/IPv6 fragments into the reassembler, under small bounds.
+//! Sequences of IPv4/IPv6 fragments (and 6LoWPAN and CAPWAP pieces) into the reassembler, under small bounds.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 

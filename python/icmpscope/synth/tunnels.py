@@ -25,7 +25,7 @@ __all__ = [
     "over_ip", "over_udp",
     "gre", "erspan1", "erspan2", "erspan3", "ah",
     "vxlan", "geneve", "gtpu", "gtp0", "teredo", "ayiya", "mpls", "pppoe", "l2tp2", "l2tp3",
-    "nsh", "vxlan_gpe", "lisp", "tzsp", "cisco_metadata", "capwap", "pim_register", "nhrp",
+    "nsh", "vxlan_gpe", "lisp", "tzsp", "cisco_metadata", "capwap", "capwap_fragments", "pim_register", "nhrp",
     "sflow", "sflow_sample",
     "ETHERTYPE_NSH", "ETHERTYPE_CISCO_METADATA", "ETHERTYPE_NHRP",
     "ETHERTYPE_MPLS", "ETHERTYPE_PPPOE_SESSION", "ETHERTYPE_TEB",
@@ -416,15 +416,19 @@ def cisco_metadata(payload: bytes, *, sgt: int, ethertype: int | None = None) ->
 
 def capwap(frame: bytes, *, rid: int = 1, wbid: int = 1, radio_mac: bytes | None = None,
            wireless: bytes | None = None, native: bool = False, fragment: bool = False,
-           keep_alive: bool = False) -> bytes:
+           keep_alive: bool = False, fragment_id: int = 0, fragment_offset: int = 0,
+           last: bool = False) -> bytes:
     """CAPWAP data channel header (RFC 5415, UDP port 5247) and the frame: an 802.3 frame (T=0),
     or with ``native`` one of the binding (T=1; 802.11 for WBID 1, which tshark reads with its
     frame control bytes swapped: ``ieee80211(..., swap_fc=True)``); the optional radio MAC
     address and wireless-specific information are written with their length bytes and padded to
-    4 bytes, as HLEN counts them. ``keep_alive`` sets the K bit.
+    4 bytes, as HLEN counts them. ``keep_alive`` sets the K bit; ``fragment`` the F bit, with
+    ``last`` the L bit, ``fragment_id`` and ``fragment_offset`` (bytes, a multiple of 8).
 
     >>> capwap(b"").hex()
     '0010420000000000'
+    >>> capwap(b"", fragment=True, last=True, fragment_id=7, fragment_offset=16).hex()
+    '001042c000070010'
     """
     optional = b""
     if radio_mac is not None:
@@ -437,7 +441,25 @@ def capwap(frame: bytes, *, rid: int = 1, wbid: int = 1, radio_mac: bytes | None
     bits = hlen << 19 | rid << 14 | wbid << 9 | (native << 8) | (fragment << 7)
     bits |= (0x20 if wireless is not None else 0) | (0x10 if radio_mac is not None else 0)
     bits |= 0x08 if keep_alive else 0
-    return bytes([0]) + bits.to_bytes(3, "big") + bytes(4) + optional + frame
+    bits |= 0x40 if last else 0
+    if fragment_offset % 8:
+        raise ValueError(f"fragment offset {fragment_offset} is not a multiple of 8")
+    ids = struct.pack("!HH", fragment_id, fragment_offset // 8 << 3)
+    return bytes([0]) + bits.to_bytes(3, "big") + ids + optional + frame
+
+
+def capwap_fragments(frame: bytes, *, size: int, fragment_id: int, **kw) -> list[bytes]:
+    """CAPWAP data fragments of ``frame`` in ``size``-byte pieces (a multiple of 8), each with
+    its own header (``kw`` as for :func:`capwap`), the last with the L bit.
+
+    >>> [f[3] for f in capwap_fragments(bytes(20), size=8, fragment_id=1)]
+    [128, 128, 192]
+    """
+    if size <= 0 or size % 8:
+        raise ValueError(f"fragment size {size} is not a positive multiple of 8")
+    starts = range(0, max(len(frame), 1), size)
+    return [capwap(frame[at:at + size], fragment=True, last=at + size >= len(frame), fragment_id=fragment_id,
+                   fragment_offset=at, **kw) for at in starts]
 
 
 def pim_register(packet: bytes, *, border: bool = False, null: bool = False) -> bytes:

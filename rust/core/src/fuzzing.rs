@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use arrow_array::cast::AsArray;
 
 use crate::pipeline::{FileDecoder, FileTables, Options};
-use crate::reassembly::{Config, Key, Piece, Reassembler};
+use crate::reassembly::{Config, Key, Layer, Piece, Reassembler};
 use crate::source::{CaptureReader, Input, Packet};
 
 /// Small reassembly and flow-table bounds so that fuzzing reaches the eviction and limit paths.
@@ -78,7 +78,8 @@ pub fn packet(data: &[u8]) {
 
 /// A sequence of fragments into the reassembler. Input: a config byte (datagrams in flight
 /// 1..=8, byte budget 512 << 0..=7), then pieces of a 7-byte header — flags (bit 0 more
-/// fragments, bit 1 IPv6, bits 2-4 which source, bit 5 not captured whole), id, offset in 8-byte
+/// fragments, bit 1 IPv6, bits 2-4 which source, bit 5 not captured whole, bit 6 a 6LoWPAN
+/// piece, bit 7 a CAPWAP one: the same addresses and ids, other datagrams), id, offset in 8-byte
 /// units (u16 LE), timestamp step in µs, length (u16 LE) — and that many bytes (fewer at the end
 /// of the input).
 pub fn reassembly(data: &[u8]) {
@@ -107,7 +108,12 @@ pub fn reassembly(data: &[u8]) {
         };
         // 13 bits of 8-byte units, in IPv4 and IPv6 alike.
         let units = u16::from_le_bytes([off_lo, off_hi]) & 0x1fff;
-        let key = Key { version: if v6 { 6 } else { 4 }, src, dst, proto: if v6 { 0 } else { 1 }, id: id.into(), vlan_key: 0, tunnel: Default::default() };
+        let layer = match flags >> 6 {
+            0 => Layer::Ip,
+            1 => Layer::Lowpan,
+            _ => Layer::Capwap,
+        };
+        let key = Key { layer, version: if v6 { 6 } else { 4 }, src, dst, proto: if v6 { 0 } else { 1 }, id: id.into(), vlan_key: 0, tunnel: Default::default() };
         let piece = Piece {
             frame,
             ts_ns,

@@ -1,6 +1,6 @@
 //! The data path for one capture: records → link → IP → (reassembly) → ICMP → table rows, with
 //! every record counted in exactly one of icmp / fragment / other / undecodable.
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,13 +16,13 @@ use crate::flows::{self, FlowKey, FlowTable};
 use crate::icmp;
 use crate::ip::{self, IpPacket, PROTO_AH, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, PROTO_UDPLITE};
 use crate::link::{self, LinkFrame};
-use crate::reassembly::{self, Key, Limit, Piece, Reassembler};
+use crate::reassembly::{self, Key, Layer, Limit, Piece, Reassembler};
 use crate::source::{CaptureReader, Compression, CutIn, Limits, LocalFile, Location, Next, Packet, ReaderState};
 use crate::table::columns::{field, ts_type};
 use crate::table::{file_column, DatagramsTable, ErrorsTable, FragmentRow, FragmentsTable, IcmpTable, Origin};
 use crate::tunnel::{self, Bytes, Inner, Tunnel};
 use crate::ip::lowpan::Decompressed;
-use crate::wire::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_LOWPAN};
+use crate::wire::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_LOWPAN, FRAME_CAPWAP_FRAGMENT};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -216,9 +216,13 @@ impl FileDecoder {
         self.stats.max_flows_hits = self.flows.hits;
     }
 
+    /// `datagrams` rows of the IP datagrams that ended; 6LoWPAN and CAPWAP pieces are not IP
+    /// fragments and get none.
     fn flush_datagrams(&mut self) {
         for row in self.reassembler.finished.drain(..) {
-            self.datagrams.push(&row);
+            if row.key.layer == Layer::Ip {
+                self.datagrams.push(&row);
+            }
         }
     }
 
@@ -285,12 +289,74 @@ impl FileDecoder {
                 let next = Inner { ethertype: ETHERTYPE_IPV6, bytes: Bytes::new(&scratch, wire_len) };
                 self.network(at, link, next, &Tunnel::NONE, false)
             }
-            Ok(Decompressed::Fragment) => Class::Fragment,
+            Ok(Decompressed::Fragment(f)) => self.lowpan_fragment(at, link, &f, &scratch),
             Ok(Decompressed::Other) => Class::Other,
             Err(e) => Class::Undecodable(e),
         };
         self.lowpan_scratch = scratch;
         class
+    }
+
+    /// A 6LoWPAN fragment (its bytes, FRAG1's decompressed, in `bytes`) into the reassembler; the
+    /// piece that completes the IPv6 datagram decodes it.
+    #[inline(never)]
+    fn lowpan_fragment(&mut self, at: Origin, link: &LinkFrame, f: &ip::lowpan::Fragment, bytes: &[u8]) -> Class {
+        let address = |iid: [u8; 8]| IpAddr::V6(Ipv6Addr::from(u128::from(u64::from_be_bytes(iid))));
+        let key = Key {
+            layer: Layer::Lowpan,
+            version: 6,
+            src: address(f.ids.src),
+            dst: address(f.ids.dst),
+            proto: 0,
+            id: u32::from(f.tag),
+            vlan_key: link.vlan_key,
+            tunnel: Default::default(),
+        };
+        let piece = Piece { frame: at.frame, ts_ns: at.ts_ns, offset: f.offset, len: f.len, more: f.more(), data: f.whole.then_some(bytes), proto: 0, header_len: 0 };
+        let Some(done) = self.reassembler.add(key, piece) else { return Class::Fragment };
+        self.stats.reassembled += 1;
+        let next = Inner { ethertype: ETHERTYPE_IPV6, bytes: Bytes::new(&done.payload, done.payload.len()) };
+        match self.network(at, link, next, &Tunnel::NONE, true) {
+            Class::Icmp => Class::Icmp,
+            _ => Class::Fragment,
+        }
+    }
+
+    /// A CAPWAP data fragment (`piece`, its header included) into the reassembler, keyed by its
+    /// carrier's addresses; the piece that completes the packet opens the frame its header names.
+    #[inline(never)]
+    fn capwap_fragment(&mut self, at: Origin, link: &LinkFrame, tunnel: &Tunnel, carrier: Option<&IpPacket>, piece: Inner) -> Class {
+        let f = match tunnel::capwap::fragment(piece.bytes) {
+            Ok(f) => f,
+            Err(e) => return Class::Undecodable(e),
+        };
+        // A sampled piece is one copy among many unsampled: nothing to reassemble it with.
+        let Some(ip) = carrier.filter(|_| tunnel.sample.is_none()) else { return Class::Fragment };
+        let key = Key { layer: Layer::Capwap, version: ip.version, src: ip.src, dst: ip.dst, proto: 0, id: u32::from(f.id), vlan_key: link.vlan_key, tunnel: tunnel.scope };
+        let payload = f.payload;
+        let piece = Piece {
+            frame: at.frame,
+            ts_ns: at.ts_ns,
+            offset: f.offset,
+            len: u32::try_from(payload.wire_len()).unwrap_or(u32::MAX),
+            more: f.more,
+            data: (payload.missing == 0).then_some(payload.data),
+            proto: 0,
+            header_len: 0,
+        };
+        let Some(done) = self.reassembler.add(key, piece) else { return Class::Fragment };
+        self.stats.reassembled += 1;
+        let Some(ethertype) = f.frame else { return Class::Fragment };
+        let (mut link, mut tunnel) = (*link, *tunnel);
+        let class = match tunnel.open_frame(Inner { ethertype, bytes: Bytes::new(&done.payload, done.payload.len()) }, None, &mut link) {
+            Ok(Some(next)) => self.network(at, &link, next, &tunnel, true),
+            Ok(None) => Class::Other,
+            Err(e) => Class::Undecodable(e),
+        };
+        match class {
+            Class::Icmp => Class::Icmp,
+            _ => Class::Fragment,
+        }
     }
 
     /// Decodes the network layer `next` and what it carries.
@@ -442,6 +508,7 @@ impl FileDecoder {
         }
         let (mut link, mut tunnel) = (*link, *tunnel);
         match tunnel.enter(carrier, decap, &mut link, self.options.max_tunnel_depth) {
+            Ok(Some(inner)) if inner.ethertype == FRAME_CAPWAP_FRAGMENT => self.capwap_fragment(at, &link, &tunnel, carrier, inner),
             Ok(Some(inner)) => self.network(at, &link, inner, &tunnel, reassembled),
             Ok(None) => Class::Other,
             Err(e) => Class::Undecodable(e),
@@ -526,6 +593,7 @@ fn decode_icmp(ip: &IpPacket, data: &[u8], declared: usize) -> Result<icmp::Icmp
 /// tunnel they came through.
 fn reassembly_key(link: &LinkFrame, ip: &IpPacket, frag: &ip::Fragment, tunnel: &Tunnel) -> Key {
     Key {
+        layer: Layer::Ip,
         version: ip.version,
         src: ip.src,
         dst: ip.dst,

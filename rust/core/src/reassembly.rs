@@ -1,4 +1,7 @@
-//! IPv4 and IPv6 fragment reassembly with evidence.
+//! Fragment reassembly with evidence: IPv4 and IPv6 fragments, and the pieces of two layers that
+//! fragment below or above IP, as Wireshark reassembles them too: 6LoWPAN's FRAG1/FRAGN (RFC
+//! 4944, the IPv6 datagram uncompressed) and CAPWAP data fragments (RFC 5415). One reassembler
+//! holds them all, under one budget and cap; [`Layer`] in the key keeps them apart.
 //!
 //! Which frame completes a datagram follows Wireshark's `fragment_add_check` (reassemble.c), so
 //! our reassembled datagrams are tshark's: the payload length is set by the first last fragment
@@ -41,8 +44,24 @@ pub const DATAGRAM_COST: usize = 768;
 /// Budget charged per run of held bytes (one map entry).
 pub const RUN_COST: usize = 32;
 
+/// What is fragmented: an IP datagram, or the pieces of a link or tunnel layer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Layer {
+    #[default]
+    Ip,
+    /// A 6LoWPAN datagram: `src`/`dst` hold the link addresses' interface identifiers (the mesh
+    /// header's originator and final address when there is one) in their low 64 bits, `id` the
+    /// datagram tag. Wireshark keys on those addresses and the tag, not on the datagram size.
+    Lowpan,
+    /// A CAPWAP data packet: `src`/`dst` are its carrier's addresses (not ports, as Wireshark's
+    /// key), `id` the fragment id.
+    Capwap,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Key {
+    pub layer: Layer,
+    /// The IP version, which picks the timeout (6LoWPAN: 6, RFC 4944's 60 s; CAPWAP: its carrier's).
     pub version: u8,
     pub src: IpAddr,
     pub dst: IpAddr,
@@ -69,7 +88,8 @@ pub struct Piece<'a> {
     pub data: Option<&'a [u8]>,
     /// Upper-layer protocol (IPv6: the fragment header's next header).
     pub proto: u8,
-    /// IP header bytes in front of the fragmentable part (IPv6: without the fragment header).
+    /// IP header bytes in front of the fragmentable part (IPv6: without the fragment header); 0
+    /// for the pieces of other layers, whose payload is the whole datagram.
     pub header_len: u32,
 }
 
@@ -510,7 +530,7 @@ mod tests {
     use super::*;
 
     fn key() -> Key {
-        Key { version: 4, src: "10.0.0.1".parse().unwrap(), dst: "10.0.0.2".parse().unwrap(), proto: 1, id: 7, vlan_key: 0, tunnel: Default::default() }
+        Key { layer: Layer::Ip, version: 4, src: "10.0.0.1".parse().unwrap(), dst: "10.0.0.2".parse().unwrap(), proto: 1, id: 7, vlan_key: 0, tunnel: Default::default() }
     }
 
     fn piece(frame: u64, offset: u32, more: bool, data: &[u8]) -> Piece<'_> {
@@ -590,6 +610,22 @@ mod tests {
         let row = &r.finished[0];
         assert_eq!((row.fragments, row.complete, row.total_len), (2, false, 20 + 8 + 70000));
         assert!(row.oversize());
+    }
+
+    #[test]
+    fn layers_never_mix_and_share_the_bounds() {
+        // The same addresses and id at three layers: three datagrams, one cap over them all.
+        let mut r = Reassembler::new(Config { max_datagrams: 2, ..Config::default() });
+        let at = |layer| Key { layer, ..key() };
+        let whole = |frame, data| Piece { header_len: 0, ..piece(frame, 0, true, data) };
+        assert!(r.add(at(Layer::Lowpan), whole(1, &[1; 8])).is_none());
+        assert!(r.add(at(Layer::Capwap), whole(2, &[2; 8])).is_none());
+        assert_eq!(r.in_flight(), 2);
+        let done = r.add(at(Layer::Capwap), Piece { header_len: 0, ..piece(3, 8, false, &[3; 4]) }).expect("complete");
+        assert_eq!((done.row.key.layer, done.payload, done.row.total_len), (Layer::Capwap, [[2u8; 8].as_slice(), &[3; 4]].concat(), 12));
+        r.add(at(Layer::Ip), piece(4, 0, true, &[4; 8]));
+        r.add(at(Layer::Capwap), whole(5, &[5; 8])); // a third in flight: the oldest (6LoWPAN) goes
+        assert_eq!((r.evictions, r.finished[0].key.layer, r.in_flight()), (1, Layer::Lowpan, 2));
     }
 
     #[test]

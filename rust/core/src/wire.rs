@@ -34,6 +34,8 @@ pub const FRAME_IEEE80211_SWAPPED: u16 = 0x0002;
 pub const FRAME_PRISM: u16 = 0x0003;
 /// An 802.11 frame behind an AVS header (TZSP's encapsulation 127).
 pub const FRAME_AVS: u16 = 0x0004;
+/// A CAPWAP data fragment, its CAPWAP header included: for the reassembler, never a frame.
+pub const FRAME_CAPWAP_FRAGMENT: u16 = 0x0005;
 const MIN_ETHERTYPE: u16 = 0x0600;
 
 /// The ethertype a type field read from the wire names: 0 (nothing decoded) below 0x0600, so that

@@ -22,10 +22,52 @@ pub struct LinkIds {
 pub enum Decompressed {
     /// An IPv6 packet in the output buffer, `wire_len` bytes long on the wire.
     Ipv6 { wire_len: usize },
-    /// A FRAG1 or FRAGN piece of a larger datagram.
-    Fragment,
+    /// A FRAG1 or FRAGN piece of a larger datagram, its bytes (FRAG1's decompressed) in the
+    /// output buffer.
+    Fragment(Fragment),
     /// Something else (not a dispatch we decode, a reserved mode).
     Other,
+}
+
+/// A piece of a fragmented 6LoWPAN datagram, in bytes of the uncompressed IPv6 datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragment {
+    /// The datagram size the header declares (11 bits).
+    pub size: u16,
+    pub tag: u16,
+    pub offset: u32,
+    /// The piece's length on the wire (FRAG1: decompressed).
+    pub len: u32,
+    /// The whole piece is in the output buffer (the capture did not cut it).
+    pub whole: bool,
+    /// The addresses it was sent between (the mesh header's, when there is one): the key.
+    pub ids: LinkIds,
+}
+
+impl Fragment {
+    /// More pieces follow, as Wireshark decides it: this one ends short of the datagram size.
+    pub fn more(&self) -> bool {
+        self.offset.saturating_add(self.len) < u32::from(self.size)
+    }
+}
+
+/// How long the packet being rebuilt is: the rest of the frame on the wire, or (a first
+/// fragment's) the datagram size its fragment header declares.
+#[derive(Debug, Clone, Copy)]
+enum Size {
+    Wire(usize),
+    Datagram(usize),
+}
+
+impl Size {
+    /// The IPv6 packet's length once `rebuilt` bytes of it are rebuilt from the first `read`
+    /// bytes of the 6LoWPAN packet.
+    fn packet_len(self, read: usize, rebuilt: usize) -> usize {
+        match self {
+            Size::Wire(wire_len) => rebuilt + wire_len.saturating_sub(read),
+            Size::Datagram(size) => size,
+        }
+    }
 }
 
 /// The bytes of a 6LoWPAN header, read in order.
@@ -60,12 +102,43 @@ pub fn decompress(data: &[u8], wire_len: usize, mut ids: LinkIds, out: &mut Vec<
             }
             // Broadcast header: a sequence number.
             0x50 => _ = r.take(1)?,
-            dispatch @ 0x60..=0x7f => return iphc(&mut r, dispatch, wire_len, ids, out),
+            dispatch @ 0x60..=0x7f => return iphc(&mut r, dispatch, Size::Wire(wire_len), ids, out),
             dispatch @ 0x80..=0xbf => ids = mesh(&mut r, dispatch)?,
-            0xc0..=0xc7 | 0xe0..=0xe7 => return Ok(Decompressed::Fragment),
+            dispatch @ (0xc0..=0xc7 | 0xe0..=0xe7) => return fragment(&mut r, dispatch, wire_len, ids, out),
             _ => return Ok(Decompressed::Other),
         }
     }
+}
+
+/// A fragment header: FRAG1 (size and tag, then the datagram's first bytes, its headers
+/// compressed or not) or FRAGN (size, tag and offset in 8-byte units, then bytes as they are).
+fn fragment(r: &mut Reader, dispatch: u8, wire_len: usize, ids: LinkIds, out: &mut Vec<u8>) -> Result<Decompressed, DecodeError> {
+    let size = u16::from(dispatch & 0x07) << 8 | u16::from(r.byte()?);
+    let tag = be16(r.take(2)?, 0).unwrap_or(0);
+    let first = dispatch < 0xe0;
+    let offset = if first { 0 } else { u32::from(r.byte()?) * 8 };
+    if first {
+        // Only the dispatches Wireshark rebuilds a first fragment from: uncompressed and IPHC.
+        match r.byte()? {
+            0x41 => {
+                out.clear();
+                out.extend_from_slice(&r.data[r.at..]);
+            }
+            second @ 0x60..=0x7f => {
+                if iphc(r, second, Size::Datagram(usize::from(size)), ids, out)? == Decompressed::Other {
+                    return Ok(Decompressed::Other);
+                }
+            }
+            _ => return Ok(Decompressed::Other),
+        }
+    } else {
+        out.clear();
+        out.extend_from_slice(&r.data[r.at..]);
+    }
+    // What the capture cut (the wire carried `wire_len` bytes) is missing from the piece too.
+    let missing = wire_len.saturating_sub(r.data.len());
+    let len = u32::try_from(out.len() + missing).unwrap_or(u32::MAX);
+    Ok(Decompressed::Fragment(Fragment { size, tag, offset, len, whole: missing == 0, ids }))
 }
 
 /// A mesh header: hops left (0xf: a byte follows), then the originator and final addresses,
@@ -87,7 +160,7 @@ fn mesh(r: &mut Reader, dispatch: u8) -> Result<LinkIds, DecodeError> {
 }
 
 /// An IPHC header (RFC 6282 section 3) and the NHC headers after it.
-fn iphc(r: &mut Reader, first: u8, wire_len: usize, ids: LinkIds, out: &mut Vec<u8>) -> Result<Decompressed, DecodeError> {
+fn iphc(r: &mut Reader, first: u8, size: Size, ids: LinkIds, out: &mut Vec<u8>) -> Result<Decompressed, DecodeError> {
     let second = r.byte()?;
     if second & 0x80 != 0 {
         // Context identifiers: unknown contexts all read as the zero prefix.
@@ -134,12 +207,13 @@ fn iphc(r: &mut Reader, first: u8, wire_len: usize, ids: LinkIds, out: &mut Vec<
     if !known {
         return Ok(Decompressed::Other);
     }
-    if compressed_next && !next_headers(r, wire_len, out)? {
+    if compressed_next && !next_headers(r, size, out)? {
         return Ok(Decompressed::Other);
     }
-    // The payload length is what the frame carries after the rebuilt headers (RFC 6282 3.2.1).
+    // The payload length is what the frame carries after the rebuilt headers (RFC 6282 3.2.1),
+    // or what the first fragment's datagram size leaves after the IPv6 header.
     let rest = r.data.get(r.at..).unwrap_or_default();
-    let packet_len = out.len() + wire_len.saturating_sub(r.at);
+    let packet_len = size.packet_len(r.at, out.len()).max(IPV6_HEADER_LEN);
     let payload_len = u16::try_from(packet_len - IPV6_HEADER_LEN).unwrap_or(u16::MAX);
     out[4..6].copy_from_slice(&payload_len.to_be_bytes());
     out.extend_from_slice(rest);
@@ -200,14 +274,14 @@ fn multicast(r: &mut Reader, context: bool, mode: u8, address: &mut [u8]) -> Res
 /// The NHC-compressed headers (RFC 6282 section 4): IPv6 extension headers, then maybe UDP.
 /// Each is appended to `out`, its type written in the next-header field before it. False for
 /// one we do not rebuild (fragment headers, IPv6 in IPv6, unknown encodings).
-fn next_headers(r: &mut Reader, wire_len: usize, out: &mut Vec<u8>) -> Result<bool, DecodeError> {
+fn next_headers(r: &mut Reader, size: Size, out: &mut Vec<u8>) -> Result<bool, DecodeError> {
     // Where the next-header field of the header last rebuilt is.
     let mut next_field = 6;
     loop {
         let nhc = r.byte()?;
         if nhc & 0xf8 == 0xf0 {
             out[next_field] = PROTO_UDP;
-            udp(r, nhc, wire_len, out)?;
+            udp(r, nhc, size, out)?;
             return Ok(true);
         }
         if nhc & 0xf0 != 0xe0 {
@@ -246,8 +320,9 @@ fn next_headers(r: &mut Reader, wire_len: usize, out: &mut Vec<u8>) -> Result<bo
 }
 
 /// A UDP header: ports inline or from the 0xF0xx / 0xF0Bx ranges, the checksum inline or elided
-/// (written as 0), the length always elided (the datagram runs to the frame's end).
-fn udp(r: &mut Reader, nhc: u8, wire_len: usize, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+/// (written as 0), the length always elided (the datagram runs to the frame's end, or to the
+/// datagram size of a first fragment).
+fn udp(r: &mut Reader, nhc: u8, size: Size, out: &mut Vec<u8>) -> Result<(), DecodeError> {
     let (src, dst) = match nhc & 3 {
         0 => {
             let b = r.take(4)?;
@@ -267,7 +342,7 @@ fn udp(r: &mut Reader, nhc: u8, wire_len: usize, out: &mut Vec<u8>) -> Result<()
         }
     };
     let checksum = if nhc & 0x04 == 0 { r.take(2)? } else { &[0, 0] };
-    let len = 8 + wire_len.saturating_sub(r.at);
+    let len = size.packet_len(r.at, out.len() + 8).saturating_sub(out.len());
     out.extend_from_slice(&src.to_be_bytes());
     out.extend_from_slice(&dst.to_be_bytes());
     out.extend_from_slice(&u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes());
@@ -360,10 +435,47 @@ mod tests {
         // Mesh (short originator 5, short final 6), broadcast, then IPHC from their addresses.
         let (_, out) = run(&[0xb3, 0, 5, 0, 6, 0x50, 9, 0x7a, 0x33, 58]);
         assert_eq!(addresses(&out), ("fe80::ff:fe00:5".parse().unwrap(), "fe80::ff:fe00:6".parse().unwrap()));
-        assert_eq!(run(&[0xc0, 0x50, 0, 1]).0, Decompressed::Fragment);
-        assert_eq!(run(&[0xe0, 0x50, 0, 1, 2]).0, Decompressed::Fragment);
         assert_eq!(run(&[0x42, 0]).0, Decompressed::Other);
         assert_eq!(run(&[0x01]).0, Decompressed::Other);
+    }
+
+    #[test]
+    fn fragments_are_pieces_of_the_uncompressed_datagram() {
+        let piece = |size, offset, len, whole| Decompressed::Fragment(Fragment { size, tag: 0x0102, offset, len, whole, ids: IDS });
+        // FRAG1 (size 80) with IPHC: the IPv6 payload length is the datagram's, not the piece's.
+        let (d, out) = run(&[0xc0, 0x50, 1, 2, 0x7a, 0x33, 58, 0x80, 0, 0, 0]);
+        assert_eq!(d, piece(80, 0, 44, true));
+        assert_eq!((&out[4..6], &out[40..]), (&[0u8, 40][..], &[0x80u8, 0, 0, 0][..]));
+        let Decompressed::Fragment(f) = d else { unreachable!() };
+        assert!(f.more());
+        // With UDP NHC, the UDP length too (80 - 40); uncompressed IPv6 as it is.
+        let (_, out) = run(&[0xc0, 0x50, 1, 2, 0x7e, 0x33, 0xf3, 0x12, 0xbe, 0xef, 0xaa]);
+        assert_eq!(&out[44..46], &[0, 40]);
+        let (d, out) = run(&[0xc0, 0x50, 1, 2, 0x41, 0x60, 0, 0, 0]);
+        assert_eq!((d, &out[..]), (piece(80, 0, 4, true), &[0x60u8, 0, 0, 0][..]));
+        // FRAGN: the offset in 8-byte units; the last piece reaches the size.
+        let (d, out) = run(&[0xe0, 0x50, 1, 2, 9, 7, 7, 7, 7, 7, 7, 7, 7]);
+        assert_eq!((d, &out[..]), (piece(80, 72, 8, true), &[7u8; 8][..]));
+        let Decompressed::Fragment(f) = d else { unreachable!() };
+        assert!(!f.more());
+        // Cut by the capture: the wire's length, not whole.
+        let mut out = Vec::new();
+        assert_eq!(decompress(&[0xe0, 0x50, 1, 2, 1, 7], 9, IDS, &mut out).unwrap(), piece(80, 8, 4, false));
+        // A mesh header's addresses are the key; HC1 in a first fragment is not rebuilt.
+        let (d, _) = run(&[0xb3, 0, 5, 0, 6, 0xe0, 0x50, 1, 2, 1, 7]);
+        let Decompressed::Fragment(f) = d else { unreachable!() };
+        assert_eq!(f.ids, LinkIds { src: iid_short(5), dst: iid_short(6) });
+        assert_eq!(run(&[0xc0, 0x50, 1, 2, 0x42, 0]).0, Decompressed::Other);
+    }
+
+    #[test]
+    fn every_cut_of_a_fragment_header_is_an_error() {
+        for f in [&[0xc0u8, 0x50, 1, 2, 0x7a, 0x33, 58][..], &[0xe0, 0x50, 1, 2, 3][..]] {
+            for keep in 0..f.len() {
+                let mut out = Vec::new();
+                assert!(matches!(decompress(&f[..keep], f.len() + 8, IDS, &mut out), Err(DecodeError::Truncated { .. })), "{keep}");
+            }
+        }
     }
 
     #[test]

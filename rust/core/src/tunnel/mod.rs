@@ -23,7 +23,7 @@
 //! [`Inner`] names what follows a header by its ethertype: [`ETHERNET`] (TEB) for an Ethernet
 //! frame and, for the radio frames that have none, the pseudo-ethertypes below 0x0600
 //! (`wire::FRAME_*`); [`Tunnel::enter`] opens both kinds of frame with the link decoders.
-mod capwap;
+pub mod capwap;
 mod cmd;
 mod gre;
 mod gtp;
@@ -367,7 +367,12 @@ impl Tunnel {
             self.scope.fold(&id.to_be_bytes());
         }
         self.copy |= decap.kind == Kind::Nhrp;
-        let inner = decap.inner;
+        self.open_frame(decap.inner, decap.vlan, link)
+    }
+
+    /// Steps into `inner` when it is a frame (Ethernet or radio), which becomes the link (its VLAN,
+    /// or else `vlan`); anything else is handed back as it is.
+    pub fn open_frame<'a>(&mut self, inner: Inner<'a>, vlan: Option<u16>, link: &mut LinkFrame<'a>) -> Result<Option<Inner<'a>>, DecodeError> {
         let frame = if inner.ethertype == ETHERNET {
             if inner.bytes.header("Ethernet", 14)?.is_none() {
                 return Ok(None);
@@ -385,7 +390,7 @@ impl Tunnel {
         self.scope.fold(&frame.vlan_key.to_be_bytes());
         link.src_mac = frame.src_mac;
         link.dst_mac = frame.dst_mac;
-        link.vlan = frame.vlan.or(decap.vlan);
+        link.vlan = frame.vlan.or(vlan);
         Ok(Some(Inner { ethertype: frame.ethertype, bytes: Bytes { data: frame.payload, missing: inner.bytes.missing } }))
     }
 }

@@ -66,6 +66,10 @@ class Plan:
     # Columns some measures need, computed over the distinct values of a batch (string tests
     # on addresses cost a cast per row otherwise).
     helpers: Callable[[pl.DataFrame], list[pl.Expr]] | None = field(default=None)
+    # Candidates are (group, ``sub``) pairs, not groups: the detector's alerts depend only on the
+    # rows of hot sub-groups (its bounds share one ``sub``). A group of the whole link, say,
+    # then holds the rows of its few hot addresses, not all of the link's.
+    by_sub: bool = False
 
     @property
     def width(self) -> int:
@@ -86,6 +90,15 @@ class Plan:
 
 def _keys(width: int) -> list[str]:
     return [f"_k{i}" for i in range(width)]
+
+
+def _chosen(plan: Plan) -> list[str]:
+    """The columns of the plan's candidates."""
+    return [*_keys(plan.width), *(["_sub"] if plan.by_sub else [])]
+
+
+def _with_sub(rows: pl.LazyFrame, plan: Plan) -> pl.LazyFrame:
+    return rows.with_columns(plan.bounds[0].sub.alias("_sub")) if plan.by_sub else rows
 
 
 def routed(frame: pl.LazyFrame, plan: Plan) -> pl.LazyFrame:
@@ -144,7 +157,7 @@ def _hot(table: pl.DataFrame, bound: Bound, plan: Plan) -> pl.DataFrame:
         table = table.with_columns(
             pl.col(name) + pl.when(follows).then(pl.col(name).shift()).otherwise(0)
             for name, (_, how) in bound.measures.items() if how == "sum")
-    return table.filter(bound.hot).select(keys)
+    return table.filter(bound.hot).select(_chosen(plan))
 
 
 def settle(table: pl.DataFrame, plan: Plan, index: int, until: int) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -163,7 +176,7 @@ def settle(table: pl.DataFrame, plan: Plan, index: int, until: int) -> tuple[pl.
     if bound.idle is not None:
         ended = pl.col("_last").dt.epoch("ns") < until - round(bound.idle * 1e9)
         return _hot(table.filter(ended), bound, plan), table.filter(~ended)
-    return table.clear().select(_keys(plan.width)), table
+    return table.clear().select(_chosen(plan)), table
 
 
 def routes_any(frame: pl.DataFrame, plan: Plan) -> bool:
@@ -174,7 +187,8 @@ def routes_any(frame: pl.DataFrame, plan: Plan) -> bool:
 def late_keys(frame: pl.DataFrame, plan: Plan, before: int) -> pl.DataFrame:
     """The keys of ``frame``'s routed rows earlier than ``before``: rows a stream meets after it
     settled their buckets, whose groups are then candidates outright (over-counting is safe)."""
-    return routed(frame.lazy().filter(pl.col("ts").dt.epoch("ns") < before), plan).select(_keys(plan.width)).unique().collect()
+    rows = routed(frame.lazy().filter(pl.col("ts").dt.epoch("ns") < before), plan)
+    return _with_sub(rows, plan).select(_chosen(plan)).unique().collect()
 
 
 def select_rows(frame: pl.DataFrame, plan: Plan, chosen: pl.DataFrame | None,
@@ -184,7 +198,7 @@ def select_rows(frame: pl.DataFrame, plan: Plan, chosen: pl.DataFrame | None,
     text, the same in every process)."""
     rows = routed(frame.lazy().with_row_index("_row"), plan)
     if chosen is not None:
-        rows = rows.join(chosen.lazy(), on=_keys(plan.width), how="semi", nulls_equal=True)
+        rows = _with_sub(rows, plan).join(chosen.lazy(), on=_chosen(plan), how="semi", nulls_equal=True)
     if part is not None:
         share = pl.concat_str([pl.col(k).cast(pl.String) for k in _keys(plan.width)], separator=" ",
                               ignore_nulls=True).hash(seed=0) % part[1]

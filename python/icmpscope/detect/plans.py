@@ -211,14 +211,16 @@ def neighbor_discovery(*, known_neighbors, **_) -> Plan:
                .otherwise(src))
     probe = (pl.col("icmp_type") == NEIGHBOR_SOLICIT) & (pl.col("src") == UNSPECIFIED)
     declared = known_neighbors is not None
-    # One group, the link (an alert gathers a MAC's claims over many addresses), a candidate
-    # when one address is.
+    # One group, the link (an alert gathers a MAC's claims over many addresses), of which only
+    # the hot addresses' rows are read: a false claim is on an address with a second MAC (or a
+    # declared one), an answered probe on one probed and advertised.
     return Plan(routes=(Route(on_link_nd(), (pl.col("ip_version"),)),),
                 bounds=(Bound(None, {"macs": (claimed_mac().n_unique(), "sum"),
                                      "probes": (probe.sum(), "sum"),
                                      "adverts": ((pl.col("icmp_type") == NEIGHBOR_ADVERT).sum(), "sum")},
                               (pl.col("macs") >= (1 if declared else 2))
                               | ((pl.col("probes") >= 1) & (pl.col("adverts") >= 1)), sub=address),),
+                by_sub=True,
                 columns=(*_READ, "src_mac", "tunnel", "lladdr", "nd_flags", "nd_target"))
 
 

@@ -94,6 +94,8 @@ def detect_streamed(lf: pl.LazyFrame, thresholds: dict[str, object]) -> pl.DataF
         return empty(several=False)
     chosen = {d: _union(engine.candidates([engine.merge_bounds(p, plans[d], i) for i, p in enumerate(merged[d])],
                                           plans[d]), settled[d]) for d in DETECTORS}
+    del merged, settled  # judged: the passes to come hold rows instead
+    _released()
     learning = thresholds.get("router_learning", 60.0)
     early_until = pl.lit(first_ts) + seconds(float(learning))
     # Router inference, only where there is something to judge, reads a few columns.

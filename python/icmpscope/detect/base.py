@@ -10,6 +10,7 @@ one window before its first hot row to its last: that is the evidence of one ale
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -50,6 +51,27 @@ def lazy(table: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     lf = table.lazy()
     names = lf.collect_schema().names()
     return lf.with_columns(pl.col(c).cast(pl.String) for c in _TEXT if c in names)
+
+
+def coded_of(data: Data) -> pl.LazyFrame:
+    """The ``icmp`` table of ``data`` with its text columns Categorical (as read; String ones
+    cast), for detectors that group, join and sort by :func:`code` and cast to text only what
+    their alerts show."""
+    if isinstance(data, Capture):
+        data = data.icmp
+    if not isinstance(data, (pl.DataFrame, pl.LazyFrame)):
+        return icmp_of(data)  # raises the TypeError that names what is expected
+    lf = data.lazy()
+    schema = lf.collect_schema()
+    return lf.with_columns(pl.col(c).cast(pl.Categorical) for c in _TEXT
+                           if c in schema and schema[c] != pl.Categorical)
+
+
+def code(column: str) -> pl.Expr:
+    """A Categorical column's integer code: equal codes are equal text in one process (polars'
+    categories are global), and ints sort, group and join several times faster than text.
+    The order of codes is not the order of the text."""
+    return pl.col(column).to_physical()
 
 
 def icmp_of(data: Data) -> pl.LazyFrame:
@@ -189,6 +211,19 @@ def rate_hot(rows: pl.LazyFrame, *, by: Sequence[str], window: float, hot: pl.Ex
     return (rows.sort(*by, "ts")
             .rolling("ts", period=f"{round(window * 1e9)}ns", group_by=list(by)).agg(*aggs)
             .filter(hot).select(*by, "ts"))
+
+
+def count_hot(rows: pl.LazyFrame, *, by: Sequence[str], window: float, minimum: float) -> pl.LazyFrame:
+    """The times at which a ``by`` group has at least ``minimum`` rows within the trailing
+    window ``(ts - window, ts]``: the same times as :func:`rate_hot` with a count (``hot`` =
+    ``count >= minimum``), without sorting by the group. With the rows in time order, a group
+    has k rows within the window ending at a row exactly when that row and the group's k-1th
+    row before it are less than a window apart (the last of rows with equal times answers for
+    them all, and the times are what episodes read)."""
+    k = max(math.ceil(minimum), 1)
+    return (rows.select(*by, "ts").sort("ts", maintain_order=True)
+            .filter((pl.col("ts") - pl.col("ts").shift(k - 1).over(list(by))) < seconds(window))
+            .select(*by, "ts"))
 
 
 def distinct_hot(rows: pl.LazyFrame, *, by: Sequence[str], target: str | Sequence[str],

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from icmpscope.detect.base import (Data, distinct_hot, episodes, evidence, finish, icmp_of,
-                                   listing, seconds, seconds_between, several_files)
+from icmpscope.detect.base import (Data, code, coded_of, distinct_hot, episodes, evidence, finish,
+                                   icmp_of, listing, seconds, seconds_between, several_files)
 
 __all__ = ["sweeps", "mask_replies", "traceroute_pairs", "ttl_expired", "probe_kind", "answer_kind"]
 
@@ -66,35 +66,39 @@ def sweeps(data: Data, *, sweep_window: float = 60.0, sweep_min_targets: int = 1
     >>> ic.detect.sweeps(sweep.read()).select("kind", "src", "dst", "packets").rows()
     [('sweep', '203.0.113.66', None, 40)]
     """
-    icmp = icmp_of(data)
+    # Addresses as their Categorical codes (`_s`, `_d`): the sweep line, the episodes and the
+    # joins group and sort ints, not text; the text is cast only for what the alerts show.
+    icmp = coded_of(data)
     kind = probe_kind()
     # Only the columns the alerts use: episodes sort their rows, and a capture's rows are wide.
     probes = (icmp.filter(kind.is_not_null())
-              .select("file", "frame", "ts", "ip_version", "icmp_type", "src", "dst", kind.alias("probe")))
-    pair = ["src", "dst"]
+              .select("file", "frame", "ts", "ip_version", "icmp_type", "src", "dst", kind.alias("probe"),
+                      code("src").alias("_s"), code("dst").alias("_d")))
+    pair = ["_s", "_d"]
     monitored = (probes.group_by(pair)
                  .agg((pl.col("ts").max() - pl.col("ts").min()).alias("span"))
                  .filter(pl.col("span") >= seconds(sweep_revisit))
                  .select(pair))
-    traced = traceroute_pairs(icmp).rename({"prober": "src", "target": "dst"})
+    traced = (icmp.filter(ttl_expired())
+              .select(code("inner_src").alias("_s"), code("inner_dst").alias("_d")).drop_nulls().unique())
     # Collected once: the sweep line and the episodes both read it.
     probes = probes.join(monitored, on=pair, how="anti").join(traced, on=pair, how="anti").collect().lazy()
-    hot = distinct_hot(probes, by=["src"], target="dst", window=sweep_window, minimum=sweep_min_targets)
+    hot = distinct_hot(probes, by=["_s"], target="_d", window=sweep_window, minimum=sweep_min_targets)
     # Collected once: the answers and the alerts both read it (a plan would compute it twice).
-    found = episodes(probes, hot, by=["src"], window=sweep_window).sort("ts", "file", "frame").collect().lazy()
+    found = episodes(probes, hot, by=["_s"], window=sweep_window).sort("ts", "file", "frame").collect().lazy()
 
     reply = _lookup({key: answer for key, (_, answer) in PROBES.items()})
-    answers = (icmp.select("ip_version", "icmp_type", "ts", pl.col("dst").alias("src"),
-                           pl.col("src").alias("dst"))
-               .join(found.select("ip_version", "src", "dst", reply.alias("icmp_type"), "episode").unique(),
-                     on=["ip_version", "icmp_type", "src", "dst"]))
-    live = (answers.group_by("src", "episode")
-            .agg(pl.col("dst").n_unique().alias("live"), listing(pl.col("dst").sort_by("ts")).alias("hosts")))
-    alerts = (found.group_by("src", "episode")
-              .agg(*evidence(first=pl.col("dst").is_first_distinct(), ordered=True),
-                   pl.col("dst").n_unique().alias("targets"), listing("probe").alias("probes"),
+    answers = (icmp.select("ip_version", "icmp_type", "ts", "src", code("dst").alias("_s"),
+                           code("src").alias("_d"))
+               .join(found.select("ip_version", "_s", "_d", reply.alias("icmp_type"), "episode").unique(),
+                     on=["ip_version", "icmp_type", "_s", "_d"]))
+    live = (answers.group_by("_s", "episode")
+            .agg(pl.col("_d").n_unique().alias("live"), listing(pl.col("src").sort_by("ts")).alias("hosts")))
+    alerts = (found.group_by("_s", "episode")
+              .agg(*evidence(first=pl.col("_d").is_first_distinct(), ordered=True), pl.col("src").first(),
+                   pl.col("_d").n_unique().alias("targets"), listing("probe").alias("probes"),
                    listing("dst").alias("sample"))
-              .join(live, on=["src", "episode"], how="left")
+              .join(live, on=["_s", "episode"], how="left")
               .with_columns(pl.lit("sweep").alias("kind"), pl.lit(None, pl.String).alias("dst"),
                             pl.lit(REMOTE_SYSTEM_DISCOVERY).alias("technique"),
                             pl.format("{} request(s) to {} addresses in {} s ({}); {} answered: {}",

@@ -14,6 +14,12 @@ __all__ = ["echo_floods"]
 DIRECT_FLOOD = "T1498.001"
 
 
+def _code64(column: str) -> pl.Expr:
+    """A Categorical code as u64, a missing address as 2**32 - 1 (its own group, as before; no
+    capture has four billion addresses)."""
+    return code(column).fill_null(2**32 - 1).cast(pl.UInt64)
+
+
 def echo_floods(data: Data, *, flood_window: float = 1.0, flood_rate: float = 50.0,
                 flood_byte_rate: float = 1_000_000.0, ddos_rate: float = 100.0,
                 ddos_min_sources: int = 10, networks: Sequence[str] = ()) -> pl.DataFrame:
@@ -35,7 +41,8 @@ def echo_floods(data: Data, *, flood_window: float = 1.0, flood_rate: float = 50
     # and sort ints, not text (see sweeps).
     requests = (coded_of(data).filter(pl.col("icmp_type").is_in(ECHO_REQUEST))
                 .select("file", "frame", "ts", "src", "dst", "dst_mac", "datagram_len",
-                        code("src").alias("_s"), code("dst").alias("_d"), code("dst_mac").alias("_m")))
+                        code("src").alias("_s"), code("dst").alias("_d"), code("dst_mac").alias("_m"),
+                        (_code64("src") * (1 << 32) + _code64("dst")).alias("_p")))
     # Broadcast judged once per distinct destination (text tests on every row cost seconds over
     # millions of requests); collected once, as four queries read it.
     group = (requests.select("_d", "_m", "dst", "dst_mac").unique(subset=["_d", "_m"])
@@ -44,7 +51,7 @@ def echo_floods(data: Data, *, flood_window: float = 1.0, flood_rate: float = 50
     requests = (requests.join(group, on=["_d", "_m"], how="anti", nulls_equal=True)
                 .drop("dst_mac", "_m").collect().lazy())
     window = flood_window
-    pair = ["_s", "_d"]
+    pair = ["_p"]  # (source, target) as one int: two u32 codes
     # Counts without sorting by pair; bytes (rolling sums) only over the pairs whose bytes in
     # all reach the threshold, the only ones whose bytes in a window can.
     heavy = (requests.group_by(pair).agg(pl.col("datagram_len").sum().alias("_b"))
@@ -57,7 +64,7 @@ def echo_floods(data: Data, *, flood_window: float = 1.0, flood_rate: float = 50
     floods = (episodes(requests, pair_hot, by=pair, window=window)
               .group_by(*pair, "episode")
               .agg(*evidence(), pl.col("datagram_len").sum().alias("bytes"), pl.col("src").first(),
-                   pl.col("dst").first())
+                   pl.col("dst").first(), pl.col("_d").first())
               .with_columns(pl.lit("echo_flood").alias("kind"),
                             pl.format("{} echo requests in {} s ({} bytes); "
                                       "threshold {}/s or {} bytes/s over {} s",
@@ -67,12 +74,30 @@ def echo_floods(data: Data, *, flood_window: float = 1.0, flood_rate: float = 50
     victim_hot = count_hot(requests, by=["_d"], window=window, minimum=ddos_rate * window)
     victims = episodes(requests, victim_hot, by=["_d"], window=window).collect().lazy()
     # The sources counted per source first: sorting every request's source text in its group
-    # (by_frequency) cost seconds over millions of spoofed sources. Ties in text order
-    # (Categorical sorts by its text).
-    sources = (victims.group_by("_d", "episode", "_s").agg(pl.len().alias("_n"), pl.col("src").first())
-               .sort("_d", "episode", "_n", "src", descending=[False, False, True, False])
-               .group_by("_d", "episode", maintain_order=True)
-               .agg(pl.len().alias("sources"), listing("src").alias("top")))
+    # (by_frequency) cost seconds over millions of spoofed sources. The five most frequent,
+    # ties in text order, without sorting every source: each source's rank in text order
+    # (once per distinct source), and the five smallest of (-count, rank) in each episode.
+    # Keyed by (episode, source) as one int: episode numbers are unique across targets.
+    per_source = (victims.group_by((pl.col("episode").cast(pl.UInt64) * (1 << 32) + _code64("src")).alias("_es"))
+                  .agg(pl.col("_d", "episode", "_s", "src").first(), pl.len().alias("_n"))
+                  .collect().lazy())
+    named = per_source.filter(pl.col("_s").is_not_null())
+    ranks = (named.select("_s", "src").unique("_s")
+             .select("_s", pl.col("src").cast(pl.String).rank("ordinal").cast(pl.UInt64).alias("_r")))
+    episode = ["_d", "episode"]
+    order = ((2**32 - 1 - pl.col("_n").cast(pl.UInt64)) * (1 << 32) + pl.col("_r")).alias("_o")
+    top = (named.join(ranks, on="_s").with_columns(order)
+           .filter(pl.col("_o") <= pl.col("_o").bottom_k(5).max().over(episode))
+           .sort(*episode, "_o")
+           .group_by(episode, maintain_order=True)
+           .agg(pl.col("src").cast(pl.String).str.join(", ").alias("_top")))
+    sources = (per_source.group_by(episode)
+               .agg(pl.len().alias("sources"), pl.col("_s").is_not_null().sum().alias("_named"))
+               .join(top, on=episode, how="left")
+               .select(*episode, "sources",
+                       pl.when(pl.col("_named") == 0).then(pl.lit("-"))
+                       .when(pl.col("_named") > 5).then(pl.col("_top") + "…")
+                       .otherwise(pl.col("_top")).alias("top")))
     ddos = (victims.group_by("_d", "episode").agg(*evidence(), pl.col("dst").first())
             .join(sources, on=["_d", "episode"])
             .filter(pl.col("sources") >= ddos_min_sources)

@@ -50,6 +50,11 @@ def traceroute_pairs(icmp: pl.LazyFrame) -> pl.LazyFrame:
             .drop_nulls().unique())
 
 
+def _pair_code(src: str, dst: str) -> pl.Expr:
+    """The pair (prober, target) as one int (`_p`: two u32 codes), to group, join and sort by."""
+    return (code(src).cast(pl.UInt64) * (1 << 32) + code(dst).cast(pl.UInt64)).alias("_p")
+
+
 def sweeps(data: Data, *, sweep_window: float = 60.0, sweep_min_targets: int = 10,
            sweep_revisit: float = 5.0) -> pl.DataFrame:
     """``sweep``: one source sends echo, timestamp, information, address mask (ICMPv4), echo or
@@ -73,17 +78,16 @@ def sweeps(data: Data, *, sweep_window: float = 60.0, sweep_min_targets: int = 1
     # Only the columns the alerts use: episodes sort their rows, and a capture's rows are wide.
     probes = (icmp.filter(kind.is_not_null())
               .select("file", "frame", "ts", "ip_version", "icmp_type", "src", "dst", kind.alias("probe"),
-                      code("src").alias("_s"), code("dst").alias("_d")))
-    pair = ["_s", "_d"]
-    monitored = (probes.group_by(pair)
+                      code("src").alias("_s"), code("dst").alias("_d"), _pair_code("src", "dst")))
+    monitored = (probes.group_by("_p")
                  .agg((pl.col("ts").max() - pl.col("ts").min()).alias("span"))
                  .filter(pl.col("span") >= seconds(sweep_revisit))
-                 .select(pair))
-    traced = (icmp.filter(ttl_expired())
-              .select(code("inner_src").alias("_s"), code("inner_dst").alias("_d")).drop_nulls().unique())
+                 .select("_p"))
+    traced = icmp.filter(ttl_expired()).select(_pair_code("inner_src", "inner_dst")).drop_nulls().unique()
     # Collected once: the sweep line and the episodes both read it.
-    probes = probes.join(monitored, on=pair, how="anti").join(traced, on=pair, how="anti").collect().lazy()
-    hot = distinct_hot(probes, by=["_s"], target="_d", window=sweep_window, minimum=sweep_min_targets)
+    probes = probes.join(monitored, on="_p", how="anti").join(traced, on="_p", how="anti").collect().lazy()
+    hot = distinct_hot(probes, by=["_s"], target="_d", pair="_p", window=sweep_window,
+                       minimum=sweep_min_targets)
     # Collected once: the answers and the alerts both read it (a plan would compute it twice).
     found = episodes(probes, hot, by=["_s"], window=sweep_window).sort("ts", "file", "frame").collect().lazy()
 

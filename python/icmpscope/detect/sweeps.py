@@ -92,17 +92,19 @@ def sweeps(data: Data, *, sweep_window: float = 60.0, sweep_min_targets: int = 1
     found = episodes(probes, hot, by=["_s"], window=sweep_window).sort("ts", "file", "frame").collect().lazy()
 
     reply = _lookup({key: answer for key, (_, answer) in PROBES.items()})
-    answers = (icmp.select("ip_version", "icmp_type", "ts", "src", code("dst").alias("_s"),
-                           code("src").alias("_d"))
-               .join(found.select("ip_version", "_s", "_d", reply.alias("icmp_type"), "episode").unique(),
-                     on=["ip_version", "icmp_type", "_s", "_d"]))
-    live = (answers.group_by("_s", "episode")
-            .agg(pl.col("_d").n_unique().alias("live"), listing(pl.col("src").sort_by("ts")).alias("hosts")))
-    alerts = (found.group_by("_s", "episode")
+    # An answer goes from the target to the prober: its pair is (dst, src).
+    answers = (icmp.select("ip_version", "icmp_type", "ts", "src", _pair_code("dst", "src"))
+               .join(found.select("ip_version", "_p", reply.alias("icmp_type"), "episode").unique(),
+                     on=["ip_version", "icmp_type", "_p"]))
+    # Grouped by episode alone (its numbers are unique across probers); the answers sorted
+    # once by time, not each group's.
+    live = (answers.sort("ts", maintain_order=True).group_by("episode")
+            .agg(pl.col("src").n_unique().alias("live"), listing("src").alias("hosts")))
+    alerts = (found.group_by("episode")
               .agg(*evidence(first=pl.col("_d").is_first_distinct(), ordered=True), pl.col("src").first(),
                    pl.col("_d").n_unique().alias("targets"), listing("probe").alias("probes"),
                    listing("dst").alias("sample"))
-              .join(live, on=["_s", "episode"], how="left")
+              .join(live, on="episode", how="left")
               .with_columns(pl.lit("sweep").alias("kind"), pl.lit(None, pl.String).alias("dst"),
                             pl.lit(REMOTE_SYSTEM_DISCOVERY).alias("technique"),
                             pl.format("{} request(s) to {} addresses in {} s ({}); {} answered: {}",

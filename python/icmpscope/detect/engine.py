@@ -197,7 +197,9 @@ def select_rows(frame: pl.DataFrame, plan: Plan, chosen: pl.DataFrame | None,
         share = pl.concat_str([pl.col(k).cast(pl.String) for k in _keys(plan.width)], separator=" ",
                               ignore_nulls=True).hash(seed=0) % part[1]
         rows = rows.filter(share == part[0])
-    index = rows.select("_row").unique().sort("_row").collect()["_row"]
+    # One route gives each row once (no unique() needed); several may give a row twice.
+    index = rows.select("_row")
+    index = (index if len(plan.routes) == 1 else index.unique()).sort("_row").collect()["_row"]
     if plan.columns is not None:
         frame = frame.select(plan.columns)
     return frame[index] if index.len() < frame.height else frame

@@ -276,15 +276,19 @@ def episodes(rows: pl.LazyFrame, hot: pl.LazyFrame, *, by: Sequence[str],
              window: float) -> pl.LazyFrame:
     """``rows`` that belong to an episode of their ``by`` group, with an ``episode`` number."""
     w = seconds(window)
-    # Each run of hot times is read off the sorted times, its first and last row side by side
-    # (no group-by; repeated times change no run, so they need no unique()). The episode
-    # numbers are those of `runs`.
-    ordered = (hot.select(*by, "ts").sort(*by, "ts")
-               .with_columns(run_starts(by, w).alias("_start"))
-               .with_columns(pl.col("_start").cum_sum().alias("episode"),
-                             pl.col("_start").shift(-1).fill_null(True).alias("_end")))
-    spans = pl.concat([ordered.filter("_start").select(*by, "episode", (pl.col("ts") - w).alias("_lo")),
-                       ordered.filter("_end").select(pl.col("ts").alias("_hi"))], how="horizontal").sort("_lo")
+    # Each run of hot times is read off the sorted times: its first and last rows, in one pass
+    # (no group-by; ``hot`` is read once, as it may be a costly plan; repeated times change no
+    # run, so they need no unique()). The episode numbers are those of `runs`.
+    spans = (hot.select(*by, "ts").sort(*by, "ts")
+             .with_columns(run_starts(by, w).alias("_start"))
+             .with_columns(pl.col("_start").cum_sum().alias("episode"),
+                           pl.col("_start").shift(-1).fill_null(True).alias("_end"))
+             .filter(pl.col("_start") | pl.col("_end"))
+             # A run's first row is its last too, or the next row kept is its last.
+             .with_columns(pl.when("_end").then(pl.col("ts")).otherwise(pl.col("ts").shift(-1)).alias("_hi"))
+             .filter("_start")
+             .select(*by, "episode", (pl.col("ts") - w).alias("_lo"), "_hi")
+             .sort("_lo"))
     return (rows.sort("ts")
             .join_asof(spans, left_on="ts", right_on="_lo", by=list(by), strategy="backward",
                        allow_exact_matches=False, check_sortedness=False)

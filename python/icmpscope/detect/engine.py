@@ -151,7 +151,24 @@ def _hot(table: pl.DataFrame, bound: Bound, plan: Plan) -> pl.DataFrame:
     keys = _keys(plan.width)
     group = [*keys, *(["_sub"] if bound.sub is not None else [])]
     if bound.window is not None:
-        table = table.sort(*group, "_bucket")
+        if all(how == "sum" for _, how in bound.measures.values()):
+            # ``hot`` only grows with the measures (over-counting must stay safe), and no two
+            # buckets add up to more than all of a group's: groups whose totals are not hot
+            # cannot be, and most groups of a busy capture (millions of pairs) go here, unsorted.
+            # First the table's total: where even all groups together are not hot (no unusual
+            # query in a capture, say), none is.
+            total = table.select(pl.col(name).sum() for name in bound.measures)
+            if not total.select(bound.hot).to_series().any():
+                return table.clear().select(_chosen(plan))
+            # Totals per hash of the key (one u64: a group-by of millions of two-column keys
+            # cost seconds); two groups sharing a hash only over-count, which is safe.
+            rows = table.lazy().with_columns(pl.struct(group).hash(seed=0).alias("_h"))
+            hot = (rows.group_by("_h").agg(pl.col(name).sum() for name in bound.measures)
+                   .filter(bound.hot).select("_h"))
+            table = rows.join(hot, on="_h", how="semi").drop("_h").collect()
+        # Sorted by the keys' codes: any order that brings a group's buckets together will do,
+        # and text (Categorical sorts by it) costs several times more.
+        table = table.sort(*(pl.col(c).to_physical() for c in group), "_bucket")
         follows = (pl.all_horizontal(pl.col(c).eq_missing(pl.col(c).shift()) for c in group)
                    & (pl.col("_bucket") - pl.col("_bucket").shift() == 1)).fill_null(False)
         table = table.with_columns(
@@ -203,7 +220,9 @@ def select_rows(frame: pl.DataFrame, plan: Plan, chosen: pl.DataFrame | None,
         share = pl.concat_str([pl.col(k).cast(pl.String) for k in _keys(plan.width)], separator=" ",
                               ignore_nulls=True).hash(seed=0) % part[1]
         rows = rows.filter(share == part[0])
-    index = rows.select("_row").unique().sort("_row").collect()["_row"]
+    # One route gives each row once (no unique() needed); several may give a row twice.
+    index = rows.select("_row")
+    index = (index if len(plan.routes) == 1 else index.unique()).sort("_row").collect()["_row"]
     if plan.columns is not None:
         frame = frame.select(plan.columns)
     return frame[index] if index.len() < frame.height else frame

@@ -5,13 +5,19 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from icmpscope.detect.base import (ECHO_REQUEST, Data, episodes, evidence, finish, icmp_of,
-                                   is_broadcast, listing, rate_hot, seconds_between,
-                                   several_files)
+from icmpscope.detect.base import (ECHO_REQUEST, Data, code, coded_of, count_hot, episodes,
+                                   evidence, finish, is_broadcast, listing, rate_hot,
+                                   seconds_between, several_files)
 
 __all__ = ["echo_floods"]
 
 DIRECT_FLOOD = "T1498.001"
+
+
+def _code64(column: str) -> pl.Expr:
+    """A Categorical code as u64, a missing address as 2**32 - 1 (its own group, as before; no
+    capture has four billion addresses)."""
+    return code(column).fill_null(2**32 - 1).cast(pl.UInt64)
 
 
 def echo_floods(data: Data, *, flood_window: float = 1.0, flood_rate: float = 50.0,
@@ -31,40 +37,69 @@ def echo_floods(data: Data, *, flood_window: float = 1.0, flood_rate: float = 50
     >>> ic.detect.echo_floods(flood.read()).select("kind", "src", "dst", "packets").rows()
     [('echo_flood', '203.0.113.7', '192.0.2.80', 300)]
     """
-    requests = (icmp_of(data).filter(pl.col("icmp_type").is_in(ECHO_REQUEST))
-                .select("file", "frame", "ts", "src", "dst", "dst_mac", "datagram_len"))
+    # Addresses as their Categorical codes (`_s`, `_d`): the windows, episodes and joins group
+    # and sort ints, not text (see sweeps).
+    requests = (coded_of(data).filter(pl.col("icmp_type").is_in(ECHO_REQUEST))
+                .select("file", "frame", "ts", "src", "dst", "dst_mac", "datagram_len",
+                        code("src").alias("_s"), code("dst").alias("_d"), code("dst_mac").alias("_m"),
+                        (_code64("src") * (1 << 32) + _code64("dst")).alias("_p")))
     # Broadcast judged once per distinct destination (text tests on every row cost seconds over
     # millions of requests); collected once, as four queries read it.
-    group = (requests.select("dst", "dst_mac").unique()
-             .filter(is_broadcast(pl.col("dst"), pl.col("dst_mac"), networks)))
-    requests = (requests.join(group, on=["dst", "dst_mac"], how="anti", nulls_equal=True)
-                .drop("dst_mac").collect().lazy())
+    group = (requests.select("_d", "_m", "dst", "dst_mac").unique(subset=["_d", "_m"])
+             .filter(is_broadcast(pl.col("dst").cast(pl.String), pl.col("dst_mac").cast(pl.String), networks))
+             .select("_d", "_m"))
+    requests = (requests.join(group, on=["_d", "_m"], how="anti", nulls_equal=True)
+                .drop("dst_mac", "_m").collect().lazy())
     window = flood_window
-    pair = ["src", "dst"]
-    pair_hot = rate_hot(requests, by=pair, window=window,
-                        aggs=[pl.len().alias("count"), pl.col("datagram_len").sum().alias("bytes")],
-                        hot=(pl.col("count") >= flood_rate * window)
-                        | (pl.col("bytes") >= flood_byte_rate * window))
+    pair = ["_p"]  # (source, target) as one int: two u32 codes
+    # Counts without sorting by pair; bytes (rolling sums) only over the pairs whose bytes in
+    # all reach the threshold, the only ones whose bytes in a window can.
+    heavy = (requests.group_by(pair).agg(pl.col("datagram_len").sum().alias("_b"))
+             .filter(pl.col("_b") >= flood_byte_rate * window).select(pair))
+    pair_hot = pl.concat([
+        count_hot(requests, by=pair, window=window, minimum=flood_rate * window),
+        rate_hot(requests.join(heavy, on=pair, how="semi"), by=pair, window=window,
+                 aggs=[pl.col("datagram_len").sum().alias("bytes")],
+                 hot=pl.col("bytes") >= flood_byte_rate * window)])
     floods = (episodes(requests, pair_hot, by=pair, window=window)
               .group_by(*pair, "episode")
-              .agg(*evidence(), pl.col("datagram_len").sum().alias("bytes"))
+              .agg(*evidence(), pl.col("datagram_len").sum().alias("bytes"), pl.col("src").first(),
+                   pl.col("dst").first(), pl.col("_d").first())
               .with_columns(pl.lit("echo_flood").alias("kind"),
                             pl.format("{} echo requests in {} s ({} bytes); "
                                       "threshold {}/s or {} bytes/s over {} s",
                                       "packets", seconds_between(), "bytes", pl.lit(flood_rate),
                                       pl.lit(flood_byte_rate), pl.lit(window)).alias("detail")))
 
-    victim_hot = rate_hot(requests, by=["dst"], window=window,
-                          hot=pl.col("count") >= ddos_rate * window)
-    victims = episodes(requests, victim_hot, by=["dst"], window=window).collect().lazy()
+    victim_hot = count_hot(requests, by=["_d"], window=window, minimum=ddos_rate * window)
+    victims = episodes(requests, victim_hot, by=["_d"], window=window).collect().lazy()
     # The sources counted per source first: sorting every request's source text in its group
-    # (by_frequency) cost seconds over millions of spoofed sources.
-    sources = (victims.group_by("dst", "episode", "src").agg(pl.len().alias("_n"))
-               .sort("dst", "episode", "_n", "src", descending=[False, False, True, False])
-               .group_by("dst", "episode", maintain_order=True)
-               .agg(pl.len().alias("sources"), listing("src").alias("top")))
-    ddos = (victims.group_by("dst", "episode").agg(*evidence())
-            .join(sources, on=["dst", "episode"])
+    # (by_frequency) cost seconds over millions of spoofed sources. The five most frequent,
+    # ties in text order, without sorting every source: each source's rank in text order
+    # (once per distinct source), and the five smallest of (-count, rank) in each episode.
+    # Keyed by (episode, source) as one int: episode numbers are unique across targets.
+    per_source = (victims.group_by((pl.col("episode").cast(pl.UInt64) * (1 << 32) + _code64("src")).alias("_es"))
+                  .agg(pl.col("_d", "episode", "_s", "src").first(), pl.len().alias("_n"))
+                  .collect().lazy())
+    named = per_source.filter(pl.col("_s").is_not_null())
+    ranks = (named.select("_s", "src").unique("_s")
+             .select("_s", pl.col("src").cast(pl.String).rank("ordinal").cast(pl.UInt64).alias("_r")))
+    episode = ["_d", "episode"]
+    order = ((2**32 - 1 - pl.col("_n").cast(pl.UInt64)) * (1 << 32) + pl.col("_r")).alias("_o")
+    top = (named.join(ranks, on="_s").with_columns(order)
+           .filter(pl.col("_o") <= pl.col("_o").bottom_k(5).max().over(episode))
+           .sort(*episode, "_o")
+           .group_by(episode, maintain_order=True)
+           .agg(pl.col("src").cast(pl.String).str.join(", ").alias("_top")))
+    sources = (per_source.group_by(episode)
+               .agg(pl.len().alias("sources"), pl.col("_s").is_not_null().sum().alias("_named"))
+               .join(top, on=episode, how="left")
+               .select(*episode, "sources",
+                       pl.when(pl.col("_named") == 0).then(pl.lit("-"))
+                       .when(pl.col("_named") > 5).then(pl.col("_top") + "…")
+                       .otherwise(pl.col("_top")).alias("top")))
+    ddos = (victims.group_by("_d", "episode").agg(*evidence(), pl.col("dst").first())
+            .join(sources, on=["_d", "episode"])
             .filter(pl.col("sources") >= ddos_min_sources)
             .with_columns(pl.lit("ddos_echo_flood").alias("kind"), pl.lit(None, pl.String).alias("src"),
                           pl.format("{} echo requests from {} sources in {} s (e.g. {}); "
@@ -72,9 +107,9 @@ def echo_floods(data: Data, *, flood_window: float = 1.0, flood_rate: float = 50
                                     "packets", "sources", seconds_between(), "top",
                                     pl.lit(ddos_rate), pl.lit(window)).alias("detail")))
     # A source flooding as part of a distributed flood is told in the distributed alert.
-    spans = ddos.select("dst", pl.col("start").alias("_s"), pl.col("end").alias("_e"))
-    folded = (floods.join(spans, on="dst")
-              .filter((pl.col("start") <= pl.col("_e")) & (pl.col("end") >= pl.col("_s")))
+    spans = ddos.select("_d", pl.col("start").alias("_s_start"), pl.col("end").alias("_e"))
+    folded = (floods.join(spans, on="_d")
+              .filter((pl.col("start") <= pl.col("_e")) & (pl.col("end") >= pl.col("_s_start")))
               .select(*pair, "episode"))
     floods = floods.join(folded, on=[*pair, "episode"], how="anti")
     alerts = pl.concat([floods, ddos], how="diagonal_relaxed").with_columns(

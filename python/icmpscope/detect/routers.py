@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from icmpscope.detect.base import (ALERT_SCHEMA, Data, episodes, distinct_hot, evidence, finish, has_column, icmp_of,
+from icmpscope.detect.base import (ALERT_SCHEMA, Data, coded_of, episodes, distinct_hot, evidence, finish, has_column, icmp_of,
                                    ipv4_int, is_link_local, listing, seconds, seconds_between, several_files,
                                    usable_mac, whole)
 
@@ -65,11 +65,16 @@ def infer_routers(data: Data, *, router_learning: float = 60.0,
     >>> ic.detect.infer_routers(cap).rows()
     [(6, '02:00:00:00:00:fe', ['2001:db8:1::1', 'fe80::1'], 'forwards')]
     """
-    everything = icmp_of(data)
+    # Text columns as Categorical (equal codes, equal text; sorted by their text), cast to
+    # String in the result only: a cast of every row's addresses and MACs cost most of it.
+    everything = coded_of(data)
     # The first seconds of the capture, tunnelled or not (a streamed capture keeps those).
     early = on_link(everything.filter(pl.col("ts") <= pl.col("ts").min() + seconds(router_learning)))
     icmp = on_link(everything)
-    mac = pl.when(usable_mac(pl.col("src_mac"))).then(pl.col("src_mac"))
+    # A station's MAC, judged once per distinct MAC.
+    macs = everything.select(pl.col("src_mac").drop_nulls().unique()).collect().to_series()
+    stations = macs.filter(pl.select(usable_mac(pl.lit(macs).cast(pl.String))).to_series())
+    mac = pl.when(pl.col("src_mac").is_in(stations.implode())).then(pl.col("src_mac"))
     errors = (early.filter(_is_error(pl.col("ip_version"), pl.col("icmp_type"))
                            & pl.col("inner_dst").is_not_null() & (pl.col("inner_dst") != pl.col("src")))
               .select("ip_version", mac.alias("mac"), "src"))
@@ -106,6 +111,7 @@ def infer_routers(data: Data, *, router_learning: float = 60.0,
             .agg(pl.col("src").drop_nulls().unique().sort().alias("addresses"))
             .select("ip_version", "mac", "addresses", "reason")
             .sort("ip_version", "mac", nulls_last=True)
+            .with_columns(pl.col("mac").cast(pl.String), pl.col("addresses").cast(pl.List(pl.String)))
             .collect())
 
 

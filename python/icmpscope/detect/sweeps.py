@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from icmpscope.detect.base import (Data, distinct_hot, episodes, evidence, finish, icmp_of,
-                                   listing, seconds, seconds_between, several_files)
+from icmpscope.detect.base import (Data, code, coded_of, distinct_hot, episodes, evidence, finish,
+                                   icmp_of, listing, seconds, seconds_between, several_files)
 
 __all__ = ["sweeps", "mask_replies", "traceroute_pairs", "ttl_expired", "probe_kind", "answer_kind"]
 
@@ -50,6 +50,11 @@ def traceroute_pairs(icmp: pl.LazyFrame) -> pl.LazyFrame:
             .drop_nulls().unique())
 
 
+def _pair_code(src: str, dst: str) -> pl.Expr:
+    """The pair (prober, target) as one int (`_p`: two u32 codes), to group, join and sort by."""
+    return (code(src).cast(pl.UInt64) * (1 << 32) + code(dst).cast(pl.UInt64)).alias("_p")
+
+
 def sweeps(data: Data, *, sweep_window: float = 60.0, sweep_min_targets: int = 10,
            sweep_revisit: float = 5.0) -> pl.DataFrame:
     """``sweep``: one source sends echo, timestamp, information, address mask (ICMPv4), echo or
@@ -66,35 +71,40 @@ def sweeps(data: Data, *, sweep_window: float = 60.0, sweep_min_targets: int = 1
     >>> ic.detect.sweeps(sweep.read()).select("kind", "src", "dst", "packets").rows()
     [('sweep', '203.0.113.66', None, 40)]
     """
-    icmp = icmp_of(data)
+    # Addresses as their Categorical codes (`_s`, `_d`): the sweep line, the episodes and the
+    # joins group and sort ints, not text; the text is cast only for what the alerts show.
+    icmp = coded_of(data)
     kind = probe_kind()
     # Only the columns the alerts use: episodes sort their rows, and a capture's rows are wide.
     probes = (icmp.filter(kind.is_not_null())
-              .select("file", "frame", "ts", "ip_version", "icmp_type", "src", "dst", kind.alias("probe")))
-    pair = ["src", "dst"]
-    monitored = (probes.group_by(pair)
+              .select("file", "frame", "ts", "ip_version", "icmp_type", "src", "dst", kind.alias("probe"),
+                      code("src").alias("_s"), code("dst").alias("_d"), _pair_code("src", "dst")))
+    monitored = (probes.group_by("_p")
                  .agg((pl.col("ts").max() - pl.col("ts").min()).alias("span"))
                  .filter(pl.col("span") >= seconds(sweep_revisit))
-                 .select(pair))
-    traced = traceroute_pairs(icmp).rename({"prober": "src", "target": "dst"})
+                 .select("_p"))
+    traced = icmp.filter(ttl_expired()).select(_pair_code("inner_src", "inner_dst")).drop_nulls().unique()
     # Collected once: the sweep line and the episodes both read it.
-    probes = probes.join(monitored, on=pair, how="anti").join(traced, on=pair, how="anti").collect().lazy()
-    hot = distinct_hot(probes, by=["src"], target="dst", window=sweep_window, minimum=sweep_min_targets)
+    probes = probes.join(monitored, on="_p", how="anti").join(traced, on="_p", how="anti").collect().lazy()
+    hot = distinct_hot(probes, by=["_s"], target="_d", pair="_p", window=sweep_window,
+                       minimum=sweep_min_targets)
     # Collected once: the answers and the alerts both read it (a plan would compute it twice).
-    found = episodes(probes, hot, by=["src"], window=sweep_window).sort("ts", "file", "frame").collect().lazy()
+    found = episodes(probes, hot, by=["_s"], window=sweep_window).sort("ts", "file", "frame").collect().lazy()
 
     reply = _lookup({key: answer for key, (_, answer) in PROBES.items()})
-    answers = (icmp.select("ip_version", "icmp_type", "ts", pl.col("dst").alias("src"),
-                           pl.col("src").alias("dst"))
-               .join(found.select("ip_version", "src", "dst", reply.alias("icmp_type"), "episode").unique(),
-                     on=["ip_version", "icmp_type", "src", "dst"]))
-    live = (answers.group_by("src", "episode")
-            .agg(pl.col("dst").n_unique().alias("live"), listing(pl.col("dst").sort_by("ts")).alias("hosts")))
-    alerts = (found.group_by("src", "episode")
-              .agg(*evidence(first=pl.col("dst").is_first_distinct(), ordered=True),
-                   pl.col("dst").n_unique().alias("targets"), listing("probe").alias("probes"),
+    # An answer goes from the target to the prober: its pair is (dst, src).
+    answers = (icmp.select("ip_version", "icmp_type", "ts", "src", _pair_code("dst", "src"))
+               .join(found.select("ip_version", "_p", reply.alias("icmp_type"), "episode").unique(),
+                     on=["ip_version", "icmp_type", "_p"]))
+    # Grouped by episode alone (its numbers are unique across probers); the answers sorted
+    # once by time, not each group's.
+    live = (answers.sort("ts", maintain_order=True).group_by("episode")
+            .agg(pl.col("src").n_unique().alias("live"), listing("src").alias("hosts")))
+    alerts = (found.group_by("episode")
+              .agg(*evidence(first=pl.col("_d").is_first_distinct(), ordered=True), pl.col("src").first(),
+                   pl.col("_d").n_unique().alias("targets"), listing("probe").alias("probes"),
                    listing("dst").alias("sample"))
-              .join(live, on=["src", "episode"], how="left")
+              .join(live, on="episode", how="left")
               .with_columns(pl.lit("sweep").alias("kind"), pl.lit(None, pl.String).alias("dst"),
                             pl.lit(REMOTE_SYSTEM_DISCOVERY).alias("technique"),
                             pl.format("{} request(s) to {} addresses in {} s ({}); {} answered: {}",

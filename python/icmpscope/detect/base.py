@@ -168,8 +168,11 @@ def empty(*, several: bool) -> pl.DataFrame:
 
 
 def seconds_between(start: str = "start", end: str = "end") -> pl.Expr:
-    """The span from ``start`` to ``end`` in seconds, as text with one decimal."""
-    return ((pl.col(end) - pl.col(start)).dt.total_milliseconds() / 1000).round(1).cast(pl.String)
+    """The span from ``start`` to ``end`` in seconds, as text with one decimal (half up)."""
+    # In integers: polars rounds a float like 5.85 to 5.8 or 5.9 depending on the series' length,
+    # so a streamed and an in-memory run could word the same alert differently.
+    tenths = ((pl.col(end) - pl.col(start)).dt.total_milliseconds() + 50) // 100
+    return pl.format("{}.{}", tenths // 10, tenths % 10)
 
 
 def type_code() -> pl.Expr:

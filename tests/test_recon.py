@@ -130,7 +130,7 @@ def test_prohibited_storm(tmp_path: Path) -> None:
     built = sc.prohibited_storm()
     row = only(every_form(ic.detect.firewall_probes, built, tmp_path))
     check(row, built, 60)
-    assert row["detail"] == ("60 administratively-prohibited unreachables (type/code 3/13) in 5.8 s from 1 "
+    assert row["detail"] == ("60 administratively-prohibited unreachables (type/code 3/13) in 5.9 s from 1 "
                              "filter(s) (192.0.2.1) refuse probes to 60 services of 2 host(s) (192.0.2.80 tcp/1, "
                              "192.0.2.81 tcp/1, 192.0.2.80 tcp/38, 192.0.2.81 tcp/38, 192.0.2.80 tcp/75…)")
 

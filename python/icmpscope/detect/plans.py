@@ -205,7 +205,8 @@ def fingerprinting(*, fingerprint_window, fingerprint_min_shapes, fingerprint_mi
 def neighbor_discovery(*, known_neighbors, **_) -> Plan:
     # Bounded per address claimed (or probed by duplicate address detection): a spoofed claim
     # needs a second MAC for its address (or a declared one), an answered probe a probe and an
-    # advertisement. Distinct MACs added up over buckets and batches only over-count.
+    # advertisement. A second MAC is the least and the greatest claimed differing: exact however
+    # the rows are cut (distinct counts added up over batches made most addresses candidates).
     target, src = pl.col("nd_target").cast(pl.String), pl.col("src").cast(pl.String)
     address = (pl.when((pl.col("icmp_type") == NEIGHBOR_ADVERT) | (src == UNSPECIFIED)).then(target)
                .otherwise(src))
@@ -215,10 +216,10 @@ def neighbor_discovery(*, known_neighbors, **_) -> Plan:
     # the hot addresses' rows are read: a false claim is on an address with a second MAC (or a
     # declared one), an answered probe on one probed and advertised.
     return Plan(routes=(Route(on_link_nd(), (pl.col("ip_version"),)),),
-                bounds=(Bound(None, {"macs": (claimed_mac().n_unique(), "sum"),
+                bounds=(Bound(None, {"mac_lo": (claimed_mac().min(), "min"), "mac_hi": (claimed_mac().max(), "max"),
                                      "probes": (probe.sum(), "sum"),
                                      "adverts": ((pl.col("icmp_type") == NEIGHBOR_ADVERT).sum(), "sum")},
-                              (pl.col("macs") >= (1 if declared else 2))
+                              (pl.col("mac_hi").is_not_null() if declared else pl.col("mac_lo") != pl.col("mac_hi"))
                               | ((pl.col("probes") >= 1) & (pl.col("adverts") >= 1)), sub=address),),
                 by_sub=True,
                 columns=(*_READ, "src_mac", "tunnel", "lladdr", "nd_flags", "nd_target"))

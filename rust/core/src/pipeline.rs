@@ -274,11 +274,23 @@ impl FileDecoder {
         self.network(at, link, next, &Tunnel::NONE, false)
     }
 
-    /// A 6LoWPAN frame: the IPv6 packet it compresses, rebuilt in `lowpan_scratch`, is decoded
-    /// as any other. Out of line: other link types never get here.
+    /// A 6LoWPAN frame of the capture's link type. Out of line: other link types never get here.
     #[inline(never)]
     fn lowpan(&mut self, at: Origin, p: &Packet, link: &LinkFrame) -> Class {
-        let carried = match link::lowpan(p.linktype, p.data, p.orig_len as usize, link) {
+        self.lowpan_packet(at, link, link::lowpan(p.linktype, p.data, p.orig_len as usize, link), &Tunnel::NONE)
+    }
+
+    /// A 6LoWPAN packet a tunnel carries (`next`: an IEEE 802.15.4 frame, or RFC 7973's in an
+    /// Ethernet frame), decoded as the link types' are.
+    #[inline(never)]
+    fn tunnelled_lowpan(&mut self, at: Origin, link: &LinkFrame, next: Inner, tunnel: &Tunnel) -> Class {
+        self.lowpan_packet(at, link, link::tunnelled_lowpan(next.ethertype, next.bytes.data, next.bytes.wire_len(), link), tunnel)
+    }
+
+    /// A 6LoWPAN packet: the IPv6 packet it compresses, rebuilt in `lowpan_scratch`, is decoded
+    /// as any other.
+    fn lowpan_packet(&mut self, at: Origin, link: &LinkFrame, carried: Result<Option<link::Lowpan>, DecodeError>, tunnel: &Tunnel) -> Class {
+        let carried = match carried {
             Ok(Some(carried)) => carried,
             Ok(None) => return Class::Other,
             Err(e) => return Class::Undecodable(e),
@@ -287,9 +299,9 @@ impl FileDecoder {
         let class = match ip::lowpan::decompress(carried.data, carried.wire_len, carried.ids, &mut scratch) {
             Ok(Decompressed::Ipv6 { wire_len }) => {
                 let next = Inner { ethertype: ETHERTYPE_IPV6, bytes: Bytes::new(&scratch, wire_len) };
-                self.network(at, link, next, &Tunnel::NONE, false)
+                self.network(at, link, next, tunnel, false)
             }
-            Ok(Decompressed::Fragment(f)) => self.lowpan_fragment(at, link, &f, &scratch),
+            Ok(Decompressed::Fragment(f)) => self.lowpan_fragment(at, link, &f, &scratch, tunnel),
             Ok(Decompressed::Other) => Class::Other,
             Err(e) => Class::Undecodable(e),
         };
@@ -300,7 +312,11 @@ impl FileDecoder {
     /// A 6LoWPAN fragment (its bytes, FRAG1's decompressed, in `bytes`) into the reassembler; the
     /// piece that completes the IPv6 datagram decodes it.
     #[inline(never)]
-    fn lowpan_fragment(&mut self, at: Origin, link: &LinkFrame, f: &ip::lowpan::Fragment, bytes: &[u8]) -> Class {
+    fn lowpan_fragment(&mut self, at: Origin, link: &LinkFrame, f: &ip::lowpan::Fragment, bytes: &[u8], tunnel: &Tunnel) -> Class {
+        // A sampled piece is one copy among many unsampled: nothing to reassemble it with.
+        if tunnel.sample.is_some() {
+            return Class::Fragment;
+        }
         let address = |iid: [u8; 8]| IpAddr::V6(Ipv6Addr::from(u128::from(u64::from_be_bytes(iid))));
         let key = Key {
             layer: Layer::Lowpan,
@@ -310,13 +326,13 @@ impl FileDecoder {
             proto: 0,
             id: u32::from(f.tag),
             vlan_key: link.vlan_key,
-            tunnel: Default::default(),
+            tunnel: tunnel.scope,
         };
         let piece = Piece { frame: at.frame, ts_ns: at.ts_ns, offset: f.offset, len: f.len, more: f.more(), data: f.whole.then_some(bytes), proto: 0, header_len: 0 };
         let Some(done) = self.reassembler.add(key, piece) else { return Class::Fragment };
         self.stats.reassembled += 1;
         let next = Inner { ethertype: ETHERTYPE_IPV6, bytes: Bytes::new(&done.payload, done.payload.len()) };
-        match self.network(at, link, next, &Tunnel::NONE, true) {
+        match self.network(at, link, next, tunnel, true) {
             Class::Icmp => Class::Icmp,
             _ => Class::Fragment,
         }
@@ -365,6 +381,9 @@ impl FileDecoder {
     #[inline(always)]
     fn network<'a>(&mut self, at: Origin, link: &LinkFrame<'a>, next: Inner<'a>, tunnel: &Tunnel, reassembled: bool) -> Class {
         if !is_ip(next.ethertype) {
+            if link::is_lowpan(next.ethertype) {
+                return self.tunnelled_lowpan(at, link, next, tunnel);
+            }
             return match tunnel::decap_link(next) {
                 Ok(Some(decap)) => self.open(at, link, tunnel, None, decap, reassembled),
                 Ok(None) => Class::Other,

@@ -802,3 +802,76 @@ def test_capwap_ids_in_flight_stay_bounded(tmp_path: Path) -> None:
     assert (s["packets"], s["icmp"], s["fragment"]) == (202, 1, 201)
     assert (s["reassembly_evictions"], s["max_datagrams_hits"]) == (192, 192)
     assert cap.icmp["frame"].to_list() == [202]
+
+
+# --------------------------------------------------------------------------- 6LoWPAN fragments in ZEP
+
+def zep_echo(seq: int, length: int) -> bytes:
+    return ping(L1, L2, seq=seq, payload=bytes(range(256))[:length])
+
+
+def zep_pieces(packet: bytes, *, size: int, tag: int, carrier: tuple[str, str] = (O1, O2), channel: int = 11) -> list[bytes]:
+    """Each RFC 4944 fragment of ``packet`` (IPHC-compressed to 3 bytes) in an 802.15.4 frame of
+    its own, in a ZEP datagram from ``carrier``."""
+    pieces = lowpan_fragments(lowpan_iphc(packet), size=size, tag=tag, header_len=3, datagram_size=len(packet))
+    return [ethernet(over_udp(*carrier, 17754, zep(ieee802154(p), channel=channel))) for p in pieces]
+
+
+ZEP_ROW = ["frame", "tunnel", "outer_src", "tunnel_id", "src", "dst", "icmp_seq", "datagram_len", "reassembled", "checksum_ok"]
+
+
+def shark_frames6(tshark_icmp, path: Path) -> dict[int, tuple]:
+    """frame: (type, code, carrier) of each ICMPv6 message tshark shows."""
+    return {f: (int(v["icmpv6.type"]), int(v["icmpv6.code"]), v["carrier"])
+            for f, v in tshark_icmp(path, ["icmpv6.type", "icmpv6.code"]).items()}
+
+
+def test_zep_lowpan_fragments_reassemble_where_tshark_does(tmp_path: Path, tshark_icmp) -> None:
+    two = zep_pieces(zep_echo(1, 60), size=48, tag=1)
+    backwards = zep_pieces(zep_echo(2, 100), size=48, tag=2)[::-1]
+    mixed = zep_pieces(zep_echo(3, 100), size=48, tag=3)
+    whole = ethernet(over_udp(O1, O2, 17754, zep(ieee802154(lowpan_iphc(zep_echo(4, 8))))))
+    interleaved = [mixed[0], mixed[2], whole, mixed[1]]
+    assert (len(two), len(backwards)) == (2, 3)
+    path = capture(tmp_path, *two, *backwards, *interleaved)
+    cap = read(path)
+    assert cap.stats.select("packets", "icmp", "fragment", "other", "undecodable", "reassembled").row(0) == (9, 4, 5, 0, 0, 3)
+    assert rows(cap, ZEP_ROW) == [
+        (2, "zep", O1, 11, L1, L2, 1, 108, True, True),
+        (5, "zep", O1, 11, L1, L2, 2, 148, True, True),
+        (8, "zep", O1, 11, L1, L2, 4, 56, False, True),
+        (9, "zep", O1, 11, L1, L2, 3, 148, True, True),
+    ]
+    assert (cap.fragments.height, cap.datagrams.height) == (0, 0)
+    assert shark_frames6(tshark_icmp, path) == {f: (128, 0, (6, L1, L2, 64)) for f, *_ in rows(cap, ZEP_ROW)}
+
+
+def test_zep_lowpan_fragments_key_on_the_tunnel(tmp_path: Path) -> None:
+    # The same tag between the same 802.15.4 addresses, through two sniffers and on two channels:
+    # three datagrams, none mixed with another.
+    here = zep_pieces(zep_echo(1, 60), size=48, tag=7)
+    there = zep_pieces(zep_echo(2, 60), size=48, tag=7, carrier=(P1, P2))
+    channel = zep_pieces(zep_echo(3, 60), size=48, tag=7, channel=12)
+    cap = read(capture(tmp_path, here[0], there[0], channel[0], channel[1], there[1], here[1]))
+    assert rows(cap, ["frame", "outer_src", "tunnel_id", "icmp_seq", "checksum_ok"]) == [
+        (4, O1, 12, 3, True), (5, P1, 11, 2, True), (6, O1, 11, 1, True)]
+
+
+def test_zep_lowpan_fragments_inside_another_tunnel(tmp_path: Path) -> None:
+    pieces = [ethernet(over_ip(P1, P2, gre(p[14:], key=3))) for p in zep_pieces(zep_echo(1, 100), size=48, tag=1)]
+    cap = read(capture(tmp_path, *pieces))
+    assert rows(cap, ["frame", "tunnel", "outer_src", "tunnel_id", "reassembled"]) == [(3, "gre>zep", P1, 11, True)]
+
+
+def test_zep_every_cut_of_a_lowpan_fragment_is_counted(tmp_path: Path, tshark_icmp) -> None:
+    pieces = zep_pieces(zep_echo(1, 100), size=48, tag=1)
+    frames = [cut(p, keep) for p in pieces for keep in range(len(p) + 1)]
+    path = write_pcap(tmp_path / "cuts.pcap", frames)
+    cap = read(path)
+    s = cap.stats.row(0, named=True)
+    assert s["packets"] == len(frames) == s["icmp"] + s["fragment"] + s["other"] + s["undecodable"]
+    assert s["undecodable"] == cap.errors.height
+    assert s["fragment"] > 0 and s["undecodable"] > 0
+    # The last piece completes the datagram once its payload is whole: with the FCS cut (it is
+    # checked only when captured), two frames before the end, as on link type 195.
+    assert cap.icmp["frame"].to_list() == sorted(shark_frames6(tshark_icmp, path)) == [len(frames) - 2]

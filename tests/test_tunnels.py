@@ -846,15 +846,19 @@ def test_zep_lowpan_fragments_reassemble_where_tshark_does(tmp_path: Path, tshar
     assert shark_frames6(tshark_icmp, path) == {f: (128, 0, (6, L1, L2, 64)) for f, *_ in rows(cap, ZEP_ROW)}
 
 
-def test_zep_lowpan_fragments_key_on_the_tunnel(tmp_path: Path) -> None:
+def test_zep_lowpan_fragments_key_on_the_tunnel(tmp_path: Path, tshark_icmp) -> None:
     # The same tag between the same 802.15.4 addresses, through two sniffers and on two channels:
-    # three datagrams, none mixed with another.
+    # three datagrams, none mixed with another, as IP and CAPWAP pieces keep to their tunnel.
     here = zep_pieces(zep_echo(1, 60), size=48, tag=7)
     there = zep_pieces(zep_echo(2, 60), size=48, tag=7, carrier=(P1, P2))
     channel = zep_pieces(zep_echo(3, 60), size=48, tag=7, channel=12)
-    cap = read(capture(tmp_path, here[0], there[0], channel[0], channel[1], there[1], here[1]))
+    path = capture(tmp_path, here[0], there[0], channel[0], channel[1], there[1], here[1])
+    cap = read(path)
     assert rows(cap, ["frame", "outer_src", "tunnel_id", "icmp_seq", "checksum_ok"]) == [
         (4, O1, 12, 3, True), (5, P1, 11, 2, True), (6, O1, 11, 1, True)]
+    # tshark keys 6LoWPAN pieces on the 802.15.4 addresses and the tag alone: the first FRAG1
+    # (sequence 1) and the first FRAGN after it make one datagram, the others none.
+    assert {f: v[1] for f, v in shark_frames6(tshark_icmp, path).items()} == {4: 0}
 
 
 def test_zep_lowpan_fragments_inside_another_tunnel(tmp_path: Path) -> None:

@@ -311,6 +311,9 @@ CASES = {
     "zep_v1_cc24xx_uncompressed": case(ethernet(over_udp(O1, O2, 17754, zep(
         ieee802154(lowpan_uncompressed(P6), src=1, dst=2, fcs=False) + b"\x00\xff", version=1, crc=False))),
         "zep", (O1, O2), (C, D), 11),
+    "vxlan_rfc7973": case(ethernet(over_udp(O1, O2, 4789, vxlan(ethernet(lowpan_iphc(ping("fe80::200:ff:fe00:1", "fe80::200:ff:fe00:2")),
+                                                                  ethertype=0xA0ED), vni=5))),
+                          "vxlan", (O1, O2), ("fe80::200:ff:fe00:1", "fe80::200:ff:fe00:2"), 5, src_mac="02:00:00:00:00:01"),
     "gre>zep": case(ethernet(over_ip(O1, O2, gre(over_udp(P1, P2, 17754, zep(WPAN, channel=20)), key=3))),
                     "gre>zep", (O1, O2), (L1, L2), 20),
     "nhrp_v6": case(ethernet(over_ip(P1, P2, gre(nhrp(P6, nbma=P1, src=C, dst=D, extensions=bytes(4)),

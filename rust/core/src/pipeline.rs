@@ -117,6 +117,8 @@ pub struct FileDecoder {
     /// The IPv6 packet a 6LoWPAN frame compresses, rebuilt (the one decoded bytes not borrowed
     /// from the record).
     lowpan_scratch: Vec<u8>,
+    /// The 6LoWPAN contexts the file taught so far (in capture order).
+    lowpan_contexts: ip::lowpan::Contexts,
 }
 
 impl FileDecoder {
@@ -143,6 +145,7 @@ impl FileDecoder {
             flows_full_noted: false,
             ended_early: None,
             lowpan_scratch: Vec::new(),
+            lowpan_contexts: ip::lowpan::Contexts::EMPTY,
         }
     }
 
@@ -296,12 +299,18 @@ impl FileDecoder {
             Err(e) => return Class::Undecodable(e),
         };
         let mut scratch = std::mem::take(&mut self.lowpan_scratch);
-        let class = match ip::lowpan::decompress(carried.data, carried.wire_len, carried.ids, &mut scratch) {
+        let known = ip::lowpan::Known { contexts: &self.lowpan_contexts, pan: carried.pan };
+        let class = match ip::lowpan::decompress(carried.data, carried.wire_len, carried.ids, known, &mut scratch) {
             Ok(Decompressed::Ipv6 { wire_len }) => {
                 let next = Inner { ethertype: ETHERTYPE_IPV6, bytes: Bytes::new(&scratch, wire_len) };
-                self.network(at, link, next, tunnel, false)
+                let class = self.network(at, link, next, tunnel, false);
+                // Its contexts apply from the next frame on, as tshark learns them.
+                if let (Class::Icmp, Some(pan)) = (&class, carried.pan) {
+                    self.lowpan_contexts.learn_from(pan, &scratch);
+                }
+                class
             }
-            Ok(Decompressed::Fragment(f)) => self.lowpan_fragment(at, link, &f, &scratch, tunnel),
+            Ok(Decompressed::Fragment(f)) => self.lowpan_fragment(at, link, &f, &scratch, tunnel, carried.pan),
             Ok(Decompressed::Other) => Class::Other,
             Err(e) => Class::Undecodable(e),
         };
@@ -312,7 +321,7 @@ impl FileDecoder {
     /// A 6LoWPAN fragment (its bytes, FRAG1's decompressed, in `bytes`) into the reassembler; the
     /// piece that completes the IPv6 datagram decodes it.
     #[inline(never)]
-    fn lowpan_fragment(&mut self, at: Origin, link: &LinkFrame, f: &ip::lowpan::Fragment, bytes: &[u8], tunnel: &Tunnel) -> Class {
+    fn lowpan_fragment(&mut self, at: Origin, link: &LinkFrame, f: &ip::lowpan::Fragment, bytes: &[u8], tunnel: &Tunnel, pan: Option<u16>) -> Class {
         // A sampled piece is one copy among many unsampled: nothing to reassemble it with.
         if tunnel.sample.is_some() {
             return Class::Fragment;
@@ -333,7 +342,12 @@ impl FileDecoder {
         self.stats.reassembled += 1;
         let next = Inner { ethertype: ETHERTYPE_IPV6, bytes: Bytes::new(&done.payload, done.payload.len()) };
         match self.network(at, link, next, tunnel, true) {
-            Class::Icmp => Class::Icmp,
+            Class::Icmp => {
+                if let Some(pan) = pan {
+                    self.lowpan_contexts.learn_from(pan, &done.payload);
+                }
+                Class::Icmp
+            }
             _ => Class::Fragment,
         }
     }
@@ -857,7 +871,9 @@ fn read_pieces(location: &dyn Location, options: Options, reader: CaptureReader,
         // holds them all: a piece that left packets out might have left out some of a direction
         // the pieces before it hold.
         let flows_fit = pieces.peek().is_some_and(|(next, ..)| next.flows.hits == 0 && flows.len() + flows.new_in(&next.flows) <= options.max_flows);
-        if reached == Reached::Exactly && decoder.reassembler.in_flight() == 0 && next_fits && flows_fit {
+        // Contexts learned hold for the frames after: the next piece, read without them, is of no use.
+        let contexts_fit = decoder.lowpan_contexts.is_empty();
+        if reached == Reached::Exactly && decoder.reassembler.in_flight() == 0 && next_fits && flows_fit && contexts_fit {
             decoder.finish();
             kept.push(decoder);
             continue;

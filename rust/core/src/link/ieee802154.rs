@@ -40,6 +40,9 @@ impl Address {
 pub struct MacFrame<'a> {
     pub src: Address,
     pub dst: Address,
+    /// The source PAN id, as Wireshark has it: the source's own, else (compressed) the
+    /// destination's; the broadcast PAN when the frame gives neither.
+    pub src_pan: u16,
     pub payload: &'a [u8],
     /// The payload's length on the wire (more than `payload` holds when the capture cut it).
     pub payload_wire_len: usize,
@@ -163,8 +166,12 @@ fn header(frame: &[u8], wire_len: usize) -> Result<Option<MacFrame<'_>>, DecodeE
     let v2015 = version == VERSION_2015;
     let (dst_pan, src_pan) = pan_ids(v2015, dst_mode, src_mode, control & PAN_ID_COMPRESSION != 0);
     let mut at = if v2015 && control & SEQ_SUPPRESSED != 0 { 2 } else { 3 };
-    let mut field = |present: bool, mode: u16| -> Result<Address, DecodeError> {
-        at += if present { 2 } else { 0 };
+    let (mut dst_pan_id, mut src_pan_id) = (None, None);
+    let mut field = |present: bool, mode: u16, pan: &mut Option<u16>| -> Result<Address, DecodeError> {
+        if present {
+            *pan = le16(frame, at);
+            at += 2;
+        }
         let (len, address) = match mode {
             2 => (2, le16(frame, at).map(Address::Short)),
             3 => (8, frame.get(at..at + 8).map(|b| {
@@ -177,8 +184,9 @@ fn header(frame: &[u8], wire_len: usize) -> Result<Option<MacFrame<'_>>, DecodeE
         at += len;
         address.filter(|_| frame.len() >= at).ok_or_else(|| truncated("IEEE 802.15.4", at, frame.len()))
     };
-    let dst = field(dst_pan, dst_mode)?;
-    let src = field(src_pan, src_mode)?;
+    let dst = field(dst_pan, dst_mode, &mut dst_pan_id)?;
+    let src = field(src_pan, src_mode, &mut src_pan_id)?;
+    let src_pan = src_pan_id.or(dst_pan_id).unwrap_or(0xffff);
     if frame.len() < at {
         return Err(truncated("IEEE 802.15.4", at, frame.len()));
     }
@@ -188,7 +196,7 @@ fn header(frame: &[u8], wire_len: usize) -> Result<Option<MacFrame<'_>>, DecodeE
             None => return Ok(None),
         }
     }
-    Ok(Some(MacFrame { src, dst, payload: frame.get(at..).unwrap_or_default(), payload_wire_len: wire_len.saturating_sub(at) }))
+    Ok(Some(MacFrame { src, dst, src_pan, payload: frame.get(at..).unwrap_or_default(), payload_wire_len: wire_len.saturating_sub(at) }))
 }
 
 /// Which PAN IDs are there: 802.15.4-2015 table 7-2 for 2015 frames; before, the destination's

@@ -140,6 +140,8 @@ pub struct Lowpan<'a> {
     pub data: &'a [u8],
     pub wire_len: usize,
     pub ids: crate::ip::lowpan::LinkIds,
+    /// The 802.15.4 frame's source PAN id (none behind an ethertype): its contexts' key.
+    pub pan: Option<u16>,
 }
 
 /// The 6LoWPAN packet carried by `frame`, decoded from the record `data` of link type
@@ -150,7 +152,7 @@ pub fn lowpan<'a>(linktype: u32, data: &'a [u8], wire_len: usize, frame: &LinkFr
     use linktype::*;
     if let IEEE802_15_4_WITHFCS | IEEE802_15_4_NOFCS | IEEE802_15_4_NONASK_PHY | IEEE802_15_4_TAP = linktype {
         let mac = ieee802154::frame(linktype, data, wire_len)?;
-        return Ok(mac.map(|m| Lowpan { data: m.payload, wire_len: m.payload_wire_len, ids: m.link_ids() }));
+        return Ok(mac.map(|m| Lowpan { data: m.payload, wire_len: m.payload_wire_len, ids: m.link_ids(), pan: Some(m.src_pan) }));
     }
     let header = data.len() - frame.payload.len();
     Ok(Some(behind_ethertype(frame.payload, wire_len.saturating_sub(header), frame)))
@@ -164,7 +166,7 @@ pub fn tunnelled_lowpan<'a>(ethertype: u16, data: &'a [u8], wire_len: usize, fra
         return Ok(Some(behind_ethertype(data, wire_len, frame)));
     }
     let mac = ieee802154::carried(ethertype, data, wire_len)?;
-    Ok(mac.map(|m| Lowpan { data: m.payload, wire_len: m.payload_wire_len, ids: m.link_ids() }))
+    Ok(mac.map(|m| Lowpan { data: m.payload, wire_len: m.payload_wire_len, ids: m.link_ids(), pan: Some(m.src_pan) }))
 }
 
 /// Whether a tunnel's `ethertype` names a 6LoWPAN packet: an IEEE 802.15.4 frame, or RFC 7973's.
@@ -182,7 +184,7 @@ pub fn is_ieee802154(ethertype: u16) -> bool {
 /// RFC 7973's 6LoWPAN packet in an Ethernet frame, with identifiers from the MACs.
 fn behind_ethertype<'a>(data: &'a [u8], wire_len: usize, frame: &LinkFrame) -> Lowpan<'a> {
     let iid = |m: Option<[u8; 6]>| m.map_or([0; 8], |m| [m[0], m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]]);
-    Lowpan { data, wire_len, ids: crate::ip::lowpan::LinkIds { src: iid(frame.src_mac), dst: iid(frame.dst_mac) } }
+    Lowpan { data, wire_len, ids: crate::ip::lowpan::LinkIds { src: iid(frame.src_mac), dst: iid(frame.dst_mac) }, pan: None }
 }
 
 /// An Ethernet II frame (no FCS), through any 802.1Q/802.1ad tags and unencrypted MACsec.

@@ -439,6 +439,21 @@ def test_lowpan_contexts_are_learned_from_router_advertisements_as_tshark_learns
     }
 
 
+def test_lowpan_contexts_behind_rfc_7973_are_the_broadcast_pans(tmp_path: Path, tshark_icmp) -> None:
+    # Ethernet 6LoWPAN uses the contexts learned in the broadcast PAN, not another PAN's; it
+    # teaches none (frame 5 uses context 1 of PAN 0xabcd: still the broadcast PAN's prefix).
+    src, dst = "2001:db8:1:0:200:ff:fe00:1", "2001:db8:1:0:200:ff:fe00:2"
+    eth = ethernet(context_echo(src, dst, 1, sac=True, dac=True, cid=0x11), ethertype=0xA0ED)
+    eth_ra = ethernet(lowpan_uncompressed(context_ra(sixco(1, 64, "2001:db8:8::"))), ethertype=0xA0ED)
+    frames = [(195, wpan(lowpan_uncompressed(context_ra(sixco(1, 64, CTX1))), pan=0xFFFF)), (1, eth),
+              (195, wpan(lowpan_uncompressed(context_ra(sixco(1, 64, "2001:db8:7::"))))), (1, eth_ra), (1, eth)]
+    path = lowpan_capture(tmp_path / "eth.pcapng", frames)
+    rows = ic.read_pcap(path).icmp.with_columns(pl.col("src").cast(pl.String)).select("frame", "src", "checksum_ok").rows()
+    assert rows == [(1, "fe80::1", True), (2, src, True), (3, "fe80::1", True), (4, "fe80::1", True), (5, src, True)]
+    shark = tshark_icmp(path, ["icmpv6.checksum.status"])
+    assert [(f, v["carrier"][1], v["icmpv6.checksum.status"] == "1") for f, v in sorted(shark.items())] == rows
+
+
 def test_lowpan_contexts_in_zep_and_fragments(tmp_path: Path, tshark_icmp) -> None:
     from icmpscope.synth import over_udp, zep
     carry = lambda frame: ethernet(over_udp("192.0.2.1", "192.0.2.2", 17754, zep(frame)))

@@ -299,7 +299,9 @@ impl FileDecoder {
             Err(e) => return Class::Undecodable(e),
         };
         let mut scratch = std::mem::take(&mut self.lowpan_scratch);
-        let known = ip::lowpan::Known { contexts: &self.lowpan_contexts, pan: carried.pan };
+        // Without an 802.15.4 frame (RFC 7973), Wireshark looks contexts up in the broadcast PAN.
+        let pan = carried.pan.unwrap_or(ip::lowpan::BROADCAST_PAN);
+        let known = ip::lowpan::Known { contexts: &self.lowpan_contexts, pan: Some(pan) };
         let class = match ip::lowpan::decompress(carried.data, carried.wire_len, carried.ids, known, &mut scratch) {
             Ok(Decompressed::Ipv6 { wire_len }) => {
                 let next = Inner { ethertype: ETHERTYPE_IPV6, bytes: Bytes::new(&scratch, wire_len) };

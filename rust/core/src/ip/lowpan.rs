@@ -28,7 +28,8 @@ pub struct Contexts {
 
 /// How many PANs' contexts a file keeps.
 pub const MAX_CONTEXT_PANS: usize = 64;
-const BROADCAST_PAN: u16 = 0xffff;
+/// The broadcast PAN id: its contexts hold in every PAN.
+pub const BROADCAST_PAN: u16 = 0xffff;
 /// RFC 6775 4.2: the 6LoWPAN Context Option's ND option type.
 const ND_OPT_6CO: u8 = 34;
 
@@ -39,8 +40,8 @@ impl Contexts {
         self.pans.is_empty()
     }
 
-    /// Context `cid` of `pan`, else of the broadcast PAN, as Wireshark looks it up; none without a
-    /// PAN (6LoWPAN not in an 802.15.4 frame).
+    /// Context `cid` of `pan`, else of the broadcast PAN, as Wireshark looks it up (6LoWPAN not in
+    /// an 802.15.4 frame is looked up in the broadcast PAN); none without a PAN.
     pub fn get(&self, pan: Option<u16>, cid: u8) -> Option<Context> {
         let pan = pan?;
         let find = |pan: u16| self.pans.iter().find(|(p, _)| *p == pan).and_then(|(_, c)| c[usize::from(cid & 0x0f)]);

@@ -140,7 +140,8 @@ pub struct Lowpan<'a> {
     pub data: &'a [u8],
     pub wire_len: usize,
     pub ids: crate::ip::lowpan::LinkIds,
-    /// The 802.15.4 frame's source PAN id (none behind an ethertype): its contexts' key.
+    /// The 802.15.4 frame's source PAN id (none behind an ethertype): the key of the contexts it
+    /// uses and teaches (6LoWPAN behind an ethertype teaches none).
     pub pan: Option<u16>,
 }
 

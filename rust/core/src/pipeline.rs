@@ -1111,6 +1111,33 @@ mod tests {
         path
     }
 
+    /// `hex` as bytes.
+    fn unhex(hex: &str) -> Vec<u8> {
+        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_learned_6lowpan_context_holds_in_the_pieces_after() {
+        // Link type 195: pings, a router advertisement teaching context 1 (2001:db8:1::/64), then
+        // an echo request whose addresses come from it, and pings again.
+        let ra = unhex("41dc01cdab02000000004b120001000000004b1200416000000000283afffe800000000000000000000000000001ff0200000000000000000000000000018600a504400007080000000000000000220340110000003c20010db80001000000000000000000006583");
+        let echo = unhex("41dc01cdab02000000004b120001000000004b12007af7113a8000aea700010001637478da7d");
+        let mut out = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 195, 0, 0, 0];
+        let mut starts = Vec::new();
+        for (i, frame) in [&ra, &echo, &echo, &ra, &echo].into_iter().enumerate() {
+            starts.push(out.len() as u64);
+            record(&mut out, 1000 + i as u32, frame, frame.len());
+        }
+        let path = written(&out, "contexts.pcap");
+        let whole = read_file(&path, Options::default()).unwrap();
+        assert_eq!(sources(&whole.icmp), ["fe80::1", "2001:db8:1:0:212:4b00:0:1", "2001:db8:1:0:212:4b00:0:1", "fe80::1", "2001:db8:1:0:212:4b00:0:1"]);
+        // The first piece learned a context: the tables are a sequential read's, by one decoder.
+        for &start in &starts[1..] {
+            assert_eq!(pieces_read_as_whole(&path, &whole, &[start]), 1);
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+
     #[test]
     fn pieces_read_as_one_sequential_read_wherever_they_start() {
         for corrupt in [false, true] {

@@ -224,6 +224,21 @@ def synth_captures(s) -> list[bytes]:
     lowpan = s.ping(ll1, ll2, payload=bytes(100))
     pieces = s.lowpan_fragments(s.lowpan_iphc(lowpan), size=48, tag=5, header_len=3, datagram_size=len(lowpan))
     out.append(s.pcap_bytes([s.Frame(t0 + i, s.ieee802154(p, src=1, dst=2), linktype=195) for i, p in enumerate(pieces)]))
+    # ZEP (both versions and FCS modes) carrying 6LoWPAN, and its fragments; a context option,
+    # then a packet that uses it.
+    wpan = s.ieee802154(s.lowpan_iphc(lowpan), src=1, dst=2)
+    cc24xx = s.ieee802154(s.lowpan_iphc(lowpan), src=1, dst=2, fcs=False) + b"\xd0\x80"
+    zep = [s.ethernet(s.over_udp(o1, o2, 17754, s.zep(s.ieee802154(p, src=1, dst=2)))) for p in pieces]
+    zep += [s.ethernet(s.over_udp(o1, o2, 17754, z)) for z in (
+        s.zep(wpan), s.zep(cc24xx, crc=False, channel=26), s.zep(wpan, version=1), s.zep(b"", kind=2))]
+    zep_frames = [s.Frame(t0 + i, p) for i, p in enumerate(zep)]
+    out += [s.pcap_bytes(zep_frames[i:i + FRAMES_PER_CAPTURE]) for i in range(0, len(zep_frames), FRAMES_PER_CAPTURE)]
+    option = bytes([34, 3, 64, 0x11, 0, 0, 0, 60]) + bytes.fromhex("20010db800010000") + bytes(8)
+    ra = s.icmpv6(134, 0, bytes(8) + option, rest=bytes([64, 0, 7, 8]), src=ll1, dst="ff02::1")
+    ra = s.ipv6(ll1, "ff02::1", ra, next_header=58, hop_limit=255)
+    user = s.lowpan_iphc(s.ping("2001:db8:1::ff:fe00:1", "2001:db8:1::ff:fe00:2"), sac=True, dac=True, cid=0x11)
+    out.append(s.pcap_bytes([s.Frame(t0, s.ieee802154(s.lowpan_uncompressed(ra), src=1, dst=2), linktype=195),
+                             s.Frame(t0 + 1, s.ieee802154(user, src=1, dst=2), linktype=195)]))
     return out
 
 

@@ -373,3 +373,98 @@ def test_lowpan_tags_in_flight_stay_bounded(tmp_path: Path) -> None:
     assert (s["reassembly_evictions"], s["max_datagrams_hits"]) == (192, 192)
     assert cap.icmp["frame"].to_list() == [202]
     assert cap.datagrams.height == 0
+
+
+# --------------------------------------------------------------------------- 6LoWPAN contexts
+
+def sixco(cid: int, length: int, prefix: str, *, c: bool = True, lifetime: int = 60, units: int = 3) -> bytes:
+    """A 6LoWPAN Context Option (RFC 6775 4.2, ND option 34) of ``units`` 8-byte units."""
+    body = struct.pack("!BBHH", length, (0x10 if c else 0) | cid, 0, lifetime)
+    return bytes([34, units]) + body + ipaddress.IPv6Address(prefix).packed[:units * 8 - 8]
+
+
+def context_ra(*options: bytes, src: str = "fe80::1") -> bytes:
+    from icmpscope.synth import icmpv6
+    ra = icmpv6(134, 0, bytes(8) + b"".join(options), rest=struct.pack("!BBH", 64, 0, 1800), src=src, dst="ff02::1")
+    return ipv6(src, "ff02::1", ra, next_header=58, hop_limit=255)
+
+
+def context_echo(src: str, dst: str, seq: int, **iphc) -> bytes:
+    """An echo request IPHC-compressed with ``iphc``'s context modes (what they elide is what the
+    contexts and the link must give back)."""
+    return lowpan_iphc(ipv6(src, dst, echo_request6(1, seq, b"ctx", src=src, dst=dst), next_header=58), **iphc)
+
+
+CTX1, CTX2 = "2001:db8:1::", "2001:db8:2::"
+BOTH = dict(sac=True, dac=True, cid=0x12)  # source from context 1, destination from context 2
+
+
+def behind(prefix: str, bits: int, link: str | int) -> str:
+    """The address of ``prefix``'s first ``bits`` bits over the identifier from ``link``."""
+    iid = int.from_bytes(lowpan_iid(link), "big")
+    net = int(ipaddress.IPv6Address(prefix)) >> (128 - bits) << (128 - bits)
+    return str(ipaddress.IPv6Address(net | iid & ((1 << (128 - bits)) - 1)))
+
+
+def test_lowpan_contexts_are_learned_from_router_advertisements_as_tshark_learns_them(tmp_path: Path, tshark_icmp) -> None:
+    s, d = (lambda p, bits=64: behind(p, bits, S64)), (lambda p, bits=64: behind(p, bits, D64))
+    zs, zd = s("::", 0), d("::", 0)  # the zero prefix of an unknown context
+    frames = [
+        wpan(context_echo(s(CTX1), d(CTX2), 1, **BOTH)),  # before any option: zero prefixes
+        wpan(lowpan_uncompressed(context_ra(sixco(1, 64, CTX1), sixco(2, 48, CTX2, c=False, lifetime=0, units=2)))),
+        wpan(context_echo(s(CTX1), d(CTX2, 48), 2, **BOTH)),  # C flag and lifetime are not checked
+        wpan(context_echo(s(CTX1), d(CTX2), 3, **BOTH), pan=0x1111),  # another PAN: not its contexts
+        # Learned from the broadcast PAN: every PAN's fallback.
+        wpan(lowpan_uncompressed(context_ra(sixco(3, 96, "2001:db8:3::aa:0:0"))), pan=0xFFFF),
+        wpan(context_echo(s("2001:db8:3::aa:0:0", 96), d("2001:db8:3::aa:0:0", 96), 4, sac=True, dac=True, cid=0x33), pan=0x1111),
+        # Replaced: the newer prefix holds; a source PAN of its own is the key, not the destination's.
+        wpan(lowpan_uncompressed(context_ra(sixco(1, 64, "2001:db8:9::"))), src_pan=0x2222),
+        wpan(context_echo(s("2001:db8:9::"), LD, 5, sac=True, cid=0x10), src_pan=0x2222),
+        wpan(context_echo(s(CTX1), LD, 6, sac=True, cid=0x10)),
+        # Inline identifiers behind the context prefix; a unicast-prefix-based multicast.
+        wpan(context_echo("2001:db8:1::abcd:1", "ff3e:40:2001:db8:1::1234", 7, sac=True, sam=1, dac=True, dam=0, cid=0x11)),
+    ]
+    path = lowpan_capture(tmp_path / "contexts.pcapng", [(195, f) for f in frames])
+    cap = ic.read_pcap(path)
+    ours = {f: (s_, d_, ok) for f, s_, d_, ok in
+            cap.icmp.with_columns(pl.col("src", "dst").cast(pl.String)).select("frame", "src", "dst", "checksum_ok").iter_rows()}
+    shark = {f: (v["carrier"][1], v["carrier"][2], v["icmpv6.checksum.status"] == "1")
+             for f, v in tshark_icmp(path, ["icmpv6.checksum.status"]).items()}
+    assert ours == shark
+    assert ours == {
+        1: (zs, zd, False), 2: ("fe80::1", "ff02::1", True), 3: (s(CTX1), d(CTX2, 48), True), 4: (zs, zd, False),
+        5: ("fe80::1", "ff02::1", True), 6: (s("2001:db8:3::aa:0:0", 96), d("2001:db8:3::aa:0:0", 96), True),
+        7: ("fe80::1", "ff02::1", True), 8: (s("2001:db8:9::"), LD, True), 9: (s(CTX1), LD, True),
+        10: ("2001:db8:1::abcd:1", "ff3e:40:2001:db8:1::1234", True),
+    }
+
+
+def test_lowpan_contexts_behind_rfc_7973_are_the_broadcast_pans(tmp_path: Path, tshark_icmp) -> None:
+    # Ethernet 6LoWPAN uses the contexts learned in the broadcast PAN, not another PAN's; it
+    # teaches none (frame 5 uses context 1 of PAN 0xabcd: still the broadcast PAN's prefix).
+    src, dst = "2001:db8:1:0:200:ff:fe00:1", "2001:db8:1:0:200:ff:fe00:2"
+    eth = ethernet(context_echo(src, dst, 1, sac=True, dac=True, cid=0x11), ethertype=0xA0ED)
+    eth_ra = ethernet(lowpan_uncompressed(context_ra(sixco(1, 64, "2001:db8:8::"))), ethertype=0xA0ED)
+    frames = [(195, wpan(lowpan_uncompressed(context_ra(sixco(1, 64, CTX1))), pan=0xFFFF)), (1, eth),
+              (195, wpan(lowpan_uncompressed(context_ra(sixco(1, 64, "2001:db8:7::"))))), (1, eth_ra), (1, eth)]
+    path = lowpan_capture(tmp_path / "eth.pcapng", frames)
+    rows = ic.read_pcap(path).icmp.with_columns(pl.col("src").cast(pl.String)).select("frame", "src", "checksum_ok").rows()
+    assert rows == [(1, "fe80::1", True), (2, src, True), (3, "fe80::1", True), (4, "fe80::1", True), (5, src, True)]
+    shark = tshark_icmp(path, ["icmpv6.checksum.status"])
+    assert [(f, v["carrier"][1], v["icmpv6.checksum.status"] == "1") for f, v in sorted(shark.items())] == rows
+
+
+def test_lowpan_contexts_in_zep_and_fragments(tmp_path: Path, tshark_icmp) -> None:
+    from icmpscope.synth import over_udp, zep
+    carry = lambda frame: ethernet(over_udp("192.0.2.1", "192.0.2.2", 17754, zep(frame)))
+    # The option in a fragmented advertisement, through ZEP: learned once reassembled.
+    ra = context_ra(sixco(1, 64, CTX1), bytes([1, 14]) + bytes(110))
+    pieces = lowpan_fragments(lowpan_uncompressed(ra), size=64, tag=3, header_len=1, datagram_size=len(ra))
+    src, dst = behind(CTX1, 64, S64), behind(CTX1, 64, D64)
+    frames = [carry(wpan(p)) for p in pieces] + [carry(wpan(context_echo(src, dst, 1, sac=True, dac=True, cid=0x11)))]
+    path = write_pcap(tmp_path / "zep.pcap", [Frame(i, f) for i, f in enumerate(frames)])
+    cap = ic.read_pcap(path)
+    rows = cap.icmp.with_columns(pl.col("src", "dst").cast(pl.String)).select("frame", "src", "dst", "checksum_ok").rows()
+    assert rows == [(len(pieces), "fe80::1", "ff02::1", True), (len(pieces) + 1, src, dst, True)]
+    shark = tshark_icmp(path, ["icmpv6.checksum.status"])
+    assert [(f, v["carrier"][1], v["carrier"][2], v["icmpv6.checksum.status"] == "1") for f, v in sorted(shark.items())] == rows

@@ -1,5 +1,5 @@
 """Tunnels: the ICMP inside GRE, ERSPAN, IP-in-IP, VXLAN, Geneve, GTP, Teredo, AYIYA, MPLS,
-PPPoE, L2TP, NSH, VXLAN-GPE, LISP, TZSP, Cisco MetaData, CAPWAP, PIM Registers and NHRP traffic indications (and in sFlow samples) is a row like any other, with its encapsulation path, outer addresses and tunnel id; tshark
+PPPoE, L2TP, NSH, VXLAN-GPE, LISP, TZSP, ZEP, Cisco MetaData, CAPWAP, PIM Registers and NHRP traffic indications (and in sFlow samples) is a row like any other, with its encapsulation path, outer addresses and tunnel id; tshark
 agrees on the corpus and on crafted captures; cut tunnel headers are errors, never panics."""
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from icmpscope.synth import (
     capwap, cisco_metadata, fragment_ipv4_payload, geneve, gre, gtp0, gtpu, ipv4, l2tp2, l2tp3, lisp, mpls,
     nsh, over_ip, over_udp, pim_register, ping, pppoe, sflow, sflow_sample, teredo, tzsp, vxlan, vxlan_gpe, write_pcap,
     echo_request6, ipv6, udp, ieee80211, prism, avs, nhrp, fragment_ipv4, ETHERTYPE_NHRP,
+    ieee802154, lowpan_iphc, lowpan_uncompressed, lowpan_fragments, zep,
 )
 
 T0 = 1_700_000_000_000_000_000
@@ -55,6 +56,7 @@ TSHARK_KINDS = {
     "gre": "gre", "vxlan": "vxlan", "geneve": "geneve", "gtp": "gtpu", "gtpprime": "gtpprime",
     "teredo": "teredo", "ayiya": "ayiya", "mpls": "mpls", "pppoes": "pppoe", "nsh": "nsh",
     "lisp-data": "lisp", "tzsp": "tzsp", "capwap.data": "capwap", "pim": "pim", "nhrp": "nhrp",
+    "zep": "zep",
 }
 # tshark decodes an L2TPv3 session's frames only once it saw the session set up; told so, it reads
 # them as we do: an Ethernet pseudo-wire without cookie or L2-specific sublayer.
@@ -64,7 +66,7 @@ ID_FIELDS = {  # where tshark shows each tunnel's id (PPTP's is the call id half
     "erspan3": ("erspan.spanid",), "vxlan": ("vxlan.vni",), "geneve": ("geneve.vni",),
     "gtpu": ("gtp.teid",), "mpls": ("mpls.label",), "pppoe": ("pppoe.session_id",),
     "l2tp": ("l2tp.session",), "l2tpv3": ("l2tp.sid",), "nsh": ("nsh.spi",), "vxlangpe": ("vxlan.vni",),
-    "lisp": ("lisp-data.iid",), "nhrp": ("gre.key",),
+    "lisp": ("lisp-data.iid",), "nhrp": ("gre.key",), "zep": ("zep.channel_id",),
 }
 TSHARK_FIELDS = ["erspan.version", *sorted({f for fields in ID_FIELDS.values() for f in fields})]
 
@@ -156,6 +158,10 @@ def case(packet: bytes, tunnel: str, outer: tuple | None, inner: tuple, tunnel_i
 P4, P6 = ping(A, B), ping(C, D)
 ETH4 = ethernet(P4, src_mac="02:00:00:00:00:0a", dst_mac="02:00:00:00:00:0b")
 W4 = ieee80211(P4, swap_fc=True)  # CAPWAP's native 802.11 frame, as tshark reads it by default
+# 6LoWPAN in 802.15.4 frames (ZEP): the link-local addresses of the frame's EUI-64s, compressed away.
+L1, L2 = "fe80::1", "fe80::2"
+WPAN = ieee802154(lowpan_iphc(ping(L1, L2)))  # with its FCS
+CC24XX = ieee802154(lowpan_iphc(ping(L1, L2)), fcs=False) + b"\xd0\x80"  # RSSI, CRC ok with LQI 0
 
 CASES = {
     "gre": case(ethernet(over_ip(O1, O2, gre(P4, key=7, seq=3, checksum=True))), "gre", (O1, O2), (A, B), 7),
@@ -297,6 +303,19 @@ CASES = {
     "tzsp_avs": case(ethernet(over_udp(P1, P2, 37008, tzsp(avs(ieee80211(P4, subtype=8)), encapsulation=127))),
                      "tzsp", (P1, P2), (A, B), None),
     "nhrp": case(ethernet(over_ip(O1, O2, gre(nhrp(P4), protocol=ETHERTYPE_NHRP, key=9))), "nhrp", (O1, O2), (A, B), 9),
+    "zep": case(ethernet(over_udp(O1, O2, 17754, zep(WPAN), src_port=17754)), "zep", (O1, O2), (L1, L2), 11,
+                src_mac=None),
+    "zep_cc24xx": case(ethernet(over_udp(P1, P2, 17754, zep(CC24XX, crc=False, channel=26))), "zep", (P1, P2),
+                       (L1, L2), 26),
+    "zep_v1": case(ethernet(over_udp(O1, O2, 17754, zep(WPAN, version=1, channel=15))), "zep", (O1, O2), (L1, L2), 15),
+    "zep_v1_cc24xx_uncompressed": case(ethernet(over_udp(O1, O2, 17754, zep(
+        ieee802154(lowpan_uncompressed(P6), src=1, dst=2, fcs=False) + b"\x00\xff", version=1, crc=False))),
+        "zep", (O1, O2), (C, D), 11),
+    "vxlan_rfc7973": case(ethernet(over_udp(O1, O2, 4789, vxlan(ethernet(lowpan_iphc(ping("fe80::200:ff:fe00:1", "fe80::200:ff:fe00:2")),
+                                                                  ethertype=0xA0ED), vni=5))),
+                          "vxlan", (O1, O2), ("fe80::200:ff:fe00:1", "fe80::200:ff:fe00:2"), 5, src_mac="02:00:00:00:00:01"),
+    "gre>zep": case(ethernet(over_ip(O1, O2, gre(over_udp(P1, P2, 17754, zep(WPAN, channel=20)), key=3))),
+                    "gre>zep", (O1, O2), (L1, L2), 20),
     "nhrp_v6": case(ethernet(over_ip(P1, P2, gre(nhrp(P6, nbma=P1, src=C, dst=D, extensions=bytes(4)),
                                                  protocol=ETHERTYPE_NHRP))), "nhrp", (P1, P2), (C, D), None),
     "nhrp_nlpid": case(ethernet(over_ip(O1, O2, gre(nhrp(P4, protocol=0xCC), protocol=ETHERTYPE_NHRP))), "nhrp",
@@ -380,12 +399,20 @@ def test_nhrp_quotes_are_no_conversations_but_their_fragments_reassemble(tmp_pat
     ethernet(over_ip(O1, O2, gre(nhrp(P4, extensions=b"")[:14] + b"\x00\x14" + nhrp(P4)[16:],
                                  protocol=ETHERTYPE_NHRP))),  # extensions at 20: no mandatory part
     ethernet(over_ip(O1, O2, b"\x20\x00\x00\x00\x00\x01\x00\x02\x00\x69", proto=103)),  # PIM hello
+    ethernet(over_udp(O1, O2, 17754, zep(b"", kind=2))),  # ZEP ack
+    ethernet(over_udp(O1, O2, 17754, zep(WPAN, length=len(WPAN) - 1))),  # longer than ZEP says: data to tshark
+    ethernet(over_udp(O1, O2, 17754, b"EY" + zep(WPAN)[2:])),  # another preamble
+    ethernet(over_udp(O1, O2, 17754, zep(WPAN)[:20])),  # shorter than a ZEP v2 header
+    ethernet(over_udp(O1, O2, 17754, zep(WPAN[:-2] + b"\x00\x00"))),  # bad FCS
+    ethernet(over_udp(O1, O2, 17754, zep(CC24XX[:-1] + b"\x7f", crc=False))),  # CC24xx: CRC not ok
+    ethernet(over_udp(O1, O2, 17754, zep(WPAN, crc=False))),  # FCS read as CC24xx metadata: not ok
 ], ids=["vxlan_short", "teredo_v4", "gtp_echo", "ayiya_echo", "gre_unknown", "mpls_nibble7",
         "pppoe_lcp", "lower_port_wins", "l2tp_control", "l2tp_lcp", "l2tpv3_control", "l2tpv3_udp_control",
         "nsh_mpls", "vxlangpe_reserved", "lisp_ethernet", "tzsp_config", "tzsp_token_ring", "tzsp_avs_linktype",
         "tzsp_80211_protected", "tzsp_80211_null", "tzsp_80211_short", "tzsp_no_end",
         "capwap_dtls", "capwap_fc_unswapped", "capwap_wbid0", "capwap_wbid3", "capwap_keep_alive",
-        "nhrp_error", "nhrp_resolution", "nhrp_version_mismatch", "nhrp_no_mandatory", "pim_hello"])
+        "nhrp_error", "nhrp_resolution", "nhrp_version_mismatch", "nhrp_no_mandatory", "pim_hello",
+        "zep_ack", "zep_length_short", "zep_preamble", "zep_short", "zep_bad_fcs", "zep_cc24xx_bad", "zep_fcs_as_cc24xx"])
 def test_port_or_type_without_that_tunnel_is_other(packet: bytes, tmp_path: Path) -> None:
     cap = read(capture(tmp_path, packet))
     assert cap.stats.select("icmp", "other", "undecodable").row(0) == (0, 1, 0)
@@ -467,6 +494,11 @@ CUTS = {
                        "NHRP header truncated: 40 of 41 bytes captured"),
     "nhrp_quote": (ethernet(over_ip(O1, O2, gre(nhrp(P4), protocol=ETHERTYPE_NHRP))), 14 + 20 + 4 + 40 + 12,
                    "IPv4 header truncated: 12 of 20 bytes captured"),
+    "zep": (ethernet(over_udp(O1, O2, 17754, zep(WPAN))), 14 + 20 + 8 + 20, "ZEP header truncated: 20 of 32 bytes captured"),
+    "zep_v1": (ethernet(over_udp(O1, O2, 17754, zep(WPAN, version=1))), 14 + 20 + 8 + 10,
+               "ZEP header truncated: 10 of 16 bytes captured"),
+    "zep_frame": (ethernet(over_udp(O1, O2, 17754, zep(WPAN))), 14 + 20 + 8 + 32 + 10,
+                  "IEEE 802.15.4 header truncated: 10 of 13 bytes captured"),
 }
 
 
@@ -773,3 +805,80 @@ def test_capwap_ids_in_flight_stay_bounded(tmp_path: Path) -> None:
     assert (s["packets"], s["icmp"], s["fragment"]) == (202, 1, 201)
     assert (s["reassembly_evictions"], s["max_datagrams_hits"]) == (192, 192)
     assert cap.icmp["frame"].to_list() == [202]
+
+
+# --------------------------------------------------------------------------- 6LoWPAN fragments in ZEP
+
+def zep_echo(seq: int, length: int) -> bytes:
+    return ping(L1, L2, seq=seq, payload=bytes(range(256))[:length])
+
+
+def zep_pieces(packet: bytes, *, size: int, tag: int, carrier: tuple[str, str] = (O1, O2), channel: int = 11) -> list[bytes]:
+    """Each RFC 4944 fragment of ``packet`` (IPHC-compressed to 3 bytes) in an 802.15.4 frame of
+    its own, in a ZEP datagram from ``carrier``."""
+    pieces = lowpan_fragments(lowpan_iphc(packet), size=size, tag=tag, header_len=3, datagram_size=len(packet))
+    return [ethernet(over_udp(*carrier, 17754, zep(ieee802154(p), channel=channel))) for p in pieces]
+
+
+ZEP_ROW = ["frame", "tunnel", "outer_src", "tunnel_id", "src", "dst", "icmp_seq", "datagram_len", "reassembled", "checksum_ok"]
+
+
+def shark_frames6(tshark_icmp, path: Path) -> dict[int, tuple]:
+    """frame: (type, code, carrier) of each ICMPv6 message tshark shows."""
+    return {f: (int(v["icmpv6.type"]), int(v["icmpv6.code"]), v["carrier"])
+            for f, v in tshark_icmp(path, ["icmpv6.type", "icmpv6.code"]).items()}
+
+
+def test_zep_lowpan_fragments_reassemble_where_tshark_does(tmp_path: Path, tshark_icmp) -> None:
+    two = zep_pieces(zep_echo(1, 60), size=48, tag=1)
+    backwards = zep_pieces(zep_echo(2, 100), size=48, tag=2)[::-1]
+    mixed = zep_pieces(zep_echo(3, 100), size=48, tag=3)
+    whole = ethernet(over_udp(O1, O2, 17754, zep(ieee802154(lowpan_iphc(zep_echo(4, 8))))))
+    interleaved = [mixed[0], mixed[2], whole, mixed[1]]
+    assert (len(two), len(backwards)) == (2, 3)
+    path = capture(tmp_path, *two, *backwards, *interleaved)
+    cap = read(path)
+    assert cap.stats.select("packets", "icmp", "fragment", "other", "undecodable", "reassembled").row(0) == (9, 4, 5, 0, 0, 3)
+    assert rows(cap, ZEP_ROW) == [
+        (2, "zep", O1, 11, L1, L2, 1, 108, True, True),
+        (5, "zep", O1, 11, L1, L2, 2, 148, True, True),
+        (8, "zep", O1, 11, L1, L2, 4, 56, False, True),
+        (9, "zep", O1, 11, L1, L2, 3, 148, True, True),
+    ]
+    assert (cap.fragments.height, cap.datagrams.height) == (0, 0)
+    assert shark_frames6(tshark_icmp, path) == {f: (128, 0, (6, L1, L2, 64)) for f, *_ in rows(cap, ZEP_ROW)}
+
+
+def test_zep_lowpan_fragments_key_on_the_tunnel(tmp_path: Path, tshark_icmp) -> None:
+    # The same tag between the same 802.15.4 addresses, through two sniffers and on two channels:
+    # three datagrams, none mixed with another, as IP and CAPWAP pieces keep to their tunnel.
+    here = zep_pieces(zep_echo(1, 60), size=48, tag=7)
+    there = zep_pieces(zep_echo(2, 60), size=48, tag=7, carrier=(P1, P2))
+    channel = zep_pieces(zep_echo(3, 60), size=48, tag=7, channel=12)
+    path = capture(tmp_path, here[0], there[0], channel[0], channel[1], there[1], here[1])
+    cap = read(path)
+    assert rows(cap, ["frame", "outer_src", "tunnel_id", "icmp_seq", "checksum_ok"]) == [
+        (4, O1, 12, 3, True), (5, P1, 11, 2, True), (6, O1, 11, 1, True)]
+    # tshark keys 6LoWPAN pieces on the 802.15.4 addresses and the tag alone: the first FRAG1
+    # (sequence 1) and the first FRAGN after it make one datagram, the others none.
+    assert {f: v[1] for f, v in shark_frames6(tshark_icmp, path).items()} == {4: 0}
+
+
+def test_zep_lowpan_fragments_inside_another_tunnel(tmp_path: Path) -> None:
+    pieces = [ethernet(over_ip(P1, P2, gre(p[14:], key=3))) for p in zep_pieces(zep_echo(1, 100), size=48, tag=1)]
+    cap = read(capture(tmp_path, *pieces))
+    assert rows(cap, ["frame", "tunnel", "outer_src", "tunnel_id", "reassembled"]) == [(3, "gre>zep", P1, 11, True)]
+
+
+def test_zep_every_cut_of_a_lowpan_fragment_is_counted(tmp_path: Path, tshark_icmp) -> None:
+    pieces = zep_pieces(zep_echo(1, 100), size=48, tag=1)
+    frames = [cut(p, keep) for p in pieces for keep in range(len(p) + 1)]
+    path = write_pcap(tmp_path / "cuts.pcap", frames)
+    cap = read(path)
+    s = cap.stats.row(0, named=True)
+    assert s["packets"] == len(frames) == s["icmp"] + s["fragment"] + s["other"] + s["undecodable"]
+    assert s["undecodable"] == cap.errors.height
+    assert s["fragment"] > 0 and s["undecodable"] > 0
+    # The last piece completes the datagram once its payload is whole: with the FCS cut (it is
+    # checked only when captured), two frames before the end, as on link type 195.
+    assert cap.icmp["frame"].to_list() == sorted(shark_frames6(tshark_icmp, path)) == [len(frames) - 2]

@@ -3,7 +3,7 @@
 Each builder returns the tunnel header followed by ``payload``, ready to be put where that tunnel
 lives: GRE-based ones (``gre``, ``erspan1/2/3``) behind an IP header of protocol 47
 (:func:`over_ip`), UDP-based ones (``vxlan``, ``geneve``, ``gtpu``, ``gtp0``, ``teredo``,
-``ayiya``, ``mpls`` over UDP, ``l2tp2``, ``vxlan_gpe``, ``lisp``, ``tzsp``, ``capwap``) in a UDP
+``ayiya``, ``mpls`` over UDP, ``l2tp2``, ``vxlan_gpe``, ``lisp``, ``tzsp``, ``zep``, ``capwap``) in a UDP
 datagram (:func:`over_udp`), ``l2tp3`` and ``pim_register`` behind an IP header of protocol 115 and
 103, ``nhrp`` in GRE (``gre(nhrp(packet), protocol=ETHERTYPE_NHRP)``), ``mpls``, ``pppoe``, ``nsh`` and ``cisco_metadata`` behind an Ethernet header of their ethertype.
 
@@ -25,7 +25,7 @@ __all__ = [
     "over_ip", "over_udp",
     "gre", "erspan1", "erspan2", "erspan3", "ah",
     "vxlan", "geneve", "gtpu", "gtp0", "teredo", "ayiya", "mpls", "pppoe", "l2tp2", "l2tp3",
-    "nsh", "vxlan_gpe", "lisp", "tzsp", "cisco_metadata", "capwap", "capwap_fragments", "pim_register", "nhrp",
+    "nsh", "vxlan_gpe", "lisp", "tzsp", "zep", "cisco_metadata", "capwap", "capwap_fragments", "pim_register", "nhrp",
     "sflow", "sflow_sample",
     "ETHERTYPE_NSH", "ETHERTYPE_CISCO_METADATA", "ETHERTYPE_NHRP",
     "ETHERTYPE_MPLS", "ETHERTYPE_PPPOE_SESSION", "ETHERTYPE_TEB",
@@ -401,6 +401,28 @@ def tzsp(frame: bytes, *, tags: Sequence[tuple[int, bytes]] = (), encapsulation:
     """
     fields = b"\x00" * padding + b"".join(bytes([tag, len(value)]) + value for tag, value in tags)
     return struct.pack("!BBH", 1, kind, encapsulation) + fields + b"\x01" + frame
+
+
+def zep(frame: bytes, *, version: int = 2, kind: int = 1, channel: int = 11, device: int = 0x1234,
+        crc: bool = True, lqi: int = 0xFF, seq: int = 1, length: int | None = None) -> bytes:
+    """ZEP, the ZigBee Encapsulation Protocol (UDP port 17754): preamble "EX", ``version`` 1
+    (16-byte header) or 2 (32 bytes; ``kind`` 1 data, 2 an ack of 8 bytes that carries no frame),
+    the ``channel`` and ``device`` ids, the CRC/LQI mode (``crc``: the 802.15.4 ``frame`` ends with
+    its FCS; else with TI CC24xx metadata, RSSI and CRC-ok bit with the LQI), then the length of
+    ``frame`` (``length`` forces it) and the frame.
+
+    >>> zep(b"", version=1, crc=False).hex()
+    '4558010b123400ff0000000000000000'
+    >>> zep(b"", kind=2, seq=9).hex()
+    '4558020200000009'
+    """
+    size = len(frame) if length is None else length
+    if version >= 2 and kind == 2:
+        return b"EX" + bytes([version, kind]) + struct.pack("!I", seq)
+    if version == 1:
+        return b"EX" + struct.pack("!BBHBB7xB", 1, channel, device, crc, lqi, size) + frame
+    return (b"EX" + struct.pack("!BBBHBB", version, kind, channel, device, crc, lqi) + bytes(8)
+            + struct.pack("!I", seq) + bytes(10) + bytes([size])) + frame
 
 
 def cisco_metadata(payload: bytes, *, sgt: int, ethertype: int | None = None) -> bytes:

@@ -117,6 +117,8 @@ pub struct FileDecoder {
     /// The IPv6 packet a 6LoWPAN frame compresses, rebuilt (the one decoded bytes not borrowed
     /// from the record).
     lowpan_scratch: Vec<u8>,
+    /// The 6LoWPAN contexts the file taught so far (in capture order).
+    lowpan_contexts: ip::lowpan::Contexts,
 }
 
 impl FileDecoder {
@@ -143,6 +145,7 @@ impl FileDecoder {
             flows_full_noted: false,
             ended_early: None,
             lowpan_scratch: Vec::new(),
+            lowpan_contexts: ip::lowpan::Contexts::EMPTY,
         }
     }
 
@@ -274,22 +277,42 @@ impl FileDecoder {
         self.network(at, link, next, &Tunnel::NONE, false)
     }
 
-    /// A 6LoWPAN frame: the IPv6 packet it compresses, rebuilt in `lowpan_scratch`, is decoded
-    /// as any other. Out of line: other link types never get here.
+    /// A 6LoWPAN frame of the capture's link type. Out of line: other link types never get here.
     #[inline(never)]
     fn lowpan(&mut self, at: Origin, p: &Packet, link: &LinkFrame) -> Class {
-        let carried = match link::lowpan(p.linktype, p.data, p.orig_len as usize, link) {
+        self.lowpan_packet(at, link, link::lowpan(p.linktype, p.data, p.orig_len as usize, link), &Tunnel::NONE)
+    }
+
+    /// A 6LoWPAN packet a tunnel carries (`next`: an IEEE 802.15.4 frame, or RFC 7973's in an
+    /// Ethernet frame), decoded as the link types' are.
+    #[inline(never)]
+    fn tunnelled_lowpan(&mut self, at: Origin, link: &LinkFrame, next: Inner, tunnel: &Tunnel) -> Class {
+        self.lowpan_packet(at, link, link::tunnelled_lowpan(next.ethertype, next.bytes.data, next.bytes.wire_len(), link), tunnel)
+    }
+
+    /// A 6LoWPAN packet: the IPv6 packet it compresses, rebuilt in `lowpan_scratch`, is decoded
+    /// as any other.
+    fn lowpan_packet(&mut self, at: Origin, link: &LinkFrame, carried: Result<Option<link::Lowpan>, DecodeError>, tunnel: &Tunnel) -> Class {
+        let carried = match carried {
             Ok(Some(carried)) => carried,
             Ok(None) => return Class::Other,
             Err(e) => return Class::Undecodable(e),
         };
         let mut scratch = std::mem::take(&mut self.lowpan_scratch);
-        let class = match ip::lowpan::decompress(carried.data, carried.wire_len, carried.ids, &mut scratch) {
+        // Without an 802.15.4 frame (RFC 7973), Wireshark looks contexts up in the broadcast PAN.
+        let pan = carried.pan.unwrap_or(ip::lowpan::BROADCAST_PAN);
+        let known = ip::lowpan::Known { contexts: &self.lowpan_contexts, pan: Some(pan) };
+        let class = match ip::lowpan::decompress(carried.data, carried.wire_len, carried.ids, known, &mut scratch) {
             Ok(Decompressed::Ipv6 { wire_len }) => {
                 let next = Inner { ethertype: ETHERTYPE_IPV6, bytes: Bytes::new(&scratch, wire_len) };
-                self.network(at, link, next, &Tunnel::NONE, false)
+                let class = self.network(at, link, next, tunnel, false);
+                // Its contexts apply from the next frame on, as tshark learns them.
+                if let (Class::Icmp, Some(pan)) = (&class, carried.pan) {
+                    self.lowpan_contexts.learn_from(pan, &scratch);
+                }
+                class
             }
-            Ok(Decompressed::Fragment(f)) => self.lowpan_fragment(at, link, &f, &scratch),
+            Ok(Decompressed::Fragment(f)) => self.lowpan_fragment(at, link, &f, &scratch, tunnel, carried.pan),
             Ok(Decompressed::Other) => Class::Other,
             Err(e) => Class::Undecodable(e),
         };
@@ -300,7 +323,11 @@ impl FileDecoder {
     /// A 6LoWPAN fragment (its bytes, FRAG1's decompressed, in `bytes`) into the reassembler; the
     /// piece that completes the IPv6 datagram decodes it.
     #[inline(never)]
-    fn lowpan_fragment(&mut self, at: Origin, link: &LinkFrame, f: &ip::lowpan::Fragment, bytes: &[u8]) -> Class {
+    fn lowpan_fragment(&mut self, at: Origin, link: &LinkFrame, f: &ip::lowpan::Fragment, bytes: &[u8], tunnel: &Tunnel, pan: Option<u16>) -> Class {
+        // A sampled piece is one copy among many unsampled: nothing to reassemble it with.
+        if tunnel.sample.is_some() {
+            return Class::Fragment;
+        }
         let address = |iid: [u8; 8]| IpAddr::V6(Ipv6Addr::from(u128::from(u64::from_be_bytes(iid))));
         let key = Key {
             layer: Layer::Lowpan,
@@ -310,14 +337,19 @@ impl FileDecoder {
             proto: 0,
             id: u32::from(f.tag),
             vlan_key: link.vlan_key,
-            tunnel: Default::default(),
+            tunnel: tunnel.scope,
         };
         let piece = Piece { frame: at.frame, ts_ns: at.ts_ns, offset: f.offset, len: f.len, more: f.more(), data: f.whole.then_some(bytes), proto: 0, header_len: 0 };
         let Some(done) = self.reassembler.add(key, piece) else { return Class::Fragment };
         self.stats.reassembled += 1;
         let next = Inner { ethertype: ETHERTYPE_IPV6, bytes: Bytes::new(&done.payload, done.payload.len()) };
-        match self.network(at, link, next, &Tunnel::NONE, true) {
-            Class::Icmp => Class::Icmp,
+        match self.network(at, link, next, tunnel, true) {
+            Class::Icmp => {
+                if let Some(pan) = pan {
+                    self.lowpan_contexts.learn_from(pan, &done.payload);
+                }
+                Class::Icmp
+            }
             _ => Class::Fragment,
         }
     }
@@ -365,6 +397,9 @@ impl FileDecoder {
     #[inline(always)]
     fn network<'a>(&mut self, at: Origin, link: &LinkFrame<'a>, next: Inner<'a>, tunnel: &Tunnel, reassembled: bool) -> Class {
         if !is_ip(next.ethertype) {
+            if link::is_lowpan(next.ethertype) {
+                return self.tunnelled_lowpan(at, link, next, tunnel);
+            }
             return match tunnel::decap_link(next) {
                 Ok(Some(decap)) => self.open(at, link, tunnel, None, decap, reassembled),
                 Ok(None) => Class::Other,
@@ -838,7 +873,9 @@ fn read_pieces(location: &dyn Location, options: Options, reader: CaptureReader,
         // holds them all: a piece that left packets out might have left out some of a direction
         // the pieces before it hold.
         let flows_fit = pieces.peek().is_some_and(|(next, ..)| next.flows.hits == 0 && flows.len() + flows.new_in(&next.flows) <= options.max_flows);
-        if reached == Reached::Exactly && decoder.reassembler.in_flight() == 0 && next_fits && flows_fit {
+        // Contexts learned hold for the frames after: the next piece, read without them, is of no use.
+        let contexts_fit = decoder.lowpan_contexts.is_empty();
+        if reached == Reached::Exactly && decoder.reassembler.in_flight() == 0 && next_fits && flows_fit && contexts_fit {
             decoder.finish();
             kept.push(decoder);
             continue;
@@ -1072,6 +1109,33 @@ mod tests {
         let path = std::env::temp_dir().join(format!("icmpscope-{}-{name}", std::process::id()));
         std::fs::write(&path, bytes).unwrap();
         path
+    }
+
+    /// `hex` as bytes.
+    fn unhex(hex: &str) -> Vec<u8> {
+        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_learned_6lowpan_context_holds_in_the_pieces_after() {
+        // Link type 195: pings, a router advertisement teaching context 1 (2001:db8:1::/64), then
+        // an echo request whose addresses come from it, and pings again.
+        let ra = unhex("41dc01cdab02000000004b120001000000004b1200416000000000283afffe800000000000000000000000000001ff0200000000000000000000000000018600a504400007080000000000000000220340110000003c20010db80001000000000000000000006583");
+        let echo = unhex("41dc01cdab02000000004b120001000000004b12007af7113a8000aea700010001637478da7d");
+        let mut out = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 195, 0, 0, 0];
+        let mut starts = Vec::new();
+        for (i, frame) in [&ra, &echo, &echo, &ra, &echo].into_iter().enumerate() {
+            starts.push(out.len() as u64);
+            record(&mut out, 1000 + i as u32, frame, frame.len());
+        }
+        let path = written(&out, "contexts.pcap");
+        let whole = read_file(&path, Options::default()).unwrap();
+        assert_eq!(sources(&whole.icmp), ["fe80::1", "2001:db8:1:0:212:4b00:0:1", "2001:db8:1:0:212:4b00:0:1", "fe80::1", "2001:db8:1:0:212:4b00:0:1"]);
+        // The first piece learned a context: the tables are a sequential read's, by one decoder.
+        for &start in &starts[1..] {
+            assert_eq!(pieces_read_as_whole(&path, &whole, &[start]), 1);
+        }
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

@@ -36,6 +36,11 @@ pub const FRAME_PRISM: u16 = 0x0003;
 pub const FRAME_AVS: u16 = 0x0004;
 /// A CAPWAP data fragment, its CAPWAP header included: for the reassembler, never a frame.
 pub const FRAME_CAPWAP_FRAGMENT: u16 = 0x0005;
+/// An IEEE 802.15.4 frame ending with its 16-bit FCS (ZEP's CRC mode, as link type 195).
+pub const FRAME_IEEE802154: u16 = 0x0006;
+/// An IEEE 802.15.4 frame whose last two bytes are TI CC24xx metadata in place of the FCS (RSSI,
+/// then the CRC-ok bit and the LQI): ZEP's LQI mode, Wireshark's `wpan_cc24xx`.
+pub const FRAME_IEEE802154_CC24XX: u16 = 0x0007;
 const MIN_ETHERTYPE: u16 = 0x0600;
 
 /// The ethertype a type field read from the wire names: 0 (nothing decoded) below 0x0600, so that

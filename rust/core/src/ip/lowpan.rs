@@ -2,13 +2,127 @@
 //! owned buffer so that it decodes as any IPv6 packet. Mesh and broadcast headers are skipped
 //! (a mesh header's originator and final addresses stand in for the link's), IPHC is read in
 //! all its modes with its UDP and extension-header NHC, and fragments are only recognised.
-//! Contexts are not known (nothing in a capture gives them to us): a context-based prefix is
-//! all zeros, as tshark's default context is.
+//! Contexts (RFC 6282 3.1.2) are those a capture taught so far, as tshark learns them: from the
+//! 6LoWPAN Context Options (RFC 6775 4.2, ND option 34) of the ND messages of earlier 802.15.4
+//! frames, per source PAN and context id ([`Contexts`]); an unknown one is the zero prefix, as
+//! tshark's default context is.
 use crate::error::DecodeError;
 use crate::wire::{be16, iid_eui64, iid_short, PROTO_DEST_OPTS, PROTO_HOP_BY_HOP, PROTO_MOBILITY, PROTO_ROUTING, PROTO_UDP};
 
 const IPV6_HEADER_LEN: usize = 40;
 const LINK_LOCAL: [u8; 8] = [0xfe, 0x80, 0, 0, 0, 0, 0, 0];
+
+/// A compression context: a prefix of `len` bits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Context {
+    pub len: u8,
+    pub prefix: [u8; 16],
+}
+
+/// The contexts a capture taught so far, per PAN id and context id (16 each), for the first
+/// [`MAX_CONTEXT_PANS`] PANs that gave one (a bound: later PANs teach nothing).
+#[derive(Debug, Clone, Default)]
+pub struct Contexts {
+    pans: Vec<(u16, [Option<Context>; 16])>,
+}
+
+/// How many PANs' contexts a file keeps.
+pub const MAX_CONTEXT_PANS: usize = 64;
+/// The broadcast PAN id: its contexts hold in every PAN.
+pub const BROADCAST_PAN: u16 = 0xffff;
+/// RFC 6775 4.2: the 6LoWPAN Context Option's ND option type.
+const ND_OPT_6CO: u8 = 34;
+
+impl Contexts {
+    pub const EMPTY: Contexts = Contexts { pans: Vec::new() };
+
+    pub fn is_empty(&self) -> bool {
+        self.pans.is_empty()
+    }
+
+    /// Context `cid` of `pan`, else of the broadcast PAN, as Wireshark looks it up (6LoWPAN not in
+    /// an 802.15.4 frame is looked up in the broadcast PAN); none without a PAN.
+    pub fn get(&self, pan: Option<u16>, cid: u8) -> Option<Context> {
+        let pan = pan?;
+        let find = |pan: u16| self.pans.iter().find(|(p, _)| *p == pan).and_then(|(_, c)| c[usize::from(cid & 0x0f)]);
+        find(pan).or_else(|| if pan == BROADCAST_PAN { None } else { find(BROADCAST_PAN) })
+    }
+
+    fn learn(&mut self, pan: u16, cid: u8, context: Context) {
+        let at = match self.pans.iter().position(|(p, _)| *p == pan) {
+            Some(at) => at,
+            None if self.pans.len() < MAX_CONTEXT_PANS => {
+                self.pans.push((pan, [None; 16]));
+                self.pans.len() - 1
+            }
+            None => return,
+        };
+        self.pans[at].1[usize::from(cid & 0x0f)] = Some(context);
+    }
+
+    /// Learns the 6LoWPAN Context Options of `packet` (a rebuilt IPv6 packet, from a frame of
+    /// source PAN `pan`) when it is an ND message (router or neighbour solicitation or
+    /// advertisement, redirect) without extension headers, as Wireshark does: any option of at
+    /// most 24 bytes, whatever its C flag and valid lifetime (tshark 4.0 checks neither), the
+    /// prefix's bits past its length cleared. Options cut by the capture end the walk.
+    pub fn learn_from(&mut self, pan: u16, packet: &[u8]) {
+        const PROTO_ICMPV6: u8 = 58;
+        if packet.get(6) != Some(&PROTO_ICMPV6) {
+            return;
+        }
+        let Some(icmp) = packet.get(IPV6_HEADER_LEN..) else { return };
+        let mut at = match icmp.first() {
+            Some(133) => 8,
+            Some(134) => 16,
+            Some(135 | 136) => 24,
+            Some(137) => 40,
+            _ => return,
+        };
+        while let (Some(&kind), Some(&units)) = (icmp.get(at), icmp.get(at + 1)) {
+            let len = usize::from(units) * 8;
+            if len == 0 {
+                return;
+            }
+            if kind == ND_OPT_6CO && len <= 24 {
+                let Some(option) = icmp.get(at..at + len) else { return };
+                let bits = option[2].min(128);
+                let mut prefix = [0u8; 16];
+                let given = &option[8..];
+                prefix[..given.len()].copy_from_slice(given);
+                clear_past(&mut prefix, bits);
+                if option[2] <= 128 {
+                    self.learn(pan, option[3] & 0x0f, Context { len: bits, prefix });
+                }
+            }
+            at += len;
+        }
+    }
+}
+
+/// Clears the bits of `prefix` past its first `bits`.
+fn clear_past(prefix: &mut [u8; 16], bits: u8) {
+    let bits = usize::from(bits);
+    for (i, b) in prefix.iter_mut().enumerate() {
+        let keep = bits.saturating_sub(i * 8).min(8);
+        *b &= !(0xffu8.checked_shr(keep as u32).unwrap_or(0));
+    }
+}
+
+/// Copies the first `context.len` bits of its prefix over `address`.
+fn apply(context: Context, address: &mut [u8]) {
+    for (i, b) in address.iter_mut().enumerate().take(16) {
+        let bits = usize::from(context.len).saturating_sub(i * 8).min(8);
+        let mask = !(0xffu8.checked_shr(bits as u32).unwrap_or(0));
+        *b = (*b & !mask) | (context.prefix[i] & mask);
+    }
+}
+
+/// The contexts known when a packet is decompressed, and the PAN it was sent in.
+#[derive(Debug, Clone, Copy)]
+pub struct Known<'a> {
+    pub contexts: &'a Contexts,
+    pub pan: Option<u16>,
+}
 
 /// Interface identifiers of the link's source and destination, for addresses IPHC elides.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -91,7 +205,7 @@ impl<'a> Reader<'a> {
 
 /// Rebuilds into `out` the IPv6 packet of the 6LoWPAN packet `data` (captured bytes of
 /// `wire_len` on the wire) sent between the link addresses whose identifiers are `ids`.
-pub fn decompress(data: &[u8], wire_len: usize, mut ids: LinkIds, out: &mut Vec<u8>) -> Result<Decompressed, DecodeError> {
+pub fn decompress(data: &[u8], wire_len: usize, mut ids: LinkIds, known: Known, out: &mut Vec<u8>) -> Result<Decompressed, DecodeError> {
     let mut r = Reader { data, at: 0 };
     loop {
         match r.byte()? {
@@ -102,9 +216,9 @@ pub fn decompress(data: &[u8], wire_len: usize, mut ids: LinkIds, out: &mut Vec<
             }
             // Broadcast header: a sequence number.
             0x50 => _ = r.take(1)?,
-            dispatch @ 0x60..=0x7f => return iphc(&mut r, dispatch, Size::Wire(wire_len), ids, out),
+            dispatch @ 0x60..=0x7f => return iphc(&mut r, dispatch, Size::Wire(wire_len), ids, known, out),
             dispatch @ 0x80..=0xbf => ids = mesh(&mut r, dispatch)?,
-            dispatch @ (0xc0..=0xc7 | 0xe0..=0xe7) => return fragment(&mut r, dispatch, wire_len, ids, out),
+            dispatch @ (0xc0..=0xc7 | 0xe0..=0xe7) => return fragment(&mut r, dispatch, wire_len, ids, known, out),
             _ => return Ok(Decompressed::Other),
         }
     }
@@ -112,7 +226,7 @@ pub fn decompress(data: &[u8], wire_len: usize, mut ids: LinkIds, out: &mut Vec<
 
 /// A fragment header: FRAG1 (size and tag, then the datagram's first bytes, its headers
 /// compressed or not) or FRAGN (size, tag and offset in 8-byte units, then bytes as they are).
-fn fragment(r: &mut Reader, dispatch: u8, wire_len: usize, ids: LinkIds, out: &mut Vec<u8>) -> Result<Decompressed, DecodeError> {
+fn fragment(r: &mut Reader, dispatch: u8, wire_len: usize, ids: LinkIds, known: Known, out: &mut Vec<u8>) -> Result<Decompressed, DecodeError> {
     let size = u16::from(dispatch & 0x07) << 8 | u16::from(r.byte()?);
     let tag = be16(r.take(2)?, 0).unwrap_or(0);
     let first = dispatch < 0xe0;
@@ -125,7 +239,7 @@ fn fragment(r: &mut Reader, dispatch: u8, wire_len: usize, ids: LinkIds, out: &m
                 out.extend_from_slice(&r.data[r.at..]);
             }
             second @ 0x60..=0x7f => {
-                if iphc(r, second, Size::Datagram(usize::from(size)), ids, out)? == Decompressed::Other {
+                if iphc(r, second, Size::Datagram(usize::from(size)), ids, known, out)? == Decompressed::Other {
                     return Ok(Decompressed::Other);
                 }
             }
@@ -160,12 +274,11 @@ fn mesh(r: &mut Reader, dispatch: u8) -> Result<LinkIds, DecodeError> {
 }
 
 /// An IPHC header (RFC 6282 section 3) and the NHC headers after it.
-fn iphc(r: &mut Reader, first: u8, size: Size, ids: LinkIds, out: &mut Vec<u8>) -> Result<Decompressed, DecodeError> {
+fn iphc(r: &mut Reader, first: u8, size: Size, ids: LinkIds, known: Known, out: &mut Vec<u8>) -> Result<Decompressed, DecodeError> {
     let second = r.byte()?;
-    if second & 0x80 != 0 {
-        // Context identifiers: unknown contexts all read as the zero prefix.
-        r.take(1)?;
-    }
+    // Context identifiers (source, destination): 0 unless a byte gives them.
+    let cids = if second & 0x80 != 0 { r.byte()? } else { 0 };
+    let context = |cid: u8| known.contexts.get(known.pan, cid);
     out.clear();
     out.resize(IPV6_HEADER_LEN, 0);
     // IPHC sends ECN before DSCP, IPv6 DSCP before ECN.
@@ -193,18 +306,26 @@ fn iphc(r: &mut Reader, first: u8, size: Size, ids: LinkIds, out: &mut Vec<u8>) 
         2 => 64,
         _ => 255,
     };
-    let src_mode = (second >> 4) & 3;
-    if !unicast(r, second & 0x40 != 0, src_mode, ids.src, &mut out[8..24])? {
+    let (src_context, src_mode) = (second & 0x40 != 0, (second >> 4) & 3);
+    if !unicast(r, src_context, src_mode, ids.src, &mut out[8..24])? {
         return Ok(Decompressed::Other);
     }
+    if let Some(c) = context(cids >> 4).filter(|_| src_context && src_mode != 0) {
+        apply(c, &mut out[8..24]);
+    }
     let (dst_context, dst_mode) = (second & 0x04 != 0, second & 3);
-    let known = if second & 0x08 != 0 {
-        multicast(r, dst_context, dst_mode, &mut out[24..40])?
+    let dst = context(cids & 0x0f).filter(|_| dst_context);
+    let decoded = if second & 0x08 != 0 {
+        multicast(r, dst_context, dst_mode, dst, &mut out[24..40])?
     } else {
         // A destination's "unspecified address" mode is reserved.
-        !(dst_context && dst_mode == 0) && unicast(r, dst_context, dst_mode, ids.dst, &mut out[24..40])?
+        let decoded = !(dst_context && dst_mode == 0) && unicast(r, dst_context, dst_mode, ids.dst, &mut out[24..40])?;
+        if let Some(c) = dst.filter(|_| decoded) {
+            apply(c, &mut out[24..40]);
+        }
+        decoded
     };
-    if !known {
+    if !decoded {
         return Ok(Decompressed::Other);
     }
     if compressed_next && !next_headers(r, size, out)? {
@@ -246,7 +367,7 @@ fn unicast(r: &mut Reader, context: bool, mode: u8, link_iid: [u8; 8], address: 
 /// A multicast destination: ffXX::00XX:XXXX:XXXX, ffXX::00XX:XXXX, ff02::00XX or the whole
 /// address; with `context`, mode 0 is an RFC 3306 unicast-prefix-based address (its prefix
 /// length and prefix from the context: zero). False for a reserved mode.
-fn multicast(r: &mut Reader, context: bool, mode: u8, address: &mut [u8]) -> Result<bool, DecodeError> {
+fn multicast(r: &mut Reader, context: bool, mode: u8, known: Option<Context>, address: &mut [u8]) -> Result<bool, DecodeError> {
     address[0] = 0xff;
     match (context, mode) {
         (false, 0) => address.copy_from_slice(r.take(16)?),
@@ -265,6 +386,11 @@ fn multicast(r: &mut Reader, context: bool, mode: u8, address: &mut [u8]) -> Res
         (true, 0) => {
             address[1..3].copy_from_slice(r.take(2)?);
             address[12..].copy_from_slice(r.take(4)?);
+            // RFC 3306: the prefix length, then up to 64 bits of prefix.
+            if let Some(c) = known {
+                address[3] = c.len.min(64);
+                address[4..12].copy_from_slice(&c.prefix[..8]);
+            }
         }
         (true, _) => return Ok(false),
     }
@@ -355,10 +481,11 @@ mod tests {
     use super::*;
 
     const IDS: LinkIds = LinkIds { src: [0, 0, 0, 0, 0, 0, 0, 1], dst: [0, 0, 0, 0, 0, 0, 0, 2] };
+    const NONE: Known = Known { contexts: &Contexts::EMPTY, pan: None };
 
     fn run(data: &[u8]) -> (Decompressed, Vec<u8>) {
         let mut out = Vec::new();
-        let d = decompress(data, data.len(), IDS, &mut out).unwrap();
+        let d = decompress(data, data.len(), IDS, NONE, &mut out).unwrap();
         (d, out)
     }
 
@@ -390,6 +517,44 @@ mod tests {
         assert_eq!(&out[..4], &[0x60, 0x21, 0x23, 0x45]);
         let (_, out) = run(&[0x73, 0x33, 0xae, 58]);
         assert_eq!(&out[..4], &[0x6b, 0xa0, 0, 0]);
+    }
+
+    /// An IPv6 router advertisement carrying `options`.
+    fn advertisement(options: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0, 0, 0, 58, 255];
+        p.extend_from_slice(&[0; 32]);
+        p.extend_from_slice(&[134, 0, 0, 0, 64, 0, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0]);
+        p.extend_from_slice(options);
+        p
+    }
+
+    #[test]
+    fn contexts_are_learned_per_pan_bounded_and_fall_back_to_the_broadcast_pan() {
+        let mut c = Contexts::default();
+        // CID 0x13 (C flag and CID 3), a /60 whose bits past 60 are cleared; a truncated option ends the walk.
+        let option = [34, 2, 60, 0x13, 0, 0, 0, 0, 0x20, 0x01, 0x0d, 0xb8, 0, 1, 0xff, 0xff];
+        c.learn_from(7, &advertisement(&[&option[..], &[34, 3, 64]].concat()));
+        let want = Context { len: 60, prefix: [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0xff, 0xf0, 0, 0, 0, 0, 0, 0, 0, 0] };
+        assert_eq!(c.get(Some(7), 3), Some(want));
+        assert_eq!((c.get(Some(8), 3), c.get(None, 3), c.get(Some(7), 2)), (None, None, None));
+        c.learn_from(0xffff, &advertisement(&option));
+        assert_eq!(c.get(Some(8), 3), Some(want));
+        // Longer than 24 bytes, or a prefix length past 128: not learned; nor anything but ND.
+        let mut other = Contexts::default();
+        other.learn_from(1, &advertisement(&[34, 4, 64, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+        other.learn_from(1, &advertisement(&[34, 1, 129, 1, 0, 0, 0, 0]));
+        let mut echo = advertisement(&option);
+        echo[40] = 128;
+        other.learn_from(1, &echo);
+        assert!(other.is_empty());
+        for pan in 0..100 {
+            other.learn_from(pan, &advertisement(&option));
+        }
+        assert_eq!((other.pans.len(), other.get(Some(63), 3).is_some(), other.get(Some(64), 3)), (MAX_CONTEXT_PANS, true, None));
+        // A context's bits override the address's first ones, whatever the identifier says.
+        let mut address = [0xaa; 16];
+        apply(Context { len: 68, prefix: [0x11; 16] }, &mut address);
+        assert_eq!(address, [0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1a, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa]);
     }
 
     #[test]
@@ -460,7 +625,7 @@ mod tests {
         assert!(!f.more());
         // Cut by the capture: the wire's length, not whole.
         let mut out = Vec::new();
-        assert_eq!(decompress(&[0xe0, 0x50, 1, 2, 1, 7], 9, IDS, &mut out).unwrap(), piece(80, 8, 4, false));
+        assert_eq!(decompress(&[0xe0, 0x50, 1, 2, 1, 7], 9, IDS, NONE, &mut out).unwrap(), piece(80, 8, 4, false));
         // A mesh header's addresses are the key; HC1 in a first fragment is not rebuilt.
         let (d, _) = run(&[0xb3, 0, 5, 0, 6, 0xe0, 0x50, 1, 2, 1, 7]);
         let Decompressed::Fragment(f) = d else { unreachable!() };
@@ -473,7 +638,7 @@ mod tests {
         for f in [&[0xc0u8, 0x50, 1, 2, 0x7a, 0x33, 58][..], &[0xe0, 0x50, 1, 2, 3][..]] {
             for keep in 0..f.len() {
                 let mut out = Vec::new();
-                assert!(matches!(decompress(&f[..keep], f.len() + 8, IDS, &mut out), Err(DecodeError::Truncated { .. })), "{keep}");
+                assert!(matches!(decompress(&f[..keep], f.len() + 8, IDS, NONE, &mut out), Err(DecodeError::Truncated { .. })), "{keep}");
             }
         }
     }
@@ -484,7 +649,7 @@ mod tests {
         // The headers end at byte 23.
         for keep in 0..23 {
             let mut out = Vec::new();
-            assert!(matches!(decompress(&f[..keep], f.len(), IDS, &mut out), Err(DecodeError::Truncated { .. })), "{keep}");
+            assert!(matches!(decompress(&f[..keep], f.len(), IDS, NONE, &mut out), Err(DecodeError::Truncated { .. })), "{keep}");
         }
     }
 }

@@ -5,7 +5,7 @@
 use super::{linktype, truncated};
 use crate::error::DecodeError;
 use crate::ip::lowpan::LinkIds;
-use crate::wire::{iid_eui64, iid_short, le16};
+use crate::wire::{iid_eui64, iid_short, le16, FRAME_IEEE802154, FRAME_IEEE802154_CC24XX};
 
 const FRAME_DATA: u16 = 1;
 const SECURITY: u16 = 0x0008;
@@ -40,30 +40,69 @@ impl Address {
 pub struct MacFrame<'a> {
     pub src: Address,
     pub dst: Address,
+    /// The source PAN id, as Wireshark has it: the source's own, else (compressed) the
+    /// destination's; the broadcast PAN when the frame gives neither.
+    pub src_pan: u16,
     pub payload: &'a [u8],
     /// The payload's length on the wire (more than `payload` holds when the capture cut it).
     pub payload_wire_len: usize,
+}
+
+/// What ends a frame in place of nothing: its FCS, or TI CC24xx metadata whose CRC-ok bit tells
+/// what the FCS check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fcs {
+    None,
+    Crc16,
+    Crc32,
+    Cc24xx,
+}
+
+impl Fcs {
+    fn len(self) -> usize {
+        match self {
+            Fcs::None => 0,
+            Fcs::Crc16 | Fcs::Cc24xx => 2,
+            Fcs::Crc32 => 4,
+        }
+    }
 }
 
 /// The data frame in a record of an 802.15.4 link type, `wire_len` bytes long on the wire;
 /// `None` for frames that carry nothing decoded further (other frame types, secured frames,
 /// a bad FCS, reserved versions or address modes).
 pub fn frame(linktype: u32, data: &[u8], wire_len: usize) -> Result<Option<MacFrame<'_>>, DecodeError> {
-    let (start, fcs_len) = match linktype {
-        linktype::IEEE802_15_4_WITHFCS => (0, 2),
-        linktype::IEEE802_15_4_NOFCS => (0, 0),
+    let (start, fcs) = match linktype {
+        linktype::IEEE802_15_4_WITHFCS => (0, Fcs::Crc16),
+        linktype::IEEE802_15_4_NOFCS => (0, Fcs::None),
         // Preamble (4 bytes), SFD and frame length, then the frame with its FCS.
-        linktype::IEEE802_15_4_NONASK_PHY => (6, 2),
+        linktype::IEEE802_15_4_NONASK_PHY => (6, Fcs::Crc16),
         linktype::IEEE802_15_4_TAP => tap(data)?,
         _ => return Ok(None),
     };
     let wire_len = wire_len.max(data.len());
     let mac = data.get(start..).ok_or_else(|| truncated("IEEE 802.15.4 PHY", start, data.len()))?;
-    let mac_wire_len = wire_len - start;
-    let Some(frame_len) = mac_wire_len.checked_sub(fcs_len) else { return Err(truncated("IEEE 802.15.4", start + fcs_len, wire_len)) };
+    mac_frame(mac, wire_len - start, fcs, start)
+}
+
+/// The data frame a tunnel carries as `wire::FRAME_IEEE802154*` (`data` as captured, `wire_len`
+/// bytes on the wire), as [`frame`] reads a record; `None` for other frames.
+pub fn carried(kind: u16, data: &[u8], wire_len: usize) -> Result<Option<MacFrame<'_>>, DecodeError> {
+    let fcs = match kind {
+        FRAME_IEEE802154 => Fcs::Crc16,
+        FRAME_IEEE802154_CC24XX => Fcs::Cc24xx,
+        _ => return Ok(None),
+    };
+    mac_frame(data, wire_len.max(data.len()), fcs, 0)
+}
+
+/// The MAC frame `mac` (`mac_wire_len` bytes on the wire, `start` bytes into its record) ending
+/// with `fcs`.
+fn mac_frame(mac: &[u8], mac_wire_len: usize, fcs: Fcs, start: usize) -> Result<Option<MacFrame<'_>>, DecodeError> {
+    let Some(frame_len) = mac_wire_len.checked_sub(fcs.len()) else { return Err(truncated("IEEE 802.15.4", start + fcs.len(), start + mac_wire_len)) };
     // As captured, trimmed of the FCS; its check needs the frame whole.
     let body = mac.get(..frame_len).unwrap_or(mac);
-    if mac.len() == mac_wire_len && !fcs_ok(body, &mac[frame_len..]) {
+    if mac.len() == mac_wire_len && !fcs_ok(body, &mac[frame_len..], fcs) {
         return Ok(None);
     }
     header(body, frame_len)
@@ -77,28 +116,30 @@ impl MacFrame<'_> {
 
 /// The TAP header's length and the FCS length its FCS-type TLV gives (none without it, as
 /// tshark assumes).
-fn tap(data: &[u8]) -> Result<(usize, usize), DecodeError> {
+fn tap(data: &[u8]) -> Result<(usize, Fcs), DecodeError> {
     let len = usize::from(le16(data, 2).ok_or_else(|| truncated("IEEE 802.15.4 TAP", 4, data.len()))?);
     let tlvs = data.get(4..len).ok_or_else(|| truncated("IEEE 802.15.4 TAP", len.max(4), data.len()))?;
     let mut at = 0;
     while let (Some(kind), Some(tlv_len)) = (le16(tlvs, at), le16(tlvs, at + 2)) {
         if kind == 0 {
             return Ok((len, match tlvs.get(at + 4) {
-                Some(1) => 2,
-                Some(2) => 4,
-                _ => 0,
+                Some(1) => Fcs::Crc16,
+                Some(2) => Fcs::Crc32,
+                _ => Fcs::None,
             }));
         }
         at += 4 + usize::from(tlv_len).next_multiple_of(4);
     }
-    Ok((len, 0))
+    Ok((len, Fcs::None))
 }
 
 /// A 16-bit FCS is ITU-T CRC-16 (reflected, initial value 0), a 32-bit one IEEE CRC-32, both
-/// sent little-endian.
-fn fcs_ok(frame: &[u8], fcs: &[u8]) -> bool {
-    match *fcs {
+/// sent little-endian; CC24xx metadata says in the top bit of its second byte.
+fn fcs_ok(frame: &[u8], bytes: &[u8], fcs: Fcs) -> bool {
+    const CC24XX_CRC_OK: u8 = 0x80;
+    match *bytes {
         [] => true,
+        [_, status] if fcs == Fcs::Cc24xx => status & CC24XX_CRC_OK != 0,
         [a, b] => crc16(frame) == u16::from_le_bytes([a, b]),
         [a, b, c, d] => {
             let mut crc = flate2::Crc::new();
@@ -125,8 +166,12 @@ fn header(frame: &[u8], wire_len: usize) -> Result<Option<MacFrame<'_>>, DecodeE
     let v2015 = version == VERSION_2015;
     let (dst_pan, src_pan) = pan_ids(v2015, dst_mode, src_mode, control & PAN_ID_COMPRESSION != 0);
     let mut at = if v2015 && control & SEQ_SUPPRESSED != 0 { 2 } else { 3 };
-    let mut field = |present: bool, mode: u16| -> Result<Address, DecodeError> {
-        at += if present { 2 } else { 0 };
+    let (mut dst_pan_id, mut src_pan_id) = (None, None);
+    let mut field = |present: bool, mode: u16, pan: &mut Option<u16>| -> Result<Address, DecodeError> {
+        if present {
+            *pan = le16(frame, at);
+            at += 2;
+        }
         let (len, address) = match mode {
             2 => (2, le16(frame, at).map(Address::Short)),
             3 => (8, frame.get(at..at + 8).map(|b| {
@@ -139,8 +184,9 @@ fn header(frame: &[u8], wire_len: usize) -> Result<Option<MacFrame<'_>>, DecodeE
         at += len;
         address.filter(|_| frame.len() >= at).ok_or_else(|| truncated("IEEE 802.15.4", at, frame.len()))
     };
-    let dst = field(dst_pan, dst_mode)?;
-    let src = field(src_pan, src_mode)?;
+    let dst = field(dst_pan, dst_mode, &mut dst_pan_id)?;
+    let src = field(src_pan, src_mode, &mut src_pan_id)?;
+    let src_pan = src_pan_id.or(dst_pan_id).unwrap_or(0xffff);
     if frame.len() < at {
         return Err(truncated("IEEE 802.15.4", at, frame.len()));
     }
@@ -150,7 +196,7 @@ fn header(frame: &[u8], wire_len: usize) -> Result<Option<MacFrame<'_>>, DecodeE
             None => return Ok(None),
         }
     }
-    Ok(Some(MacFrame { src, dst, payload: frame.get(at..).unwrap_or_default(), payload_wire_len: wire_len.saturating_sub(at) }))
+    Ok(Some(MacFrame { src, dst, src_pan, payload: frame.get(at..).unwrap_or_default(), payload_wire_len: wire_len.saturating_sub(at) }))
 }
 
 /// Which PAN IDs are there: 802.15.4-2015 table 7-2 for 2015 frames; before, the destination's

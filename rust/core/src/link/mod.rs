@@ -5,7 +5,7 @@ pub mod ieee802154;
 mod wan;
 
 use crate::error::DecodeError;
-use crate::wire::{be16, mac, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_LOWPAN, ETHERTYPE_MACSEC, ETHERTYPE_QINQ, ETHERTYPE_QINQ_OLD, ETHERTYPE_VLAN, FRAME_AVS, FRAME_IEEE80211, FRAME_IEEE80211_SWAPPED, FRAME_PRISM};
+use crate::wire::{be16, mac, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_LOWPAN, ETHERTYPE_MACSEC, ETHERTYPE_QINQ, ETHERTYPE_QINQ_OLD, ETHERTYPE_VLAN, FRAME_AVS, FRAME_IEEE80211, FRAME_IEEE80211_SWAPPED, FRAME_IEEE802154, FRAME_IEEE802154_CC24XX, FRAME_PRISM};
 
 /// LINKTYPE_* values (pcap-linktype(7)) and the DLT aliases some platforms write.
 pub mod linktype {
@@ -140,6 +140,9 @@ pub struct Lowpan<'a> {
     pub data: &'a [u8],
     pub wire_len: usize,
     pub ids: crate::ip::lowpan::LinkIds,
+    /// The 802.15.4 frame's source PAN id (none behind an ethertype): the key of the contexts it
+    /// uses and teaches (6LoWPAN behind an ethertype teaches none).
+    pub pan: Option<u16>,
 }
 
 /// The 6LoWPAN packet carried by `frame`, decoded from the record `data` of link type
@@ -150,15 +153,39 @@ pub fn lowpan<'a>(linktype: u32, data: &'a [u8], wire_len: usize, frame: &LinkFr
     use linktype::*;
     if let IEEE802_15_4_WITHFCS | IEEE802_15_4_NOFCS | IEEE802_15_4_NONASK_PHY | IEEE802_15_4_TAP = linktype {
         let mac = ieee802154::frame(linktype, data, wire_len)?;
-        return Ok(mac.map(|m| Lowpan { data: m.payload, wire_len: m.payload_wire_len, ids: m.link_ids() }));
+        return Ok(mac.map(|m| Lowpan { data: m.payload, wire_len: m.payload_wire_len, ids: m.link_ids(), pan: Some(m.src_pan) }));
     }
-    let iid = |m: Option<[u8; 6]>| m.map_or([0; 8], |m| [m[0], m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]]);
     let header = data.len() - frame.payload.len();
-    Ok(Some(Lowpan {
-        data: frame.payload,
-        wire_len: wire_len.saturating_sub(header),
-        ids: crate::ip::lowpan::LinkIds { src: iid(frame.src_mac), dst: iid(frame.dst_mac) },
-    }))
+    Ok(Some(behind_ethertype(frame.payload, wire_len.saturating_sub(header), frame)))
+}
+
+/// The 6LoWPAN packet a tunnel carries, `wire_len` bytes on the wire: in an IEEE 802.15.4 frame
+/// (`wire::FRAME_IEEE802154*`, read as [`lowpan`] reads the link types), or behind RFC 7973's
+/// ethertype in the Ethernet frame `frame`.
+pub fn tunnelled_lowpan<'a>(ethertype: u16, data: &'a [u8], wire_len: usize, frame: &LinkFrame) -> Result<Option<Lowpan<'a>>, DecodeError> {
+    if ethertype == ETHERTYPE_LOWPAN {
+        return Ok(Some(behind_ethertype(data, wire_len, frame)));
+    }
+    let mac = ieee802154::carried(ethertype, data, wire_len)?;
+    Ok(mac.map(|m| Lowpan { data: m.payload, wire_len: m.payload_wire_len, ids: m.link_ids(), pan: Some(m.src_pan) }))
+}
+
+/// Whether a tunnel's `ethertype` names a 6LoWPAN packet: an IEEE 802.15.4 frame, or RFC 7973's.
+#[inline]
+pub fn is_lowpan(ethertype: u16) -> bool {
+    ethertype == ETHERTYPE_LOWPAN || is_ieee802154(ethertype)
+}
+
+/// Whether a tunnel's `ethertype` names an IEEE 802.15.4 frame (`wire::FRAME_IEEE802154*`).
+#[inline]
+pub fn is_ieee802154(ethertype: u16) -> bool {
+    matches!(ethertype, FRAME_IEEE802154 | FRAME_IEEE802154_CC24XX)
+}
+
+/// RFC 7973's 6LoWPAN packet in an Ethernet frame, with identifiers from the MACs.
+fn behind_ethertype<'a>(data: &'a [u8], wire_len: usize, frame: &LinkFrame) -> Lowpan<'a> {
+    let iid = |m: Option<[u8; 6]>| m.map_or([0; 8], |m| [m[0], m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]]);
+    Lowpan { data, wire_len, ids: crate::ip::lowpan::LinkIds { src: iid(frame.src_mac), dst: iid(frame.dst_mac) }, pan: None }
 }
 
 /// An Ethernet II frame (no FCS), through any 802.1Q/802.1ad tags and unencrypted MACsec.

@@ -13,7 +13,8 @@
 //! MPLS over UDP (6635), L2TPv2 data (1701) carrying PPP; L2TPv3 data over IP or UDP 1701 (as an
 //! Ethernet pseudo-wire); VXLAN-GPE (4790) carrying IP, Ethernet or NSH; the LISP data plane (4341),
 //! CAPWAP data carrying 802.3 or native 802.11 frames (5247), TZSP carrying Ethernet or 802.11
-//! (bare, Prism, AVS; 37008); PIM Registers (IP protocol 103); NHRP traffic indications in GRE,
+//! (bare, Prism, AVS; 37008), ZEP carrying IEEE 802.15.4 frames (17754) whose 6LoWPAN packets are
+//! decoded as the link types' are; PIM Registers (IP protocol 103); NHRP traffic indications in GRE,
 //! whose quoted packet is opened (a copy: no conversation of its own, see [`Tunnel::copy`]);
 //! MPLS label stacks, PPPoE sessions, NSH (in GRE too) and Cisco MetaData by ethertype. sFlow
 //! (6343) is no tunnel: its many samples are walked by [`sflow`]. UDP ports are tried lower first,
@@ -39,6 +40,7 @@ mod teredo;
 mod tzsp;
 mod vxlan;
 mod vxlan_gpe;
+mod zep;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -84,13 +86,14 @@ pub enum Kind {
     Sflow,
     IpEth,
     Nhrp,
+    Zep,
 }
 
 // Every kind fits a path's five bits (0 ends the path).
 const _: () = assert!(Kind::ALL.len() < 1 << Path::BITS);
 
 impl Kind {
-    const ALL: [Kind; 25] = [
+    const ALL: [Kind; 26] = [
         Kind::Gre,
         Kind::Erspan1,
         Kind::Erspan2,
@@ -116,6 +119,7 @@ impl Kind {
         Kind::Sflow,
         Kind::IpEth,
         Kind::Nhrp,
+        Kind::Zep,
     ];
 
     pub fn name(self) -> &'static str {
@@ -145,6 +149,7 @@ impl Kind {
             Kind::Sflow => "sflow",
             Kind::IpEth => "ipeth",
             Kind::Nhrp => "nhrp",
+            Kind::Zep => "zep",
         }
     }
 }
@@ -226,7 +231,7 @@ pub struct Tunnel {
     pub outer: Option<(IpAddr, IpAddr)>,
     /// The id of the innermost tunnel that has one: GRE key (PPTP call id; NHRP's GRE's), ERSPAN
     /// session, VXLAN or Geneve VNI, GTP TEID, bottom MPLS label, PPPoE session, L2TP session, NSH
-    /// service path, VXLAN-GPE VNI, LISP instance id.
+    /// service path, VXLAN-GPE VNI, LISP instance id, ZEP channel.
     pub id: Option<u32>,
     /// Set inside an sFlow sample: the packet is a sampled copy, not traffic of its own.
     pub sample: Option<sflow::Sample>,
@@ -378,6 +383,11 @@ impl Tunnel {
                 return Ok(None);
             }
             link::ethernet(inner.bytes.data)?
+        } else if link::is_ieee802154(inner.ethertype) {
+            // An IEEE 802.15.4 frame: read with its wire length by the 6LoWPAN step. It is the
+            // link now, without MAC-48 addresses or VLAN, as the link types' frames are.
+            (link.src_mac, link.dst_mac, link.vlan) = (None, None, None);
+            return Ok(Some(inner));
         } else {
             match link::radio_frame(inner.ethertype, inner.bytes.data) {
                 None => return Ok(Some(inner)),
@@ -465,6 +475,7 @@ fn udp_port(port: u16) -> Option<(Parser, &'static str)> {
         1701 => (l2tp::over_udp, "L2TP"),
         4341 => (lisp::decode, "LISP"),
         5247 => (capwap::decode, "CAPWAP"),
+        17754 => (zep::decode, "ZEP"),
         37008 => (tzsp::decode, "TZSP"),
         _ => return None,
     })

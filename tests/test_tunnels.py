@@ -785,8 +785,9 @@ def test_capwap_fragments_inside_another_tunnel(tmp_path: Path) -> None:
     assert rows(cap, ["frame", "tunnel", "outer_src", "tunnel_id", "reassembled"]) == [(3, "gre>capwap", P1, 3, True)]
 
 
-def test_capwap_every_cut_of_a_fragment_is_counted(tmp_path: Path, tshark_icmp) -> None:
-    pieces = capwap_pieces(capwap_echo(1, 80), size=48, fragment_id=1)
+def every_cut_of(tmp_path: Path, pieces: list[bytes]) -> tuple[ic.Capture, Path, int]:
+    """Each piece cut at every byte, in order: every record counted, some as fragments, the
+    cut ones undecodable with an error each. Returns the capture, its file and its records."""
     frames = [cut(p, keep) for p in pieces for keep in range(len(p) + 1)]
     path = write_pcap(tmp_path / "cuts.pcap", frames)
     cap = read(path)
@@ -794,7 +795,12 @@ def test_capwap_every_cut_of_a_fragment_is_counted(tmp_path: Path, tshark_icmp) 
     assert s["packets"] == len(frames) == s["icmp"] + s["fragment"] + s["other"] + s["undecodable"]
     assert s["undecodable"] == cap.errors.height
     assert s["fragment"] > 0 and s["undecodable"] > 0
-    assert cap.icmp["frame"].to_list() == sorted(shark_frames(tshark_icmp, path)) == [len(frames)]
+    return cap, path, len(frames)
+
+
+def test_capwap_every_cut_of_a_fragment_is_counted(tmp_path: Path, tshark_icmp) -> None:
+    cap, path, n = every_cut_of(tmp_path, capwap_pieces(capwap_echo(1, 80), size=48, fragment_id=1))
+    assert cap.icmp["frame"].to_list() == sorted(shark_frames(tshark_icmp, path)) == [n]
 
 
 def test_capwap_ids_in_flight_stay_bounded(tmp_path: Path) -> None:
@@ -871,14 +877,7 @@ def test_zep_lowpan_fragments_inside_another_tunnel(tmp_path: Path) -> None:
 
 
 def test_zep_every_cut_of_a_lowpan_fragment_is_counted(tmp_path: Path, tshark_icmp) -> None:
-    pieces = zep_pieces(zep_echo(1, 100), size=48, tag=1)
-    frames = [cut(p, keep) for p in pieces for keep in range(len(p) + 1)]
-    path = write_pcap(tmp_path / "cuts.pcap", frames)
-    cap = read(path)
-    s = cap.stats.row(0, named=True)
-    assert s["packets"] == len(frames) == s["icmp"] + s["fragment"] + s["other"] + s["undecodable"]
-    assert s["undecodable"] == cap.errors.height
-    assert s["fragment"] > 0 and s["undecodable"] > 0
+    cap, path, n = every_cut_of(tmp_path, zep_pieces(zep_echo(1, 100), size=48, tag=1))
     # The last piece completes the datagram once its payload is whole: with the FCS cut (it is
     # checked only when captured), two frames before the end, as on link type 195.
-    assert cap.icmp["frame"].to_list() == sorted(shark_frames6(tshark_icmp, path)) == [len(frames) - 2]
+    assert cap.icmp["frame"].to_list() == sorted(shark_frames6(tshark_icmp, path)) == [n - 2]

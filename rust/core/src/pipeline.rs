@@ -216,6 +216,7 @@ impl FileDecoder {
         self.flush_datagrams();
         self.stats.reassembly_evictions = self.reassembler.evictions;
         self.stats.reassembly_timeouts = self.reassembler.timeouts;
+        self.flows.settle();
         self.stats.max_flows_hits = self.flows.hits;
     }
 
@@ -515,7 +516,7 @@ impl FileDecoder {
 
     /// Errors of this piece that quoted a direction it had not seen, against `before` (the
     /// directions of the pieces before it).
-    fn resolve_unseen(&mut self, before: &FlowTable) {
+    fn resolve_unseen(&mut self, before: &mut FlowTable) {
         for (index, key) in std::mem::take(&mut self.unseen) {
             if before.contains(&key) {
                 self.icmp.mark_flow_seen(index);
@@ -866,7 +867,7 @@ fn read_pieces(location: &dyn Location, options: Options, reader: CaptureReader,
     // The directions of the pieces kept so far, then of this one: they end in the last decoder.
     let mut flows = FlowTable::new(options.max_flows);
     while let Some((mut decoder, mut reader, reached)) = pieces.next() {
-        decoder.resolve_unseen(&flows);
+        decoder.resolve_unseen(&mut flows);
         flows.absorb(decoder.flows.take());
         let next_fits = next_starts.next().is_some_and(|start| reader.state().same_as(start));
         // The next piece's flows join as a sequential read would have them only if the table
@@ -916,6 +917,7 @@ impl FileDecoder {
                 return Reached::End;
             }
         }
+        self.flows.settle();
         if reader.offset() == end { Reached::Exactly } else { Reached::Past }
     }
 }

@@ -15,7 +15,6 @@ use arrow_array::{ArrayRef, ArrowPrimitiveType, PrimitiveArray, RecordBatch};
 use arrow_buffer::{ArrowNativeType, BooleanBufferBuilder, NullBuffer};
 use arrow_schema::{DataType, Schema, SchemaRef};
 
-
 use crate::ip::{IpPacket, Quoted, PROTO_SCTP, PROTO_TCP, PROTO_UDP, PROTO_UDPLITE};
 use crate::table::columns::{dict_type, field, ts_type, Interner, KeyColumn};
 use crate::table::file_column;
@@ -419,7 +418,10 @@ impl Index {
 
     /// The row of the key whose hash is `hash` (`same` tells it), or the empty slot for it.
     fn find(&self, hash: u64, same: impl Fn(usize) -> bool) -> Result<usize, usize> {
-        let slots = self.slots.get();
+        Self::probe(self.slots.get(), hash, same)
+    }
+
+    fn probe(slots: &[u64], hash: u64, same: impl Fn(usize) -> bool) -> Result<usize, usize> {
         if slots.is_empty() {
             return Err(usize::MAX);
         }
@@ -430,9 +432,8 @@ impl Index {
             if slot == 0 {
                 return Err(at);
             }
-            let row = (slot & !TAG) as usize - 1;
-            if slot & TAG == tag && same(row) {
-                return Ok(row);
+            if slot & TAG == tag && same(row_of(slot)) {
+                return Ok(row_of(slot));
             }
             at = (at + 1) & mask;
         }
@@ -452,20 +453,14 @@ impl Index {
     }
 
     fn vacant(slots: &[u64], hash: u64) -> usize {
-        let mask = slots.len() - 1;
-        let mut at = Self::home(slots, hash);
-        while slots[at] != 0 {
-            at = (at + 1) & mask;
-        }
-        at
+        Self::probe(slots, hash, |_| false).unwrap_err()
     }
 
     fn grow(&mut self, hash_of: impl Fn(usize) -> u64) {
         let old = std::mem::replace(&mut self.slots, Slots::zeroed(Self::slots_for(self.used + 1)));
         let slots = self.slots.get_mut();
         for &slot in old.get().iter().filter(|&&s| s != 0) {
-            let row = (slot & !TAG) as usize - 1;
-            let at = Self::vacant(slots, hash_of(row));
+            let at = Self::vacant(slots, hash_of(row_of(slot)));
             slots[at] = slot;
         }
     }
@@ -474,12 +469,15 @@ impl Index {
 /// The index's slots. A large index lives in its own anonymous mapping marked for transparent
 /// huge pages: its accesses are random, and with 4 KiB pages each was a TLB miss as well as
 /// a cache miss (a 2D page walk in a VM), which the prefetch cannot hide.
-#[derive(Default)]
 enum Slots {
-    #[default]
-    None,
     Small(Vec<u64>),
     Mapped(memmap2::MmapMut),
+}
+
+impl Default for Slots {
+    fn default() -> Self {
+        Slots::Small(Vec::new())
+    }
 }
 
 impl Slots {
@@ -500,7 +498,6 @@ impl Slots {
 
     fn get(&self) -> &[u64] {
         match self {
-            Slots::None => &[],
             Slots::Small(v) => v,
             // A mapping is page-aligned and a whole number of u64s long.
             Slots::Mapped(m) => bytemuck::cast_slice(m),
@@ -509,7 +506,6 @@ impl Slots {
 
     fn get_mut(&mut self) -> &mut [u64] {
         match self {
-            Slots::None => &mut [],
             Slots::Small(v) => v,
             Slots::Mapped(m) => bytemuck::cast_slice_mut(m),
         }
@@ -518,6 +514,11 @@ impl Slots {
 
 /// The hash bits a slot keeps; the rest holds the row.
 const TAG: u64 = 0xffff_ffff_0000_0000;
+
+/// The row a filled slot holds (stored plus one: zero is empty).
+fn row_of(slot: u64) -> usize {
+    (slot & !TAG) as usize - 1
+}
 
 /// Values of a column some rows leave null, and which rows have one.
 struct Nullable<T> {

@@ -21,12 +21,22 @@ Options = dict[str, float | int]
 
 # A capture: a local path; (name, size, open_at(offset[, length]) -> binary file object) for one
 # that opens at any offset (split like a local file); (name, binary file object) for a stream read once.
+# Anything with ``__arrow_c_stream__`` holding one column (a polars Series).
+ArrowStreamable = Any
+
 SourceArg = Union[str, tuple[str, int, Callable[..., Any]], tuple[str, Any]]
 
 def read_files(
     sources: list[SourceArg], options: Options, *, threads: int | None = None
 ) -> list[dict[str, Any] | BaseException]: ...
 def empty_table(table: str) -> ArrowTable: ...
+def trailing_counts(groups: ArrowStreamable, items: ArrowStreamable | None, ts: ArrowStreamable, window: int) -> ArrowTable:
+    """Per row (rows in time order): the rows of its group (u64 ids), or its distinct items,
+    within ``(ts - window, ts]`` (``ts``, ``window``: int64 nanoseconds). One column, ``count``."""
+def episodes(hot_groups: ArrowStreamable, hot_ts: ArrowStreamable, groups: ArrowStreamable, ts: ArrowStreamable,
+             window: int) -> ArrowTable:
+    """The episode of each row (time order) made by its group's hot times (time order). One
+    column, ``episode`` (null: none)."""
 
 class Scanner:
     def __init__(

@@ -10,7 +10,6 @@ one window before its first hot row to its last: that is the evidence of one ale
 from __future__ import annotations
 
 import ipaddress
-import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,6 +18,7 @@ from typing import Any, Union
 
 import polars as pl
 
+from icmpscope import _core
 from icmpscope.io import Capture
 
 Data = Union[Capture, pl.DataFrame, pl.LazyFrame]
@@ -221,82 +221,90 @@ def rate_hot(rows: pl.LazyFrame, *, by: Sequence[str], window: float, hot: pl.Ex
             .filter(hot).select(*by, "ts"))
 
 
+def _window_ns(window: float) -> int:
+    if window <= 0:
+        raise ValueError(f"a window must be positive, got {window}")
+    return round(window * 1e9)
+
+
+def _codes(column: pl.Series) -> pl.Series:
+    """One column's values as u64 codes (equal values, equal codes, in any frame of this
+    process: polars' categories are global); null stays null."""
+    if column.dtype == pl.String:
+        column = column.cast(pl.Categorical)
+    if column.dtype == pl.Categorical:
+        return column.to_physical().cast(pl.UInt64)
+    if column.dtype.is_unsigned_integer():
+        return column.cast(pl.UInt64)
+    return column.rank("dense").cast(pl.UInt64)
+
+
+def group_ids(frames: Sequence[pl.DataFrame], columns: Sequence[str], *, nulls_equal: bool = False) -> list[pl.Series]:
+    """The ``columns`` of each frame as one u64 id per row, equal ids for equal values across
+    the frames, for the window kernels; null where a value is null, unless ``nulls_equal``
+    (a null is then a value like any other)."""
+    whole = pl.concat([f.select(columns) for f in frames], how="vertical_relaxed")
+    codes = [_codes(whole.get_column(c)) for c in columns]
+    if len(codes) == 1 and not (nulls_equal and codes[0].has_nulls()):
+        ids = codes[0]
+    elif len(codes) == 2 and not nulls_equal and all(c.max() is None or c.max() < 1 << 32 for c in codes):
+        ids = codes[0] * (1 << 32) + codes[1]  # two u32 codes in one int; a null stays null
+    else:
+        ranked = pl.struct(codes).rank("dense").cast(pl.UInt64)
+        ids = pl.select(ranked if nulls_equal else
+                        pl.when(pl.any_horizontal(c.is_null() for c in codes)).then(None).otherwise(ranked)).to_series()
+    out, at = [], 0
+    for f in frames:
+        out.append(ids.slice(at, f.height))
+        at += f.height
+    return out
+
+
+def _ns(frame: pl.DataFrame) -> pl.Series:
+    return frame.get_column("ts").dt.epoch("ns")
+
+
+def trailing_counts(rows: pl.DataFrame, *, by: Sequence[str], window: float, target: Sequence[str] = (),
+                    nulls_equal: bool = False) -> pl.Series:
+    """Per row of ``rows`` (in time order): how many rows of its ``by`` group (with ``target``:
+    distinct non-null targets) lie within the trailing window ``(ts - window, ts]``; null for a
+    group with a null. Counted in the core (``icmpscope._core.trailing_counts``)."""
+    groups, = group_ids([rows], by, nulls_equal=nulls_equal)
+    items = group_ids([rows], target)[0] if target else None
+    counts = _core.trailing_counts(groups, items, _ns(rows), _window_ns(window))
+    return pl.DataFrame(counts).to_series()
+
+
 def count_hot(rows: pl.LazyFrame, *, by: Sequence[str], window: float, minimum: float) -> pl.LazyFrame:
-    """The times at which a ``by`` group has at least ``minimum`` rows within the trailing
-    window ``(ts - window, ts]``: the same times as :func:`rate_hot` with a count (``hot`` =
-    ``count >= minimum``), without sorting by the group. With the rows in time order, a group
-    has k rows within the window ending at a row exactly when that row and the group's k-1th
-    row before it are less than a window apart (the last of rows with equal times answers for
-    them all, and the times are what episodes read)."""
-    k = max(math.ceil(minimum), 1)
-    rows = rows.select(*by, "ts")
-    if k > 1:
-        # Only groups with k rows in all can (a window over millions of small groups costs
-        # seconds, a count per group a fraction of that).
-        busy = rows.group_by(by).agg(pl.len().alias("_n")).filter(pl.col("_n") >= k).select(by)
-        rows = rows.join(busy, on=list(by), how="semi", nulls_equal=True)
-    return (rows.sort("ts", maintain_order=True)
-            .filter((pl.col("ts") - pl.col("ts").shift(k - 1).over(list(by))) < seconds(window))
-            .select(*by, "ts"))
+    """The times at which a ``by`` group (a null is a value) has at least ``minimum`` rows
+    within the trailing window ``(ts - window, ts]``: the same times as :func:`rate_hot` with a
+    count (``hot`` = ``count >= minimum``)."""
+    ordered = rows.select(*by, "ts").sort("ts", maintain_order=True).collect()
+    counts = trailing_counts(ordered, by=by, window=window, nulls_equal=True)
+    return ordered.filter(counts >= minimum).lazy()
 
 
 def distinct_hot(rows: pl.LazyFrame, *, by: Sequence[str], target: str | Sequence[str],
-                 window: float, minimum: int, pair: str | None = None) -> pl.LazyFrame:
+                 window: float, minimum: int) -> pl.LazyFrame:
     """The times of the rows whose ``by`` group has at least ``minimum`` distinct ``target``
-    values within the trailing window. ``pair``: a column of ``rows`` that tells the (``by``,
-    ``target``) combinations apart on its own (one int: a sort by one key costs less).
-
-    A sweep line: each target is active from a probe until one window after it, so the number
-    of distinct targets within ``(t - window, t]`` is the number active at ``t``. Linear in the
-    rows, where a rolling ``n_unique`` is quadratic in a busy window. A target's spans (its
-    probes with no pause longer than the window) start at the first row of a run and end one
-    window after its last, read off the sorted rows (no group-by); the count active at each
-    time is the running sum of the events of its group, sorted by group and time, at the last
-    event of that time (a group's events add up to zero, so the sum restarts at each group).
-    """
-    w = seconds(window)
+    values within the trailing window (groups and targets with a null take no part)."""
     targets = [target] if isinstance(target, str) else list(target)
-    key = [*by, *targets]
-    runs_by = [pair] if pair is not None else key
-    ordered = (rows.select(*dict.fromkeys([*key, *runs_by]), "ts").drop_nulls(key).sort(*runs_by, "ts")
-               .with_columns(run_starts(runs_by, w).alias("_start")))
-    ordered = ordered.with_columns(pl.col("_start").shift(-1).fill_null(True).alias("_end"))
-    events = pl.concat([
-        ordered.filter("_start").select(*by, "ts", pl.lit(1, pl.Int64).alias("delta")),
-        ordered.filter("_end").select(*by, (pl.col("ts") + w).alias("ts"), pl.lit(-1, pl.Int64).alias("delta")),
-    ]).sort(*by, "ts")
-    last = pl.any_horizontal(*(pl.col(c).ne_missing(pl.col(c).shift(-1)) for c in [*by, "ts"])).fill_null(True)
-    active = (events.with_columns(pl.col("delta").cum_sum().alias("active"))
-              .filter(last).select(*by, "ts", "active")
-              .sort("ts"))
-    return (rows.select(*by, "ts").drop_nulls(by).sort("ts")
-            .join_asof(active, on="ts", by=list(by), strategy="backward", check_sortedness=False)
-            .filter(pl.col("active") >= minimum)
-            .select(*by, "ts"))
+    ordered = rows.select(*dict.fromkeys([*by, *targets]), "ts").sort("ts", maintain_order=True).collect()
+    counts = trailing_counts(ordered, by=by, target=targets, window=window)
+    return ordered.filter(counts >= minimum).select(*by, "ts").lazy()
 
 
 def episodes(rows: pl.LazyFrame, hot: pl.LazyFrame, *, by: Sequence[str],
              window: float) -> pl.LazyFrame:
-    """``rows`` that belong to an episode of their ``by`` group, with an ``episode`` number."""
-    w = seconds(window)
-    # Each run of hot times is read off the sorted times: its first and last rows, in one pass
-    # (no group-by; ``hot`` is read once, as it may be a costly plan; repeated times change no
-    # run, so they need no unique()). The episode numbers are those of `runs`.
-    spans = (hot.select(*by, "ts").sort(*by, "ts")
-             .with_columns(run_starts(by, w).alias("_start"))
-             .with_columns(pl.col("_start").cum_sum().alias("episode"),
-                           pl.col("_start").shift(-1).fill_null(True).alias("_end"))
-             .filter(pl.col("_start") | pl.col("_end"))
-             # A run's first row is its last too, or the next row kept is its last.
-             .with_columns(pl.when("_end").then(pl.col("ts")).otherwise(pl.col("ts").shift(-1)).alias("_hi"))
-             .filter("_start")
-             .select(*by, "episode", (pl.col("ts") - w).alias("_lo"), "_hi")
-             .sort("_lo"))
-    return (rows.sort("ts")
-            .join_asof(spans, left_on="ts", right_on="_lo", by=list(by), strategy="backward",
-                       allow_exact_matches=False, check_sortedness=False)
-            .filter(pl.col("ts") <= pl.col("_hi"))
-            .drop("_lo", "_hi"))
+    """``rows`` that belong to an episode of their ``by`` group, with an ``episode`` number
+    (unique across groups), in time order: hot times of a group less than ``window`` apart make
+    one episode, which holds the group's rows from one window before its first hot time to its
+    last. Found in the core (``icmpscope._core.episodes``)."""
+    ordered = rows.sort("ts", maintain_order=True).collect()
+    times = hot.select(*by, "ts").sort("ts", maintain_order=True).collect()
+    groups, hot_groups = group_ids([ordered, times], by)
+    found = _core.episodes(hot_groups, _ns(times), groups, _ns(ordered), _window_ns(window))
+    return ordered.with_columns(pl.DataFrame(found).to_series()).filter(pl.col("episode").is_not_null()).lazy()
 
 
 # --------------------------------------------------------------------------- addresses

@@ -86,7 +86,7 @@ def sweeps(data: Data, *, sweep_window: float = 60.0, sweep_min_targets: int = 1
     traced = icmp.filter(ttl_expired()).select(_pair_code("inner_src", "inner_dst")).drop_nulls().unique()
     # Collected once: the sweep line and the episodes both read it.
     probes = probes.join(monitored, on="_p", how="anti").join(traced, on="_p", how="anti").collect().lazy()
-    hot = distinct_hot(probes, by=["_s"], target="_d", pair="_p", window=sweep_window,
+    hot = distinct_hot(probes, by=["_s"], target="_d", window=sweep_window,
                        minimum=sweep_min_targets)
     # Collected once: the answers and the alerts both read it (a plan would compute it twice).
     found = episodes(probes, hot, by=["_s"], window=sweep_window).sort("ts", "file", "frame").collect().lazy()

@@ -4,7 +4,8 @@
 //! `link` → `ip` (v4, v6 and extension headers) ⇄ `tunnel` (decapsulation, back to `link`/`ip`) →
 //! `reassembly` → `icmp` → `table` (Arrow builders), tied together per file by `pipeline`. Below
 //! them all, `wire` holds the numbers (ethertypes, IP protocols) and byte readers every decoder
-//! shares; it depends on none of them.
+//! shares; it depends on none of them. Beside the path, `windows` counts over time windows for
+//! the detectors (the Python package's `detect.base`).
 //!
 //! Hostile input is the normal case: no value read from a capture reaches an `unwrap`, an
 //! `expect` or an index that can panic, and length/offset arithmetic on such values is checked
@@ -26,6 +27,7 @@ pub mod scan;
 pub mod source;
 pub mod table;
 pub mod tunnel;
+pub mod windows;
 pub mod wire;
 
 pub use error::{CaptureError, DecodeError};

@@ -6,7 +6,7 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 
 use arrow_array::ffi_stream::FFI_ArrowArrayStream;
-use arrow_array::{Array, ArrayRef, NullArray, RecordBatch, RecordBatchIterator};
+use arrow_array::{Array, ArrayRef, Int64Array, NullArray, RecordBatch, RecordBatchIterator, UInt32Array, UInt64Array};
 use arrow_schema::ffi::FFI_ArrowSchema;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use std::sync::Arc;
@@ -14,12 +14,14 @@ use std::sync::Mutex;
 
 use icmpscope_core::scan::{Scan, TableKind};
 use icmpscope_core::source::Limits;
+use icmpscope_core::windows::{self, WindowError};
 use icmpscope_core::{reassembly, CaptureError, FileTables, LocalFile, Location, Options, Stream};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyFileNotFoundError, PyIsADirectoryError, PyOSError, PyPermissionError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyCapsule, PyDict};
+use pyo3_arrow::PyChunkedArray;
 
 create_exception!(_core, CaptureFormatError, PyValueError, "The input is not a pcap or pcapng capture.");
 
@@ -86,7 +88,7 @@ fn interrupted_or_io(e: PyErr) -> io::Error {
     if is_exception {
         return io::Error::other(e);
     }
-    let text = Python::attach(|py| e.to_string()).to_owned();
+    let text = Python::attach(|_py| e.to_string());
     INTERRUPT.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
     io::Error::new(io::ErrorKind::Interrupted, text)
 }
@@ -386,12 +388,60 @@ fn empty_table(table: &str) -> PyResult<ArrowTable> {
     Ok(arrow_table(RecordBatch::new_empty(kind.schema())))
 }
 
+/// One array of `chunked` (polars hands a Series over as a stream of chunks), as `T`.
+fn whole_array<T: Array + Clone + 'static>(chunked: PyChunkedArray, what: &str, expected: DataType) -> PyResult<T> {
+    let (chunks, _) = chunked.into_inner();
+    let refs: Vec<&dyn Array> = chunks.iter().map(|c| c.as_ref()).collect();
+    let array = match refs.as_slice() {
+        [_] => chunks[0].clone(),
+        _ => arrow_select::concat::concat(&refs).map_err(|e| PyValueError::new_err(format!("{what}: {e}")))?,
+    };
+    array.as_any().downcast_ref::<T>().cloned().ok_or_else(|| {
+        PyTypeError::new_err(format!("{what}: expected {expected}, got {}", array.data_type()))
+    })
+}
+
+fn window_table(name: &str, values: UInt32Array) -> ArrowTable {
+    let schema = Arc::new(Schema::new(vec![Field::new(name, DataType::UInt32, true)]));
+    arrow_table(RecordBatch::try_new(schema, vec![Arc::new(values)]).expect("one UInt32 column to its schema"))
+}
+
+fn window_error(e: WindowError) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+/// Per row (in time order), the rows or distinct `items` of its group within the trailing
+/// `window` (ns): a table of one column, `count` (see `icmpscope_core::windows`).
+#[pyfunction]
+#[pyo3(signature = (groups, items, ts, window))]
+fn trailing_counts(py: Python<'_>, groups: PyChunkedArray, items: Option<PyChunkedArray>, ts: PyChunkedArray, window: i64) -> PyResult<ArrowTable> {
+    let groups: UInt64Array = whole_array(groups, "groups", DataType::UInt64)?;
+    let items: Option<UInt64Array> = items.map(|i| whole_array(i, "items", DataType::UInt64)).transpose()?;
+    let ts: Int64Array = whole_array(ts, "ts", DataType::Int64)?;
+    let counts = py.detach(|| windows::trailing_counts(&groups, items.as_ref(), ts.values(), window)).map_err(window_error)?;
+    Ok(window_table("count", counts))
+}
+
+/// The episode of each row (in time order) made by the hot times (in time order) of its
+/// group: a table of one column, `episode` (see `icmpscope_core::windows`).
+#[pyfunction]
+fn episodes(py: Python<'_>, hot_groups: PyChunkedArray, hot_ts: PyChunkedArray, groups: PyChunkedArray, ts: PyChunkedArray, window: i64) -> PyResult<ArrowTable> {
+    let hot_groups: UInt64Array = whole_array(hot_groups, "hot groups", DataType::UInt64)?;
+    let hot_ts: Int64Array = whole_array(hot_ts, "hot ts", DataType::Int64)?;
+    let groups: UInt64Array = whole_array(groups, "groups", DataType::UInt64)?;
+    let ts: Int64Array = whole_array(ts, "ts", DataType::Int64)?;
+    let found = py.detach(|| windows::episodes(&hot_groups, hot_ts.values(), &groups, ts.values(), window)).map_err(window_error)?;
+    Ok(window_table("episode", found))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_files, m)?)?;
     m.add_class::<ArrowTable>()?;
     m.add_class::<Scanner>()?;
     m.add_function(wrap_pyfunction!(empty_table, m)?)?;
+    m.add_function(wrap_pyfunction!(trailing_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(episodes, m)?)?;
     m.add("CaptureFormatError", m.py().get_type::<CaptureFormatError>())?;
     Ok(())
 }

@@ -1,0 +1,254 @@
+//! Counting over trailing windows, for the detectors (Python's `icmpscope.detect.base`): per
+//! row, how many rows, or distinct items, of its group fall within `(t - window, t]`; and the
+//! episodes (runs of such hot times) the rows belong to. One pass over rows in time order with
+//! a queue of the window's rows and per-group counters, as Snort's and Suricata's thresholds
+//! count: polars needs sorts by group, as-of joins and group-bys over millions of groups for
+//! the same answer (tests hold the polars formulation as the reference).
+//!
+//! Groups and items are `u64` ids (a Categorical's codes, a pair of them, a dense rank); a null
+//! group takes no part, a null item counts for nothing. Times are nanoseconds.
+use std::collections::VecDeque;
+
+use arrow_array::{Array, UInt32Array, UInt64Array};
+use rustc_hash::FxHashMap;
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum WindowError {
+    #[error("the window must be positive, got {0} ns")]
+    BadWindow(i64),
+    #[error("{what}: {got} values where the times have {expected}")]
+    LengthMismatch { what: &'static str, got: usize, expected: usize },
+    #[error("{what}: times must be in ascending order (row {row} is earlier than the row before)")]
+    Unsorted { what: &'static str, row: usize },
+}
+
+fn check(what: &'static str, ts: &[i64], ids: &[&UInt64Array], window: i64) -> Result<(), WindowError> {
+    if window <= 0 {
+        return Err(WindowError::BadWindow(window));
+    }
+    if let Some(bad) = ids.iter().find(|a| a.len() != ts.len()) {
+        return Err(WindowError::LengthMismatch { what, got: bad.len(), expected: ts.len() });
+    }
+    match ts.windows(2).position(|w| w[1] < w[0]) {
+        Some(row) => Err(WindowError::Unsorted { what, row: row + 1 }),
+        None => Ok(()),
+    }
+}
+
+fn id(array: &UInt64Array, row: usize) -> Option<u64> {
+    array.is_valid(row).then(|| array.value(row))
+}
+
+/// The end of the run of rows from `start` that share its time.
+fn same_time(ts: &[i64], start: usize) -> usize {
+    let t = ts[start];
+    start + ts[start..].iter().take_while(|&&u| u == t).count()
+}
+
+/// Per row of rows in time order: the number of rows of its group (with `items`: of distinct
+/// non-null items) within the trailing window `(t - window, t]`. Rows of equal times all see
+/// each other. Null where the group is null.
+pub fn trailing_counts(groups: &UInt64Array, items: Option<&UInt64Array>, ts: &[i64], window: i64) -> Result<UInt32Array, WindowError> {
+    let mut arrays = vec![groups];
+    arrays.extend(items);
+    check("trailing_counts", ts, &arrays, window)?;
+    // The rows counted, oldest first, to leave the window in turn.
+    let mut queue: VecDeque<usize> = VecDeque::new();
+    let mut active: FxHashMap<u64, u32> = FxHashMap::default();
+    // With items: each (group, item)'s latest time; an item leaves when its latest row does.
+    let mut latest: FxHashMap<(u64, u64), i64> = FxHashMap::default();
+    let mut out: Vec<Option<u32>> = Vec::with_capacity(ts.len());
+    let mut start = 0;
+    while start < ts.len() {
+        let end = same_time(ts, start);
+        let t = ts[start];
+        while let Some(&row) = queue.front() {
+            if ts[row] > t.saturating_sub(window) {
+                break;
+            }
+            queue.pop_front();
+            let Some(group) = id(groups, row) else { continue };
+            let leaves = match items {
+                None => true,
+                // Its latest row, once (an item seen twice at one time is queued twice).
+                Some(items) => id(items, row).is_some_and(|item| {
+                    let key = (group, item);
+                    let gone = latest.get(&key) == Some(&ts[row]);
+                    if gone {
+                        latest.remove(&key);
+                    }
+                    gone
+                }),
+            };
+            if leaves {
+                if let Some(n) = active.get_mut(&group) {
+                    *n -= 1;
+                }
+            }
+        }
+        for row in start..end {
+            let Some(group) = id(groups, row) else { continue };
+            let enters = match items {
+                None => true,
+                Some(items) => match id(items, row) {
+                    Some(item) => latest.insert((group, item), t).is_none(),
+                    None => continue,
+                },
+            };
+            if enters {
+                *active.entry(group).or_insert(0) += 1;
+            }
+            queue.push_back(row);
+        }
+        out.extend((start..end).map(|row| id(groups, row).map(|g| active.get(&g).copied().unwrap_or(0))));
+        start = end;
+    }
+    Ok(UInt32Array::from(out))
+}
+
+struct Span {
+    group: u64,
+    first: i64,
+    last: i64,
+    // The group's next span (spans of a group are made in time order).
+    next: Option<usize>,
+}
+
+/// The episode of each row (null: none). An episode of a group is a run of its hot times (both
+/// in time order) with no gap longer than `window`, and holds the group's rows from one window
+/// before its first hot time (exclusive) to its last (inclusive). Episodes are numbered from 1
+/// in the order they start (by group id where two start at once), unique across groups.
+pub fn episodes(hot_groups: &UInt64Array, hot_ts: &[i64], groups: &UInt64Array, ts: &[i64], window: i64) -> Result<UInt32Array, WindowError> {
+    check("episodes (hot times)", hot_ts, &[hot_groups], window)?;
+    check("episodes (rows)", ts, &[groups], window)?;
+    let mut spans: Vec<Span> = Vec::new();
+    // Per group: its first span, and the one its latest hot time belongs to.
+    let mut of_group: FxHashMap<u64, (usize, usize)> = FxHashMap::default();
+    for (row, &t) in hot_ts.iter().enumerate() {
+        let Some(group) = id(hot_groups, row) else { continue };
+        match of_group.get_mut(&group) {
+            Some((_, current)) if t - spans[*current].last <= window => spans[*current].last = t,
+            found => {
+                let new = spans.len();
+                spans.push(Span { group, first: t, last: t, next: None });
+                match found {
+                    Some((_, current)) => {
+                        spans[*current].next = Some(new);
+                        *current = new;
+                    }
+                    None => {
+                        of_group.insert(group, (new, new));
+                    }
+                }
+            }
+        }
+    }
+    // Numbers in the order of (first, group): spans are made in time order already.
+    let mut order: Vec<usize> = (0..spans.len()).collect();
+    order.sort_by_key(|&s| (spans[s].first, spans[s].group));
+    let mut number = vec![0u32; spans.len()];
+    for (n, &s) in order.iter().enumerate() {
+        number[s] = n as u32 + 1;
+    }
+    // Each group's cursor moves forward through its spans as the rows' times do.
+    let mut cursor: FxHashMap<u64, usize> = of_group.into_iter().map(|(g, (first, _))| (g, first)).collect();
+    let out = (0..ts.len()).map(|row| {
+        let group = id(groups, row)?;
+        let at = cursor.get_mut(&group)?;
+        let t = ts[row];
+        while spans[*at].last < t {
+            *at = spans[*at].next?;
+        }
+        let span = &spans[*at];
+        (t > span.first.saturating_sub(window)).then_some(number[*at])
+    });
+    Ok(out.collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// By definition, quadratic: rows (or distinct items) of the group in (t - w, t].
+    fn counts_by_definition(groups: &[Option<u64>], items: Option<&[Option<u64>]>, ts: &[i64], w: i64) -> Vec<Option<u32>> {
+        (0..ts.len()).map(|r| {
+            let g = groups[r]?;
+            let inside = (0..ts.len()).filter(|&o| groups[o] == Some(g) && ts[o] > ts[r] - w && ts[o] <= ts[r]);
+            Some(match items {
+                None => inside.count() as u32,
+                Some(items) => {
+                    let mut seen: Vec<u64> = inside.filter_map(|o| items[o]).collect();
+                    seen.sort();
+                    seen.dedup();
+                    seen.len() as u32
+                }
+            })
+        }).collect()
+    }
+
+    fn rows() -> impl Strategy<Value = (Vec<Option<u64>>, Vec<Option<u64>>, Vec<i64>, i64)> {
+        (0usize..60, 1i64..20).prop_flat_map(|(n, w)| (
+            prop::collection::vec(prop::option::weighted(0.9, 0u64..4), n),
+            prop::collection::vec(prop::option::weighted(0.9, 0u64..5), n),
+            prop::collection::vec(0i64..6, n).prop_map(|steps| steps.iter().scan(0, |t, s| { *t += s; Some(*t) }).collect()),
+            Just(w),
+        ))
+    }
+
+    proptest! {
+        #[test]
+        fn counts_match_the_definition((groups, items, ts, w) in rows()) {
+            let g = UInt64Array::from(groups.clone());
+            let i = UInt64Array::from(items.clone());
+            let plain: Vec<Option<u32>> = trailing_counts(&g, None, &ts, w).unwrap().iter().collect();
+            prop_assert_eq!(plain, counts_by_definition(&groups, None, &ts, w));
+            let distinct: Vec<Option<u32>> = trailing_counts(&g, Some(&i), &ts, w).unwrap().iter().collect();
+            prop_assert_eq!(distinct, counts_by_definition(&groups, Some(&items), &ts, w));
+        }
+
+        #[test]
+        fn episodes_match_the_definition((groups, hot, ts, w) in rows()) {
+            // Hot times: the rows whose item is even (any subset will do).
+            let picked: Vec<usize> = (0..ts.len()).filter(|&r| hot[r].is_some_and(|h| h % 2 == 0)).collect();
+            let hot_groups: Vec<Option<u64>> = picked.iter().map(|&r| groups[r]).collect();
+            let hot_ts: Vec<i64> = picked.iter().map(|&r| ts[r]).collect();
+            let got: Vec<Option<u32>> = episodes(&UInt64Array::from(hot_groups.clone()), &hot_ts,
+                                                 &UInt64Array::from(groups.clone()), &ts, w).unwrap().iter().collect();
+            // By definition: the group's hot times sorted and cut where a gap exceeds w make
+            // its spans; a row is in the span with first - w < t <= last, if any.
+            let span_of = |r: usize| -> Option<(u64, i64)> {
+                let g = groups[r]?;
+                let mut mine: Vec<i64> = (0..hot_ts.len()).filter(|&h| hot_groups[h] == Some(g)).map(|h| hot_ts[h]).collect();
+                mine.sort();
+                let mut spans: Vec<(i64, i64)> = Vec::new();
+                for h in mine {
+                    match spans.last_mut() {
+                        Some(s) if h - s.1 <= w => s.1 = h,
+                        _ => spans.push((h, h)),
+                    }
+                }
+                spans.into_iter().find(|&(first, last)| first - w < ts[r] && ts[r] <= last).map(|(first, _)| (g, first))
+            };
+            for r in 0..ts.len() {
+                prop_assert_eq!(got[r].is_some(), span_of(r).is_some(), "row {}", r);
+                for o in 0..ts.len() {
+                    if got[r].is_some() && got[o].is_some() {
+                        prop_assert_eq!(got[r] == got[o], span_of(r) == span_of(o), "rows {} and {}", r, o);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_input_is_an_error() {
+        let g = UInt64Array::from(vec![1, 1]);
+        assert_eq!(trailing_counts(&g, None, &[2, 1], 5), Err(WindowError::Unsorted { what: "trailing_counts", row: 1 }));
+        assert_eq!(trailing_counts(&g, None, &[1], 5).unwrap_err(),
+                   WindowError::LengthMismatch { what: "trailing_counts", got: 2, expected: 1 });
+        assert_eq!(trailing_counts(&g, None, &[1, 2], 0), Err(WindowError::BadWindow(0)));
+        assert!(episodes(&g, &[1, 2], &g, &[3, 1], 5).is_err());
+    }
+}

@@ -47,6 +47,18 @@ class Bound:
     hot: pl.Expr
     sub: pl.Expr | None = None
     idle: float | None = None
+    # Of the routed rows, those the measures (all sums) count: the others add nothing, so they
+    # are left out before grouping (millions of groups of plain echo requests otherwise). Used
+    # only where ``hot`` is false with every measure zero (a group without such rows).
+    only: pl.Expr | None = None
+
+    @property
+    def counted(self) -> pl.Expr | None:
+        """``only``, where it may be used."""
+        if self.only is None or any(how != "sum" for _, how in self.measures.values()):
+            return None
+        zero = pl.DataFrame({name: [0] for name in self.measures})
+        return None if zero.select(self.hot).to_series().item() else self.only
 
     @property
     def all_measures(self) -> dict[str, tuple[pl.Expr, str]]:
@@ -79,7 +91,8 @@ class Plan:
         """The columns its routes and bounds read (helpers are opaque: all of ``columns``)."""
         exprs = [e for r in self.routes for e in (r.rows, *r.key)]
         exprs += [e for b in self.bounds for e in (*(m for m, _ in b.measures.values()),
-                                                   *([b.sub] if b.sub is not None else []))]
+                                                   *([b.sub] if b.sub is not None else []),
+                                                   *([b.only] if b.only is not None else []))]
         names = {name for e in exprs for name in e.meta.root_names()} | {"ts"}
         return names | set(self.columns or ()) if self.helpers is not None else names
 
@@ -124,7 +137,8 @@ def partial_bounds(frame: pl.DataFrame, plan: Plan) -> list[pl.LazyFrame]:
     for bound in plan.bounds:
         by = [*_keys(plan.width), *([bound.sub.alias("_sub")] if bound.sub is not None else []),
               _bucket(bound.window)]
-        out.append(rows.group_by(by).agg(expr.alias(name) for name, (expr, _) in bound.all_measures.items()))
+        counted = rows if bound.counted is None else rows.filter(bound.counted)
+        out.append(counted.group_by(by).agg(expr.alias(name) for name, (expr, _) in bound.all_measures.items()))
     return out
 
 

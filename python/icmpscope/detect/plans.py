@@ -72,7 +72,7 @@ def sweeps(*, sweep_window, sweep_min_targets, sweep_revisit) -> Plan:
                         Route(expired, (pl.col("inner_src"),))),  # the routes it traced
                 bounds=(Bound(sweep_window,
                               {"targets": (pl.col("dst").filter(pl.col("_role") == 0).n_unique(), "sum")},
-                              pl.col("targets") >= sweep_min_targets),),
+                              pl.col("targets") >= sweep_min_targets, only=pl.col("_role") == 0),),
                 columns=(*_READ, *_QUOTE))
 
 
@@ -85,7 +85,8 @@ def smurf(*, smurf_window, smurf_rate, smurf_reply_rate, smurf_min_reflectors, n
                 bounds=(Bound(w, {"broadcast": (((pl.col("_role") == 0) & pl.col("_broadcast")).sum(), "sum"),
                                   "replies": ((pl.col("_role") == 1).sum(), "sum")},
                               (pl.col("broadcast") >= smurf_rate * w)
-                              | (pl.col("replies") >= smurf_reply_rate * w)),),
+                              | (pl.col("replies") >= smurf_reply_rate * w),
+                              only=(pl.col("_role") == 1) | pl.col("_broadcast")),),
                 helpers=_broadcast(networks),
                 columns=(*_READ, *_ECHO))
 
@@ -193,12 +194,12 @@ def fingerprinting(*, fingerprint_window, fingerprint_min_shapes, fingerprint_mi
     # plain echo requests (code 0, TOS 0) has one shape, one query type and nothing crafted.
     # One unusual query makes a pair a candidate, in whatever bucket: the buckets only let a
     # stream forget the plain pairs as it passes them.
-    unusual = ((pl.col("_role") == 0) & ~is_plain().fill_null(False)).sum()
+    crafted = (pl.col("_role") == 0) & ~is_plain().fill_null(False)
     anyone = fingerprint_min_shapes <= 1 or fingerprint_min_queries <= 1
     return Plan(routes=(Route(is_query(), (pl.col("src"), pl.col("dst"))),
                         Route(answer_kind().is_not_null(), (pl.col("dst"), pl.col("src")))),
-                bounds=(Bound(fingerprint_window, {"unusual": (unusual, "sum")},
-                              pl.lit(True) if anyone else pl.col("unusual") >= 1),),
+                bounds=(Bound(fingerprint_window, {"unusual": (crafted.sum(), "sum")},
+                              pl.lit(True) if anyone else pl.col("unusual") >= 1, only=crafted),),
                 columns=(*_READ, "checksum_ok", "df", "tos"))
 
 

@@ -89,11 +89,17 @@ def sweeps(data: Data, *, sweep_window: float = 60.0, sweep_min_targets: int = 1
     hot = distinct_hot(probes, by=["_s"], target="_d", window=sweep_window,
                        minimum=sweep_min_targets)
     # Collected once: the answers and the alerts both read it (a plan would compute it twice).
-    found = episodes(probes, hot, by=["_s"], window=sweep_window).sort("ts", "file", "frame").collect().lazy()
+    # `_new`: an episode's first probe of each address (one pass over the rows: the evidence,
+    # the count and the sample of targets all read it, each found it again in its group).
+    found = (episodes(probes, hot, by=["_s"], window=sweep_window).sort("ts", "file", "frame")
+             .with_columns((pl.col("episode").cast(pl.UInt64) * (1 << 32) + pl.col("_d").cast(pl.UInt64))
+                           .is_first_distinct().alias("_new"))
+             .collect().lazy())
 
     reply = _lookup({key: answer for key, (_, answer) in PROBES.items()})
     # An answer goes from the target to the prober: its pair is (dst, src).
-    answers = (icmp.select("ip_version", "icmp_type", "ts", "src", _pair_code("dst", "src"))
+    answers = (icmp.filter(answer_kind().is_not_null())
+               .select("ip_version", "icmp_type", "ts", "src", _pair_code("dst", "src"))
                .join(found.select("ip_version", "_p", reply.alias("icmp_type"), "episode").unique(),
                      on=["ip_version", "icmp_type", "_p"]))
     # Grouped by episode alone (its numbers are unique across probers); the answers sorted
@@ -101,9 +107,9 @@ def sweeps(data: Data, *, sweep_window: float = 60.0, sweep_min_targets: int = 1
     live = (answers.sort("ts", maintain_order=True).group_by("episode")
             .agg(pl.col("src").n_unique().alias("live"), listing("src").alias("hosts")))
     alerts = (found.group_by("episode")
-              .agg(*evidence(first=pl.col("_d").is_first_distinct(), ordered=True), pl.col("src").first(),
-                   pl.col("_d").n_unique().alias("targets"), listing("probe").alias("probes"),
-                   listing("dst").alias("sample"))
+              .agg(*evidence(first=pl.col("_new"), ordered=True), pl.col("src").first(),
+                   pl.col("_new").sum().alias("targets"), listing("probe").alias("probes"),
+                   listing(pl.col("dst").filter("_new")).alias("sample"))
               .join(live, on="episode", how="left")
               .with_columns(pl.lit("sweep").alias("kind"), pl.lit(None, pl.String).alias("dst"),
                             pl.lit(REMOTE_SYSTEM_DISCOVERY).alias("technique"),

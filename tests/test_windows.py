@@ -1,6 +1,7 @@
-"""The window kernels of the core (``count_hot``, ``distinct_hot`` and ``episodes`` of
-icmpscope.detect.base) against their polars formulation (tests/windows_reference.py): on random
-rows, and detector by detector on every scenario and every corpus capture."""
+"""The window kernels of the core (``count_hot`` with and without a weight, ``distinct_hot`` and
+``episodes`` of icmpscope.detect.base) against their polars formulation
+(tests/windows_reference.py): on random rows, and detector by detector on every scenario and
+every corpus capture."""
 from __future__ import annotations
 
 import json
@@ -50,6 +51,10 @@ def test_hot_times_equal_the_reference(rows, window: float, minimum: int) -> Non
     for by in (["g"], ["g", "t"]):
         assert times(base.count_hot(lf, by=by, window=window, minimum=minimum), by) == \
             times(reference.count_hot(lf, by=by, window=window, minimum=minimum), by)
+    weighted = lf.with_columns(pl.col("t").str.len_bytes().cast(pl.UInt16).alias("w"))  # a null weighs nothing
+    for at_least in (minimum, minimum * 1.5):
+        assert times(base.count_hot(weighted, by=["g"], window=window, minimum=at_least, weight="w"), ["g"]) == \
+            times(reference.count_hot(weighted, by=["g"], window=window, minimum=at_least, weight="w"), ["g"])
     got = base.distinct_hot(lf, by=["g"], target="t", window=window, minimum=minimum).collect()
     expected = reference.distinct_hot(lf, by=["g"], target="t", window=window, minimum=minimum).collect()
     assert sorted(got.rows(), key=str) == sorted(expected.rows(), key=str)
@@ -72,13 +77,15 @@ def test_episodes_equal_the_reference(rows, window: float, minimum: int) -> None
 def test_kernels_refuse_bad_input() -> None:
     groups, ts = pl.Series([1, 1], dtype=pl.UInt64), pl.Series([2, 1], dtype=pl.Int64)
     with pytest.raises(ValueError, match="ascending order"):
-        _core.trailing_counts(groups, None, ts, 10)
+        _core.trailing_counts(groups, ts, 10)
     with pytest.raises(ValueError, match="window must be positive"):
-        _core.trailing_counts(groups, None, ts.sort(), 0)
+        _core.trailing_counts(groups, ts.sort(), 0)
+    with pytest.raises(ValueError, match="not both"):
+        _core.trailing_counts(groups, ts.sort(), 10, sums=groups, distinct=groups)
     with pytest.raises(ValueError, match="2 values where the times have 1"):
         _core.episodes(groups, ts.head(1), groups, ts.sort().head(1), 10)
     with pytest.raises(TypeError, match="groups: expected UInt64, got Int64"):
-        _core.trailing_counts(ts, None, ts.sort(), 10)
+        _core.trailing_counts(ts, ts.sort(), 10)
 
 
 def with_reference_kernels(monkeypatch: pytest.MonkeyPatch) -> None:

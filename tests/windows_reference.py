@@ -1,5 +1,6 @@
 """The polars formulation of the window kernels of ``icmpscope._core`` (``count_hot``,
-``distinct_hot``, ``episodes`` of :mod:`icmpscope.detect.base`): the reference the tests hold
+``distinct_hot``, ``episodes`` of :mod:`icmpscope.detect.base`; ``count_hot`` with a weight
+was ``rate_hot``, polars' rolling windows): the reference the tests hold
 the kernels to, detector by detector, on every scenario and corpus capture. Before the kernels
 these were the detectors' code."""
 from __future__ import annotations
@@ -12,13 +13,17 @@ import polars as pl
 from icmpscope.detect.base import run_starts, seconds
 
 
-def count_hot(rows: pl.LazyFrame, *, by: Sequence[str], window: float, minimum: float) -> pl.LazyFrame:
+def count_hot(rows: pl.LazyFrame, *, by: Sequence[str], window: float, minimum: float,
+              weight: str | None = None) -> pl.LazyFrame:
     """The times at which a ``by`` group has at least ``minimum`` rows within the trailing
     window ``(ts - window, ts]``: the same times as :func:`rate_hot` with a count (``hot`` =
     ``count >= minimum``), without sorting by the group. With the rows in time order, a group
     has k rows within the window ending at a row exactly when that row and the group's k-1th
     row before it are less than a window apart (the last of rows with equal times answers for
     them all, and the times are what episodes read)."""
+    if weight is not None:
+        return rate_hot(rows, by=by, window=window, aggs=[pl.col(weight).sum().alias("_sum")],
+                        hot=pl.col("_sum") >= minimum)
     k = max(math.ceil(minimum), 1)
     rows = rows.select(*by, "ts")
     if k > 1:
@@ -88,3 +93,15 @@ def episodes(rows: pl.LazyFrame, hot: pl.LazyFrame, *, by: Sequence[str],
                        allow_exact_matches=False, check_sortedness=False)
             .filter(pl.col("ts") <= pl.col("_hi"))
             .drop("_lo", "_hi"))
+
+
+def rate_hot(rows: pl.LazyFrame, *, by: Sequence[str], window: float, hot: pl.Expr,
+             aggs: Sequence[pl.Expr] = (pl.len().alias("count"),)) -> pl.LazyFrame:
+    """Times at which ``aggs`` over the trailing window of each ``by`` group satisfy ``hot``.
+
+    ``aggs`` must be cheap over overlapping windows (counts, sums): polars computes them with
+    rolling kernels.
+    """
+    return (rows.sort(*by, "ts")
+            .rolling("ts", period=f"{round(window * 1e9)}ns", group_by=list(by)).agg(*aggs)
+            .filter(hot).select(*by, "ts"))

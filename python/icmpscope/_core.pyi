@@ -30,9 +30,11 @@ def read_files(
     sources: list[SourceArg], options: Options, *, threads: int | None = None
 ) -> list[dict[str, Any] | BaseException]: ...
 def empty_table(table: str) -> ArrowTable: ...
-def trailing_counts(groups: ArrowStreamable, items: ArrowStreamable | None, ts: ArrowStreamable, window: int) -> ArrowTable:
-    """Per row (rows in time order): the rows of its group (u64 ids), or its distinct items,
-    within ``(ts - window, ts]`` (``ts``, ``window``: int64 nanoseconds). One column, ``count``."""
+def trailing_counts(groups: ArrowStreamable, ts: ArrowStreamable, window: int, *, sums: ArrowStreamable | None = None,
+                    distinct: ArrowStreamable | None = None) -> ArrowTable:
+    """Per row (rows in time order): the rows of its group (u64 ids) within ``(ts - window, ts]``
+    (``ts``, ``window``: int64 nanoseconds), or the sum of ``sums``, or the distinct values of
+    ``distinct`` (u64) there. One column, ``count`` (u64)."""
 def episodes(hot_groups: ArrowStreamable, hot_ts: ArrowStreamable, groups: ArrowStreamable, ts: ArrowStreamable,
              window: int) -> ArrowTable:
     """The episode of each row (time order) made by its group's hot times (time order). One

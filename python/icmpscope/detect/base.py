@@ -213,18 +213,6 @@ def run_starts(by: Sequence[str], gap: pl.Expr) -> pl.Expr:
     return (new_group | (pl.col("ts").diff() > gap)).fill_null(True)
 
 
-def rate_hot(rows: pl.LazyFrame, *, by: Sequence[str], window: float, hot: pl.Expr,
-             aggs: Sequence[pl.Expr] = (pl.len().alias("count"),)) -> pl.LazyFrame:
-    """Times at which ``aggs`` over the trailing window of each ``by`` group satisfy ``hot``.
-
-    ``aggs`` must be cheap over overlapping windows (counts, sums): polars computes them with
-    rolling kernels.
-    """
-    return (rows.sort(*by, "ts")
-            .rolling("ts", period=f"{round(window * 1e9)}ns", group_by=list(by)).agg(*aggs)
-            .filter(hot).select(*by, "ts"))
-
-
 def _window_ns(window: float) -> int:
     if window <= 0:
         raise ValueError(f"a window must be positive, got {window}")
@@ -276,30 +264,34 @@ def _ns(frame: pl.DataFrame) -> pl.Series:
 
 
 def trailing_counts(rows: pl.DataFrame, *, by: Sequence[str], window: float, target: Sequence[str] = (),
-                    nulls_equal: bool = False) -> pl.Series:
-    """Per row of ``rows`` (in time order): how many rows of its ``by`` group (with ``target``:
-    distinct non-null targets) lie within the trailing window ``(ts - window, ts]``; null for a
-    group with a null. Counted in the core (``icmpscope._core.trailing_counts``)."""
+                    weight: str | None = None, nulls_equal: bool = False) -> pl.Series:
+    """Per row of ``rows`` (in time order), over the rows of its ``by`` group within the
+    trailing window ``(ts - window, ts]``: how many there are, the sum of their ``weight``
+    column, or (with ``target``) how many distinct non-null targets they have; null for a group
+    with a null. Counted in the core (``icmpscope._core.trailing_counts``)."""
     groups, = group_ids([rows], by, nulls_equal=nulls_equal)
-    items = group_ids([rows], target)[0] if target else None
-    counts = _core.trailing_counts(groups, items, _ns(rows), _window_ns(window))
+    sums = rows.get_column(weight).cast(pl.UInt64) if weight is not None else None
+    distinct = group_ids([rows], target)[0] if target else None
+    counts = _core.trailing_counts(groups, _ns(rows), _window_ns(window), sums=sums, distinct=distinct)
     return pl.DataFrame(counts).to_series()
 
 
-def count_hot(rows: pl.LazyFrame, *, by: Sequence[str], window: float, minimum: float) -> pl.LazyFrame:
+def count_hot(rows: pl.LazyFrame, *, by: Sequence[str], window: float, minimum: float,
+              weight: str | None = None) -> pl.LazyFrame:
     """The times at which a ``by`` group (a null is a value) has at least ``minimum`` rows
-    within the trailing window ``(ts - window, ts]``: the same times as :func:`rate_hot` with a
-    count (``hot`` = ``count >= minimum``)."""
-    rows = rows.select(*by, "ts")
+    within the trailing window ``(ts - window, ts]`` (with ``weight``: rows whose ``weight``
+    column sums to at least ``minimum``, bytes say)."""
+    rows = rows.select(*dict.fromkeys([*by, *([weight] if weight else [])]), "ts")
     if minimum > 1:
-        # Only groups with that many rows in all can: the kernel's per-group counters miss the
+        # Only groups with that much in all can: the kernel's per-group counters miss the
         # cache over millions of groups (5M requests over 2.85M pairs: 1 s, against 0.4 s for
         # this count and the kernel over the few busy pairs).
-        busy = rows.group_by(by).agg(pl.len().alias("_n")).filter(pl.col("_n") >= minimum).select(by)
+        total = pl.col(weight).sum() if weight else pl.len()
+        busy = rows.group_by(by).agg(total.alias("_n")).filter(pl.col("_n") >= minimum).select(by)
         rows = rows.join(busy, on=list(by), how="semi", nulls_equal=True)
     ordered = in_time_order(rows)
-    counts = trailing_counts(ordered, by=by, window=window, nulls_equal=True)
-    return ordered.filter(counts >= minimum).lazy()
+    counts = trailing_counts(ordered, by=by, window=window, weight=weight, nulls_equal=True)
+    return ordered.filter(counts >= minimum).select(*by, "ts").lazy()
 
 
 def distinct_hot(rows: pl.LazyFrame, *, by: Sequence[str], target: str | Sequence[str],

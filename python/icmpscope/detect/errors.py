@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 from icmpscope.detect.base import (Data, by_frequency, episodes, evidence, finish, icmp_of, listing,
-                                   rate_hot, seconds_between, several_files, type_code)
+                                   count_hot, seconds_between, several_files, type_code)
 
 __all__ = ["error_floods", "ERRORS", "is_error", "flooded"]
 
@@ -24,7 +24,7 @@ def is_error() -> pl.Expr:
 def flooded(errors: pl.LazyFrame, *, rate: float, window: float) -> pl.LazyFrame:
     """The rows of ``errors`` (error messages) that are part of an error flood at their ``dst``:
     at least ``rate`` per second over a ``window``-second window, with an ``episode`` number."""
-    hot = rate_hot(errors, by=["dst"], window=window, hot=pl.col("count") >= rate * window)
+    hot = count_hot(errors, by=["dst"], window=window, minimum=rate * window)
     return episodes(errors, hot, by=["dst"], window=window)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import polars as pl
 
 from icmpscope.detect.base import (ECHO_REQUEST, ORDER, Data, distinct_hot, episodes, evidence, finish,
-                                   icmp_of, listing, rate_hot, seconds, seconds_between, several_files)
+                                   count_hot, icmp_of, listing, seconds, seconds_between, several_files)
 from icmpscope.detect.sweeps import answer_kind, probe_kind
 
 __all__ = ["fingerprinting", "is_query", "is_crafted", "is_plain", "echo_shape"]
@@ -94,8 +94,7 @@ def fingerprinting(data: Data, *, fingerprint_window: float = 10.0, fingerprint_
         requests = requests.join(requests.filter(unusual).select(pair).unique(), on=pair, how="semi")
     requests = requests.collect().lazy()  # read by each signal below: collected once
     hot = pl.concat([
-        rate_hot(requests.filter(is_crafted()), by=pair, window=window,
-                 hot=pl.col("count") >= fingerprint_min_crafted),
+        count_hot(requests.filter(is_crafted()), by=pair, window=window, minimum=fingerprint_min_crafted),
         distinct_hot(requests, by=pair, target="_shape", window=window, minimum=fingerprint_min_shapes),
         distinct_hot(requests, by=pair, target="probe", window=window, minimum=fingerprint_min_queries),
     ])

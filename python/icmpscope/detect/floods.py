@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from icmpscope.detect.base import (ECHO_REQUEST, Data, code, coded_of, count_hot, episodes,
-                                   evidence, finish, is_broadcast, listing, rate_hot,
+                                   evidence, finish, is_broadcast, listing,
                                    seconds_between, several_files)
 
 __all__ = ["echo_floods"]
@@ -61,9 +61,8 @@ def echo_floods(data: Data, *, flood_window: float = 1.0, flood_rate: float = 50
     heavy = totals.filter(pl.col("_b") >= flood_byte_rate * window).select(pair)
     pair_hot = pl.concat([
         count_hot(requests.join(busy, on=pair, how="semi"), by=pair, window=window, minimum=flood_rate * window),
-        rate_hot(requests.join(heavy, on=pair, how="semi"), by=pair, window=window,
-                 aggs=[pl.col("datagram_len").sum().alias("bytes")],
-                 hot=pl.col("bytes") >= flood_byte_rate * window)])
+        count_hot(requests.join(heavy, on=pair, how="semi"), by=pair, window=window,
+                  minimum=flood_byte_rate * window, weight="datagram_len")])
     floods = (episodes(requests, pair_hot, by=pair, window=window)
               .group_by(*pair, "episode")
               .agg(*evidence(), pl.col("datagram_len").sum().alias("bytes"), pl.col("src").first(),

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from icmpscope.detect.base import (ECHO_REPLY, ECHO_REQUEST, Data, by_frequency, episodes, evidence, finish,
-                                   icmp_of, is_broadcast, listing, rate_hot, seconds, seconds_between,
+                                   count_hot, icmp_of, is_broadcast, listing, seconds, seconds_between,
                                    several_files)
 from icmpscope.detect.conversations import pairs
 
@@ -40,7 +40,7 @@ def smurf(data: Data, *, smurf_window: float = 1.0, smurf_rate: float = 5.0,
     window = smurf_window
     requests = icmp.filter(pl.col("icmp_type").is_in(ECHO_REQUEST)
                            & is_broadcast(pl.col("dst"), pl.col("dst_mac"), networks))
-    hot = rate_hot(requests, by=["src"], window=window, hot=pl.col("count") >= smurf_rate * window)
+    hot = count_hot(requests, by=["src"], window=window, minimum=smurf_rate * window)
     amplified = (episodes(requests, hot, by=["src"], window=window)
                  .group_by("src", "episode")
                  .agg(*evidence(), listing(by_frequency("dst")).alias("targets"),
@@ -52,7 +52,7 @@ def smurf(data: Data, *, smurf_window: float = 1.0, smurf_rate: float = 5.0,
     # Victims receiving replies that fast at all, before pairing (a pair of addresses pairs on
     # its own, so the victims' traffic alone gives their orphan replies).
     replies = icmp.filter(pl.col("icmp_type").is_in(ECHO_REPLY))
-    victims = (rate_hot(replies, by=["dst"], window=window, hot=pl.col("count") >= smurf_reply_rate * window)
+    victims = (count_hot(replies, by=["dst"], window=window, minimum=smurf_reply_rate * window)
                .select("dst").unique().collect().to_series().to_list())
     around = icmp.filter(pl.col("src").is_in(victims) | pl.col("dst").is_in(victims))
     orphans = (pairs(around).filter(pl.col("request_frame").is_null())
@@ -60,7 +60,7 @@ def smurf(data: Data, *, smurf_window: float = 1.0, smurf_rate: float = 5.0,
                        pl.col("reply_ts").alias("ts"), pl.col("reply_frame").alias("frame"),
                        pl.col("reply_file").alias("file"))
                .collect().lazy())  # used twice below
-    storm_hot = rate_hot(orphans, by=["dst"], window=window, hot=pl.col("count") >= smurf_reply_rate * window)
+    storm_hot = count_hot(orphans, by=["dst"], window=window, minimum=smurf_reply_rate * window)
     storms = (episodes(orphans, storm_hot, by=["dst"], window=window)
               .group_by("dst", "episode")
               .agg(*evidence(), pl.col("reflector").n_unique().alias("reflectors"),

@@ -46,19 +46,33 @@ fn same_time(ts: &[i64], start: usize) -> usize {
     start + ts[start..].iter().take_while(|&&u| u == t).count()
 }
 
-/// Per row of rows in time order: the number of rows of its group (with `items`: of distinct
-/// non-null items) within the trailing window `(t - window, t]`. Rows of equal times all see
-/// each other. Null where the group is null.
-pub fn trailing_counts(groups: &UInt64Array, items: Option<&UInt64Array>, ts: &[i64], window: i64) -> Result<UInt32Array, WindowError> {
+/// What a window counts of its group's rows.
+#[derive(Clone, Copy)]
+pub enum Counted<'a> {
+    Rows,
+    /// The sum of a column (a null adds nothing), e.g. bytes.
+    Sum(&'a UInt64Array),
+    /// Distinct non-null values of a column.
+    Distinct(&'a UInt64Array),
+}
+
+/// Per row of rows in time order: what `counted` says of its group's rows within the trailing
+/// window `(t - window, t]`. Rows of equal times all see each other. Null where the group is
+/// null.
+pub fn trailing_counts(groups: &UInt64Array, counted: Counted<'_>, ts: &[i64], window: i64) -> Result<UInt64Array, WindowError> {
+    let column = match counted {
+        Counted::Rows => None,
+        Counted::Sum(c) | Counted::Distinct(c) => Some(c),
+    };
     let mut arrays = vec![groups];
-    arrays.extend(items);
+    arrays.extend(column);
     check("trailing_counts", ts, &arrays, window)?;
     // The rows counted, oldest first, to leave the window in turn.
     let mut queue: VecDeque<usize> = VecDeque::new();
-    let mut active: FxHashMap<u64, u32> = FxHashMap::default();
-    // With items: each (group, item)'s latest time; an item leaves when its latest row does.
+    let mut active: FxHashMap<u64, u64> = FxHashMap::default();
+    // Distinct: each (group, value)'s latest time; a value leaves when its latest row does.
     let mut latest: FxHashMap<(u64, u64), i64> = FxHashMap::default();
-    let mut out: Vec<Option<u32>> = Vec::with_capacity(ts.len());
+    let mut out: Vec<Option<u64>> = Vec::with_capacity(ts.len());
     let mut start = 0;
     while start < ts.len() {
         let end = same_time(ts, start);
@@ -69,42 +83,41 @@ pub fn trailing_counts(groups: &UInt64Array, items: Option<&UInt64Array>, ts: &[
             }
             queue.pop_front();
             let Some(group) = id(groups, row) else { continue };
-            let leaves = match items {
-                None => true,
-                // Its latest row, once (an item seen twice at one time is queued twice).
-                Some(items) => id(items, row).is_some_and(|item| {
-                    let key = (group, item);
+            let leaves = match counted {
+                Counted::Rows => 1,
+                Counted::Sum(values) => id(values, row).unwrap_or(0),
+                // Its latest row, once (a value seen twice at one time is queued twice).
+                Counted::Distinct(values) => u64::from(id(values, row).is_some_and(|value| {
+                    let key = (group, value);
                     let gone = latest.get(&key) == Some(&ts[row]);
                     if gone {
                         latest.remove(&key);
                     }
                     gone
-                }),
+                })),
             };
-            if leaves {
-                if let Some(n) = active.get_mut(&group) {
-                    *n -= 1;
-                }
+            if let Some(n) = active.get_mut(&group) {
+                *n -= leaves;
             }
         }
         for row in start..end {
             let Some(group) = id(groups, row) else { continue };
-            let enters = match items {
-                None => true,
-                Some(items) => match id(items, row) {
-                    Some(item) => latest.insert((group, item), t).is_none(),
+            let enters = match counted {
+                Counted::Rows => 1,
+                Counted::Sum(values) => id(values, row).unwrap_or(0),
+                Counted::Distinct(values) => match id(values, row) {
+                    Some(value) => u64::from(latest.insert((group, value), t).is_none()),
                     None => continue,
                 },
             };
-            if enters {
-                *active.entry(group).or_insert(0) += 1;
-            }
+            let n = active.entry(group).or_insert(0);
+            *n = n.saturating_add(enters);
             queue.push_back(row);
         }
         out.extend((start..end).map(|row| id(groups, row).map(|g| active.get(&g).copied().unwrap_or(0))));
         start = end;
     }
-    Ok(UInt32Array::from(out))
+    Ok(UInt64Array::from(out))
 }
 
 struct Span {
@@ -171,18 +184,25 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// By definition, quadratic: rows (or distinct items) of the group in (t - w, t].
-    fn counts_by_definition(groups: &[Option<u64>], items: Option<&[Option<u64>]>, ts: &[i64], w: i64) -> Vec<Option<u32>> {
+    enum Kind {
+        Rows,
+        Sum,
+        Distinct,
+    }
+
+    /// By definition, quadratic: rows, sums or distinct values of the group in (t - w, t].
+    fn counts_by_definition(groups: &[Option<u64>], values: &[Option<u64>], kind: Kind, ts: &[i64], w: i64) -> Vec<Option<u64>> {
         (0..ts.len()).map(|r| {
             let g = groups[r]?;
             let inside = (0..ts.len()).filter(|&o| groups[o] == Some(g) && ts[o] > ts[r] - w && ts[o] <= ts[r]);
-            Some(match items {
-                None => inside.count() as u32,
-                Some(items) => {
-                    let mut seen: Vec<u64> = inside.filter_map(|o| items[o]).collect();
+            Some(match kind {
+                Kind::Rows => inside.count() as u64,
+                Kind::Sum => inside.filter_map(|o| values[o]).sum(),
+                Kind::Distinct => {
+                    let mut seen: Vec<u64> = inside.filter_map(|o| values[o]).collect();
                     seen.sort();
                     seen.dedup();
-                    seen.len() as u32
+                    seen.len() as u64
                 }
             })
         }).collect()
@@ -202,10 +222,12 @@ mod tests {
         fn counts_match_the_definition((groups, items, ts, w) in rows()) {
             let g = UInt64Array::from(groups.clone());
             let i = UInt64Array::from(items.clone());
-            let plain: Vec<Option<u32>> = trailing_counts(&g, None, &ts, w).unwrap().iter().collect();
-            prop_assert_eq!(plain, counts_by_definition(&groups, None, &ts, w));
-            let distinct: Vec<Option<u32>> = trailing_counts(&g, Some(&i), &ts, w).unwrap().iter().collect();
-            prop_assert_eq!(distinct, counts_by_definition(&groups, Some(&items), &ts, w));
+            let rows: Vec<Option<u64>> = trailing_counts(&g, Counted::Rows, &ts, w).unwrap().iter().collect();
+            prop_assert_eq!(rows, counts_by_definition(&groups, &items, Kind::Rows, &ts, w));
+            let sums: Vec<Option<u64>> = trailing_counts(&g, Counted::Sum(&i), &ts, w).unwrap().iter().collect();
+            prop_assert_eq!(sums, counts_by_definition(&groups, &items, Kind::Sum, &ts, w));
+            let distinct: Vec<Option<u64>> = trailing_counts(&g, Counted::Distinct(&i), &ts, w).unwrap().iter().collect();
+            prop_assert_eq!(distinct, counts_by_definition(&groups, &items, Kind::Distinct, &ts, w));
         }
 
         #[test]
@@ -245,10 +267,12 @@ mod tests {
     #[test]
     fn bad_input_is_an_error() {
         let g = UInt64Array::from(vec![1, 1]);
-        assert_eq!(trailing_counts(&g, None, &[2, 1], 5), Err(WindowError::Unsorted { what: "trailing_counts", row: 1 }));
-        assert_eq!(trailing_counts(&g, None, &[1], 5).unwrap_err(),
+        assert_eq!(trailing_counts(&g, Counted::Rows, &[2, 1], 5), Err(WindowError::Unsorted { what: "trailing_counts", row: 1 }));
+        assert_eq!(trailing_counts(&g, Counted::Rows, &[1], 5).unwrap_err(),
                    WindowError::LengthMismatch { what: "trailing_counts", got: 2, expected: 1 });
-        assert_eq!(trailing_counts(&g, None, &[1, 2], 0), Err(WindowError::BadWindow(0)));
+        assert_eq!(trailing_counts(&g, Counted::Sum(&UInt64Array::from(vec![1])), &[1, 2], 5).unwrap_err(),
+                   WindowError::LengthMismatch { what: "trailing_counts", got: 1, expected: 2 });
+        assert_eq!(trailing_counts(&g, Counted::Rows, &[1, 2], 0), Err(WindowError::BadWindow(0)));
         assert!(episodes(&g, &[1, 2], &g, &[3, 1], 5).is_err());
     }
 }

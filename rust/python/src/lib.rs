@@ -6,7 +6,7 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 
 use arrow_array::ffi_stream::FFI_ArrowArrayStream;
-use arrow_array::{Array, ArrayRef, Int64Array, NullArray, RecordBatch, RecordBatchIterator, UInt32Array, UInt64Array};
+use arrow_array::{Array, ArrayRef, Int64Array, NullArray, RecordBatch, RecordBatchIterator, UInt64Array};
 use arrow_schema::ffi::FFI_ArrowSchema;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use icmpscope_core::scan::{Scan, TableKind};
 use icmpscope_core::source::Limits;
-use icmpscope_core::windows::{self, WindowError};
+use icmpscope_core::windows::{self, Counted, WindowError};
 use icmpscope_core::{reassembly, CaptureError, FileTables, LocalFile, Location, Options, Stream};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyFileNotFoundError, PyIsADirectoryError, PyOSError, PyPermissionError, PyTypeError, PyValueError};
@@ -401,25 +401,33 @@ fn whole_array<T: Array + Clone + 'static>(chunked: PyChunkedArray, what: &str, 
     })
 }
 
-fn window_table(name: &str, values: UInt32Array) -> ArrowTable {
-    let schema = Arc::new(Schema::new(vec![Field::new(name, DataType::UInt32, true)]));
-    arrow_table(RecordBatch::try_new(schema, vec![Arc::new(values)]).expect("one UInt32 column to its schema"))
+fn window_table(name: &str, values: ArrayRef) -> ArrowTable {
+    let schema = Arc::new(Schema::new(vec![Field::new(name, values.data_type().clone(), true)]));
+    arrow_table(RecordBatch::try_new(schema, vec![values]).expect("one column to its own schema"))
 }
 
 fn window_error(e: WindowError) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
-/// Per row (in time order), the rows or distinct `items` of its group within the trailing
-/// `window` (ns): a table of one column, `count` (see `icmpscope_core::windows`).
+/// Per row (in time order), what a window counts of its group's rows within the trailing
+/// `window` (ns): rows; with `sums`, the sum of that column; with `distinct`, its distinct
+/// values. A table of one column, `count` (see `icmpscope_core::windows`).
 #[pyfunction]
-#[pyo3(signature = (groups, items, ts, window))]
-fn trailing_counts(py: Python<'_>, groups: PyChunkedArray, items: Option<PyChunkedArray>, ts: PyChunkedArray, window: i64) -> PyResult<ArrowTable> {
+#[pyo3(signature = (groups, ts, window, *, sums=None, distinct=None))]
+fn trailing_counts(py: Python<'_>, groups: PyChunkedArray, ts: PyChunkedArray, window: i64, sums: Option<PyChunkedArray>, distinct: Option<PyChunkedArray>) -> PyResult<ArrowTable> {
     let groups: UInt64Array = whole_array(groups, "groups", DataType::UInt64)?;
-    let items: Option<UInt64Array> = items.map(|i| whole_array(i, "items", DataType::UInt64)).transpose()?;
     let ts: Int64Array = whole_array(ts, "ts", DataType::Int64)?;
-    let counts = py.detach(|| windows::trailing_counts(&groups, items.as_ref(), ts.values(), window)).map_err(window_error)?;
-    Ok(window_table("count", counts))
+    let column = |c: Option<PyChunkedArray>, what| c.map(|c| whole_array::<UInt64Array>(c, what, DataType::UInt64)).transpose();
+    let (sums, distinct) = (column(sums, "sums")?, column(distinct, "distinct")?);
+    let counted = match (&sums, &distinct) {
+        (None, None) => Counted::Rows,
+        (Some(values), None) => Counted::Sum(values),
+        (None, Some(values)) => Counted::Distinct(values),
+        (Some(_), Some(_)) => return Err(PyValueError::new_err("a window counts sums or distinct values, not both")),
+    };
+    let counts = py.detach(|| windows::trailing_counts(&groups, counted, ts.values(), window)).map_err(window_error)?;
+    Ok(window_table("count", Arc::new(counts)))
 }
 
 /// The episode of each row (in time order) made by the hot times (in time order) of its
@@ -431,7 +439,7 @@ fn episodes(py: Python<'_>, hot_groups: PyChunkedArray, hot_ts: PyChunkedArray, 
     let groups: UInt64Array = whole_array(groups, "groups", DataType::UInt64)?;
     let ts: Int64Array = whole_array(ts, "ts", DataType::Int64)?;
     let found = py.detach(|| windows::episodes(&hot_groups, hot_ts.values(), &groups, ts.values(), window)).map_err(window_error)?;
-    Ok(window_table("episode", found))
+    Ok(window_table("episode", Arc::new(found)))
 }
 
 #[pymodule]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from icmpscope.detect.base import (ECHO_REQUEST, Data, code, coded_of, count_hot, episodes,
-                                   evidence, finish, is_broadcast, listing,
+                                   evidence, finish, in_capture_order, is_broadcast, listing,
                                    seconds_between, several_files)
 
 __all__ = ["echo_floods"]
@@ -63,9 +63,9 @@ def echo_floods(data: Data, *, flood_window: float = 1.0, flood_rate: float = 50
         count_hot(requests.join(busy, on=pair, how="semi"), by=pair, window=window, minimum=flood_rate * window),
         count_hot(requests.join(heavy, on=pair, how="semi"), by=pair, window=window,
                   minimum=flood_byte_rate * window, weight="datagram_len")])
-    floods = (episodes(requests, pair_hot, by=pair, window=window)
+    floods = (in_capture_order(episodes(requests, pair_hot, by=pair, window=window))
               .group_by(*pair, "episode")
-              .agg(*evidence(), pl.col("datagram_len").sum().alias("bytes"), pl.col("src").first(),
+              .agg(*evidence(ordered=True), pl.col("datagram_len").sum().alias("bytes"), pl.col("src").first(),
                    pl.col("dst").first(), pl.col("_d").first())
               .with_columns(pl.lit("echo_flood").alias("kind"),
                             pl.format("{} echo requests in {} s ({} bytes); "
@@ -74,7 +74,7 @@ def echo_floods(data: Data, *, flood_window: float = 1.0, flood_rate: float = 50
                                       pl.lit(flood_byte_rate), pl.lit(window)).alias("detail")))
 
     victim_hot = count_hot(requests, by=["_d"], window=window, minimum=ddos_rate * window)
-    victims = episodes(requests, victim_hot, by=["_d"], window=window).collect().lazy()
+    victims = in_capture_order(episodes(requests, victim_hot, by=["_d"], window=window))
     # The sources counted per source first: sorting every request's source text in its group
     # (by_frequency) cost seconds over millions of spoofed sources. The five most frequent,
     # ties in text order, without sorting every source: each source's rank in text order
@@ -106,7 +106,7 @@ def echo_floods(data: Data, *, flood_window: float = 1.0, flood_rate: float = 50
                        pl.when(pl.col("_named") == 0).then(pl.lit("-"))
                        .when(pl.col("_named") > 5).then(pl.col("_top") + "…")
                        .otherwise(pl.col("_top")).alias("top")))
-    ddos = (victims.group_by("_d", "episode").agg(*evidence(), pl.col("dst").first())
+    ddos = (victims.group_by("_d", "episode").agg(*evidence(ordered=True), pl.col("dst").first())
             .join(sources, on="episode")
             .filter(pl.col("sources") >= ddos_min_sources)
             .with_columns(pl.lit("ddos_echo_flood").alias("kind"), pl.lit(None, pl.String).alias("src"),

@@ -234,12 +234,13 @@ def select_rows(frame: pl.DataFrame, plan: Plan, chosen: pl.DataFrame | None,
         share = pl.concat_str([pl.col(k).cast(pl.String) for k in _keys(plan.width)], separator=" ",
                               ignore_nulls=True).hash(seed=0) % part[1]
         rows = rows.filter(share == part[0])
-    # One route gives each row once (no unique() needed); several may give a row twice.
-    index = rows.select("_row")
-    index = (index if len(plan.routes) == 1 else index.unique()).sort("_row").collect()["_row"]
+    # The rows as a mask, in frame order: a row given twice (by two routes) is set twice, and a
+    # filter of most rows costs less than sorting their indices and gathering.
+    index = rows.select("_row").collect().to_series()
     if plan.columns is not None:
         frame = frame.select(plan.columns)
-    return frame[index] if index.len() < frame.height else frame
+    mask = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True).scatter(index, True)
+    return frame if mask.all() else frame.filter(mask)
 
 
 def owned(rows: pl.DataFrame) -> pl.DataFrame:

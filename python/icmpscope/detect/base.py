@@ -316,7 +316,7 @@ def distinct_hot(rows: pl.LazyFrame, *, by: Sequence[str], target: str | Sequenc
 def episodes(rows: pl.LazyFrame, hot: pl.LazyFrame, *, by: Sequence[str],
              window: float) -> pl.LazyFrame:
     """``rows`` that belong to an episode of their ``by`` group, with an ``episode`` number
-    (unique across groups), in time order: hot times of a group less than ``window`` apart make
+    (unique across groups), in time order: hot times of a group at most ``window`` apart make
     one episode, which holds the group's rows from one window before its first hot time to its
     last. Found in the core (``icmpscope._core.episodes``)."""
     ordered, times = in_time_order(rows), in_time_order(hot.select(*by, "ts"))

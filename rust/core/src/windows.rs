@@ -78,7 +78,8 @@ pub fn trailing_counts(groups: &UInt64Array, counted: Counted<'_>, ts: &[i64], w
         let end = same_time(ts, start);
         let t = ts[start];
         while let Some(&row) = queue.front() {
-            if ts[row] > t.saturating_sub(window) {
+            // Inside (t - window, t] stays; below the smallest time, everything is inside.
+            if t.checked_sub(window).is_none_or(|start| ts[row] > start) {
                 break;
             }
             queue.pop_front();
@@ -97,7 +98,7 @@ pub fn trailing_counts(groups: &UInt64Array, counted: Counted<'_>, ts: &[i64], w
                 })),
             };
             if let Some(n) = active.get_mut(&group) {
-                *n -= leaves;
+                *n = n.saturating_sub(leaves);
             }
         }
         for row in start..end {
@@ -141,7 +142,7 @@ pub fn episodes(hot_groups: &UInt64Array, hot_ts: &[i64], groups: &UInt64Array, 
     for (row, &t) in hot_ts.iter().enumerate() {
         let Some(group) = id(hot_groups, row) else { continue };
         match of_group.get_mut(&group) {
-            Some((_, current)) if t - spans[*current].last <= window => spans[*current].last = t,
+            Some((_, current)) if t.saturating_sub(spans[*current].last) <= window => spans[*current].last = t,
             found => {
                 let new = spans.len();
                 spans.push(Span { group, first: t, last: t, next: None });
@@ -174,7 +175,7 @@ pub fn episodes(hot_groups: &UInt64Array, hot_ts: &[i64], groups: &UInt64Array, 
             *at = spans[*at].next?;
         }
         let span = &spans[*at];
-        (t > span.first.saturating_sub(window)).then_some(number[*at])
+        span.first.checked_sub(window).is_none_or(|start| t > start).then_some(number[*at])
     });
     Ok(out.collect())
 }
@@ -262,6 +263,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn extreme_times_neither_overflow_nor_panic() {
+        let g = UInt64Array::from(vec![1, 1, 1]);
+        let ts = [i64::MIN, 0, i64::MAX];
+        let counts: Vec<Option<u64>> = trailing_counts(&g, Counted::Sum(&UInt64Array::from(vec![u64::MAX, u64::MAX, 1])), &ts, i64::MAX)
+            .unwrap().iter().collect();
+        // Each window holds its own row only: (t - MAX, t] leaves out the earlier ones.
+        assert_eq!(counts, vec![Some(u64::MAX), Some(u64::MAX), Some(1)]);
+        let found: Vec<Option<u32>> = episodes(&g, &ts, &g, &ts, 1).unwrap().iter().collect();
+        assert_eq!(found, vec![Some(1), Some(2), Some(3)]);
     }
 
     #[test]

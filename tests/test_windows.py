@@ -80,6 +80,10 @@ def test_kernels_refuse_bad_input() -> None:
         _core.trailing_counts(groups, ts, 10)
     with pytest.raises(ValueError, match="window must be positive"):
         _core.trailing_counts(groups, ts.sort(), 0)
+    with pytest.raises(ValueError, match="ts: 1 null time"):
+        _core.trailing_counts(groups, pl.Series([1, None], dtype=pl.Int64), 10)
+    with pytest.raises(ValueError, match="hot ts: 1 null time"):
+        _core.episodes(groups, pl.Series([None, 1], dtype=pl.Int64), groups, ts.sort(), 10)
     with pytest.raises(ValueError, match="not both"):
         _core.trailing_counts(groups, ts.sort(), 10, sums=groups, distinct=groups)
     with pytest.raises(ValueError, match="2 values where the times have 1"):

@@ -401,6 +401,15 @@ fn whole_array<T: Array + Clone + 'static>(chunked: PyChunkedArray, what: &str, 
     })
 }
 
+/// Capture times (ns) for the window kernels: a null time has no place in a window.
+fn times(chunked: PyChunkedArray, what: &str) -> PyResult<Int64Array> {
+    let ts: Int64Array = whole_array(chunked, what, DataType::Int64)?;
+    match ts.null_count() {
+        0 => Ok(ts),
+        n => Err(PyValueError::new_err(format!("{what}: {n} null time(s)"))),
+    }
+}
+
 fn window_table(name: &str, values: ArrayRef) -> ArrowTable {
     let schema = Arc::new(Schema::new(vec![Field::new(name, values.data_type().clone(), true)]));
     arrow_table(RecordBatch::try_new(schema, vec![values]).expect("one column to its own schema"))
@@ -417,7 +426,7 @@ fn window_error(e: WindowError) -> PyErr {
 #[pyo3(signature = (groups, ts, window, *, sums=None, distinct=None))]
 fn trailing_counts(py: Python<'_>, groups: PyChunkedArray, ts: PyChunkedArray, window: i64, sums: Option<PyChunkedArray>, distinct: Option<PyChunkedArray>) -> PyResult<ArrowTable> {
     let groups: UInt64Array = whole_array(groups, "groups", DataType::UInt64)?;
-    let ts: Int64Array = whole_array(ts, "ts", DataType::Int64)?;
+    let ts = times(ts, "ts")?;
     let column = |c: Option<PyChunkedArray>, what| c.map(|c| whole_array::<UInt64Array>(c, what, DataType::UInt64)).transpose();
     let (sums, distinct) = (column(sums, "sums")?, column(distinct, "distinct")?);
     let counted = match (&sums, &distinct) {
@@ -435,9 +444,9 @@ fn trailing_counts(py: Python<'_>, groups: PyChunkedArray, ts: PyChunkedArray, w
 #[pyfunction]
 fn episodes(py: Python<'_>, hot_groups: PyChunkedArray, hot_ts: PyChunkedArray, groups: PyChunkedArray, ts: PyChunkedArray, window: i64) -> PyResult<ArrowTable> {
     let hot_groups: UInt64Array = whole_array(hot_groups, "hot groups", DataType::UInt64)?;
-    let hot_ts: Int64Array = whole_array(hot_ts, "hot ts", DataType::Int64)?;
+    let hot_ts = times(hot_ts, "hot ts")?;
     let groups: UInt64Array = whole_array(groups, "groups", DataType::UInt64)?;
-    let ts: Int64Array = whole_array(ts, "ts", DataType::Int64)?;
+    let ts = times(ts, "ts")?;
     let found = py.detach(|| windows::episodes(&hot_groups, hot_ts.values(), &groups, ts.values(), window)).map_err(window_error)?;
     Ok(window_table("episode", Arc::new(found)))
 }

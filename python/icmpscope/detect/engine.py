@@ -137,7 +137,8 @@ def partial_bounds(frame: pl.DataFrame, plan: Plan) -> list[pl.LazyFrame]:
     for bound in plan.bounds:
         by = [*_keys(plan.width), *([bound.sub.alias("_sub")] if bound.sub is not None else []),
               _bucket(bound.window)]
-        counted = rows if bound.counted is None else rows.filter(bound.counted)
+        only = bound.counted
+        counted = rows if only is None else rows.filter(only)
         out.append(counted.group_by(by).agg(expr.alias(name) for name, (expr, _) in bound.all_measures.items()))
     return out
 

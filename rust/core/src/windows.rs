@@ -1,6 +1,7 @@
 //! Counting over trailing windows, for the detectors (Python's `icmpscope.detect.base`): per
-//! row, how many rows, or distinct items, of its group fall within `(t - window, t]`; and the
-//! episodes (runs of such hot times) the rows belong to. One pass over rows in time order with
+//! row, how many rows of its group fall within `(t - window, t]` (or their sum of a column, or
+//! their distinct items); and the episodes (runs of such hot times) the rows belong to. One
+//! pass over rows in time order with
 //! a queue of the window's rows and per-group counters, as Snort's and Suricata's thresholds
 //! count: polars needs sorts by group, as-of joins and group-bys over millions of groups for
 //! the same answer (tests hold the polars formulation as the reference).

@@ -59,7 +59,7 @@ def main() -> None:
     plans = plans_of.of(DETECTORS, {})
 
     def bounds():
-        parts = {d: engine.partial_bounds(icmp, plan) for d, plan in plans.items()}
+        parts = {d: engine.partial_bounds(icmp, plan, whole=True) for d, plan in plans.items()}
         computed = iter(pl.collect_all([q for qs in parts.values() for q in qs]))
         return {d: engine.candidates([next(computed) for _ in parts[d]], plan) for d, plan in plans.items()}
 

@@ -117,6 +117,33 @@ def test_quiet_groups_are_not_candidates() -> None:
     assert engine.candidates(pl.collect_all(engine.partial_bounds(cap.icmp, plan)), plan).is_empty()
 
 
+@pytest.mark.parametrize("build", SCENARIOS, ids=lambda b: b.__name__)
+def test_bounds_over_a_whole_capture_choose_the_same_candidates(build) -> None:
+    """``whole=True`` leaves out the rows of groups that cannot reach a bound's ``least``:
+    the candidates are those of the full measures."""
+    built = build()
+    cap = built.read()
+    for plan in plans_of.of(DETECTORS, built.options).values():
+        full = engine.candidates(pl.collect_all(engine.partial_bounds(cap.icmp, plan)), plan)
+        whole = engine.candidates(pl.collect_all(engine.partial_bounds(cap.icmp, plan, whole=True)), plan)
+        assert (whole is None) == (full is None)
+        if full is not None:
+            assert sorted(whole.rows(), key=str) == sorted(full.rows(), key=str)
+
+
+def test_whole_capture_bounds_measure_only_groups_that_may_reach_the_least() -> None:
+    """The demo's echo pairs: the tunnel's 30 echo messages and a ping's 10 reach the tunnels
+    bound's ten, the sweep's request and reply per address do not, and are not grouped."""
+    cap = sc.demo().read()
+    plan = plans_of.tunnels(**engine.options(ic.detect.tunnels, {}))
+    full, = pl.collect_all(engine.partial_bounds(cap.icmp, plan))
+    whole, = pl.collect_all(engine.partial_bounds(cap.icmp, plan, whole=True))
+    assert full.height > 40
+    pairs = whole.select(pl.col("_k0", "_k1").cast(pl.String), "n").rows()
+    assert sorted(pairs) == sorted(full.filter(pl.col("n") >= 10).select(pl.col("_k0", "_k1").cast(pl.String), "n").rows())
+    assert sorted(pairs) == [("192.0.2.1", "192.0.2.10", 10), ("192.0.2.10", "203.0.113.200", 30)]
+
+
 def test_every_detector_has_a_plan() -> None:
     for detector in DETECTORS:
         plan = getattr(plans_of, detector.__name__)(**engine.options(detector, {}))

@@ -92,6 +92,17 @@ def test_kernels_refuse_bad_input() -> None:
         _core.trailing_counts(ts, ts.sort(), 10)
 
 
+@settings(max_examples=300, deadline=None)
+@given(ROWS, st.integers(0, 6))
+def test_may_reach_keeps_every_row_of_each_group_that_does(rows, least: int) -> None:
+    table = frame(rows).with_columns(pl.col("t").str.len_bytes().cast(pl.UInt16).alias("w")).collect()
+    for by, weight in ((["g"], None), (["g", "t"], None), (["g"], "w")):
+        kept = base.may_reach(table, by=by, least=least, weight=weight)
+        total = (pl.col(weight).fill_null(0).sum() if weight else pl.len()).over(by)
+        assert kept.null_count() == 0
+        assert not table.select((total >= least) & ~kept).to_series().any()
+
+
 def with_reference_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
     """The polars formulation in every detector module (each imported the names itself)."""
     for name, module in list(sys.modules.items()):

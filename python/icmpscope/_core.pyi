@@ -39,6 +39,10 @@ def episodes(hot_groups: ArrowStreamable, hot_ts: ArrowStreamable, groups: Arrow
              window: int) -> ArrowTable:
     """The episode of each row (time order) made by its group's hot times (time order). One
     column, ``episode`` (null: none)."""
+def at_least(groups: ArrowStreamable, least: int, *, weights: ArrowStreamable | None = None) -> ArrowTable:
+    """Per row: whether its group (u64 ids; null is one group) may total ``least`` rows (or
+    ``weights``, u64) or more: true for every row of each group that does, and a few others
+    (groups share hashed counters). One column, ``kept`` (bool)."""
 
 class Scanner:
     def __init__(

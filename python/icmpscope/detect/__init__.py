@@ -91,7 +91,7 @@ def all(data: Data, **thresholds: object) -> pl.DataFrame:  # noqa: A001 - the S
     if _quiet(data):
         return empty(several=several)
     plans = plans_of.of(DETECTORS, thresholds)
-    parts = {d: engine.partial_bounds(icmp, plan) for d, plan in plans.items()}
+    parts = {d: engine.partial_bounds(icmp, plan, whole=True) for d, plan in plans.items()}
     computed = iter(pl.collect_all([q for qs in parts.values() for q in qs]))
     chosen = {d: engine.candidates([next(computed) for _ in parts[d]], plan) for d, plan in plans.items()}
     rows = {d: engine.select_rows(icmp, plans[d], chosen[d]) for d in DETECTORS}

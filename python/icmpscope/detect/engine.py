@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from icmpscope.detect.base import ECHO_REPLY, ECHO_REQUEST, Whole
+from icmpscope.detect.base import ECHO_REPLY, ECHO_REQUEST, Whole, may_reach
 
 __all__ = ["Bound", "Plan", "Route", "candidates", "partial_bounds", "merge_bounds", "settle", "late_keys",
            "select_rows", "whole_of", "file_starts", "options", "owned"]
@@ -51,6 +51,10 @@ class Bound:
     # are left out before grouping (millions of groups of plain echo requests otherwise). Used
     # only where ``hot`` is false with every measure zero (a group without such rows).
     only: pl.Expr | None = None
+    # A group with fewer of the rows it counts than this, in all, cannot be hot: over a whole
+    # capture, the rows of groups that may not have that many are left out before grouping
+    # (base.may_reach). A busy capture's millions of pairs of a ping or two go there.
+    least: float | None = None
 
     @property
     def counted(self) -> pl.Expr | None:
@@ -128,19 +132,33 @@ def _bucket(window: float | None) -> pl.Expr:
     return (pl.col("ts").dt.epoch("ns") // round(window * 1e9)).alias("_bucket")
 
 
-def partial_bounds(frame: pl.DataFrame, plan: Plan) -> list[pl.LazyFrame]:
-    """Each bound's measures over ``frame`` (a capture, a batch of one), per group and bucket."""
+def partial_bounds(frame: pl.DataFrame, plan: Plan, *, whole: bool = False) -> list[pl.LazyFrame]:
+    """Each bound's measures over ``frame`` (a capture, a batch of one), per group and bucket.
+    ``whole``: ``frame`` is all of the capture (its measures are not merged with others'), so
+    groups that cannot be hot may be left out (``Bound.least``)."""
     rows = routed(frame.lazy(), plan)
     if plan.helpers is not None:
         rows = rows.with_columns(plan.helpers(frame))
     out = []
     for bound in plan.bounds:
-        by = [*_keys(plan.width), *([bound.sub.alias("_sub")] if bound.sub is not None else []),
-              _bucket(bound.window)]
+        group = [*_keys(plan.width), *(["_sub"] if bound.sub is not None else [])]
         only = bound.counted
         counted = rows if only is None else rows.filter(only)
-        out.append(counted.group_by(by).agg(expr.alias(name) for name, (expr, _) in bound.all_measures.items()))
+        if bound.sub is not None:
+            counted = counted.with_columns(bound.sub.alias("_sub"))
+        if whole and bound.least is not None and bound.least > 1:
+            counted = _of_groups_that_may_reach(counted, bound, group)
+        out.append(counted.group_by(*group, _bucket(bound.window))
+                   .agg(expr.alias(name) for name, (expr, _) in bound.all_measures.items()))
     return out
+
+
+def _of_groups_that_may_reach(rows: pl.LazyFrame, bound: Bound, group: list[str]) -> pl.LazyFrame:
+    """``rows`` (those a bound counts), collected with the columns it reads, but for the groups
+    that cannot have ``bound.least`` rows."""
+    read = {name for expr, _ in bound.all_measures.values() for name in expr.meta.root_names()}
+    frame = rows.select(*dict.fromkeys([*group, "ts", *sorted(read)])).collect()
+    return frame.filter(may_reach(frame, by=group, least=bound.least)).lazy()
 
 
 _MERGE = {"sum": pl.Expr.sum, "min": pl.Expr.min, "max": pl.Expr.max}

@@ -52,17 +52,11 @@ def echo_floods(data: Data, *, flood_window: float = 1.0, flood_rate: float = 50
                 .drop("dst_mac", "_m").collect().lazy())
     window = flood_window
     pair = ["_p"]  # (source, target) as one int: two u32 codes
-    # Only pairs with enough requests or bytes in all can flood: one count over the pairs for
-    # both (each a group-by over millions of spoofed pairs otherwise), then the windows over
-    # the few left; bytes (rolling sums) over the heavy ones only.
-    totals = (requests.group_by(pair).agg(pl.len().alias("_n"), pl.col("datagram_len").sum().alias("_b"))
-              .collect().lazy())
-    busy = totals.filter(pl.col("_n") >= flood_rate * window).select(pair)
-    heavy = totals.filter(pl.col("_b") >= flood_byte_rate * window).select(pair)
+    # Requests, then bytes: each count leaves out first the pairs that have too few in all
+    # (millions of spoofed pairs of a request or two).
     pair_hot = pl.concat([
-        count_hot(requests.join(busy, on=pair, how="semi"), by=pair, window=window, minimum=flood_rate * window),
-        count_hot(requests.join(heavy, on=pair, how="semi"), by=pair, window=window,
-                  minimum=flood_byte_rate * window, weight="datagram_len")])
+        count_hot(requests, by=pair, window=window, minimum=flood_rate * window),
+        count_hot(requests, by=pair, window=window, minimum=flood_byte_rate * window, weight="datagram_len")])
     floods = (in_capture_order(episodes(requests, pair_hot, by=pair, window=window))
               .group_by(*pair, "episode")
               .agg(*evidence(ordered=True), pl.col("datagram_len").sum().alias("bytes"), pl.col("src").first(),

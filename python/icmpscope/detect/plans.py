@@ -72,7 +72,8 @@ def sweeps(*, sweep_window, sweep_min_targets, sweep_revisit) -> Plan:
                         Route(expired, (pl.col("inner_src"),))),  # the routes it traced
                 bounds=(Bound(sweep_window,
                               {"targets": (pl.col("dst").filter(pl.col("_role") == 0).n_unique(), "sum")},
-                              pl.col("targets") >= sweep_min_targets, only=pl.col("_role") == 0),),
+                              pl.col("targets") >= sweep_min_targets, only=pl.col("_role") == 0,
+                              least=sweep_min_targets),),
                 columns=(*_READ, *_QUOTE))
 
 
@@ -86,7 +87,8 @@ def smurf(*, smurf_window, smurf_rate, smurf_reply_rate, smurf_min_reflectors, n
                                   "replies": ((pl.col("_role") == 1).sum(), "sum")},
                               (pl.col("broadcast") >= smurf_rate * w)
                               | (pl.col("replies") >= smurf_reply_rate * w),
-                              only=(pl.col("_role") == 1) | pl.col("_broadcast")),),
+                              only=(pl.col("_role") == 1) | pl.col("_broadcast"),
+                              least=min(smurf_rate, smurf_reply_rate) * w),),
                 helpers=_broadcast(networks),
                 columns=(*_READ, *_ECHO))
 
@@ -103,7 +105,8 @@ def tunnels(*, tunnel_min_packets, tunnel_min_duration, tunnel_idle, **_) -> Pla
                                      "last": (pl.col("ts").max(), "max")},
                               (pl.col("n") >= tunnel_min_packets)
                               & ((pl.col("last") - pl.col("first")).dt.total_nanoseconds()
-                                 >= round(tunnel_min_duration * 1e9)), idle=tunnel_idle),),
+                                 >= round(tunnel_min_duration * 1e9)), idle=tunnel_idle,
+                              least=tunnel_min_packets),),
                 columns=(*_READ, *_ECHO))
 
 
@@ -118,9 +121,9 @@ def unreachable_scans(*, unreach_window, unreach_min_ports, unreach_min_hosts, *
     w = unreach_window
     return Plan(routes=(Route(unreachable, (pl.col("dst"),)), Route(expired, (pl.col("inner_src"),))),
                 bounds=(Bound(w, {"hosts": (pl.col("inner_dst").filter(first).n_unique(), "sum")},
-                              pl.col("hosts") >= unreach_min_hosts),
+                              pl.col("hosts") >= unreach_min_hosts, least=unreach_min_hosts),
                         Bound(w, {"services": (first.sum(), "sum")}, pl.col("services") >= unreach_min_ports,
-                              sub=pl.col("inner_dst"))),
+                              sub=pl.col("inner_dst"), least=unreach_min_ports)),
                 columns=(*_READ, *_QUOTE))
 
 
@@ -160,7 +163,8 @@ def forged_errors(**_) -> Plan:
 def error_floods(*, error_flood_rate, error_flood_window) -> Plan:
     w = error_flood_window
     return Plan(routes=(Route(is_error(), (pl.col("dst"),)),),
-                bounds=(Bound(w, {"n": (pl.len(), "sum")}, pl.col("n") >= error_flood_rate * w),),
+                bounds=(Bound(w, {"n": (pl.len(), "sum")}, pl.col("n") >= error_flood_rate * w,
+                              least=error_flood_rate * w),),
                 columns=_READ)
 
 
@@ -169,7 +173,8 @@ def topology(*, topology_window, topology_min_targets, topology_min_routers, **_
                 bounds=(Bound(topology_window, {"targets": (pl.col("inner_dst").n_unique(), "sum"),
                                                 "routers": (pl.col("src").n_unique(), "sum")},
                               (pl.col("targets") >= topology_min_targets)
-                              & (pl.col("routers") >= topology_min_routers)),),
+                              & (pl.col("routers") >= topology_min_routers),
+                              least=max(topology_min_targets, topology_min_routers)),),
                 columns=(*_READ, *_QUOTE))
 
 
@@ -181,11 +186,12 @@ def firewall_probes(*, firewalk_window, firewalk_min_ports, prohibited_window, p
     return Plan(routes=(Route(ttl_expired(), (pl.col("dst"),)),
                         Route(is_prohibited() & pl.col("inner_dst").is_not_null(), (pl.col("dst"),))),
                 bounds=(Bound(firewalk_window, {"services": (service.filter(walk).n_unique(), "sum")},
-                              pl.col("services") >= firewalk_min_ports, sub=pl.struct("inner_dst", "src")),
+                              pl.col("services") >= firewalk_min_ports, sub=pl.struct("inner_dst", "src"),
+                              least=firewalk_min_ports),
                         Bound(prohibited_window,
                               {"probes": (pl.struct("inner_dst", "inner_proto", "inner_dport").filter(refusal)
                                           .n_unique(), "sum")},
-                              pl.col("probes") >= prohibited_min_probes)),
+                              pl.col("probes") >= prohibited_min_probes, least=prohibited_min_probes)),
                 columns=(*_READ, *_QUOTE))
 
 

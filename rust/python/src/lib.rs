@@ -439,6 +439,17 @@ fn trailing_counts(py: Python<'_>, groups: PyChunkedArray, ts: PyChunkedArray, w
     Ok(window_table("count", Arc::new(counts)))
 }
 
+/// Whether each row's group may total at least `least` rows (or `weights`): a table of one
+/// column, `kept`, true for every row of each group that does (see `icmpscope_core::windows`).
+#[pyfunction]
+#[pyo3(signature = (groups, least, *, weights=None))]
+fn at_least(py: Python<'_>, groups: PyChunkedArray, least: u64, weights: Option<PyChunkedArray>) -> PyResult<ArrowTable> {
+    let groups: UInt64Array = whole_array(groups, "groups", DataType::UInt64)?;
+    let weights = weights.map(|w| whole_array::<UInt64Array>(w, "weights", DataType::UInt64)).transpose()?;
+    let kept = py.detach(|| windows::at_least(&groups, weights.as_ref(), least)).map_err(window_error)?;
+    Ok(window_table("kept", Arc::new(kept)))
+}
+
 /// The episode of each row (in time order) made by the hot times (in time order) of its
 /// group: a table of one column, `episode` (see `icmpscope_core::windows`).
 #[pyfunction]
@@ -459,6 +470,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(empty_table, m)?)?;
     m.add_function(wrap_pyfunction!(trailing_counts, m)?)?;
     m.add_function(wrap_pyfunction!(episodes, m)?)?;
+    m.add_function(wrap_pyfunction!(at_least, m)?)?;
     m.add("CaptureFormatError", m.py().get_type::<CaptureFormatError>())?;
     Ok(())
 }

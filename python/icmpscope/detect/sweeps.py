@@ -4,7 +4,7 @@ from __future__ import annotations
 import polars as pl
 
 from icmpscope.detect.base import (Data, code, coded_of, distinct_hot, episodes, evidence, finish,
-                                   icmp_of, listing, seconds, seconds_between, several_files)
+                                   icmp_of, in_capture_order, listing, seconds, seconds_between, several_files)
 
 __all__ = ["sweeps", "mask_replies", "traceroute_pairs", "ttl_expired", "probe_kind", "answer_kind"]
 
@@ -91,7 +91,7 @@ def sweeps(data: Data, *, sweep_window: float = 60.0, sweep_min_targets: int = 1
     # Collected once: the answers and the alerts both read it (a plan would compute it twice).
     # `_new`: an episode's first probe of each address (one pass over the rows: the evidence,
     # the count and the sample of targets all read it, each found it again in its group).
-    found = (episodes(probes, hot, by=["_s"], window=sweep_window).sort("ts", "file", "frame")
+    found = (in_capture_order(episodes(probes, hot, by=["_s"], window=sweep_window))
              .with_columns((pl.col("episode").cast(pl.UInt64) * (1 << 32) + pl.col("_d").cast(pl.UInt64))
                            .is_first_distinct().alias("_new"))
              .collect().lazy())
@@ -99,9 +99,13 @@ def sweeps(data: Data, *, sweep_window: float = 60.0, sweep_min_targets: int = 1
     reply = _lookup({key: answer for key, (_, answer) in PROBES.items()})
     # An answer goes from the target to the prober: its pair is (dst, src).
     answers = (icmp.filter(answer_kind().is_not_null())
-               .select("ip_version", "icmp_type", "ts", "src", _pair_code("dst", "src"))
-               .join(found.select("ip_version", "_p", reply.alias("icmp_type"), "episode").unique(),
-                     on=["ip_version", "icmp_type", "_p"]))
+               .select("ip_version", "icmp_type", "ts", "src", _pair_code("dst", "src")).collect())
+    # The probes' pairs that were answered at all, before their episodes are found unique
+    # (most of a spoofed flood's are not).
+    answered = found.filter(pl.col("_p").is_in(answers.get_column("_p").unique().implode()))
+    answers = answers.lazy().join(
+        answered.select("ip_version", "_p", reply.alias("icmp_type"), "episode").unique(),
+        on=["ip_version", "icmp_type", "_p"])
     # Grouped by episode alone (its numbers are unique across probers); the answers sorted
     # once by time, not each group's.
     live = (answers.sort("ts", maintain_order=True).group_by("episode")

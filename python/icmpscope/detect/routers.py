@@ -199,7 +199,8 @@ def _reasons(*pairs: tuple[pl.Expr, str | pl.Expr]) -> pl.Expr:
 def _alerts(rows: pl.LazyFrame, *, kind: str, window: float, describe: pl.Expr,
             routers: _Routers) -> pl.LazyFrame:
     """Anomalous rows (non-empty ``reasons``) as alerts per sender and receiver."""
-    flagged = rows.filter(pl.col("reasons").list.len() > 0)
+    # Collected once: the episodes read it twice (its reasons cost most of a detector's time).
+    flagged = rows.filter(pl.col("reasons").list.len() > 0).collect().lazy()
     by = ["src", "dst"]
     return (episodes(flagged, flagged.select(*by, "ts"), by=by, window=window)
             .group_by(*by, "episode")

@@ -71,7 +71,9 @@ def sweeps(*, sweep_window, sweep_min_targets, sweep_revisit) -> Plan:
                         Route(answer, (pl.col("dst"),)),         # the answers it got
                         Route(expired, (pl.col("inner_src"),))),  # the routes it traced
                 bounds=(Bound(sweep_window,
-                              {"targets": (pl.col("dst").filter(pl.col("_role") == 0).n_unique(), "sum")},
+                              # Of the probes alone (``only``; a filter in the group costs as much as
+                              # the count), as codes: equal codes are equal addresses in a process.
+                              {"targets": (pl.col("dst").to_physical().n_unique(), "sum")},
                               pl.col("targets") >= sweep_min_targets, only=pl.col("_role") == 0,
                               least=sweep_min_targets),),
                 columns=(*_READ, *_QUOTE))

@@ -4,7 +4,8 @@
 //! pass over rows in time order with
 //! a queue of the window's rows and per-group counters, as Snort's and Suricata's thresholds
 //! count: polars needs sorts by group, as-of joins and group-bys over millions of groups for
-//! the same answer (tests hold the polars formulation as the reference).
+//! the same answer (tests hold the polars formulation as the reference). And before counting,
+//! which groups may reach a count at all (`at_least`: hashed counters that fit in the cache).
 //!
 //! Groups and items are `u64` ids (a Categorical's codes, a pair of them, a dense rank); a null
 //! group takes no part, a null item counts for nothing. Times are nanoseconds.
@@ -192,7 +193,7 @@ pub fn at_least(groups: &UInt64Array, weights: Option<&UInt64Array>, least: u64)
     if let Some(w) = weights.filter(|w| w.len() != groups.len()) {
         return Err(WindowError::LengthMismatch { what: "at_least (weights)", got: w.len(), expected: groups.len() });
     }
-    // Up to 2^21 counters (8 MiB, within the L3 cache): a table twice that size took five
+    // Up to 2^21 counters (8 MiB, within the L3 cache): a table twice that size took four
     // times as long over 5M rows (cache and TLB misses), for a few thousand fewer rows kept.
     let bits = groups.len().clamp(64, 1 << 21).next_power_of_two().trailing_zeros();
     let slot = |row: usize| -> usize {

@@ -1,7 +1,7 @@
 """Builds the fuzz seed corpora (fuzz/corpus/<target>/) from the shared captures and from
 captures crafted with icmpscope.synth. Nothing it writes is committed; run it through seed.sh.
 
-Input formats of the `decode` and `reassembly` targets are those of rust/core/src/fuzzing.rs.
+Input formats of the `decode`, `reassembly` and `windows` targets are those of rust/core/src/fuzzing.rs.
 """
 from __future__ import annotations
 
@@ -242,10 +242,25 @@ def synth_captures(s) -> list[bytes]:
     return out
 
 
+def windows_input(window_ns: int, start_ns: int, rows: list[tuple[int, int, int, int]]) -> bytes:
+    """The `windows` target's input: window, first time, then (group, item, step, shift) rows."""
+    return struct.pack("<qq", window_ns, start_ns) + b"".join(struct.pack("<BBHB", *row) for row in rows)
+
+
+def windows_seeds() -> list[bytes]:
+    """A flood (one group, steps of 1 ms), a sweep (one group, an item each), several groups
+    interleaved with nulls, ties and times that saturate at the end of i64."""
+    flood = [(1, 7, 1000, 10) for _ in range(200)]
+    sweep = [(3, i % 250, 500, 12) for i in range(300)]
+    mixed = [(i % 5 if i % 11 else 255, i % 7 if i % 13 else 255, (i * 37) % 4, i % 30) for i in range(400)]
+    return [windows_input(10**9, 0, flood), windows_input(60 * 10**9, 10**18, sweep),
+            windows_input(5000, -(2**63), mixed), windows_input(1, 2**63 - 10**6, mixed[:50])]
+
+
 def main() -> None:
     captures = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO.parent / "shared" / "captures"
     shutil.rmtree(FUZZ / "corpus", ignore_errors=True)
-    corpora = {name: Corpus(name) for name in ("pcap", "pcapng", "decode", "reassembly")}
+    corpora = {name: Corpus(name) for name in ("pcap", "pcapng", "decode", "reassembly", "windows")}
     manifest = captures / "manifest.json"
     files = [captures / e["file"] for e in json.loads(manifest.read_text())["files"]] if manifest.exists() else []
     s = load_synth()
@@ -274,6 +289,8 @@ def main() -> None:
     for pieces in list(datagrams.values())[:200]:
         corpora["reassembly"].add(reassembly_input(pieces))
         corpora["reassembly"].add(reassembly_input(pieces[::-1]))
+    for seed in windows_seeds():
+        corpora["windows"].add(seed)
     for name, corpus in corpora.items():
         print(f"{name}: {corpus.count} seeds in {corpus.dir.relative_to(REPO)}")
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the seed corpora fuzz/corpus/{pcap,pcapng,decode,reassembly}/ (not committed) from
+# Builds the seed corpora fuzz/corpus/{pcap,pcapng,decode,reassembly,windows}/ (not committed) from
 # ../shared/captures (or the folder given) and from captures crafted with icmpscope.synth.
 set -euo pipefail
 cd "$(dirname "$0")"

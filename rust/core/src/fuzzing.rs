@@ -144,6 +144,68 @@ pub fn reassembly(data: &[u8]) {
     assert_eq!(counted, pieces, "every fragment is in exactly one datagram");
 }
 
+/// The window kernels (`crate::windows`) over rows decoded from the input: the window (i64 LE;
+/// not positive is an error), the first time (i64 LE), then rows of 5 bytes — group, item
+/// (255: null), a time step (u16 LE) and its shift (bits, mod 48; times saturate, so the extremes
+/// of i64 are reached). What must hold: no panic, one value per row, distinct items no more than
+/// rows, and every row of a group that reaches `at_least`'s count kept.
+pub fn windows(data: &[u8]) {
+    use arrow_array::{Array, UInt64Array};
+
+    use crate::windows::{at_least, episodes, trailing_counts, Counted};
+
+    let Some((window, rest)) = data.split_first_chunk::<8>() else { return };
+    let Some((start, mut rest)) = rest.split_first_chunk::<8>() else { return };
+    let window = i64::from_le_bytes(*window);
+    let mut t = i64::from_le_bytes(*start);
+    let (mut groups, mut items, mut ts) = (Vec::new(), Vec::new(), Vec::new());
+    while let Some((row, next)) = rest.split_first_chunk::<5>() {
+        let [group, item, step_lo, step_hi, shift] = *row;
+        groups.push((group != 255).then_some(u64::from(group)));
+        items.push((item != 255).then_some(u64::from(item)));
+        t = t.saturating_add(i64::from(u16::from_le_bytes([step_lo, step_hi])) << (shift % 48));
+        ts.push(t);
+        rest = next;
+    }
+    let (groups, items) = (UInt64Array::from(groups), UInt64Array::from(items));
+    let n = ts.len();
+    let rows = trailing_counts(&groups, Counted::Rows, &ts, window);
+    let distinct = trailing_counts(&groups, Counted::Distinct(&items), &ts, window);
+    let sums = trailing_counts(&groups, Counted::Sum(&items), &ts, window);
+    if let (Ok(rows), Ok(distinct), Ok(sums)) = (&rows, &distinct, &sums) {
+        assert!(rows.len() == n && distinct.len() == n && sums.len() == n);
+        for r in 0..n {
+            assert_eq!(rows.is_valid(r), groups.is_valid(r));
+            if rows.is_valid(r) {
+                assert!(distinct.value(r) <= rows.value(r) && rows.value(r) >= 1);
+            }
+        }
+    } else {
+        assert!(window <= 0 || ts.windows(2).any(|w| w[1] < w[0]), "an error for good input");
+    }
+    let hot: Vec<usize> = (0..n).filter(|&r| items.is_valid(r) && items.value(r) % 2 == 0).collect();
+    let hot_groups = UInt64Array::from(hot.iter().map(|&r| groups.is_valid(r).then(|| groups.value(r))).collect::<Vec<_>>());
+    let hot_ts: Vec<i64> = hot.iter().map(|&r| ts[r]).collect();
+    if let Ok(found) = episodes(&hot_groups, &hot_ts, &groups, &ts, window) {
+        assert_eq!(found.len(), n);
+    }
+    let least = window.unsigned_abs() % 8;
+    for weights in [None, Some(&items)] {
+        let kept = at_least(&groups, weights, least).expect("lengths agree");
+        assert!(kept.len() == n && kept.null_count() == 0);
+        let mut totals = std::collections::HashMap::new();
+        for r in 0..n {
+            let weight = weights.map_or(1, |w| if w.is_valid(r) { w.value(r) } else { 0 });
+            *totals.entry(groups.is_valid(r).then(|| groups.value(r))).or_insert(0u64) += weight;
+        }
+        for r in 0..n {
+            if totals[&groups.is_valid(r).then(|| groups.value(r))] >= least {
+                assert!(kept.value(r), "row {r} of a group that reaches {least}");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -153,11 +215,12 @@ mod tests {
     fn fuzz_regressions() {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fuzz_regressions");
         type Harness = fn(&[u8]);
-        let harnesses: [(&str, Harness); 4] = [
+        let harnesses: [(&str, Harness); 5] = [
             ("pcap", super::capture),
             ("pcapng", super::capture),
             ("decode", super::packet),
             ("reassembly", super::reassembly),
+            ("windows", super::windows),
         ];
         let mut replayed = 0;
         for (target, harness) in harnesses {

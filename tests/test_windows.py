@@ -23,7 +23,7 @@ from icmpscope.synth import scenarios as sc
 sys.path.insert(0, str(Path(__file__).parent))
 import windows_reference as reference  # noqa: E402
 
-KERNELS = ("count_hot", "distinct_hot", "episodes")
+KERNELS = ("count_hot", "distinct_hot", "episodes", "hot_episodes")
 SCENARIOS = [*sc.ATTACKS, *sc.BENIGN, sc.demo]
 EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -70,6 +70,19 @@ def test_episodes_equal_the_reference(rows, window: float, minimum: int) -> None
         expected = reference.episodes(lf, hot, by=by, window=window).select("row", "episode").collect()
         assert sorted(got["row"]) == sorted(expected["row"])
         # The same rows together: the numbers may differ, the partition may not.
+        pairs = set(got.join(expected, on="row").select("episode", "episode_right").rows())
+        assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})
+
+
+@settings(max_examples=300, deadline=None)
+@given(ROWS, WINDOW, st.integers(1, 3))
+def test_hot_episodes_equal_the_reference(rows, window: float, minimum: int) -> None:
+    lf = frame(rows).with_row_index("row").with_columns(pl.col("t").str.len_bytes().cast(pl.UInt16).alias("w"))
+    for by, over in ((["g"], [base.Over(minimum)]), (["g", "t"], [base.Over(minimum), base.Over(minimum * 2, weight="w")]),
+                     (["g"], [base.Over(minimum, target="t")])):
+        got = base.hot_episodes(lf, by=by, window=window, over=over).select("row", "episode").collect()
+        expected = reference.hot_episodes(lf, by=by, window=window, over=over).select("row", "episode").collect()
+        assert sorted(got["row"]) == sorted(expected["row"])
         pairs = set(got.join(expected, on="row").select("episode", "episode_right").rows())
         assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})
 

@@ -105,3 +105,10 @@ def rate_hot(rows: pl.LazyFrame, *, by: Sequence[str], window: float, hot: pl.Ex
     return (rows.sort(*by, "ts")
             .rolling("ts", period=f"{round(window * 1e9)}ns", group_by=list(by)).agg(*aggs)
             .filter(hot).select(*by, "ts"))
+
+
+def hot_episodes(rows: pl.LazyFrame, *, by: Sequence[str], window: float, over) -> pl.LazyFrame:
+    """``episodes`` of the hot times of every threshold of ``over`` (base.Over), together."""
+    hot = [distinct_hot(rows, by=by, target=o.target, window=window, minimum=o.minimum) if o.target
+           else count_hot(rows, by=by, window=window, minimum=o.minimum, weight=o.weight) for o in over]
+    return episodes(rows, pl.concat([h.select(*by, "ts") for h in hot]), by=by, window=window)

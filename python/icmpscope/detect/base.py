@@ -338,6 +338,44 @@ def episodes(rows: pl.LazyFrame, hot: pl.LazyFrame, *, by: Sequence[str],
     return (ordered if found.null_count() == 0 else ordered.filter(pl.col("episode").is_not_null())).lazy()
 
 
+@dataclass(frozen=True)
+class Over:
+    """A threshold over a trailing window: ``minimum`` rows of a group, or rows whose
+    ``weight`` column sums to ``minimum``, or ``minimum`` distinct non-null ``target`` values."""
+
+    minimum: float
+    weight: str | None = None
+    target: str | None = None
+
+
+def hot_episodes(rows: pl.LazyFrame, *, by: Sequence[str], window: float, over: Sequence[Over]) -> pl.LazyFrame:
+    """:func:`episodes` of ``rows`` made by the times at which one of ``over`` holds for a row's
+    ``by`` group (:func:`count_hot`, :func:`distinct_hot`), found in one pass: the rows are
+    ordered and their groups numbered once, and the hot times never leave the kernels' arrays."""
+    ordered = in_time_order(rows)
+    groups, = group_ids([ordered], by)
+    ns = _ns(ordered)
+    hot = pl.repeat(False, ordered.height, dtype=pl.Boolean, eager=True)
+    for threshold in over:
+        # A group needs that many rows in all (or that much weight; distinct targets are rows).
+        counted = may_reach(ordered, by=by, least=threshold.minimum, weight=threshold.weight)
+        if counted.all():
+            at, g, t = None, groups, ns
+        else:
+            at = counted.arg_true()
+            g, t = groups.gather(at), ns.gather(at)
+        sums = ordered.get_column(threshold.weight).cast(pl.UInt64) if threshold.weight else None
+        distinct = group_ids([ordered], [threshold.target])[0] if threshold.target else None
+        if at is not None:
+            sums, distinct = (c.gather(at) if c is not None else None for c in (sums, distinct))
+        counts = pl.DataFrame(_core.trailing_counts(g, t, _window_ns(window), sums=sums, distinct=distinct)).to_series()
+        reached = (counts >= threshold.minimum).fill_null(False)
+        hot = hot | reached if at is None else hot.scatter(at.filter(reached), True)
+    found = pl.DataFrame(_core.episodes(groups.filter(hot), ns.filter(hot), groups, ns, _window_ns(window))).to_series()
+    ordered = ordered.with_columns(found)
+    return (ordered if found.null_count() == 0 else ordered.filter(pl.col("episode").is_not_null())).lazy()
+
+
 # --------------------------------------------------------------------------- addresses
 
 def is_multicast_mac(mac: pl.Expr) -> pl.Expr:

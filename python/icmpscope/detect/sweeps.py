@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from icmpscope.detect.base import (Data, code, coded_of, distinct_hot, episodes, evidence, finish,
+from icmpscope.detect.base import (Data, Over, code, coded_of, episodes, evidence, finish, hot_episodes,
                                    icmp_of, in_capture_order, listing, seconds, seconds_between, several_files)
 
 __all__ = ["sweeps", "mask_replies", "traceroute_pairs", "ttl_expired", "probe_kind", "answer_kind"]
@@ -86,12 +86,11 @@ def sweeps(data: Data, *, sweep_window: float = 60.0, sweep_min_targets: int = 1
     traced = icmp.filter(ttl_expired()).select(_pair_code("inner_src", "inner_dst")).drop_nulls().unique()
     # Collected once: the sweep line and the episodes both read it.
     probes = probes.join(monitored, on="_p", how="anti").join(traced, on="_p", how="anti").collect().lazy()
-    hot = distinct_hot(probes, by=["_s"], target="_d", window=sweep_window,
-                       minimum=sweep_min_targets)
     # Collected once: the answers and the alerts both read it (a plan would compute it twice).
     # `_new`: an episode's first probe of each address (one pass over the rows: the evidence,
     # the count and the sample of targets all read it, each found it again in its group).
-    found = (in_capture_order(episodes(probes, hot, by=["_s"], window=sweep_window))
+    found = (in_capture_order(hot_episodes(probes, by=["_s"], window=sweep_window,
+                                           over=[Over(sweep_min_targets, target="_d")]))
              .with_columns((pl.col("episode").cast(pl.UInt64) * (1 << 32) + pl.col("_d").cast(pl.UInt64))
                            .is_first_distinct().alias("_new"))
              .collect().lazy())

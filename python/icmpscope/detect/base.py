@@ -357,20 +357,15 @@ def hot_episodes(rows: pl.LazyFrame, *, by: Sequence[str], window: float, over: 
     ns = _ns(ordered)
     hot = pl.repeat(False, ordered.height, dtype=pl.Boolean, eager=True)
     for threshold in over:
+        extra = [c for c in (threshold.weight, threshold.target) if c is not None]
+        counted = ordered.select(*dict.fromkeys([*by, *extra]), "ts")
         # A group needs that many rows in all (or that much weight; distinct targets are rows).
-        counted = may_reach(ordered, by=by, least=threshold.minimum, weight=threshold.weight)
-        if counted.all():
-            at, g, t = None, groups, ns
-        else:
-            at = counted.arg_true()
-            g, t = groups.gather(at), ns.gather(at)
-        sums = ordered.get_column(threshold.weight).cast(pl.UInt64) if threshold.weight else None
-        distinct = group_ids([ordered], [threshold.target])[0] if threshold.target else None
-        if at is not None:
-            sums, distinct = (c.gather(at) if c is not None else None for c in (sums, distinct))
-        counts = pl.DataFrame(_core.trailing_counts(g, t, _window_ns(window), sums=sums, distinct=distinct)).to_series()
+        kept = may_reach(counted, by=by, least=threshold.minimum, weight=threshold.weight)
+        every = kept.all()
+        counts = trailing_counts(counted if every else counted.filter(kept), by=by, window=window,
+                                 target=[threshold.target] if threshold.target else (), weight=threshold.weight)
         reached = (counts >= threshold.minimum).fill_null(False)
-        hot = hot | reached if at is None else hot.scatter(at.filter(reached), True)
+        hot = hot | reached if every else hot.scatter(kept.arg_true().filter(reached), True)
     found = pl.DataFrame(_core.episodes(groups.filter(hot), ns.filter(hot), groups, ns, _window_ns(window))).to_series()
     ordered = ordered.with_columns(found)
     return (ordered if found.null_count() == 0 else ordered.filter(pl.col("episode").is_not_null())).lazy()
